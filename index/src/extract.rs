@@ -1,0 +1,1 @@
+//! Attachment text extraction (being built).

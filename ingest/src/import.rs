@@ -1,0 +1,1 @@
+//! Import readers (being built).

@@ -1,0 +1,1 @@
+//! Journal report unwrapping (being built).

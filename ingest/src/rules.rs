@@ -1,0 +1,1 @@
+//! Archiving rules (being built).

@@ -1,0 +1,1 @@
+//! SMTP/LMTP (being built).

@@ -1,0 +1,131 @@
+//! Roles and search scopes.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What a principal may do (see DESIGN.md, "Roles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages domains, users, groups, rules and policies; sees no content.
+    Admin,
+    /// Searches and exports across the mailboxes of their domains; manages holds.
+    Officer,
+    /// Verifies integrity and reads the audit trail; sees no content.
+    Auditor,
+    /// Reads their own mailboxes.
+    User,
+    /// A mail server submitting journaled messages.
+    Journal,
+}
+
+impl Role {
+    /// The lowercase name used in the API, the catalog and the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Officer => "officer",
+            Role::Auditor => "auditor",
+            Role::User => "user",
+            Role::Journal => "journal",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "officer" => Ok(Role::Officer),
+            "auditor" => Ok(Role::Auditor),
+            "user" => Ok(Role::User),
+            "journal" => Ok(Role::Journal),
+            other => Err(format!(
+                "unknown role {other:?} (expected admin, officer, auditor, user or journal)"
+            )),
+        }
+    }
+}
+
+/// Which messages a search or lookup may return.
+///
+/// A message is in scope when the scope is `All`, or when one of its mailboxes is in
+/// `mailboxes`, or when the domain of one of its mailboxes is in `domains`. Addresses
+/// and domains are compared lowercased. An empty restricted scope matches nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    /// Every message (officers with an unrestricted scope, the command line).
+    All,
+    /// Only messages with a mailbox in one of these addresses or domains.
+    Restricted {
+        /// Mailbox addresses, lowercased.
+        mailboxes: BTreeSet<String>,
+        /// Mailbox domains, lowercased.
+        domains: BTreeSet<String>,
+    },
+}
+
+impl Scope {
+    /// A scope limited to the given mailbox addresses.
+    pub fn mailboxes<I: IntoIterator<Item = S>, S: AsRef<str>>(addresses: I) -> Self {
+        Scope::Restricted {
+            mailboxes: addresses.into_iter().map(|a| a.as_ref().to_ascii_lowercase()).collect(),
+            domains: BTreeSet::new(),
+        }
+    }
+
+    /// A scope limited to the given mailbox domains.
+    pub fn domains<I: IntoIterator<Item = S>, S: AsRef<str>>(domains: I) -> Self {
+        Scope::Restricted {
+            mailboxes: BTreeSet::new(),
+            domains: domains.into_iter().map(|d| d.as_ref().to_ascii_lowercase()).collect(),
+        }
+    }
+
+    /// Whether a message with these mailboxes is in scope.
+    pub fn admits<'a, I: IntoIterator<Item = &'a str>>(&self, message_mailboxes: I) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Restricted { mailboxes, domains } => message_mailboxes.into_iter().any(|m| {
+                let m = m.to_ascii_lowercase();
+                let domain = m.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+                mailboxes.contains(&m) || domains.contains(domain)
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_admits_by_mailbox_or_domain() {
+        let s = Scope::mailboxes(["Alice@Example.com"]);
+        assert!(s.admits(["alice@example.com"]));
+        assert!(!s.admits(["bob@example.com"]));
+        let d = Scope::domains(["example.com"]);
+        assert!(d.admits(["x@bob.com", "BOB@EXAMPLE.COM"]));
+        assert!(!d.admits(["x@example.com.evil"]));
+        assert!(!Scope::mailboxes(Vec::<String>::new()).admits(["a@b"]));
+        assert!(Scope::All.admits(std::iter::empty()));
+    }
+
+    #[test]
+    fn roles_parse() {
+        for r in [Role::Admin, Role::Officer, Role::Auditor, Role::User, Role::Journal] {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}
