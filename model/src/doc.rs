@@ -75,7 +75,10 @@ impl MessageFlags {
     /// Every flag with its stable name, for display and the API.
     pub const NAMES: [(MessageFlags, &'static str); 6] = [
         (Self::MALFORMED, "malformed"),
-        (Self::ATTACHMENT_TEXT_NOT_EXTRACTED, "attachment-text-not-extracted"),
+        (
+            Self::ATTACHMENT_TEXT_NOT_EXTRACTED,
+            "attachment-text-not-extracted",
+        ),
         (Self::JOURNAL_REPORT, "journal-report"),
         (Self::JOURNAL_MALFORMED, "journal-malformed"),
         (Self::DATE_UNRELIABLE, "date-unreliable"),
@@ -152,12 +155,6 @@ pub struct MessageDoc {
 impl Default for MessageId {
     fn default() -> Self {
         MessageId::new(1970, 0)
-    }
-}
-
-impl Default for Sha256 {
-    fn default() -> Self {
-        Sha256([0; 32])
     }
 }
 

@@ -69,7 +69,7 @@ impl From<MessageId> for String {
 }
 
 /// A SHA-256 digest. Displays and parses as 64 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Sha256(pub [u8; 32]);
 
@@ -97,7 +97,9 @@ impl FromStr for Sha256 {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut out = [0u8; 32];
         if s.len() != 64 {
-            return Err(ParseIdError(format!("not a SHA-256 hex digest (need 64 hex digits): {s:?}")));
+            return Err(ParseIdError(format!(
+                "not a SHA-256 hex digest (need 64 hex digits): {s:?}"
+            )));
         }
         hex::decode_to_slice(s, &mut out)
             .map_err(|_| ParseIdError(format!("not a SHA-256 hex digest: {s:?}")))?;
@@ -127,7 +129,9 @@ mod tests {
         let id = MessageId::new(2026, 42);
         assert_eq!(id.to_string(), "2026-42");
         assert_eq!("2026-42".parse::<MessageId>(), Ok(id));
-        for bad in ["", "2026", "2026-", "-1", "2026-042", "26-1", "2026-1x", "2026--1", "x026-1"] {
+        for bad in [
+            "", "2026", "2026-", "-1", "2026-042", "26-1", "2026-1x", "2026--1", "x026-1",
+        ] {
             assert!(bad.parse::<MessageId>().is_err(), "{bad}");
         }
     }

@@ -79,7 +79,10 @@ impl Scope {
     /// A scope limited to the given mailbox addresses.
     pub fn mailboxes<I: IntoIterator<Item = S>, S: AsRef<str>>(addresses: I) -> Self {
         Scope::Restricted {
-            mailboxes: addresses.into_iter().map(|a| a.as_ref().to_ascii_lowercase()).collect(),
+            mailboxes: addresses
+                .into_iter()
+                .map(|a| a.as_ref().to_ascii_lowercase())
+                .collect(),
             domains: BTreeSet::new(),
         }
     }
@@ -88,7 +91,10 @@ impl Scope {
     pub fn domains<I: IntoIterator<Item = S>, S: AsRef<str>>(domains: I) -> Self {
         Scope::Restricted {
             mailboxes: BTreeSet::new(),
-            domains: domains.into_iter().map(|d| d.as_ref().to_ascii_lowercase()).collect(),
+            domains: domains
+                .into_iter()
+                .map(|d| d.as_ref().to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -123,7 +129,13 @@ mod tests {
 
     #[test]
     fn roles_parse() {
-        for r in [Role::Admin, Role::Officer, Role::Auditor, Role::User, Role::Journal] {
+        for r in [
+            Role::Admin,
+            Role::Officer,
+            Role::Auditor,
+            Role::User,
+            Role::Journal,
+        ] {
             assert_eq!(r.as_str().parse::<Role>(), Ok(r));
         }
         assert!("root".parse::<Role>().is_err());

@@ -1,1 +1,48 @@
-//! placeholder
+//! Coffer's volumes: immutable, hash-chained, append-only yearly files of records, the
+//! source of truth of the archive. This crate knows nothing about email: a record is a
+//! kind, a receive time, opaque metadata and opaque content.
+//!
+//! - [`record`]: the byte layout of a record (pure encode/decode/hash).
+//! - [`merkle`]: RFC 6962 / 9162 Merkle trees, inclusion and consistency proofs and
+//!   their verifiers.
+//! - [`Volume`]: create, open (with recovery), append with group commit, checkpoint,
+//!   seal, read, prove.
+//! - [`verify_volume`]: full verification from the files and the public key alone.
+//! - [`ArchiveKey`] / [`PublicKey`]: the ed25519 signing key and its public half.
+//! - [`SignedTreeHead`]: what checkpoints, seals and the `SEAL` file hold.
+//! - [`VolumeSet`]: a directory of yearly volumes; [`DataDirLock`]: one writer per
+//!   data directory.
+//!
+//! The byte layout is documented in `FORMAT.md` next to this crate.
+//!
+//! Invariants: records are only appended; sequence numbers are dense from 1; record
+//! `n`'s previous hash is record `n-1`'s hash (the genesis hash for record 1); an
+//! append is acknowledged only once fsynced; a volume never opens for writing past a
+//! damaged record.
+
+mod error;
+mod fsutil;
+pub mod keys;
+mod lock;
+pub mod manifest;
+pub mod merkle;
+pub mod record;
+pub mod segment;
+mod set;
+pub mod treehead;
+mod verify;
+mod volume;
+
+pub use error::{Error, Result, is_storage_full};
+pub use keys::{ArchiveKey, PublicKey};
+pub use lock::{DataDirLock, LOCK_FILE};
+pub use manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
+pub use merkle::{Hash, ProofError, verify_consistency, verify_inclusion};
+pub use record::{RecordHeader, RecordKind};
+pub use set::VolumeSet;
+pub use treehead::SignedTreeHead;
+pub use verify::{Problem, VerifyReport, verify_volume};
+pub use volume::{
+    Appended, MAX_CONTENT_LEN, Prepared, Record, RecoveryReport, TornTail, Volume, VolumeConfig,
+    VolumeStats,
+};

@@ -1,0 +1,122 @@
+//! The volume crate's error type.
+
+use std::path::PathBuf;
+
+use coffer_model::ErrorCode;
+
+/// Result with the volume [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong with a volume.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Stored bytes failed an integrity check. Names the place precisely.
+    #[error("volume {}: corruption in {segment} at byte {offset}{}: {detail}", volume.display(), seq.map(|s| format!(" (record {s})")).unwrap_or_default())]
+    Corruption {
+        /// The volume directory.
+        volume: PathBuf,
+        /// The segment (or other) file name.
+        segment: String,
+        /// Byte offset in that file.
+        offset: u64,
+        /// The record's sequence number, when known.
+        seq: Option<u64>,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A format version this build does not read.
+    #[error("{}: {detail}", path.display())]
+    Incompatible {
+        /// The file.
+        path: PathBuf,
+        /// What was found and what is supported.
+        detail: String,
+    },
+    /// A manifest or tree head file that cannot be read.
+    #[error("{}: {detail}", path.display())]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A key file problem.
+    #[error("key {}: {detail}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The volume is sealed (or disposed) and takes no more records.
+    #[error("volume {} is sealed; it takes no more records", .0.display())]
+    Sealed(PathBuf),
+    /// The volume was opened read-only.
+    #[error("volume {} is open read-only", .0.display())]
+    ReadOnly(PathBuf),
+    /// An earlier write or fsync failed; the writer refuses all further work and must be
+    /// reopened (which runs recovery). Nothing after the failure was acknowledged.
+    #[error("volume writer stopped after an earlier failure: {0}")]
+    WriterFailed(String),
+    /// No such record (yet).
+    #[error("volume {}: no record {seq}", volume.display())]
+    NoRecord {
+        /// The volume directory.
+        volume: PathBuf,
+        /// The sequence number asked for.
+        seq: u64,
+    },
+    /// Input larger than a record can hold.
+    #[error("{what} of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its length.
+        len: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The data directory is locked by another writer.
+    #[error("data directory {} is in use by another Coffer process ({holder}); stop it first or use a read-only command", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it (pid, command, start time), as written in the lock file.
+        holder: String,
+    },
+    /// A proof was asked for sizes the tree cannot answer.
+    #[error("{0}")]
+    ProofRange(#[from] crate::merkle::ProofRangeError),
+}
+
+impl Error {
+    /// The coarse class of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Io { source, .. } if is_storage_full(source) => ErrorCode::Unavailable,
+            Error::Io { .. } | Error::Key { .. } => ErrorCode::Internal,
+            Error::Corruption { .. } | Error::Manifest { .. } => ErrorCode::Corruption,
+            Error::Incompatible { .. } => ErrorCode::Internal,
+            Error::Sealed(_) | Error::ReadOnly(_) | Error::Locked { .. } => ErrorCode::Conflict,
+            Error::WriterFailed(_) => ErrorCode::Unavailable,
+            Error::NoRecord { .. } => ErrorCode::NotFound,
+            Error::TooLarge { .. } | Error::ProofRange(_) => ErrorCode::InvalidInput,
+        }
+    }
+}
+
+/// Whether an I/O error means the disk is full (the sender should retry later).
+pub fn is_storage_full(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}

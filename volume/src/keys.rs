@@ -1,0 +1,268 @@
+//! The archive's ed25519 signing key, its public key file and its fingerprint.
+//!
+//! Layout under the data directory:
+//! - `keys/archive.key`: the private key, PKCS#8 PEM, mode 0600 (directory 0700);
+//! - `keys/archive.pub`: the public key, SubjectPublicKeyInfo PEM, given to auditors
+//!   (`openssl pkey -pubin -in keys/archive.pub -text` reads it).
+//!
+//! The fingerprint is `sha256:` followed by the first 16 bytes (32 hex digits) of the
+//! SHA-256 of the raw 32-byte public key. It is stored in every volume manifest and
+//! every signed tree head, and shown by `coffer volume list`.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand::TryRng;
+
+use crate::error::{Error, Result};
+use crate::record::sha256;
+
+/// File name of the private key inside the keys directory.
+pub const PRIVATE_KEY_FILE: &str = "archive.key";
+/// File name of the public key inside the keys directory.
+pub const PUBLIC_KEY_FILE: &str = "archive.pub";
+
+/// The archive's signing key.
+#[derive(Clone)]
+pub struct ArchiveKey {
+    signing: SigningKey,
+    fingerprint: String,
+}
+
+impl std::fmt::Debug for ArchiveKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ArchiveKey({})", self.fingerprint)
+    }
+}
+
+/// A public key that verifies the archive's signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    key: VerifyingKey,
+    fingerprint: String,
+}
+
+/// Random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::Key {
+            path: PathBuf::new(),
+            detail: format!("no randomness from the operating system: {e}"),
+        })?;
+    Ok(bytes)
+}
+
+/// The fingerprint of a raw ed25519 public key.
+pub fn fingerprint(public_key: &[u8; 32]) -> String {
+    format!("sha256:{}", hex::encode(&sha256(public_key)[..16]))
+}
+
+impl ArchiveKey {
+    /// Loads the key from `keys_dir`, creating a new one (and the public key file) when
+    /// none exists. Returns the key and whether it was created.
+    pub fn load_or_create(keys_dir: &Path) -> Result<(Self, bool)> {
+        let private_path = keys_dir.join(PRIVATE_KEY_FILE);
+        match fs::read_to_string(&private_path) {
+            Ok(pem) => {
+                let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::Key {
+                    path: private_path.clone(),
+                    detail: format!("not a PKCS#8 ed25519 private key: {e}"),
+                })?;
+                let key = Self::from_signing(signing);
+                // Recreate the public key file if it went missing; never overwrite a
+                // different one silently.
+                let public_path = keys_dir.join(PUBLIC_KEY_FILE);
+                match PublicKey::load(&public_path) {
+                    Ok(public) if public.fingerprint == key.fingerprint => {}
+                    Ok(_) => {
+                        return Err(Error::Key {
+                            path: public_path,
+                            detail: "public key file does not match the private key".into(),
+                        });
+                    }
+                    Err(Error::Io { ref source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        key.write_public(keys_dir)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+                Ok((key, false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate()?;
+                key.write_new(keys_dir)?;
+                Ok((key, true))
+            }
+            Err(source) => Err(Error::Io {
+                path: private_path,
+                source,
+            }),
+        }
+    }
+
+    /// Generates a new key from the operating system's random source.
+    pub fn generate() -> Result<Self> {
+        let mut secret = [0u8; 32];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut secret)
+            .map_err(|e| Error::Key {
+                path: PathBuf::new(),
+                detail: format!("no randomness from the operating system: {e}"),
+            })?;
+        Ok(Self::from_signing(SigningKey::from_bytes(&secret)))
+    }
+
+    fn from_signing(signing: SigningKey) -> Self {
+        let fingerprint = fingerprint(&signing.verifying_key().to_bytes());
+        Self {
+            signing,
+            fingerprint,
+        }
+    }
+
+    fn write_new(&self, keys_dir: &Path) -> Result<()> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        fs::create_dir_all(keys_dir).map_err(io(keys_dir))?;
+        fs::set_permissions(keys_dir, fs::Permissions::from_mode(0o700)).map_err(io(keys_dir))?;
+        let private_path = keys_dir.join(PRIVATE_KEY_FILE);
+        let pem = self
+            .signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| Error::Key {
+                path: private_path.clone(),
+                detail: format!("cannot encode key: {e}"),
+            })?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&private_path)
+            .map_err(io(&private_path))?;
+        file.write_all(pem.as_bytes()).map_err(io(&private_path))?;
+        file.sync_all().map_err(io(&private_path))?;
+        self.write_public(keys_dir)?;
+        crate::fsutil::sync_dir(keys_dir)
+    }
+
+    fn write_public(&self, keys_dir: &Path) -> Result<()> {
+        let public_path = keys_dir.join(PUBLIC_KEY_FILE);
+        let pem = self
+            .signing
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| Error::Key {
+                path: public_path.clone(),
+                detail: format!("{e}"),
+            })?;
+        crate::fsutil::write_atomic(&public_path, pem.as_bytes())
+    }
+
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey {
+            key: self.signing.verifying_key(),
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+
+    /// Signs a message.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+}
+
+impl PublicKey {
+    /// Loads a public key file: SubjectPublicKeyInfo PEM, or 64 hex digits.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|detail| Error::Key {
+            path: path.to_path_buf(),
+            detail,
+        })
+    }
+
+    /// Parses a public key: SubjectPublicKeyInfo PEM, or 64 hex digits.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let text = text.trim();
+        let key = if text.starts_with("-----BEGIN") {
+            VerifyingKey::from_public_key_pem(text)
+                .map_err(|e| format!("not an ed25519 public key PEM: {e}"))?
+        } else {
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(text, &mut raw)
+                .map_err(|_| "not a PEM public key nor 64 hex digits".to_string())?;
+            VerifyingKey::from_bytes(&raw).map_err(|e| format!("invalid ed25519 key: {e}"))?
+        };
+        Ok(Self {
+            fingerprint: fingerprint(&key.to_bytes()),
+            key,
+        })
+    }
+
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The raw 32 bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// Verifies a signature (strict: rejects malleable and small-order forms).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
+            return false;
+        };
+        self.key
+            .verify_strict(message, &Signature::from_bytes(&bytes))
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_key_reloads_with_0600_and_verifies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = dir.path().join("keys");
+        let (key, created) = ArchiveKey::load_or_create(&keys).expect("create");
+        assert!(created);
+        let mode = fs::metadata(keys.join(PRIVATE_KEY_FILE))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (again, created) = ArchiveKey::load_or_create(&keys).expect("load");
+        assert!(!created);
+        assert_eq!(again.fingerprint(), key.fingerprint());
+        let public = PublicKey::load(&keys.join(PUBLIC_KEY_FILE)).expect("pub");
+        let sig = key.sign(b"hello");
+        assert!(public.verify(b"hello", &sig));
+        assert!(!public.verify(b"hellp", &sig));
+        assert!(!public.verify(b"hello", &sig[..63]));
+        let hex_form = PublicKey::parse(&hex::encode(public.to_bytes())).expect("hex");
+        assert_eq!(hex_form, public);
+    }
+}

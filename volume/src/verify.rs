@@ -1,0 +1,524 @@
+//! Full verification of a volume directory, needing only its files and the public key:
+//! every record's header, hash and content, the hash chain, the Merkle tree at every
+//! checkpoint, every signature, the seal record and the `SEAL` file, and the manifest.
+//!
+//! Verification never stops at the first problem when it can go on: it reports each
+//! problem with the file, byte offset and sequence number, so an auditor knows exactly
+//! which record is damaged. Chain and tree checks use the hashes the records claim, so
+//! one damaged record is reported once, not as a cascade.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::keys::PublicKey;
+use crate::manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
+use crate::merkle::{Hash, MerkleTree};
+use crate::record::{HEADER_LEN, PREFIX_LEN, RecordHeader, RecordKind, record_hash, sha256};
+use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, segment_file_name, segment_path};
+use crate::treehead::SignedTreeHead;
+use crate::volume::decompress;
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The file (`000003.seg`, `VOLUME`, `SEAL`).
+    pub file: String,
+    /// Byte offset in that file, when it applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The record's sequence number, when it applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(o) = self.offset {
+            write!(f, " at byte {o}")?;
+        }
+        if let Some(s) = self.seq {
+            write!(f, ", record {s}")?;
+        }
+        write!(f, ": {}", self.what)
+    }
+}
+
+/// The result of verifying one volume.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The volume directory.
+    pub dir: PathBuf,
+    /// The year, when the manifest could be read.
+    pub year: Option<i32>,
+    /// The manifest state, when it could be read.
+    pub state: Option<VolumeState>,
+    /// Records read.
+    pub records: u64,
+    /// Message records.
+    pub messages: u64,
+    /// Checkpoint and seal signatures verified.
+    pub signatures_verified: u64,
+    /// Merkle root over all records, hex.
+    pub root: String,
+    /// Records after the last signed tree head (not yet covered by a signature).
+    pub unsigned_records: u64,
+    /// Problems found; empty means intact.
+    pub problems: Vec<Problem>,
+    /// Observations that are not failures (e.g. a torn tail an open volume will drop).
+    pub notes: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+struct Verifier<'a> {
+    dir: &'a Path,
+    public_key: &'a PublicKey,
+    manifest: Option<Manifest>,
+    volume_id: Option<[u8; 16]>,
+    tree: MerkleTree,
+    hashes: Vec<Hash>,
+    report: VerifyReport,
+    sealed_at: Option<u64>,
+    last_signed: u64,
+}
+
+/// Verifies the volume in `dir` with `public_key`. Never fails: every problem,
+/// including unreadable files, is in the report.
+pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
+    let mut v = Verifier {
+        dir,
+        public_key,
+        manifest: None,
+        volume_id: None,
+        tree: MerkleTree::new(),
+        hashes: Vec::new(),
+        report: VerifyReport {
+            dir: dir.to_path_buf(),
+            year: None,
+            state: None,
+            records: 0,
+            messages: 0,
+            signatures_verified: 0,
+            root: String::new(),
+            unsigned_records: 0,
+            problems: Vec::new(),
+            notes: Vec::new(),
+        },
+        sealed_at: None,
+        last_signed: 0,
+    };
+    v.run();
+    v.report.root = hex::encode(v.tree.root());
+    v.report.records = v.hashes.len() as u64;
+    v.report.unsigned_records = v.report.records - v.last_signed.min(v.report.records);
+    v.report
+}
+
+impl Verifier<'_> {
+    fn problem(
+        &mut self,
+        file: &str,
+        offset: Option<u64>,
+        seq: Option<u64>,
+        what: impl Into<String>,
+    ) {
+        self.report.problems.push(Problem {
+            file: file.to_string(),
+            offset,
+            seq,
+            what: what.into(),
+        });
+    }
+
+    fn run(&mut self) {
+        match Manifest::load(self.dir) {
+            Ok(m) => {
+                if m.key != self.public_key.fingerprint() {
+                    let what = format!(
+                        "volume is signed with key {} but the given public key is {}",
+                        m.key,
+                        self.public_key.fingerprint()
+                    );
+                    self.problem(MANIFEST_FILE, None, None, what);
+                }
+                self.report.year = Some(m.year);
+                self.report.state = Some(m.state);
+                self.volume_id = m.volume_id_bytes().ok();
+                self.manifest = Some(m);
+            }
+            Err(e) => self.problem(MANIFEST_FILE, None, None, e.to_string()),
+        }
+        let segments = match list_segment_numbers(self.dir) {
+            Ok(s) => s,
+            Err(what) => {
+                self.problem("", None, None, what);
+                return;
+            }
+        };
+        if segments.is_empty() {
+            self.problem(&segment_file_name(1), None, None, "no segment files");
+        }
+        for (i, no) in segments.iter().enumerate() {
+            if *no != i as u32 + 1 {
+                let what = format!("segment {} is missing", segment_file_name(i as u32 + 1));
+                self.problem(&segment_file_name(i as u32 + 1), None, None, what);
+                return;
+            }
+        }
+        let last = segments.len() as u32;
+        for no in segments {
+            self.verify_segment(no, no == last);
+        }
+        self.verify_end();
+    }
+
+    fn expected_prev(&self) -> Option<Hash> {
+        match self.hashes.last() {
+            Some(h) => Some(*h),
+            None => self.manifest.as_ref().map(Manifest::genesis_hash),
+        }
+    }
+
+    fn verify_segment(&mut self, no: u32, is_last: bool) {
+        let name = segment_file_name(no);
+        let path = segment_path(self.dir, no);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => return self.problem(&name, None, None, format!("cannot open: {e}")),
+        };
+        let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut head = [0u8; SEGMENT_HEADER_LEN as usize];
+        if let Err(e) = reader.read_exact(&mut head) {
+            return self.problem(
+                &name,
+                Some(0),
+                None,
+                format!("segment header unreadable: {e}"),
+            );
+        }
+        let expected_first = self.hashes.len() as u64 + 1;
+        match SegmentHeader::decode(&head) {
+            Err(what) => self.problem(&name, Some(0), None, what),
+            Ok(h) => {
+                if h.segment_no != no {
+                    self.problem(
+                        &name,
+                        Some(0),
+                        None,
+                        format!("segment header names segment {}", h.segment_no),
+                    );
+                }
+                if self.volume_id.is_some_and(|id| id != h.volume_id) {
+                    self.problem(&name, Some(0), None, "segment header names another volume");
+                }
+                if h.first_seq != expected_first {
+                    let what = format!(
+                        "segment header says it starts at record {}, expected {expected_first}",
+                        h.first_seq
+                    );
+                    self.problem(&name, Some(0), None, what);
+                }
+            }
+        }
+        let mut offset = SEGMENT_HEADER_LEN;
+        while offset < file_len {
+            let seq = self.hashes.len() as u64 + 1;
+            let remaining = file_len - offset;
+            let mut prefix = [0u8; PREFIX_LEN];
+            let n = (remaining as usize).min(PREFIX_LEN);
+            if reader.read_exact(&mut prefix[..n]).is_err() {
+                return self.problem(&name, Some(offset), Some(seq), "unreadable record");
+            }
+            let header = match RecordHeader::decode(&prefix[..n]) {
+                Ok(h) => h,
+                Err(e) => {
+                    let open_tail = is_last
+                        && self
+                            .manifest
+                            .as_ref()
+                            .is_some_and(|m| m.state == VolumeState::Open);
+                    if open_tail && n < HEADER_LEN {
+                        self.report.notes.push(format!(
+                            "{name}: {remaining} bytes of an incomplete record at byte {offset} (a torn write; the writer drops it at its next start)"
+                        ));
+                    } else {
+                        self.problem(
+                            &name,
+                            Some(offset),
+                            Some(seq),
+                            format!("record header: {e}; the rest of this segment cannot be read"),
+                        );
+                    }
+                    return;
+                }
+            };
+            if remaining < header.record_len() {
+                let open_tail = is_last
+                    && self
+                        .manifest
+                        .as_ref()
+                        .is_some_and(|m| m.state == VolumeState::Open);
+                if open_tail {
+                    self.report.notes.push(format!(
+                        "{name}: record {seq} at byte {offset} is incomplete ({remaining} of {} bytes; a torn write the writer drops at its next start)",
+                        header.record_len()
+                    ));
+                } else {
+                    self.problem(
+                        &name,
+                        Some(offset),
+                        Some(seq),
+                        format!(
+                            "record is cut short ({remaining} of {} bytes)",
+                            header.record_len()
+                        ),
+                    );
+                }
+                return;
+            }
+            let mut meta = vec![0u8; header.meta_len as usize];
+            let mut stored = vec![0u8; header.stored_len as usize];
+            if reader.read_exact(&mut meta).is_err() || reader.read_exact(&mut stored).is_err() {
+                return self.problem(&name, Some(offset), Some(seq), "unreadable record body");
+            }
+            self.verify_record(&name, offset, seq, &header, &prefix, &meta, &stored);
+            offset += header.record_len();
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_record(
+        &mut self,
+        name: &str,
+        offset: u64,
+        seq: u64,
+        header: &RecordHeader,
+        prefix: &[u8; PREFIX_LEN],
+        meta: &[u8],
+        stored: &[u8],
+    ) {
+        if header.seq != seq {
+            self.problem(
+                name,
+                Some(offset),
+                Some(seq),
+                format!("sequence number {} where {seq} was expected", header.seq),
+            );
+        }
+        if let Some(prev) = self.expected_prev()
+            && header.prev_hash != prev
+        {
+            self.problem(name, Some(offset), Some(seq), "previous-hash link broken (a record was removed, inserted, reordered or changed before this one)");
+        }
+        let mut encoded = [0u8; HEADER_LEN];
+        encoded.copy_from_slice(&prefix[..HEADER_LEN]);
+        let computed = record_hash(&encoded, meta);
+        let mut claimed = [0u8; 32];
+        claimed.copy_from_slice(&prefix[HEADER_LEN..PREFIX_LEN]);
+        if computed != claimed {
+            self.problem(
+                name,
+                Some(offset),
+                Some(seq),
+                "record hash does not match the header and metadata",
+            );
+        }
+        match decompress(header.codec, stored, header.raw_len) {
+            Ok(content) => {
+                if sha256(&content) != header.content_sha256 {
+                    self.problem(
+                        name,
+                        Some(offset),
+                        Some(seq),
+                        "content does not match its SHA-256",
+                    );
+                }
+            }
+            Err(what) => self.problem(name, Some(offset), Some(seq), what),
+        }
+        if self.sealed_at.is_some() {
+            self.problem(
+                name,
+                Some(offset),
+                Some(seq),
+                "record after the seal record",
+            );
+        }
+        match header.kind {
+            RecordKind::Message => self.report.messages += 1,
+            RecordKind::Checkpoint | RecordKind::Seal => {
+                self.verify_tree_head_record(name, offset, seq, meta);
+                if header.kind == RecordKind::Seal {
+                    self.sealed_at = Some(seq);
+                }
+            }
+            _ => {}
+        }
+        self.hashes.push(claimed);
+        self.tree.push(&claimed);
+    }
+
+    fn verify_tree_head_record(&mut self, name: &str, offset: u64, seq: u64, meta: &[u8]) {
+        let head = match SignedTreeHead::from_canonical_json(meta) {
+            Ok(h) => h,
+            Err(what) => return self.problem(name, Some(offset), Some(seq), what),
+        };
+        if head.tree_size != seq - 1 {
+            let what = format!(
+                "tree head covers {} records, expected {}",
+                head.tree_size,
+                seq - 1
+            );
+            return self.problem(name, Some(offset), Some(seq), what);
+        }
+        for what in self.check_tree_head(&head) {
+            self.problem(name, Some(offset), Some(seq), what);
+        }
+        self.last_signed = seq;
+    }
+
+    /// Checks a tree head against the records read so far (tree_size ≤ records read).
+    fn check_tree_head(&mut self, head: &SignedTreeHead) -> Vec<String> {
+        let mut problems = Vec::new();
+        match head.verify_signature(self.public_key) {
+            Ok(()) => self.report.signatures_verified += 1,
+            Err(what) => problems.push(what),
+        }
+        if let Some(m) = &self.manifest
+            && (head.volume_id != m.volume_id || head.year != m.year)
+        {
+            problems.push("tree head names another volume".into());
+        }
+        match (self.tree.root_at(head.tree_size), head.root_bytes()) {
+            (Ok(root), Ok(claimed)) if root == claimed => {}
+            (Ok(_), Ok(_)) => problems.push("Merkle root does not match the records".into()),
+            (Err(e), _) => problems.push(e.to_string()),
+            (_, Err(e)) => problems.push(e),
+        }
+        let chain_head = if head.tree_size == 0 {
+            self.manifest.as_ref().map(Manifest::genesis_hash)
+        } else {
+            self.hashes.get((head.tree_size - 1) as usize).copied()
+        };
+        match head.chain_head_bytes() {
+            Ok(claimed) if Some(claimed) == chain_head => {}
+            Ok(_) => problems.push("chain head does not match the records".into()),
+            Err(e) => problems.push(e),
+        }
+        problems
+    }
+
+    fn verify_end(&mut self) {
+        let seal_path = self.dir.join(SEAL_FILE);
+        let seal_file = match std::fs::read(&seal_path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                self.problem(SEAL_FILE, None, None, format!("unreadable: {e}"));
+                None
+            }
+        };
+        let state = self.manifest.as_ref().map(|m| m.state);
+        let records = self.hashes.len() as u64;
+        match (self.sealed_at, &seal_file) {
+            (Some(seal_seq), Some(bytes)) => {
+                match SignedTreeHead::from_canonical_json(bytes) {
+                    Err(what) => self.problem(SEAL_FILE, None, None, what),
+                    Ok(head) => {
+                        if head.tree_size != records || head.tree_size != seal_seq {
+                            let what = format!(
+                                "SEAL covers {} records but the volume has {records} (seal record {seal_seq})",
+                                head.tree_size
+                            );
+                            self.problem(SEAL_FILE, None, None, what);
+                        } else {
+                            for what in self.check_tree_head(&head) {
+                                self.problem(SEAL_FILE, None, None, what);
+                            }
+                            self.last_signed = records;
+                        }
+                        if self
+                            .manifest
+                            .as_ref()
+                            .is_some_and(|m| m.sealed_us != Some(head.time_us))
+                        {
+                            self.problem(
+                                MANIFEST_FILE,
+                                None,
+                                None,
+                                "sealing time does not match the SEAL file",
+                            );
+                        }
+                    }
+                }
+                if state.is_some_and(|s| s != VolumeState::Sealed) {
+                    self.problem(
+                        MANIFEST_FILE,
+                        None,
+                        None,
+                        "volume has a seal but the manifest does not say sealed",
+                    );
+                }
+            }
+            (Some(seal_seq), None) => {
+                if state == Some(VolumeState::Sealed) {
+                    self.problem(SEAL_FILE, None, None, "SEAL file is missing");
+                } else {
+                    self.report.notes.push(format!(
+                        "seal record {seal_seq} is written but sealing did not finish (no SEAL file)"
+                    ));
+                }
+            }
+            (None, Some(_)) => {
+                self.problem(SEAL_FILE, None, None, "SEAL file present but the volume has no seal record (records were removed from its end)");
+            }
+            (None, None) => {
+                if state == Some(VolumeState::Sealed) {
+                    self.problem(
+                        MANIFEST_FILE,
+                        None,
+                        None,
+                        "manifest says sealed but there is no seal record and no SEAL file",
+                    );
+                } else if self
+                    .manifest
+                    .as_ref()
+                    .is_some_and(|m| m.sealed_us.is_some())
+                {
+                    self.problem(MANIFEST_FILE, None, None, "open volume has a sealing time");
+                }
+            }
+        }
+    }
+}
+
+fn list_segment_numbers(dir: &Path) -> Result<Vec<u32>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut numbers = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(stem) = name.strip_suffix(".seg")
+            && stem.len() == 6
+            && stem.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(no) = stem.parse()
+        {
+            numbers.push(no);
+        }
+    }
+    numbers.sort_unstable();
+    Ok(numbers)
+}
