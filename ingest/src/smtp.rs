@@ -1,1 +1,0 @@
-//! SMTP/LMTP (being built).
