@@ -1,1 +1,72 @@
-fn main() {}
+//! The `coffer` binary: command-line parsing and wiring of the crates. No archive logic
+//! lives here; each command opens what it needs and calls into the crates.
+
+// A binary has no public API: `pub` inside it only means "visible to sibling modules".
+#![allow(unreachable_pub)]
+
+mod commands;
+mod config;
+mod output;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Coffer: a compliance archive and e-discovery service for email.
+#[derive(Debug, Parser)]
+#[command(name = "coffer", version, about, long_about = None)]
+struct Cli {
+    /// Data directory (volumes, keys, catalog, index, coffer.toml).
+    #[arg(long, global = true, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import .eml files, mbox files, Maildir folders, or folders of them.
+    Import(commands::import::ImportArgs),
+    /// Verify every volume (or one copied volume with --volume and --public-key).
+    Verify(commands::verify::VerifyArgs),
+    /// Volumes: list, seal.
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
+    /// Show a message's metadata, or its original bytes with --raw.
+    Show(commands::show::ShowArgs),
+    /// Rebuild the catalog from the volumes.
+    Recatalog,
+    /// Rebuild the index and the catalog from the volumes.
+    Reindex(commands::rebuild::ReindexArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    #[allow(clippy::exit)]
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let verbose_default = matches!(cli.command, Command::Import(_) | Command::Reindex(_) | Command::Recatalog);
+    output::init_logging(if verbose_default { "warn,coffer=info,coffer_index=warn" } else { "warn" });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let data_dir = cli.data_dir;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Import(args) => commands::import::run(&data_dir, args).await,
+            Command::Verify(args) => commands::verify::run(&data_dir, args).await,
+            Command::Volume(cmd) => commands::volume::run(&data_dir, cmd).await,
+            Command::Show(args) => commands::show::run(&data_dir, args).await,
+            Command::Recatalog => commands::rebuild::recatalog(&data_dir).await,
+            Command::Reindex(args) => commands::rebuild::reindex(&data_dir, args).await,
+        }
+    })
+}

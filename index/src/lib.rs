@@ -1,4 +1,34 @@
-//! Coffer's full-text index (placeholder; being built).
+//! Coffer's full-text index: one tantivy index per receive year, the query language,
+//! search across years with scope, and attachment text extraction.
+//!
+//! - [`query`]: the query language as a pure parser ([`query::parse_query`] →
+//!   [`query::QueryAst`] or a positioned [`query::QueryError`]).
+//! - [`IndexSet`]: the yearly indexes under one directory (`<dir>/<YYYY>/`): add,
+//!   replace, commit with the volume high-water mark, damage detection
+//!   ([`YearStatus::NeedsRebuild`]), clear and rebuild.
+//! - [`IndexSet::search`]: [`SearchRequest`] → [`SearchResults`] of [`Hit`]s, scope
+//!   always applied, exact totals, relevance or date order, snippets.
+//! - [`analysis`]: how text, CJK and addresses become terms.
+//! - [`bench`]: a deterministic synthetic corpus and a query-latency runner.
+//! - [`extract`]: attachment text extraction.
+//!
+//! The index is a derived view: everything in it can be rebuilt from the volumes, and
+//! each year's commit records the last volume sequence it applied (DESIGN.md,
+//! principle 1). Logs carry years, counts and timings only, never message content or
+//! query text (principle 5).
 
+pub mod analysis;
+pub mod bench;
+mod compile;
+mod error;
 pub mod extract;
 pub mod query;
+mod schema;
+mod search;
+mod set;
+pub mod snippet;
+
+pub use error::{Error, Result};
+pub use schema::{ATTACHMENT_EXCERPT_BYTES, BODY_EXCERPT_BYTES, MAX_STORED_RECIPIENTS};
+pub use search::{Hit, MAX_LIMIT, MAX_WINDOW, SearchRequest, SearchResults, Sort};
+pub use set::{IndexOptions, IndexSet, PAYLOAD_FORMAT, YearInfo, YearStatus};

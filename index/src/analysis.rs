@@ -1,0 +1,501 @@
+//! How text and addresses become index terms. The same analyzers run at indexing time,
+//! at query time and for highlighting, so what a user types matches what was indexed.
+//!
+//! - **Text** (`coffer_text`: subject, body, attachment text, file names, display
+//!   names): words are runs of letters and digits (combining marks stay inside a
+//!   word). Each word is normalized: Unicode compatibility decomposition (NFKD, so
+//!   `ﬁ` → `fi`, full-width `Ｅｘｃｅｌ` → `excel`, Arabic presentation forms → letters),
+//!   Latin/Greek/Cyrillic diacritics, Hebrew points and Arabic harakat and tatweel
+//!   removed, recomposition (NFC, so Japanese voiced kana survive), lowercase, then
+//!   ASCII folding (`ß` → `ss`, `ø` → `o`). `café`, `CAFÉ`, `cafe\u{301}` and `cafe`
+//!   are one term; `مُحَمَّد` and `محمد` are one term.
+//! - **CJK** (Han, kana, Hangul) has no spaces between words, so each CJK character is
+//!   its own token, with consecutive positions; a CJK word in a query becomes a phrase
+//!   of its characters and matches wherever that character sequence occurs (`東京`
+//!   finds `東京都`). This is exact substring matching over CJK runs: no dictionary,
+//!   no missed words, at the cost of occasionally matching across a word boundary.
+//!   Scripts written without spaces that are not CJK (Thai, Lao, Khmer, Myanmar) are
+//!   indexed as whole runs and match only whole runs; a word segmenter is future work.
+//! - **Addresses** (`coffer_address`: from, to, cc, bcc, participant, envelope): a
+//!   value such as `Alice Smith <alice.smith+x@mail.example.com>` yields the name words
+//!   (`alice`, `smith`, as text) and, all at one position, the whole address, the local
+//!   part (`alice.smith+x`), the local part without a `+tag` (`alice.smith`), the local
+//!   part's pieces split at `.`, `_`, `-`, `+` (`alice`, `smith`, `x`), the domain and
+//!   every parent domain (`mail.example.com`, `example.com`, `com`). At query time an
+//!   address-like value (`alice@example.com`, `example.com`, `alice.smith`) stays one
+//!   term; other values are analyzed as text, so `from:"alice smith"` is a name phrase.
+//! - **Raw** (`coffer_raw`: mailbox, mailbox domain, Message-ID, flags): the whole
+//!   value, trimmed and lowercased.
+//!
+//! Indexed words longer than [`MAX_WORD_BYTES`] (base64 debris, hashes) are dropped;
+//! a query word that long is rejected rather than silently matching nothing.
+
+use std::str::CharIndices;
+
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer, Token,
+    TokenStream, Tokenizer, TokenizerManager,
+};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Name of the text analyzer.
+pub(crate) const TEXT: &str = "coffer_text";
+/// Name of the index-time address analyzer.
+pub(crate) const ADDRESS: &str = "coffer_address";
+/// Name of the raw (whole value, lowercased) analyzer.
+pub(crate) const RAW: &str = "coffer_raw";
+
+/// Longest indexed text word, in bytes.
+pub const MAX_WORD_BYTES: usize = 80;
+/// Longest indexed address term, in bytes (RFC 5321 caps a path at 256).
+pub const MAX_ADDRESS_BYTES: usize = 256;
+
+/// Registers the index-time analyzers under the names the schema uses.
+pub(crate) fn register(manager: &TokenizerManager) {
+    manager.register(TEXT, text_index_analyzer());
+    manager.register(ADDRESS, address_index_analyzer());
+    manager.register(RAW, raw_analyzer());
+}
+
+fn text_index_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(TextTokenizer)
+        .filter(AsciiFoldingFilter)
+        .filter(LowerCaser)
+        .filter(RemoveLongFilter::limit(MAX_WORD_BYTES + 1))
+        .build()
+}
+
+/// The text analyzer without the length filter (query side: long words are reported,
+/// not dropped; highlighting: offsets of every word).
+pub(crate) fn text_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(TextTokenizer)
+        .filter(AsciiFoldingFilter)
+        .filter(LowerCaser)
+        .build()
+}
+
+fn address_index_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(AddressTokenizer)
+        .filter(AsciiFoldingFilter)
+        .filter(LowerCaser)
+        .filter(RemoveLongFilter::limit(MAX_ADDRESS_BYTES + 1))
+        .build()
+}
+
+fn raw_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(RawTokenizer::default())
+        .filter(LowerCaser)
+        .build()
+}
+
+/// The terms of `text` for a text field, in order.
+pub(crate) fn text_terms(text: &str) -> Vec<String> {
+    let mut analyzer = text_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut terms = Vec::new();
+    while let Some(token) = stream.next() {
+        terms.push(token.text.clone());
+    }
+    terms
+}
+
+/// The terms of a query value for an address field: one term for an address-like
+/// value, text terms otherwise.
+pub(crate) fn address_query_terms(value: &str) -> Vec<String> {
+    let trimmed = value.trim_matches(|c: char| !c.is_alphanumeric());
+    if trimmed.contains('@') || trimmed.contains('.') {
+        // The same steps as indexing (normalize, then fold), applied to one whole term.
+        let normalized = normalize_word(trimmed);
+        let mut analyzer = TextAnalyzer::builder(RawTokenizer::default())
+            .filter(AsciiFoldingFilter)
+            .filter(LowerCaser)
+            .build();
+        let mut stream = analyzer.token_stream(&normalized);
+        let mut terms = Vec::new();
+        while let Some(token) = stream.next() {
+            terms.push(token.text.clone());
+        }
+        terms
+    } else {
+        text_terms(value)
+    }
+}
+
+/// The single term of a raw field value (mailbox, Message-ID).
+pub(crate) fn raw_term(value: &str) -> String {
+    value.trim().to_lowercase()
+}
+
+/// Characters written without spaces between words, indexed one per token.
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x11FF          // Hangul Jamo
+        | 0x2E80..=0x2FDF        // CJK radicals, Kangxi radicals
+        | 0x3005..=0x3007        // 々 〆 〇
+        | 0x3021..=0x3029
+        | 0x3038..=0x303B
+        | 0x3040..=0x30FF        // Hiragana, Katakana
+        | 0x3100..=0x312F        // Bopomofo
+        | 0x3130..=0x318F        // Hangul compatibility Jamo
+        | 0x31A0..=0x31BF
+        | 0x31F0..=0x31FF        // Katakana phonetic extensions
+        | 0x3400..=0x4DBF        // CJK extension A
+        | 0x4E00..=0x9FFF        // CJK unified ideographs
+        | 0xA960..=0xA97F
+        | 0xAC00..=0xD7FF        // Hangul syllables and Jamo extended B
+        | 0xF900..=0xFAFF        // CJK compatibility ideographs
+        | 0xFF66..=0xFFDC        // half-width Katakana and Hangul
+        | 0x20000..=0x2FA1F      // CJK extensions B..F, compatibility supplement
+        | 0x30000..=0x323AF      // CJK extensions G, H
+    )
+}
+
+/// Marks removed for accent-insensitive matching: Latin/Greek/Cyrillic combining
+/// diacritics, Hebrew points and cantillation, Arabic harakat, and the Arabic tatweel.
+fn is_stripped_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x0300..=0x036F
+        | 0x1AB0..=0x1AFF
+        | 0x1DC0..=0x1DFF
+        | 0x20D0..=0x20FF
+        | 0xFE20..=0xFE2F
+        | 0x0591..=0x05BD
+        | 0x05BF
+        | 0x05C1..=0x05C2
+        | 0x05C4..=0x05C5
+        | 0x05C7
+        | 0x0610..=0x061A
+        | 0x0640
+        | 0x064B..=0x065F
+        | 0x0670
+        | 0x06D6..=0x06DC
+        | 0x06DF..=0x06E4
+        | 0x06E7..=0x06E8
+        | 0x06EA..=0x06ED
+    )
+}
+
+/// Compatibility-decomposes, strips diacritics, recomposes and lowercases one word.
+pub(crate) fn normalize_word(word: &str) -> String {
+    if word.is_ascii() {
+        return word.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(word.len());
+    for c in word.nfkd().filter(|c| !is_stripped_mark(*c)).nfc() {
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// Splits text into words and CJK characters (see the module docs).
+#[derive(Clone, Default)]
+pub(crate) struct TextTokenizer;
+
+impl Tokenizer for TextTokenizer {
+    type TokenStream<'a> = TextTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TextTokenStream<'a> {
+        TextTokenStream::new(text, 0)
+    }
+}
+
+/// Lazily yields the words of a text.
+pub(crate) struct TextTokenStream<'a> {
+    text: &'a str,
+    chars: std::iter::Peekable<CharIndices<'a>>,
+    token: Token,
+    next_position: usize,
+}
+
+impl<'a> TextTokenStream<'a> {
+    fn new(text: &'a str, first_position: usize) -> TextTokenStream<'a> {
+        TextTokenStream {
+            text,
+            chars: text.char_indices().peekable(),
+            token: Token::default(),
+            next_position: first_position,
+        }
+    }
+
+    /// Consumes combining marks following a word character; returns the new end.
+    fn take_marks(&mut self, mut end: usize) -> usize {
+        while let Some(&(index, c)) = self.chars.peek() {
+            if !is_combining_mark(c) {
+                break;
+            }
+            self.chars.next();
+            end = index + c.len_utf8();
+        }
+        end
+    }
+}
+
+impl TokenStream for TextTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        while let Some((start, c)) = self.chars.next() {
+            let end = if is_cjk(c) {
+                self.take_marks(start + c.len_utf8())
+            } else if c.is_alphanumeric() {
+                let mut end = start + c.len_utf8();
+                while let Some(&(index, next)) = self.chars.peek() {
+                    if (next.is_alphanumeric() && !is_cjk(next)) || is_combining_mark(next) {
+                        self.chars.next();
+                        end = index + next.len_utf8();
+                    } else {
+                        break;
+                    }
+                }
+                end
+            } else {
+                continue;
+            };
+            let word = normalize_word(&self.text[start..end]);
+            if word.is_empty() {
+                continue;
+            }
+            self.token.offset_from = start;
+            self.token.offset_to = end;
+            self.token.position = self.next_position;
+            self.token.position_length = 1;
+            self.token.text = word;
+            self.next_position += 1;
+            return true;
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
+/// Index-time address analysis (see the module docs).
+#[derive(Clone, Default)]
+pub(crate) struct AddressTokenizer;
+
+impl Tokenizer for AddressTokenizer {
+    type TokenStream<'a> = VecTokenStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        VecTokenStream::new(address_tokens(text))
+    }
+}
+
+fn is_chunk_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']')
+}
+
+fn address_tokens(text: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut position = 0;
+    let mut chunk_start = None;
+    let mut chunks = Vec::new();
+    for (index, c) in text.char_indices() {
+        match (is_chunk_separator(c), chunk_start) {
+            (true, Some(start)) => {
+                chunks.push((start, index));
+                chunk_start = None;
+            }
+            (false, None) => chunk_start = Some(index),
+            _ => {}
+        }
+    }
+    if let Some(start) = chunk_start {
+        chunks.push((start, text.len()));
+    }
+    for (start, end) in chunks {
+        let chunk = &text[start..end];
+        if chunk.contains('@') {
+            let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric());
+            if trimmed.is_empty() {
+                continue;
+            }
+            let offset = start + (trimmed.as_ptr() as usize - chunk.as_ptr() as usize);
+            for term in address_expansions(&normalize_word(trimmed)) {
+                tokens.push(Token {
+                    offset_from: offset,
+                    offset_to: offset + trimmed.len(),
+                    position,
+                    text: term,
+                    position_length: 1,
+                });
+            }
+            position += 1;
+        } else {
+            let mut stream = TextTokenStream::new(chunk, position);
+            while stream.advance() {
+                let mut token = stream.token().clone();
+                token.offset_from += start;
+                token.offset_to += start;
+                position = token.position + 1;
+                tokens.push(token);
+            }
+        }
+    }
+    tokens
+}
+
+/// The terms one address is found by, deduplicated, whole address first.
+pub(crate) fn address_expansions(address: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    let mut push = |term: &str| {
+        let term = term.trim_matches(|c: char| !c.is_alphanumeric());
+        if !term.is_empty() && !terms.iter().any(|t| t == term) {
+            terms.push(term.to_string());
+        }
+    };
+    push(address);
+    let (local, domain) = match address.rsplit_once('@') {
+        Some((local, domain)) => (local, domain),
+        None => (address, ""),
+    };
+    push(local);
+    if let Some((base, _tag)) = local.split_once('+') {
+        push(base);
+    }
+    for piece in local.split(['.', '_', '-', '+']) {
+        push(piece);
+    }
+    let mut rest = domain;
+    loop {
+        push(rest);
+        match rest.split_once('.') {
+            Some((_, parent)) if !parent.is_empty() => rest = parent,
+            _ => break,
+        }
+    }
+    terms
+}
+
+/// A token stream over precomputed tokens.
+pub(crate) struct VecTokenStream {
+    tokens: Vec<Token>,
+    next: usize,
+    current: Token,
+}
+
+impl VecTokenStream {
+    fn new(tokens: Vec<Token>) -> VecTokenStream {
+        VecTokenStream {
+            tokens,
+            next: 0,
+            current: Token::default(),
+        }
+    }
+}
+
+impl TokenStream for VecTokenStream {
+    fn advance(&mut self) -> bool {
+        match self.tokens.get_mut(self.next) {
+            Some(token) => {
+                self.current = std::mem::take(token);
+                self.next += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.current
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(String, usize)> {
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(token) = stream.next() {
+            out.push((token.text.clone(), token.position));
+        }
+        out
+    }
+
+    #[test]
+    fn text_folds_case_accents_and_compatibility_forms() {
+        assert_eq!(text_terms("Café CAFÉ cafe\u{301} naïve"), ["cafe", "cafe", "cafe", "naive"]);
+        assert_eq!(text_terms("Straße Øre ﬁnancial Ｅｘｃｅｌ"), ["strasse", "ore", "financial", "excel"]);
+        assert_eq!(text_terms("İstanbul"), ["istanbul"]);
+        assert_eq!(text_terms("e-mail, 10:30!"), ["e", "mail", "10", "30"]);
+    }
+
+    #[test]
+    fn rtl_words_lose_diacritics_only() {
+        assert_eq!(text_terms("مُحَمَّد"), text_terms("محمد"));
+        assert_eq!(text_terms("مرحـــبا بالعالم"), ["مرحبا", "بالعالم"]);
+        assert_eq!(text_terms("שָׁלוֹם עולם"), ["שלום", "עולם"]);
+    }
+
+    #[test]
+    fn cjk_characters_are_tokens_with_consecutive_positions() {
+        let mut analyzer = text_analyzer();
+        assert_eq!(
+            index_terms(&mut analyzer, "我们在東京开会abc한국어"),
+            [
+                ("我".to_string(), 0),
+                ("们".to_string(), 1),
+                ("在".to_string(), 2),
+                ("東".to_string(), 3),
+                ("京".to_string(), 4),
+                ("开".to_string(), 5),
+                ("会".to_string(), 6),
+                ("abc".to_string(), 7),
+                ("한".to_string(), 8),
+                ("국".to_string(), 9),
+                ("어".to_string(), 10),
+            ]
+        );
+        // Voiced kana survive normalization; half-width kana become full-width.
+        assert_eq!(text_terms("が"), ["が"]);
+        assert_eq!(text_terms("ｶﾀｶﾅ"), ["カ", "タ", "カ", "ナ"]);
+    }
+
+    #[test]
+    fn addresses_expand_at_one_position() {
+        let mut analyzer = address_index_analyzer();
+        let terms = index_terms(&mut analyzer, "Alice Smith <Alice.Smith+Q3@Mail.Example.com>");
+        let texts: Vec<&str> = terms.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "alice",
+                "smith",
+                "alice.smith+q3@mail.example.com",
+                "alice.smith+q3",
+                "alice.smith",
+                "alice",
+                "smith",
+                "q3",
+                "mail.example.com",
+                "example.com",
+                "com",
+            ]
+        );
+        assert!(terms[2..].iter().all(|(_, position)| *position == 2));
+        assert_eq!(address_query_terms("Alice@Example.COM"), ["alice@example.com"]);
+        assert_eq!(address_query_terms("@example.com"), ["example.com"]);
+        assert_eq!(address_query_terms("Alice Smith"), ["alice", "smith"]);
+        assert_eq!(address_query_terms("josé"), ["jose"]);
+    }
+
+    #[test]
+    fn long_words_are_dropped_at_indexing() {
+        let mut analyzer = text_index_analyzer();
+        let long = "x".repeat(MAX_WORD_BYTES + 1);
+        let exact = "y".repeat(MAX_WORD_BYTES);
+        let terms = index_terms(&mut analyzer, &format!("{long} {exact}"));
+        assert_eq!(terms, [(exact, 1)]);
+    }
+}

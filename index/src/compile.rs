@@ -1,0 +1,288 @@
+//! Turns a [`QueryAst`] into a tantivy query over the schema of [`crate::schema`], and
+//! builds the scope filter. The same compiled query runs on every yearly index (they
+//! share one schema).
+//!
+//! Set semantics: `NOT x` is "all documents minus `x`", so a conjunction of negations
+//! still matches (all minus each), and `a OR NOT b` is `a ∪ (all ∖ b)`.
+
+use std::ops::Bound;
+
+use coffer_model::{MessageFlags, Scope};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, EnableScoring, Explanation, Occur,
+    PhrasePrefixQuery, PhraseQuery, Query, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery,
+    Weight,
+};
+use tantivy::schema::{Field, IndexRecordOption, Term};
+use tantivy::{DateTime, DocId, DocSet, Score, SegmentReader};
+
+use crate::analysis::{self, MAX_ADDRESS_BYTES, MAX_WORD_BYTES};
+use crate::error::{Error, Result};
+use crate::query::{QueryAst, TextField, TextKind, TextQuery};
+use crate::schema::{Fields, message_id_term};
+
+/// Compiles a parsed query.
+pub(crate) fn compile(ast: &QueryAst, fields: &Fields) -> Result<Box<dyn Query>> {
+    Ok(match ast {
+        QueryAst::All => Box::new(AllQuery),
+        QueryAst::Text(text) => text_query(text, fields)?,
+        QueryAst::HasAttachment => term(Term::from_field_bool(fields.has_attachment, true)),
+        QueryAst::Flag(flag) => {
+            let name = MessageFlags::NAMES
+                .iter()
+                .find(|(candidate, _)| candidate == flag)
+                .map(|(_, name)| *name)
+                .unwrap_or_default();
+            term(Term::from_field_text(fields.flag, name))
+        }
+        QueryAst::Date(filter) => {
+            let (lower, upper) = filter.bounds();
+            let bound = |seconds: i64| Term::from_field_date(fields.date, DateTime::from_timestamp_secs(seconds));
+            match (lower, upper) {
+                (None, None) => Box::new(AllQuery),
+                (lower, upper) => Box::new(RangeQuery::new(
+                    lower.map_or(Bound::Unbounded, |s| Bound::Included(bound(s))),
+                    upper.map_or(Bound::Unbounded, |s| Bound::Excluded(bound(s))),
+                )),
+            }
+        }
+        QueryAst::Size(filter) => match filter.inclusive_range() {
+            None => Box::new(EmptyQuery),
+            Some((low, high)) => Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_u64(fields.size, low)),
+                Bound::Included(Term::from_field_u64(fields.size, high)),
+            )),
+        },
+        QueryAst::And(children) => {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(children.len() + 1);
+            for child in children {
+                match child {
+                    QueryAst::Not(negated) => clauses.push((Occur::MustNot, exclusion(compile(negated, fields)?))),
+                    positive => clauses.push((Occur::Must, compile(positive, fields)?)),
+                }
+            }
+            if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+                clauses.push((Occur::Must, Box::new(AllQuery)));
+            }
+            Box::new(BooleanQuery::new(clauses))
+        }
+        QueryAst::Or(children) => {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(children.len());
+            for child in children {
+                clauses.push((Occur::Should, compile(child, fields)?));
+            }
+            Box::new(BooleanQuery::new(clauses))
+        }
+        QueryAst::Not(negated) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
+            (Occur::MustNot, exclusion(compile(negated, fields)?)),
+        ])),
+    })
+}
+
+/// The scope filter, or `None` for [`Scope::All`]. Scores nothing (constant 0).
+/// A restricted scope with no mailbox and no domain matches nothing.
+pub(crate) fn scope_filter(scope: &Scope, fields: &Fields) -> Option<Box<dyn Query>> {
+    let Scope::Restricted { mailboxes, domains } = scope else {
+        return None;
+    };
+    let terms = mailboxes
+        .iter()
+        .map(|mailbox| Term::from_field_text(fields.mailbox, &analysis::raw_term(mailbox)))
+        .chain(
+            domains
+                .iter()
+                .map(|domain| Term::from_field_text(fields.mailbox_domain, &analysis::raw_term(domain))),
+        );
+    let filter: Box<dyn Query> = Box::new(TermSetQuery::new(terms));
+    Some(Box::new(ConstScoreQuery::new(filter, 0.0)))
+}
+
+fn term(term: Term) -> Box<dyn Query> {
+    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+}
+
+#[derive(Clone, Copy)]
+enum Analysis {
+    Text,
+    Address,
+}
+
+fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
+    let targets: Vec<(Field, Analysis)> = match text.field {
+        None => vec![
+            (fields.participant, Analysis::Address),
+            (fields.subject, Analysis::Text),
+            (fields.body, Analysis::Text),
+            (fields.attachment, Analysis::Text),
+            (fields.filename, Analysis::Text),
+        ],
+        Some(TextField::From) => vec![(fields.from, Analysis::Address)],
+        Some(TextField::To) => vec![(fields.to, Analysis::Address)],
+        Some(TextField::Cc) => vec![(fields.cc, Analysis::Address)],
+        Some(TextField::Bcc) => vec![(fields.bcc, Analysis::Address)],
+        Some(TextField::Envelope) => vec![(fields.envelope, Analysis::Address)],
+        Some(TextField::Participant) => vec![(fields.participant, Analysis::Address)],
+        Some(TextField::Subject) => vec![(fields.subject, Analysis::Text)],
+        Some(TextField::Body) => vec![(fields.body, Analysis::Text)],
+        Some(TextField::Attachment) => vec![(fields.attachment, Analysis::Text)],
+        Some(TextField::Filename) => vec![(fields.filename, Analysis::Text)],
+        Some(TextField::Mailbox) => return Ok(mailbox_query(text, fields)),
+        Some(TextField::MessageId) => {
+            let value = message_id_term(&text.text);
+            return Ok(match text.kind {
+                TextKind::Prefix => prefix_query(fields.message_id, &value)?,
+                TextKind::Word | TextKind::Phrase => term(Term::from_field_text(fields.message_id, &value)),
+            });
+        }
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(targets.len());
+    for (field, analysis) in targets {
+        if let Some(query) = field_query(field, analysis, text)? {
+            clauses.push((Occur::Should, query));
+        }
+    }
+    Ok(match clauses.len() {
+        0 => Box::new(EmptyQuery),
+        1 => clauses.pop().map(|(_, query)| query).unwrap_or_else(|| Box::new(EmptyQuery)),
+        _ => Box::new(BooleanQuery::new(clauses)),
+    })
+}
+
+fn mailbox_query(text: &TextQuery, fields: &Fields) -> Box<dyn Query> {
+    let value = analysis::raw_term(&text.text);
+    let value = value.trim_start_matches('@').to_string();
+    match text.kind {
+        TextKind::Prefix => prefix_query(fields.mailbox, &value).unwrap_or_else(|_| Box::new(EmptyQuery)),
+        TextKind::Word | TextKind::Phrase if value.contains('@') => {
+            term(Term::from_field_text(fields.mailbox, &value))
+        }
+        TextKind::Word | TextKind::Phrase => Box::new(BooleanQuery::new(vec![
+            (Occur::Should, term(Term::from_field_text(fields.mailbox, &value))),
+            (Occur::Should, term(Term::from_field_text(fields.mailbox_domain, &value))),
+        ])),
+    }
+}
+
+/// The query for `text` in one field, or `None` when the text yields no term there.
+fn field_query(field: Field, analysis: Analysis, text: &TextQuery) -> Result<Option<Box<dyn Query>>> {
+    let (terms, limit) = match analysis {
+        Analysis::Text => (analysis::text_terms(&text.text), MAX_WORD_BYTES),
+        Analysis::Address => (analysis::address_query_terms(&text.text), MAX_ADDRESS_BYTES),
+    };
+    if let Some(long) = terms.iter().find(|t| t.len() > limit) {
+        let shown: String = long.chars().take(20).collect();
+        return Err(Error::InvalidRequest(format!(
+            "the word '{shown}…' is longer than {limit} bytes; words that long are not indexed"
+        )));
+    }
+    if terms.len() == 1 && text.kind == TextKind::Prefix {
+        return prefix_query(field, &terms[0]).map(Some);
+    }
+    let mut terms: Vec<Term> = terms.iter().map(|t| Term::from_field_text(field, t)).collect();
+    Ok(match (terms.len(), text.kind) {
+        (0, _) => None,
+        (1, _) => terms.pop().map(term),
+        (_, TextKind::Prefix) => {
+            let mut query = PhrasePrefixQuery::new(terms);
+            query.set_max_expansions(10_000);
+            Some(Box::new(query))
+        }
+        (_, _) => Some(Box::new(PhraseQuery::new(terms))),
+    })
+}
+
+/// Every term of `field` starting with `prefix` (all of them: no expansion cap).
+fn prefix_query(field: Field, prefix: &str) -> Result<Box<dyn Query>> {
+    let mut pattern = String::with_capacity(prefix.len() + 8);
+    for c in prefix.chars() {
+        if matches!(
+            c,
+            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' | '#' | '&' | '-' | '~'
+        ) {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str(".*");
+    let query = RegexQuery::from_pattern(&pattern, field)
+        .map_err(|e| Error::InvalidRequest(format!("cannot search this prefix: {e}")))?;
+    Ok(Box::new(query))
+}
+
+/// Wraps the query of a `MustNot` clause. tantivy's exclusion probes the excluded
+/// scorer with each candidate document, which may lie *before* the scorer's current
+/// document; some scorers (phrases) assert against such backward probes in debug
+/// builds. This wrapper answers a backward probe from its current position and only
+/// ever moves the inner scorer forward, which is what the `DocSet` contract allows.
+fn exclusion(query: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(ForwardOnly(query))
+}
+
+#[derive(Debug)]
+struct ForwardOnly(Box<dyn Query>);
+
+impl Clone for ForwardOnly {
+    fn clone(&self) -> Self {
+        ForwardOnly(self.0.box_clone())
+    }
+}
+
+impl Query for ForwardOnly {
+    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(ForwardOnlyWeight(self.0.weight(enable_scoring)?)))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.0.query_terms(visitor);
+    }
+}
+
+struct ForwardOnlyWeight(Box<dyn Weight>);
+
+impl Weight for ForwardOnlyWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(Box::new(ForwardOnlyScorer(self.0.scorer(reader, boost)?)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        self.0.explain(reader, doc)
+    }
+}
+
+struct ForwardOnlyScorer(Box<dyn Scorer>);
+
+impl DocSet for ForwardOnlyScorer {
+    fn advance(&mut self) -> DocId {
+        self.0.advance()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        let current = self.0.doc();
+        if current >= target {
+            current
+        } else {
+            self.0.seek(target)
+        }
+    }
+
+    // `seek_danger` keeps the default implementation, which calls `seek` above.
+
+    fn doc(&self) -> DocId {
+        self.0.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.0.size_hint()
+    }
+
+    fn cost(&self) -> u64 {
+        self.0.cost()
+    }
+}
+
+impl Scorer for ForwardOnlyScorer {
+    fn score(&mut self) -> Score {
+        self.0.score()
+    }
+}

@@ -1,1 +1,0 @@
-//! Attachment text extraction (being built).

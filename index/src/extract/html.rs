@@ -1,0 +1,179 @@
+//! HTML to plain text, for HTML attachments and for `text/html` message bodies.
+//!
+//! `html2text` (an HTML5 parser plus a renderer that keeps paragraphs, lists and tables
+//! readable) does the work for ordinary documents. Its renderer recurses over the
+//! element tree and it builds the whole tree in memory, so documents that nest deeper
+//! than [`MAX_TREE_DEPTH`] or are larger than [`MAX_TREE_BYTES`] go to `mail-parser`'s
+//! streaming tag stripper instead, which has no tree and no recursion. Nothing is ever
+//! fetched: images, styles and links are not followed.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use super::Ctx;
+use super::detect::Hint;
+use super::text;
+
+/// Deepest element nesting given to `html2text`. Measured: 1,024 levels of nested
+/// tables or lists render on a 2 MiB thread stack (the smallest that callers such as
+/// tokio's blocking pool use) in a debug build; this keeps a 4× margin.
+const MAX_TREE_DEPTH: usize = 256;
+
+/// Largest document given to `html2text`, whose tree takes several times the input.
+const MAX_TREE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Line width for `html2text`: wide enough that it does not wrap paragraphs.
+const RENDER_WIDTH: usize = 400;
+
+/// Converts HTML to plain text: block elements become lines, tags, scripts, styles and
+/// comments disappear, entities are decoded. Never fails and never panics; works
+/// without a network and on any input.
+pub fn html_to_text(html: &str) -> String {
+    let text = if html.len() <= MAX_TREE_BYTES && nesting_depth(html.as_bytes()) <= MAX_TREE_DEPTH {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            html2text::config::plain_no_decorate()
+                .string_from_read(html.as_bytes(), RENDER_WIDTH)
+                .ok()
+        }))
+        .ok()
+        .flatten()
+    } else {
+        None
+    };
+    let text = text.unwrap_or_else(|| mail_parser::decoders::html::html_to_text(html));
+    tidy(&text)
+}
+
+/// Extracts an HTML attachment.
+pub(super) fn extract(ctx: &mut Ctx, hint: &Hint, data: &[u8]) {
+    let decoded = text::decode(data, hint.charset.as_deref());
+    let text = html_to_text(&decoded);
+    ctx.sink.push(&text);
+    ctx.sink.newline();
+}
+
+/// Removes trailing spaces on each line and runs of blank lines.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_lines = 0;
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_lines += 1;
+            if blank_lines > 1 || out.is_empty() {
+                continue;
+            }
+        } else {
+            blank_lines = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let trimmed_len = out.trim_end().len();
+    out.truncate(trimmed_len);
+    out
+}
+
+/// An upper estimate of how deeply elements nest: every start tag that is not void
+/// or self-closing opens a level, every end tag closes one. Tags that HTML closes
+/// implicitly make the estimate larger than the real depth, never smaller.
+fn nesting_depth(html: &[u8]) -> usize {
+    const VOID: &[&[u8]] = &[
+        b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta",
+        b"source", b"track", b"wbr", b"param", b"keygen",
+    ];
+    let mut depth = 0usize;
+    let mut max_depth = 0usize;
+    let mut pos = 0;
+    while let Some(offset) = html[pos..].iter().position(|&b| b == b'<') {
+        let tag_start = pos + offset + 1;
+        let closing = html.get(tag_start) == Some(&b'/');
+        let name_start = tag_start + usize::from(closing);
+        let name_len = html[name_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        let tag_end = html[name_start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(html.len(), |end| name_start + end);
+        pos = tag_end.min(html.len());
+        if name_len == 0 {
+            continue;
+        }
+        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !VOID.contains(&name.as_slice())
+            && html.get(tag_end.wrapping_sub(1)) != Some(&b'/')
+        {
+            depth += 1;
+            max_depth = max_depth.max(depth);
+        }
+    }
+    max_depth
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_blocks_entities_and_drops_scripts() {
+        let html = "<html><head><title>T</title><style>p{color:red}</style>\
+                    <script>alert('x')</script></head><body><h1>Quarterly&nbsp;report</h1>\
+                    <p>Revenue &amp; costs &#233;t&eacute;</p><ul><li>alpha</li><li>beta</li></ul>\
+                    <table><tr><td>cell1</td><td>cell2</td></tr></table><!-- hidden --></body></html>";
+        let text = html_to_text(html);
+        assert!(text.contains("Quarterly\u{a0}report") || text.contains("Quarterly report"));
+        assert!(text.contains("Revenue & costs été"));
+        assert!(text.contains("alpha") && text.contains("beta"));
+        assert!(text.contains("cell1") && text.contains("cell2"));
+        assert!(!text.contains("alert") && !text.contains("color") && !text.contains("hidden"));
+    }
+
+    #[test]
+    fn deep_nesting_uses_the_streaming_stripper() {
+        let depth = 200_000;
+        let html = format!(
+            "{}deep words{}",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        assert!(nesting_depth(html.as_bytes()) > MAX_TREE_DEPTH);
+        // Run on a thread with a 2 MiB stack, like tokio's blocking pool.
+        let text = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || html_to_text(&html))
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+        assert!(text.contains("deep words"));
+    }
+
+    #[test]
+    fn depth_limit_is_safe_for_html2text_on_a_small_stack() {
+        let depth = MAX_TREE_DEPTH;
+        let html = format!(
+            "{}<table><tr><td>edge case</td></tr></table>{}",
+            "<div><ul><li>".repeat(depth / 3 - 2),
+            "</li></ul></div>".repeat(depth / 3 - 2)
+        );
+        assert!(nesting_depth(html.as_bytes()) <= MAX_TREE_DEPTH);
+        let text = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || html_to_text(&html))
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+        assert!(text.contains("edge case"));
+    }
+
+    #[test]
+    fn garbage_and_edge_cases() {
+        assert_eq!(html_to_text(""), "");
+        assert_eq!(html_to_text("<"), "<");
+        assert!(html_to_text("<<<>>>&&&;;; plain").contains("plain"));
+        assert!(html_to_text("<p>unclosed <b>bold <i>it").contains("unclosed bold it"));
+        assert_eq!(nesting_depth(b"<br><img src=x><p/>text<div></div>"), 1);
+    }
+}

@@ -1,0 +1,295 @@
+//! The tantivy schema of a yearly index, and how a [`MessageDoc`] becomes an index
+//! document. Every yearly index has exactly this schema; an index on disk with any other
+//! schema is reported as needing a rebuild.
+//!
+//! Stored fields are only what a search hit shows (ids, dates, display addresses,
+//! subject, mailboxes, attachment count) plus bounded excerpts of the body
+//! ([`BODY_EXCERPT_BYTES`]) and of attachment text ([`ATTACHMENT_EXCERPT_BYTES`]) for
+//! snippets; the full text is indexed, not stored (the volume holds the message).
+
+use coffer_model::{Address, MessageDoc, MessageFlags};
+use tantivy::schema::{
+    DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, NumericOptions, STORED,
+    Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::{DateTime, TantivyDocument};
+
+use crate::analysis;
+
+/// Stored prefix of the body, for snippets.
+pub const BODY_EXCERPT_BYTES: usize = 32 * 1024;
+/// Stored prefix of the attachment text (all attachments together), for snippets.
+pub const ATTACHMENT_EXCERPT_BYTES: usize = 16 * 1024;
+/// Most display recipients stored for a hit's `to` list.
+pub const MAX_STORED_RECIPIENTS: usize = 50;
+
+/// Field names, shared by the schema and fast-field lookups.
+pub(crate) mod names {
+    pub(crate) const SEQ: &str = "seq";
+    pub(crate) const DATE: &str = "date";
+    pub(crate) const RECEIVED: &str = "received";
+    pub(crate) const SIZE: &str = "size";
+}
+
+/// Handles of every field of the schema.
+#[derive(Debug, Clone)]
+pub(crate) struct Fields {
+    pub(crate) seq: Field,
+    pub(crate) from: Field,
+    pub(crate) to: Field,
+    pub(crate) cc: Field,
+    pub(crate) bcc: Field,
+    pub(crate) envelope: Field,
+    pub(crate) participant: Field,
+    pub(crate) subject: Field,
+    pub(crate) body: Field,
+    pub(crate) attachment: Field,
+    pub(crate) filename: Field,
+    pub(crate) message_id: Field,
+    pub(crate) mailbox: Field,
+    pub(crate) mailbox_domain: Field,
+    pub(crate) flag: Field,
+    pub(crate) received: Field,
+    pub(crate) date: Field,
+    pub(crate) header_date: Field,
+    pub(crate) size: Field,
+    pub(crate) has_attachment: Field,
+    pub(crate) attachment_count: Field,
+    pub(crate) from_display: Field,
+    pub(crate) to_display: Field,
+    pub(crate) body_excerpt: Field,
+    pub(crate) attachment_excerpt: Field,
+}
+
+/// The schema and its field handles.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexSchema {
+    pub(crate) schema: Schema,
+    pub(crate) fields: Fields,
+}
+
+fn indexed_text(analyzer: &str, record: IndexRecordOption, fieldnorms: bool) -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(analyzer)
+            .set_index_option(record)
+            .set_fieldnorms(fieldnorms),
+    )
+}
+
+impl IndexSchema {
+    pub(crate) fn build() -> IndexSchema {
+        let mut builder = Schema::builder();
+        let positions = IndexRecordOption::WithFreqsAndPositions;
+        let address = || indexed_text(analysis::ADDRESS, positions, true);
+        let text = || indexed_text(analysis::TEXT, positions, true);
+        let raw = || indexed_text(analysis::RAW, IndexRecordOption::Basic, false);
+        let seconds = || DateOptions::default().set_fast().set_precision(DateTimePrecision::Seconds);
+
+        let seq = builder.add_u64_field(
+            names::SEQ,
+            NumericOptions::default().set_indexed().set_fast().set_stored(),
+        );
+        let from = builder.add_text_field("from", address());
+        let to = builder.add_text_field("to", address());
+        let cc = builder.add_text_field("cc", address());
+        let bcc = builder.add_text_field("bcc", address());
+        let envelope = builder.add_text_field("envelope", address());
+        let participant = builder.add_text_field("participant", address());
+        let subject = builder.add_text_field("subject", text().set_stored());
+        let body = builder.add_text_field("body", text());
+        let attachment = builder.add_text_field("attachment", text());
+        let filename = builder.add_text_field("filename", text());
+        let message_id = builder.add_text_field("message_id", raw());
+        let mailbox = builder.add_text_field("mailbox", raw().set_stored());
+        let mailbox_domain = builder.add_text_field("mailbox_domain", raw());
+        let flag = builder.add_text_field("flag", raw());
+        let received = builder.add_date_field(names::RECEIVED, seconds().set_stored());
+        let date = builder.add_date_field(names::DATE, seconds());
+        let header_date = builder.add_i64_field("header_date", STORED);
+        let size = builder.add_u64_field(names::SIZE, NumericOptions::default().set_fast());
+        let has_attachment = builder.add_bool_field("has_attachment", INDEXED);
+        let attachment_count = builder.add_u64_field("attachment_count", STORED);
+        let from_display = builder.add_text_field("from_display", STORED);
+        let to_display = builder.add_text_field("to_display", STORED);
+        let body_excerpt = builder.add_text_field("body_excerpt", STORED);
+        let attachment_excerpt = builder.add_text_field("attachment_excerpt", STORED);
+        IndexSchema {
+            schema: builder.build(),
+            fields: Fields {
+                seq,
+                from,
+                to,
+                cc,
+                bcc,
+                envelope,
+                participant,
+                subject,
+                body,
+                attachment,
+                filename,
+                message_id,
+                mailbox,
+                mailbox_domain,
+                flag,
+                received,
+                date,
+                header_date,
+                size,
+                has_attachment,
+                attachment_count,
+                from_display,
+                to_display,
+                body_excerpt,
+                attachment_excerpt,
+            },
+        }
+    }
+
+    /// The index document for `doc`.
+    pub(crate) fn document(&self, doc: &MessageDoc) -> TantivyDocument {
+        let f = &self.fields;
+        let mut out = TantivyDocument::new();
+        out.add_u64(f.seq, doc.id.seq);
+
+        add_addresses(&mut out, f.from, &doc.from);
+        add_addresses(&mut out, f.to, &doc.to);
+        add_addresses(&mut out, f.cc, &doc.cc);
+        add_addresses(&mut out, f.bcc, &doc.bcc);
+        let in_to_or_cc = |email: &str| {
+            doc.to
+                .iter()
+                .chain(&doc.cc)
+                .any(|a| a.email.trim().eq_ignore_ascii_case(email.trim()))
+        };
+        for recipient in &doc.envelope_recipients {
+            out.add_text(f.envelope, recipient);
+            if !in_to_or_cc(recipient) {
+                out.add_text(f.bcc, recipient);
+            }
+        }
+        for header in [&doc.from, &doc.sender, &doc.to, &doc.cc, &doc.bcc] {
+            add_addresses(&mut out, f.participant, header);
+        }
+        for address in doc.delivered_to.iter().chain(&doc.envelope_recipients) {
+            out.add_text(f.participant, address);
+        }
+
+        if let Some(subject) = &doc.subject {
+            out.add_text(f.subject, subject);
+        }
+        out.add_text(f.body, &doc.body);
+        let mut excerpt = String::new();
+        for attachment in &doc.attachments {
+            if let Some(name) = &attachment.filename {
+                out.add_text(f.filename, name);
+            }
+            if let Some(text) = &attachment.text {
+                out.add_text(f.attachment, text);
+                if excerpt.len() < ATTACHMENT_EXCERPT_BYTES {
+                    if !excerpt.is_empty() {
+                        excerpt.push_str("\n…\n");
+                    }
+                    excerpt.push_str(truncate(text, ATTACHMENT_EXCERPT_BYTES - excerpt.len()));
+                }
+            }
+        }
+        if let Some(message_id) = &doc.message_id {
+            out.add_text(f.message_id, message_id_term(message_id));
+        }
+        for mailbox in &doc.mailboxes {
+            let mailbox = analysis::raw_term(mailbox);
+            if let Some((_, domain)) = mailbox.rsplit_once('@') {
+                out.add_text(f.mailbox_domain, domain);
+            }
+            out.add_text(f.mailbox, &mailbox);
+        }
+        for (flag, name) in MessageFlags::NAMES {
+            if doc.flags.contains(flag) {
+                out.add_text(f.flag, name);
+            }
+        }
+        out.add_date(f.received, DateTime::from_timestamp_secs(doc.received));
+        out.add_date(f.date, DateTime::from_timestamp_secs(doc.date.unwrap_or(doc.received)));
+        if let Some(date) = doc.date {
+            out.add_i64(f.header_date, date);
+        }
+        out.add_u64(f.size, doc.size);
+        out.add_bool(f.has_attachment, !doc.attachments.is_empty());
+        out.add_u64(f.attachment_count, doc.attachments.len() as u64);
+        out.add_text(f.from_display, display_list(&doc.from));
+        for recipient in doc.to.iter().take(MAX_STORED_RECIPIENTS) {
+            out.add_text(f.to_display, display(recipient));
+        }
+        out.add_text(f.body_excerpt, truncate(&doc.body, BODY_EXCERPT_BYTES));
+        if !excerpt.is_empty() {
+            out.add_text(f.attachment_excerpt, excerpt);
+        }
+        out
+    }
+}
+
+/// Each address as its own value: the display name (with `@` neutralized so a name
+/// cannot pose as an address) and the address.
+fn add_addresses(out: &mut TantivyDocument, field: Field, addresses: &[Address]) {
+    for address in addresses {
+        if let Some(name) = address.name.as_deref().filter(|n| !n.trim().is_empty()) {
+            out.add_text(field, name.replace('@', " "));
+        }
+        if !address.email.trim().is_empty() {
+            out.add_text(field, address.email.trim());
+        }
+    }
+}
+
+/// `Name <address>`, or the address alone.
+fn display(address: &Address) -> String {
+    match address.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => format!("{name} <{}>", address.email.trim()),
+        None => address.email.trim().to_string(),
+    }
+}
+
+fn display_list(addresses: &[Address]) -> String {
+    addresses.iter().map(display).collect::<Vec<_>>().join(", ")
+}
+
+/// A Message-ID as indexed and as queried: without angle brackets, lowercased.
+pub(crate) fn message_id_term(value: &str) -> String {
+    let trimmed = value.trim();
+    let inner = trimmed
+        .strip_prefix('<')
+        .map(|rest| rest.strip_suffix('>').unwrap_or(rest))
+        .unwrap_or(trimmed);
+    analysis::raw_term(inner)
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn message_ids_lose_brackets_and_case() {
+        assert_eq!(message_id_term(" <ABC.123@Mail.Example> "), "abc.123@mail.example");
+        assert_eq!(message_id_term("abc@x"), "abc@x");
+    }
+}

@@ -1,0 +1,374 @@
+//! Search across the yearly indexes: parse, scope, prune years by message date, count
+//! exactly, rank (BM25 with statistics summed over the searched years, or by date),
+//! merge, paginate and build hits with snippets.
+//!
+//! - **Scope** is applied inside, always: a restricted scope is ANDed with the whole
+//!   user query, so no `OR`, `NOT` or `mailbox:` in the query can reach outside it. A
+//!   restricted scope with no mailbox and no domain returns nothing.
+//! - **Years** are per receive year while date filters apply to the message's own
+//!   date; a year is skipped when the range of message dates in its index cannot meet
+//!   the query's date bounds ([`QueryAst::date_bounds`]). A damaged year fails the
+//!   search ([`Error::NeedsRebuild`]) instead of silently contributing nothing.
+//! - **Order**: [`Sort::Relevance`] uses BM25 over global statistics (so scores from
+//!   different years compare); a query with no positive text clause (only filters or
+//!   negations) has no relevance and is returned newest first. Ties are broken by
+//!   year, then by position in the index, so pagination is stable while the index does
+//!   not change. [`Hit::score`] is 0 for date sorts.
+//! - **Total** is exact (a count over every matching document in scope).
+
+use std::cmp::Ordering;
+use std::time::Instant;
+
+use coffer_model::{MessageId, Scope};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query};
+use tantivy::schema::{Field, Term, Value};
+use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument};
+use tracing::debug;
+
+use crate::compile::{compile, scope_filter};
+use crate::error::{Error, Result};
+use crate::query::{QueryAst, parse_query};
+use crate::schema::{Fields, names};
+use crate::set::{IndexSet, Slot};
+use crate::snippet::{self, Highlighter};
+
+/// Largest page.
+pub const MAX_LIMIT: usize = 1_000;
+/// Deepest reachable result (`offset + limit`).
+pub const MAX_WINDOW: usize = 100_000;
+
+/// Result order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best match first (newest first for queries without text).
+    #[default]
+    Relevance,
+    /// Newest message date first.
+    DateDesc,
+    /// Oldest message date first.
+    DateAsc,
+}
+
+/// A search: query text, the caller's scope, order and page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRequest {
+    /// Query in the Coffer query language.
+    pub query: String,
+    /// What the caller may see; always applied.
+    pub scope: Scope,
+    /// Order of the hits.
+    pub sort: Sort,
+    /// Hits per page (0 counts only), at most [`MAX_LIMIT`].
+    pub limit: usize,
+    /// Hits to skip; `offset + limit` at most [`MAX_WINDOW`].
+    pub offset: usize,
+}
+
+impl SearchRequest {
+    /// A first page of 20 by relevance.
+    pub fn new(query: impl Into<String>, scope: Scope) -> SearchRequest {
+        SearchRequest {
+            query: query.into(),
+            scope,
+            sort: Sort::Relevance,
+            limit: 20,
+            offset: 0,
+        }
+    }
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResults {
+    /// Every matching message in scope (exact).
+    pub total: u64,
+    /// The requested page.
+    pub hits: Vec<Hit>,
+    /// Years whose index was searched (others were pruned by date); for metrics.
+    #[serde(skip)]
+    pub years_searched: Vec<i32>,
+}
+
+/// One matching message, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    /// The message id (`2026-42`).
+    pub id: MessageId,
+    /// Receive time, Unix seconds.
+    pub received: i64,
+    /// The message's own date (Date header), Unix seconds, when it has one.
+    pub date: Option<i64>,
+    /// From, as `Name <address>` (comma-separated when several).
+    pub from: String,
+    /// To, as `Name <address>` (at most [`crate::schema::MAX_STORED_RECIPIENTS`]).
+    pub to: Vec<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// HTML-safe excerpt with `<b>` highlights (see [`crate::snippet`]).
+    pub snippet: String,
+    /// Archive mailboxes the message belongs to.
+    pub mailboxes: Vec<String>,
+    /// Number of attachments.
+    pub attachments: u32,
+    /// Relevance score (0 for date sorts); not part of the API's JSON.
+    #[serde(skip)]
+    pub score: f32,
+}
+
+/// BM25 statistics summed over several yearly searchers.
+struct GlobalStats<'a> {
+    searchers: &'a [(i32, Searcher)],
+}
+
+impl Bm25StatisticsProvider for GlobalStats<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        let mut total = 0;
+        for (_, searcher) in self.searchers {
+            total += Bm25StatisticsProvider::total_num_tokens(searcher, field)?;
+        }
+        Ok(total)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        let mut total = 0;
+        for (_, searcher) in self.searchers {
+            total += Bm25StatisticsProvider::total_num_docs(searcher)?;
+        }
+        Ok(total)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let mut total = 0;
+        for (_, searcher) in self.searchers {
+            total += searcher.doc_freq(term)?;
+        }
+        Ok(total)
+    }
+}
+
+/// A hit before its stored fields are read.
+struct Candidate {
+    searcher: usize,
+    address: DocAddress,
+    score: f32,
+    date: i64,
+}
+
+impl IndexSet {
+    /// Runs a search (see the [module docs](self)).
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResults> {
+        let ast = parse_query(&request.query)?;
+        self.search_parsed(&ast, &request.scope, request.sort, request.limit, request.offset)
+    }
+
+    /// [`IndexSet::search`] for an already parsed query (e.g. parsed once to record its
+    /// canonical form in the audit trail).
+    pub fn search_parsed(
+        &self,
+        ast: &QueryAst,
+        scope: &Scope,
+        sort: Sort,
+        limit: usize,
+        offset: usize,
+    ) -> Result<SearchResults> {
+        let started = Instant::now();
+        if limit > MAX_LIMIT {
+            return Err(Error::InvalidRequest(format!("limit {limit} is above {MAX_LIMIT}")));
+        }
+        let window = offset.saturating_add(limit);
+        if window > MAX_WINDOW {
+            return Err(Error::InvalidRequest(format!(
+                "offset + limit is above {MAX_WINDOW}; narrow the query"
+            )));
+        }
+        let empty = SearchResults {
+            total: 0,
+            hits: Vec::new(),
+            years_searched: Vec::new(),
+        };
+        let fields = &self.schema.fields;
+        let mut query = compile(ast, fields)?;
+        if let Scope::Restricted { mailboxes, domains } = scope {
+            if mailboxes.is_empty() && domains.is_empty() {
+                return Ok(empty);
+            }
+        }
+        if let Some(filter) = scope_filter(scope, fields) {
+            query = Box::new(BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, filter)]));
+        }
+
+        let bounds = ast.date_bounds();
+        let mut searchers: Vec<(i32, Searcher)> = Vec::new();
+        for (year, slot) in self.slots() {
+            let index = match slot {
+                Slot::Ready(index) => index,
+                Slot::Broken(reason) => return Err(Error::NeedsRebuild { year, reason }),
+            };
+            let searcher = index.searcher();
+            if searcher.num_docs() == 0 {
+                continue;
+            }
+            if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))? {
+                if bounds.overlaps(min, max) {
+                    searchers.push((year, searcher));
+                }
+            }
+        }
+        if bounds.is_empty() || searchers.is_empty() {
+            return Ok(SearchResults {
+                years_searched: searchers.iter().map(|(y, _)| *y).collect(),
+                ..empty
+            });
+        }
+
+        let sort = if sort == Sort::Relevance && !ast.has_scoring_terms() {
+            Sort::DateDesc
+        } else {
+            sort
+        };
+        let mut total = 0u64;
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let stats = GlobalStats {
+            searchers: &searchers,
+        };
+        for (position, (year, searcher)) in searchers.iter().enumerate() {
+            let year = *year;
+            match sort {
+                Sort::Relevance => {
+                    total += query.count(searcher).map_err(Error::engine(year))? as u64;
+                    if window > 0 {
+                        let top = searcher
+                            .search_with_statistics_provider(
+                                &query,
+                                &TopDocs::with_limit(window).order_by_score(),
+                                &stats,
+                            )
+                            .map_err(Error::engine(year))?;
+                        candidates.extend(top.into_iter().map(|(score, address)| Candidate {
+                            searcher: position,
+                            address,
+                            score,
+                            date: 0,
+                        }));
+                    }
+                }
+                Sort::DateDesc | Sort::DateAsc => {
+                    if window == 0 {
+                        total += searcher.search(&query, &Count).map_err(Error::engine(year))? as u64;
+                        continue;
+                    }
+                    let order = if sort == Sort::DateDesc { Order::Desc } else { Order::Asc };
+                    let collector = (
+                        Count,
+                        TopDocs::with_limit(window).order_by_fast_field::<DateTime>(names::DATE, order),
+                    );
+                    let (count, top) = searcher.search(&query, &collector).map_err(Error::engine(year))?;
+                    total += count as u64;
+                    candidates.extend(top.into_iter().map(|(date, address)| Candidate {
+                        searcher: position,
+                        address,
+                        score: 0.0,
+                        date: date.map_or(0, DateTime::into_timestamp_secs),
+                    }));
+                }
+            }
+        }
+
+        candidates.sort_by(|a, b| {
+            let primary = match sort {
+                Sort::Relevance => b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal),
+                Sort::DateDesc => b.date.cmp(&a.date),
+                Sort::DateAsc => a.date.cmp(&b.date),
+            };
+            primary
+                .then(a.searcher.cmp(&b.searcher))
+                .then(a.address.cmp(&b.address))
+        });
+        let highlighter = Highlighter::new(ast);
+        let mut hits = Vec::with_capacity(limit.min(candidates.len()));
+        for candidate in candidates.into_iter().skip(offset).take(limit) {
+            let (year, searcher) = &searchers[candidate.searcher];
+            let document: TantivyDocument = searcher.doc(candidate.address).map_err(Error::engine(*year))?;
+            hits.push(hit(*year, &document, fields, &highlighter, candidate.score));
+        }
+        let years_searched: Vec<i32> = searchers.iter().map(|(y, _)| *y).collect();
+        debug!(
+            total,
+            hits = hits.len(),
+            years = years_searched.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "search"
+        );
+        Ok(SearchResults {
+            total,
+            hits,
+            years_searched,
+        })
+    }
+}
+
+/// Earliest and latest message date in a searcher (deleted documents included, which
+/// only widens the range), or `None` when it holds no document.
+fn date_range(searcher: &Searcher) -> tantivy::Result<Option<(i64, i64)>> {
+    let mut range: Option<(i64, i64)> = None;
+    for segment in searcher.segment_readers() {
+        if segment.num_docs() == 0 {
+            continue;
+        }
+        let column = segment.fast_fields().date(names::DATE)?;
+        let min = column.min_value().into_timestamp_secs();
+        let max = column.max_value().into_timestamp_secs();
+        range = Some(range.map_or((min, max), |(a, b)| (a.min(min), b.max(max))));
+    }
+    Ok(range)
+}
+
+fn first_str(document: &TantivyDocument, field: Field) -> Option<&str> {
+    document.get_first(field).and_then(|value| value.as_str())
+}
+
+fn hit(year: i32, document: &TantivyDocument, fields: &Fields, highlighter: &Highlighter, score: f32) -> Hit {
+    let seq = document.get_first(fields.seq).and_then(|v| v.as_u64()).unwrap_or_default();
+    let received = document
+        .get_first(fields.received)
+        .and_then(|v| v.as_datetime())
+        .map_or(0, DateTime::into_timestamp_secs);
+    let subject = first_str(document, fields.subject).map(str::to_string);
+    let body = first_str(document, fields.body_excerpt).unwrap_or_default();
+    let attachment_text = first_str(document, fields.attachment_excerpt).unwrap_or_default();
+    let snippet = highlighter
+        .snippet(body)
+        .or_else(|| highlighter.snippet(attachment_text))
+        .or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))
+        .unwrap_or_else(|| {
+            if body.trim().is_empty() {
+                snippet::plain(attachment_text)
+            } else {
+                snippet::plain(body)
+            }
+        });
+    Hit {
+        id: MessageId::new(year, seq),
+        received,
+        date: document.get_first(fields.header_date).and_then(|v| v.as_i64()),
+        from: first_str(document, fields.from_display).unwrap_or_default().to_string(),
+        to: document
+            .get_all(fields.to_display)
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        subject,
+        snippet,
+        mailboxes: document
+            .get_all(fields.mailbox)
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        attachments: document
+            .get_first(fields.attachment_count)
+            .and_then(|v| v.as_u64())
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        score,
+    }
+}

@@ -1,0 +1,259 @@
+//! Snippets: a short window of a hit's text around the query's words, HTML-escaped,
+//! with the matched words wrapped in `<b>`…`</b>`.
+//!
+//! Tantivy's `SnippetGenerator` only knows exact terms; this one also highlights
+//! prefix matches (`budg*`) and CJK character sequences, and it uses the analyzers of
+//! [`crate::analysis`] so highlighting agrees with matching. Words under a negation
+//! are never highlighted. The snippet is safe to insert into HTML as is: every
+//! character of the message text is escaped (`&`, `<`, `>`, `"`, `'`), and the only
+//! markup is `<b>`, `</b>` and the `…` marking cut text.
+
+use std::collections::HashSet;
+
+use tantivy::tokenizer::TokenStream;
+
+use crate::analysis;
+use crate::query::{QueryAst, TextField, TextKind};
+
+/// Longest snippet, in characters of message text.
+pub const SNIPPET_CHARS: usize = 200;
+/// Context shown before the first highlighted word, in bytes.
+const LEAD_BYTES: usize = 40;
+/// Matches examined per text (enough to choose a good window).
+const MAX_MATCHES: usize = 64;
+
+/// The words and prefixes to highlight for one query.
+pub(crate) struct Highlighter {
+    terms: HashSet<String>,
+    prefixes: Vec<String>,
+}
+
+struct Match {
+    start: usize,
+    end: usize,
+    term: usize,
+}
+
+impl Highlighter {
+    /// Collects the positive text clauses that can occur in body, attachment text or
+    /// subject.
+    pub(crate) fn new(ast: &QueryAst) -> Highlighter {
+        let mut terms = HashSet::new();
+        let mut prefixes = Vec::new();
+        ast.for_each_positive_text(&mut |text| {
+            if !matches!(
+                text.field,
+                None | Some(TextField::Subject | TextField::Body | TextField::Attachment)
+            ) {
+                return;
+            }
+            let mut words = analysis::text_terms(&text.text);
+            if text.kind == TextKind::Prefix {
+                if let Some(last) = words.pop() {
+                    prefixes.push(last);
+                }
+            }
+            terms.extend(words);
+        });
+        Highlighter { terms, prefixes }
+    }
+
+    /// A highlighted snippet of `text`, or `None` when no query word occurs in it.
+    pub(crate) fn snippet(&self, text: &str) -> Option<String> {
+        if self.terms.is_empty() && self.prefixes.is_empty() {
+            return None;
+        }
+        let matches = self.find_matches(text);
+        let anchor = best_window(&matches)?;
+        let start = window_start(text, matches[anchor].start);
+        let end = window_end(text, start);
+        let inside: Vec<&Match> = matches
+            .iter()
+            .filter(|m| m.start >= start && m.end <= end)
+            .collect();
+        let mut out = String::with_capacity(end - start + 32);
+        if start > 0 {
+            out.push('…');
+        }
+        let mut cursor = start;
+        let mut index = 0;
+        while index < inside.len() {
+            let highlight_start = inside[index].start;
+            let mut highlight_end = inside[index].end;
+            // Merge adjacent matches (CJK characters of one word, `e-mail` pieces are
+            // not adjacent) into one highlight.
+            while index + 1 < inside.len() && inside[index + 1].start <= highlight_end {
+                index += 1;
+                highlight_end = highlight_end.max(inside[index].end);
+            }
+            push_escaped(&mut out, &text[cursor..highlight_start]);
+            out.push_str("<b>");
+            push_escaped(&mut out, &text[highlight_start..highlight_end]);
+            out.push_str("</b>");
+            cursor = highlight_end;
+            index += 1;
+        }
+        push_escaped(&mut out, &text[cursor..end]);
+        if end < text.len() {
+            out.push('…');
+        }
+        Some(out)
+    }
+
+    fn find_matches(&self, text: &str) -> Vec<Match> {
+        let mut analyzer = analysis::text_analyzer();
+        let mut stream = analyzer.token_stream(text);
+        let mut matches = Vec::new();
+        let mut ids: Vec<String> = Vec::new();
+        while stream.advance() {
+            let token = stream.token();
+            let hit = self.terms.contains(&token.text)
+                || self.prefixes.iter().any(|p| token.text.starts_with(p.as_str()));
+            if !hit {
+                continue;
+            }
+            let term = match ids.iter().position(|t| *t == token.text) {
+                Some(id) => id,
+                None => {
+                    ids.push(token.text.clone());
+                    ids.len() - 1
+                }
+            };
+            matches.push(Match {
+                start: token.offset_from,
+                end: token.offset_to,
+                term,
+            });
+            if matches.len() >= MAX_MATCHES {
+                break;
+            }
+        }
+        matches
+    }
+}
+
+/// The index of the match that starts the best window: most distinct terms, then most
+/// matches, then earliest.
+fn best_window(matches: &[Match]) -> Option<usize> {
+    // Matches that fit in one window after the lead-in of `window_start`.
+    let reach = SNIPPET_CHARS - LEAD_BYTES;
+    let mut best: Option<(usize, usize, usize)> = None;
+    for (anchor, first) in matches.iter().enumerate() {
+        let mut distinct = HashSet::new();
+        let mut count = 0;
+        for m in matches[anchor..].iter().take_while(|m| m.end - first.start <= reach) {
+            distinct.insert(m.term);
+            count += 1;
+        }
+        let candidate = (distinct.len(), count, anchor);
+        let better = match best {
+            None => true,
+            Some((d, c, _)) => (candidate.0, candidate.1) > (d, c),
+        };
+        if better {
+            best = Some(candidate);
+        }
+    }
+    best.map(|(_, _, anchor)| anchor)
+}
+
+/// Starts a little before the first match, at a word boundary.
+fn window_start(text: &str, match_start: usize) -> usize {
+    if match_start <= LEAD_BYTES {
+        return 0;
+    }
+    let mut start = match_start - LEAD_BYTES;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    match text[start..match_start].find(char::is_whitespace) {
+        Some(space) => start + space + 1,
+        None => start,
+    }
+}
+
+/// Ends [`SNIPPET_CHARS`] characters later, preferably at a word boundary.
+fn window_end(text: &str, start: usize) -> usize {
+    let rest = &text[start..];
+    let Some((cut, _)) = rest.char_indices().nth(SNIPPET_CHARS) else {
+        return text.len();
+    };
+    match rest[..cut].rfind(char::is_whitespace) {
+        Some(space) if space > cut / 2 => start + space,
+        _ => start + cut,
+    }
+}
+
+/// A plain (unhighlighted) snippet: the start of `text`, escaped.
+pub(crate) fn plain(text: &str) -> String {
+    let trimmed = text.trim_start();
+    let end = window_end(trimmed, 0);
+    let mut out = String::new();
+    push_escaped(&mut out, &trimmed[..end]);
+    if end < trimmed.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Appends `text` HTML-escaped, with runs of whitespace collapsed to one space.
+fn push_escaped(out: &mut String, text: &str) {
+    let mut in_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+            continue;
+        }
+        in_space = false;
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::parse_query;
+
+    fn snippet(query: &str, text: &str) -> Option<String> {
+        Highlighter::new(&parse_query(query).expect("parses")).snippet(text)
+    }
+
+    #[test]
+    fn highlights_words_prefixes_and_cjk() {
+        assert_eq!(
+            snippet("budget", "The Budget <draft> & the budget.").as_deref(),
+            Some("The <b>Budget</b> &lt;draft&gt; &amp; the <b>budget</b>.")
+        );
+        assert_eq!(snippet("budg*", "a budgetary note").as_deref(), Some("a <b>budgetary</b> note"));
+        assert_eq!(snippet("東京", "我们在東京开会").as_deref(), Some("我们在<b>東京</b>开会"));
+        assert_eq!(snippet("cafe", "Un café noir").as_deref(), Some("Un <b>café</b> noir"));
+        assert_eq!(snippet("budget -draft", "draft only"), None);
+        assert_eq!(snippet("from:alice", "alice wrote"), None);
+    }
+
+    #[test]
+    fn long_texts_are_cut_around_the_match() {
+        let text = format!("{} needle {}", "lorem ipsum ".repeat(100), "dolor sit ".repeat(100));
+        let result = snippet("needle", &text).expect("matches");
+        assert!(result.starts_with('…') && result.ends_with('…'), "{result}");
+        assert!(result.contains("<b>needle</b>"));
+        assert!(result.chars().count() < SNIPPET_CHARS + 20);
+    }
+
+    #[test]
+    fn plain_snippets_are_escaped_and_bounded() {
+        assert_eq!(plain("  a <b>\n\n c"), "a &lt;b&gt; c");
+        let long = "word ".repeat(200);
+        assert!(plain(&long).ends_with('…'));
+    }
+}

@@ -1,1 +1,0 @@
-//! Import readers (being built).

@@ -1,0 +1,772 @@
+//! Walking the PATH arguments of `coffer import`: classify each path and yield messages.
+//!
+//! [`walk`] returns a [`Walker`], an iterator of `Result<ImportItem, Rejected>` that does
+//! its I/O lazily, one file at a time, in a deterministic order: the arguments in the order
+//! given, directory entries sorted by name, depth first.
+//!
+//! Each path is classified like this (symbolic links are followed):
+//! - **A directory that is a Maildir** (at least two of `cur/`, `new/`, `tmp/`): its
+//!   messages and those of its Maildir++ subfolders, in [`maildir`](super::maildir)
+//!   order; then its other non-hidden subdirectories, walked as below (Dovecot's `fs`
+//!   layout nests Maildirs that way). Files at a Maildir's top level (`dovecot-uidlist`,
+//!   `subscriptions`, index files) are not messages and are not read.
+//! - **Any other directory**: its entries, sorted, recursively. Hidden entries (names
+//!   starting with `.`) are skipped, except Maildir++ folders inside a Maildir and paths
+//!   given explicitly as arguments.
+//! - **A regular file whose first non-empty line starts with `From `**: an mbox file, read
+//!   by [`MboxReader`](super::MboxReader). A single `.eml` saved with an envelope line in
+//!   front is thus a one-message mbox, and the `From ` line is not archived.
+//! - **Any other regular file**, whatever its extension: one message. It is rejected if
+//!   [`looks_like_mail`](super::looks_like_mail) says it is not mail, or if it is larger
+//!   than the cap (then it is not read at all).
+//! - Anything else (FIFO, socket, device) is rejected, as are paths that do not exist,
+//!   broken links and unreadable files.
+//!
+//! Every message, from whatever container, passes the same [`looks_like_mail`] test.
+//!
+//! A directory reached a second time (a symbolic-link loop, or two links to one folder) is
+//! skipped and counted in [`WalkStats::skipped_revisits`]; it is not a rejection, since its
+//! messages were already yielded once.
+//!
+//! [`looks_like_mail`]: super::looks_like_mail
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::maildir::{self, MaildirEntry, MaildirWalk};
+use super::mbox::{MboxOptions, MboxReader};
+use super::sniff::looks_like_mail;
+use super::{ImportItem, Location, RejectReason, Rejected, SourceRef};
+
+/// Read buffer for files: large enough that mbox scanning is not syscall-bound.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Options for [`walk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalkOptions {
+    /// How mbox files are split; its `max_message_bytes` caps every message, from any
+    /// source.
+    pub mbox: MboxOptions,
+}
+
+/// Counters for the import summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalkStats {
+    /// Regular files opened (single messages, mbox files, Maildir message files).
+    pub files: u64,
+    /// Of those, mbox files.
+    pub mbox_files: u64,
+    /// Maildir roots walked.
+    pub maildirs: u64,
+    /// Plain directories walked.
+    pub directories: u64,
+    /// Hidden entries skipped.
+    pub skipped_hidden: u64,
+    /// Directories skipped because they had been walked already.
+    pub skipped_revisits: u64,
+}
+
+/// Identity of a directory, to walk each one once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum DirKey {
+    #[cfg(unix)]
+    Inode(u64, u64),
+    #[cfg(not(unix))]
+    Path(PathBuf),
+}
+
+/// A pending piece of work; the top of the stack is the current one.
+enum Work {
+    /// Paths to visit in order (the arguments, or a directory's sorted entries).
+    List {
+        entries: std::vec::IntoIter<PathBuf>,
+        explicit: bool,
+    },
+    /// An mbox file being split.
+    Mbox {
+        path: PathBuf,
+        reader: Box<MboxReader<BufReader<File>>>,
+        messages: u64,
+    },
+    /// A Maildir being walked.
+    Maildir(MaildirWalk),
+}
+
+/// The iterator returned by [`walk`]. See the module docs.
+pub struct Walker {
+    stack: Vec<Work>,
+    visited: HashSet<DirKey>,
+    options: WalkOptions,
+    stats: WalkStats,
+}
+
+/// Walks the given paths; see the module docs for the classification and order.
+pub fn walk<I, P>(paths: I, options: WalkOptions) -> Walker
+where
+    I: IntoIterator<Item = P>,
+    P: Into<PathBuf>,
+{
+    let paths: Vec<PathBuf> = paths.into_iter().map(Into::into).collect();
+    Walker {
+        stack: vec![Work::List {
+            entries: paths.into_iter(),
+            explicit: true,
+        }],
+        visited: HashSet::new(),
+        options,
+        stats: WalkStats::default(),
+    }
+}
+
+impl Walker {
+    /// Counters so far.
+    pub fn stats(&self) -> WalkStats {
+        self.stats
+    }
+
+    /// The per-message size cap.
+    fn cap(&self) -> u64 {
+        self.options.mbox.max_message_bytes
+    }
+
+    /// Classifies one path; yields an item or a rejection, or pushes work and yields
+    /// nothing.
+    fn visit(&mut self, path: PathBuf, explicit: bool) -> Option<Result<ImportItem, Rejected>> {
+        let hidden = path
+            .file_name()
+            .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
+        if hidden && !explicit {
+            self.stats.skipped_hidden += 1;
+            return None;
+        }
+        let metadata = match fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                let reason = if error.kind() == io::ErrorKind::NotFound
+                    && fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    RejectReason::BrokenSymlink
+                } else {
+                    RejectReason::from_io(&error)
+                };
+                return Some(Err(reject(path, reason)));
+            }
+        };
+        if metadata.is_dir() {
+            return self.visit_dir(path, &metadata);
+        }
+        if !metadata.is_file() {
+            return Some(Err(reject(path, RejectReason::NotRegularFile)));
+        }
+        self.stats.files += 1;
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+        };
+        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+        let starts_with_from = match reader.fill_buf() {
+            Ok(head) => starts_like_mbox(head),
+            Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+        };
+        if starts_with_from {
+            self.stats.mbox_files += 1;
+            self.stack.push(Work::Mbox {
+                path,
+                reader: Box::new(MboxReader::new(reader, self.options.mbox)),
+                messages: 0,
+            });
+            return None;
+        }
+        Some(read_single_message(
+            reader,
+            metadata.len(),
+            self.cap(),
+            SourceRef::file(path),
+        ))
+    }
+
+    /// A directory: a Maildir, or a folder to recurse into.
+    fn visit_dir(
+        &mut self,
+        path: PathBuf,
+        metadata: &fs::Metadata,
+    ) -> Option<Result<ImportItem, Rejected>> {
+        if !self.visited.insert(dir_key(metadata, &path)) {
+            self.stats.skipped_revisits += 1;
+            tracing::debug!(
+                revisits = self.stats.skipped_revisits,
+                "directory already walked, skipped"
+            );
+            return None;
+        }
+        let is_maildir = maildir::is_maildir(&path);
+        let mut entries = match list_dir(&path) {
+            Ok(entries) => entries,
+            Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+        };
+        if is_maildir {
+            // Only subdirectories, other than the Maildir's own and the hidden Maildir++
+            // folders (walked by `MaildirWalk`), are walked further.
+            entries.retain(|entry| {
+                let name = entry
+                    .file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default();
+                !matches!(name, b"cur" | b"new" | b"tmp")
+                    && !name.starts_with(b".")
+                    && fs::metadata(entry).is_ok_and(|m| m.is_dir())
+            });
+            let walk = match MaildirWalk::new(&path) {
+                Ok(walk) => walk,
+                Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+            };
+            self.stats.maildirs += 1;
+            self.stack.push(Work::List {
+                entries: entries.into_iter(),
+                explicit: false,
+            });
+            self.stack.push(Work::Maildir(walk));
+        } else {
+            self.stats.directories += 1;
+            self.stack.push(Work::List {
+                entries: entries.into_iter(),
+                explicit: false,
+            });
+        }
+        None
+    }
+
+    /// One Maildir message file.
+    fn read_maildir_entry(&mut self, entry: MaildirEntry) -> Result<ImportItem, Rejected> {
+        self.stats.files += 1;
+        let source = SourceRef {
+            path: entry.path,
+            location: Location::Maildir {
+                folder: entry.folder,
+                subdir: entry.subdir,
+                flags: entry.flags,
+            },
+        };
+        let opened = File::open(&source.path).and_then(|file| {
+            let len = file.metadata()?.len();
+            Ok((file, len))
+        });
+        match opened {
+            Ok((file, len)) => read_single_message(
+                BufReader::with_capacity(READ_BUFFER, file),
+                len,
+                self.cap(),
+                source,
+            ),
+            Err(error) => Err(Rejected {
+                source,
+                reason: RejectReason::from_io(&error),
+            }),
+        }
+    }
+}
+
+impl Iterator for Walker {
+    type Item = Result<ImportItem, Rejected>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let top = self.stack.last_mut()?;
+            match top {
+                Work::List { entries, explicit } => {
+                    let explicit = *explicit;
+                    match entries.next() {
+                        Some(path) => {
+                            if let Some(item) = self.visit(path, explicit) {
+                                return Some(item);
+                            }
+                        }
+                        None => {
+                            self.stack.pop();
+                        }
+                    }
+                }
+                Work::Mbox {
+                    path,
+                    reader,
+                    messages,
+                } => match reader.next() {
+                    None => {
+                        tracing::debug!(
+                            messages = *messages,
+                            bytes = reader.bytes_read(),
+                            "mbox file done"
+                        );
+                        self.stack.pop();
+                    }
+                    Some(Ok(message)) => {
+                        *messages += 1;
+                        let source = SourceRef {
+                            path: path.clone(),
+                            location: Location::Mbox {
+                                index: message.index,
+                                offset: message.offset,
+                            },
+                        };
+                        return Some(match looks_like_mail(&message.raw) {
+                            Ok(()) => Ok(ImportItem {
+                                source,
+                                raw: message.raw,
+                                mbox_from: Some(message.from_line),
+                            }),
+                            Err(reason) => Err(Rejected {
+                                source,
+                                reason: reason.into(),
+                            }),
+                        });
+                    }
+                    Some(Err(error)) => {
+                        *messages += 1;
+                        let (index, offset) = match &error {
+                            super::MboxError::Oversized { index, offset, .. }
+                            | super::MboxError::EmptyMessage { index, offset } => (*index, *offset),
+                            super::MboxError::Io { offset, .. } => (*messages - 1, *offset),
+                            super::MboxError::NotMbox => (0, 0),
+                        };
+                        let source = SourceRef {
+                            path: path.clone(),
+                            location: Location::Mbox { index, offset },
+                        };
+                        if error.is_fatal() {
+                            self.stack.pop();
+                        }
+                        return Some(Err(Rejected {
+                            source,
+                            reason: error.into(),
+                        }));
+                    }
+                },
+                Work::Maildir(walk) => match walk.next() {
+                    None => {
+                        self.stack.pop();
+                    }
+                    Some(Ok(entry)) => return Some(self.read_maildir_entry(entry)),
+                    Some(Err((path, error))) => {
+                        return Some(Err(reject(path, RejectReason::from_io(&error))));
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Reads one whole-file message (at most `cap` bytes) and checks that it is mail.
+fn read_single_message(
+    reader: BufReader<File>,
+    len: u64,
+    cap: u64,
+    source: SourceRef,
+) -> Result<ImportItem, Rejected> {
+    if len > cap {
+        return Err(Rejected {
+            source,
+            reason: RejectReason::Oversized { size: len, cap },
+        });
+    }
+    let mut raw = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // The file may grow while we read it: never read past the cap.
+    if let Err(error) = reader.take(cap.saturating_add(1)).read_to_end(&mut raw) {
+        return Err(Rejected {
+            source,
+            reason: RejectReason::from_io(&error),
+        });
+    }
+    if raw.len() as u64 > cap {
+        return Err(Rejected {
+            source,
+            reason: RejectReason::Oversized {
+                size: raw.len() as u64,
+                cap,
+            },
+        });
+    }
+    match looks_like_mail(&raw) {
+        Ok(()) => Ok(ImportItem {
+            source,
+            raw,
+            mbox_from: None,
+        }),
+        Err(reason) => Err(Rejected {
+            source,
+            reason: reason.into(),
+        }),
+    }
+}
+
+/// Whether a file's first bytes make it an mbox: the first non-empty line starts with
+/// `From `.
+pub fn starts_like_mbox(head: &[u8]) -> bool {
+    let mut rest = head;
+    loop {
+        if let Some(after) = rest.strip_prefix(b"\r\n") {
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix(b"\n") {
+            rest = after;
+        } else {
+            return rest.starts_with(b"From ");
+        }
+    }
+}
+
+/// A directory's entries, sorted by file name bytes.
+fn list_dir(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut entries = fs::read_dir(path)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<io::Result<Vec<_>>>()?;
+    entries.sort_by(|a, b| {
+        let a = a
+            .file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or_default();
+        let b = b
+            .file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or_default();
+        a.cmp(b)
+    });
+    Ok(entries)
+}
+
+fn reject(path: PathBuf, reason: RejectReason) -> Rejected {
+    Rejected {
+        source: SourceRef::file(path),
+        reason,
+    }
+}
+
+#[cfg(unix)]
+fn dir_key(metadata: &fs::Metadata, _path: &Path) -> DirKey {
+    use std::os::unix::fs::MetadataExt;
+    DirKey::Inode(metadata.dev(), metadata.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_key(_metadata: &fs::Metadata, path: &Path) -> DirKey {
+    DirKey::Path(fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::NotMailReason;
+
+    fn write(path: &Path, content: &[u8]) {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(path, content).expect("write");
+    }
+
+    fn collect(paths: &[PathBuf]) -> (Vec<ImportItem>, Vec<Rejected>, WalkStats) {
+        let mut walker = walk(paths.iter().cloned(), WalkOptions::default());
+        let (mut items, mut rejected) = (Vec::new(), Vec::new());
+        for result in walker.by_ref() {
+            match result {
+                Ok(item) => items.push(item),
+                Err(r) => rejected.push(r),
+            }
+        }
+        (items, rejected, walker.stats())
+    }
+
+    fn name(path: &Path) -> String {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    const MAIL: &[u8] = b"From: a@example.com\nSubject: x\n\nbody\n";
+
+    #[test]
+    fn classifies_eml_mbox_maildir_and_folders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(&root.join("a.eml"), MAIL);
+        write(&root.join("noext"), b"Subject: no extension\n\nx\n");
+        write(
+            &root.join("box.mbox"),
+            b"From a Mon Jan  1 00:00:00 2024\nSubject: 1\n\none\n\nFrom b Mon Jan  1 00:00:01 2024\nSubject: 2\n\ntwo\n",
+        );
+        write(&root.join("sub/deeper/c.eml"), MAIL);
+        write(&root.join("Maildir/cur/1.x:2,S"), b"Subject: md\n\nm\n");
+        fs::create_dir_all(root.join("Maildir/new")).expect("mkdir");
+        write(&root.join("Maildir/dovecot-uidlist"), b"3 V1 N2\n");
+        write(
+            &root.join("Maildir/.Sent/cur/2.y:2,RS"),
+            b"Subject: sent\n\ns\n",
+        );
+        fs::create_dir_all(root.join("Maildir/.Sent/new")).expect("mkdir");
+        write(&root.join(".hidden.eml"), MAIL);
+        write(&root.join(".git/config"), b"[core]\n");
+
+        let (items, rejected, stats) = collect(&[root.to_path_buf()]);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let sources: Vec<String> = items
+            .iter()
+            .map(|i| match &i.source.location {
+                Location::File => name(&i.source.path),
+                Location::Mbox { index, .. } => format!("{}#{index}", name(&i.source.path)),
+                Location::Maildir { folder, flags, .. } => format!("maildir:{folder}:{flags}"),
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                "maildir::S",
+                "maildir:Sent:RS",
+                "a.eml",
+                "box.mbox#0",
+                "box.mbox#1",
+                "noext",
+                "c.eml"
+            ]
+        );
+        assert_eq!(items[3].raw, b"Subject: 1\n\none\n");
+        assert!(items[3].mbox_from.is_some());
+        assert_eq!(items[2].raw, MAIL);
+        assert_eq!(stats.mbox_files, 1);
+        assert_eq!(stats.maildirs, 1);
+        assert_eq!(stats.skipped_hidden, 2);
+        assert_eq!(stats.files, 6);
+    }
+
+    #[test]
+    fn rejects_non_mail_with_reasons() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(&root.join("empty.eml"), b"");
+        write(&root.join("image.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+        write(&root.join("notes.txt"), b"just some text\n");
+        write(&root.join("nul.eml"), b"From: a\0\0\0\n\n");
+        let missing = root.join("missing.eml");
+        let (items, rejected, _) = collect(&[root.to_path_buf(), missing]);
+        assert!(items.is_empty());
+        let reasons: Vec<(String, RejectReason)> = rejected
+            .into_iter()
+            .map(|r| (name(&r.source.path), r.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    "empty.eml".to_string(),
+                    RejectReason::NotMail(NotMailReason::Empty)
+                ),
+                (
+                    "image.png".to_string(),
+                    RejectReason::NotMail(NotMailReason::BinaryFormat {
+                        format: "PNG image"
+                    })
+                ),
+                (
+                    "notes.txt".to_string(),
+                    RejectReason::NotMail(NotMailReason::NoHeaderLine)
+                ),
+                (
+                    "nul.eml".to_string(),
+                    RejectReason::NotMail(NotMailReason::NulInHeaders { offset: 7 })
+                ),
+                ("missing.eml".to_string(), RejectReason::NotFound),
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_hidden_path_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".secret.eml");
+        write(&path, MAIL);
+        let (items, rejected, _) = collect(&[path]);
+        assert_eq!(items.len(), 1);
+        assert!(rejected.is_empty());
+    }
+
+    #[test]
+    fn oversized_file_is_rejected_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.eml");
+        let mut content = MAIL.to_vec();
+        content.extend(std::iter::repeat_n(b'x', 5000));
+        write(&path, &content);
+        let options = WalkOptions {
+            mbox: MboxOptions {
+                max_message_bytes: 1000,
+                ..MboxOptions::default()
+            },
+        };
+        let results: Vec<_> = walk([path], options).collect();
+        assert!(matches!(
+            &results[..],
+            [Err(Rejected {
+                reason: RejectReason::Oversized { cap: 1000, .. },
+                ..
+            })]
+        ));
+    }
+
+    #[test]
+    fn mbox_rejections_carry_offsets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("box");
+        write(
+            &path,
+            b"From a Mon Jan  1 00:00:00 2024\n\nFrom b Mon Jan  1 00:00:00 2024\nnot a header\n\nFrom c Mon Jan  1 00:00:00 2024\nSubject: ok\n\n",
+        );
+        let results: Vec<_> = walk([path], WalkOptions::default()).collect();
+        assert_eq!(results.len(), 3);
+        match &results[0] {
+            Err(r) => {
+                assert_eq!(r.reason, RejectReason::EmptyMessage);
+                assert_eq!(
+                    r.source.location,
+                    Location::Mbox {
+                        index: 0,
+                        offset: 0
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match &results[1] {
+            Err(r) => {
+                assert_eq!(r.reason, RejectReason::NotMail(NotMailReason::NoHeaderLine));
+                assert_eq!(
+                    r.source.location,
+                    Location::Mbox {
+                        index: 1,
+                        offset: 33
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(results[2].is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_and_broken_links() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(&root.join("a/m.eml"), MAIL);
+        std::os::unix::fs::symlink(root.join("a"), root.join("a/loop")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("broken")).expect("symlink");
+        let (items, rejected, stats) = collect(&[root.to_path_buf()]);
+        assert_eq!(items.len(), 1);
+        assert_eq!(stats.skipped_revisits, 1);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].reason, RejectReason::BrokenSymlink);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifo_is_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !status.is_ok_and(|s| s.success()) {
+            return; // no mkfifo here
+        }
+        let results: Vec<_> = walk([fifo], WalkOptions::default()).collect();
+        assert!(matches!(
+            &results[..],
+            [Err(Rejected {
+                reason: RejectReason::NotRegularFile,
+                ..
+            })]
+        ));
+    }
+
+    #[test]
+    fn starts_like_mbox_rules() {
+        assert!(starts_like_mbox(b"From a b\n"));
+        assert!(starts_like_mbox(b"\r\n\nFrom a b\n"));
+        assert!(!starts_like_mbox(b"From: a\n"));
+        assert!(!starts_like_mbox(b""));
+    }
+
+    /// Peak memory of the process, from `/proc/self/status` (Linux).
+    #[cfg(target_os = "linux")]
+    fn peak_rss_bytes() -> Option<u64> {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// Writes a 2 GiB mbox (4 KB to 6 MB messages, plus one 300 MB message over the
+    /// default 150 MiB cap) and walks it, holding each item only as long as a pipeline
+    /// stage would. Run alone: `cargo test -p coffer-ingest --lib -- --ignored
+    /// import::walk::tests::two_gib_mbox_walks_in_bounded_memory --nocapture`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    #[ignore = "writes 2 GiB to a temporary directory; run alone to measure peak memory"]
+    fn two_gib_mbox_walks_in_bounded_memory() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.mbox");
+        let mut out = io::BufWriter::with_capacity(1 << 20, File::create(&path).expect("create"));
+        let line = [b'x'; 76];
+        let mut total = 0u64;
+        let mut count = 0u64;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        while total < 2 * 1024 * 1024 * 1024 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let lines = if count == 7 {
+                300 * 1024 * 1024 / 77 // the oversized one
+            } else if rng % 100 == 0 {
+                (rng % (6 * 1024 * 1024 / 77)) as usize
+            } else {
+                50 + (rng % 30) as usize
+            };
+            let header = format!(
+                "From a@example.com Mon Jan  1 00:00:00 2024\nFrom: a@example.com\nSubject: m{count}\n\n"
+            );
+            out.write_all(header.as_bytes()).expect("write");
+            total += header.len() as u64;
+            for _ in 0..lines {
+                out.write_all(&line).expect("write");
+                out.write_all(b"\n").expect("write");
+            }
+            out.write_all(b"\n").expect("write");
+            total += lines as u64 * 77 + 1;
+            count += 1;
+        }
+        out.flush().expect("flush");
+        drop(out);
+        let before = peak_rss_bytes().unwrap_or(0);
+        let started = std::time::Instant::now();
+        let (mut items, mut rejected, mut bytes) = (0u64, 0u64, 0u64);
+        for result in walk([&path], WalkOptions::default()) {
+            match result {
+                Ok(item) => {
+                    items += 1;
+                    bytes += item.raw.len() as u64;
+                }
+                Err(_) => rejected += 1,
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let peak = peak_rss_bytes().unwrap_or(0);
+        println!(
+            "{count} messages, {total} bytes: {items} items ({bytes} bytes), {rejected} rejected, \
+             {seconds:.1} s ({:.0} MB/s), peak RSS {} MiB (before walking {} MiB)",
+            total as f64 / seconds / 1e6,
+            peak >> 20,
+            before >> 20
+        );
+        assert_eq!(rejected, 1);
+        assert_eq!(items + rejected, count);
+        assert!(peak < 256 * 1024 * 1024, "peak RSS {peak} bytes");
+    }
+}

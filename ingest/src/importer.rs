@@ -1,0 +1,247 @@
+//! `coffer import`: the parallel import pipeline and its summary.
+//!
+//! Three stages connected by bounded channels, so memory stays bounded whatever the
+//! input size (a multi-gigabyte mbox is streamed):
+//!
+//! 1. **read** (one thread): walks the paths ([`crate::import::walk`]) and cuts the
+//!    messages into batches of at most [`BATCH_BYTES`] / [`BATCH_MESSAGES`];
+//! 2. **analyse** (one thread driving the rayon pool): parses every message of a batch
+//!    in parallel, asks the catalog which are already archived, and compresses only the
+//!    new ones, in parallel;
+//! 3. **commit** (the calling thread): [`Archive::commit`] — dedup, append, one fsync
+//!    per batch — then tallies the outcomes.
+//!
+//! While one batch is being committed (disk-bound), the next is parsed and compressed
+//! (CPU-bound), so both cores stay busy.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use coffer_model::MessageFlags;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::archive::{Analyzed, Archive, Incoming, Outcome};
+use crate::import::{ImportItem, Rejected, WalkOptions, walk};
+use crate::parse::MailboxPolicy;
+
+/// Largest batch, in raw bytes.
+pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// Largest batch, in messages.
+pub const BATCH_MESSAGES: usize = 512;
+
+/// Options of one import run.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// How messages are assigned to mailboxes.
+    pub policy: MailboxPolicy,
+    /// How paths are walked and mbox files split.
+    pub walk: WalkOptions,
+}
+
+/// A rejected input, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedInput {
+    /// Where it came from (path, and position inside an mbox).
+    pub path: String,
+    /// Why it was not archived.
+    pub reason: String,
+}
+
+/// The summary of an import (`--json` prints it as one object).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImportSummary {
+    /// Files read.
+    pub files: u64,
+    /// Messages read.
+    pub messages: u64,
+    /// Messages stored as new.
+    pub archived: u64,
+    /// Messages already archived (including those that only gained mailboxes).
+    pub duplicates: u64,
+    /// Of the duplicates, those that added mailboxes through a link record.
+    pub linked: u64,
+    /// Archived messages flagged (malformed, attachment text not extracted, ...).
+    pub flagged: u64,
+    /// Inputs rejected, each with its reason.
+    pub rejected: Vec<RejectedInput>,
+    /// Messages whose archiving failed (the error; nothing acknowledged for them).
+    pub failed: Vec<RejectedInput>,
+    /// Bytes of all messages read.
+    pub raw_bytes: u64,
+    /// Bytes written to volumes for new messages.
+    pub stored_bytes: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+impl ImportSummary {
+    /// 0 when everything was archived or a duplicate, 1 when some input was rejected,
+    /// 2 when archiving failed for some message.
+    pub fn exit_code(&self) -> i32 {
+        if !self.failed.is_empty() {
+            2
+        } else if !self.rejected.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Progress so far, reported after every committed batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Messages read.
+    pub messages: u64,
+    /// Raw bytes read.
+    pub raw_bytes: u64,
+}
+
+struct Batch {
+    items: Vec<ImportItem>,
+}
+
+struct Processed {
+    analyzed: Vec<(String, Analyzed)>,
+}
+
+/// Runs an import into `archive`. Blocking: call from a plain thread or
+/// `spawn_blocking`. `progress` is called after each batch is durable.
+pub fn run_import(
+    archive: &Archive,
+    paths: &[PathBuf],
+    options: &ImportOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> ImportSummary {
+    let started = Instant::now();
+    let rejected: Arc<Mutex<Vec<RejectedInput>>> = Arc::new(Mutex::new(Vec::new()));
+    let files = Arc::new(Mutex::new(0u64));
+    let (batch_tx, batch_rx) = sync_channel::<Batch>(1);
+    let (done_tx, done_rx) = sync_channel::<Processed>(1);
+    let mut summary = ImportSummary::default();
+
+    std::thread::scope(|scope| {
+        let reader_rejected = Arc::clone(&rejected);
+        let reader_files = Arc::clone(&files);
+        let paths = paths.to_vec();
+        let walk_options = options.walk;
+        scope.spawn(move || read_stage(paths, walk_options, batch_tx, &reader_rejected, &reader_files));
+        let policy = options.policy.clone();
+        scope.spawn(move || analyse_stage(archive, &policy, batch_rx, done_tx));
+        let mut seen = Progress::default();
+        for processed in done_rx {
+            let mut names = Vec::with_capacity(processed.analyzed.len());
+            let mut flagged = Vec::with_capacity(processed.analyzed.len());
+            let mut batch = Vec::with_capacity(processed.analyzed.len());
+            for (name, analyzed) in processed.analyzed {
+                seen.messages += 1;
+                seen.raw_bytes += analyzed.raw_len();
+                summary.raw_bytes += analyzed.raw_len();
+                let f = analyzed.doc().flags;
+                flagged.push(
+                    f.contains(MessageFlags::MALFORMED)
+                        || f.contains(MessageFlags::JOURNAL_MALFORMED)
+                        || f.contains(MessageFlags::ATTACHMENT_TEXT_NOT_EXTRACTED),
+                );
+                names.push(name);
+                batch.push(analyzed);
+            }
+            let outcomes = archive.commit(batch);
+            for ((outcome, name), flagged) in outcomes.into_iter().zip(names).zip(flagged) {
+                summary.messages += 1;
+                match outcome {
+                    Ok(Outcome::Archived { stored_bytes, .. }) => {
+                        summary.archived += 1;
+                        summary.stored_bytes += stored_bytes;
+                        if flagged {
+                            summary.flagged += 1;
+                        }
+                    }
+                    Ok(Outcome::Linked { .. }) => {
+                        summary.duplicates += 1;
+                        summary.linked += 1;
+                    }
+                    Ok(Outcome::Duplicate { .. }) => summary.duplicates += 1,
+                    Err(e) => summary.failed.push(RejectedInput { path: name, reason: e.to_string() }),
+                }
+            }
+            progress(seen);
+        }
+    });
+    summary.rejected = std::mem::take(&mut *rejected.lock().unwrap_or_else(|p| p.into_inner()));
+    summary.files = *files.lock().unwrap_or_else(|p| p.into_inner());
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary
+}
+
+fn read_stage(
+    paths: Vec<PathBuf>,
+    options: WalkOptions,
+    tx: SyncSender<Batch>,
+    rejected: &Mutex<Vec<RejectedInput>>,
+    files: &Mutex<u64>,
+) {
+    let mut walker = walk(paths, options);
+    let mut items = Vec::new();
+    let mut bytes = 0usize;
+    for next in walker.by_ref() {
+        match next {
+            Ok(item) => {
+                bytes += item.raw.len();
+                items.push(item);
+                if bytes >= BATCH_BYTES || items.len() >= BATCH_MESSAGES {
+                    if tx.send(Batch { items: std::mem::take(&mut items) }).is_err() {
+                        return;
+                    }
+                    bytes = 0;
+                }
+            }
+            Err(Rejected { source, reason }) => {
+                let entry = RejectedInput { path: source.to_string(), reason: reason.to_string() };
+                rejected.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+            }
+        }
+    }
+    *files.lock().unwrap_or_else(|p| p.into_inner()) = walker.stats().files;
+    if !items.is_empty() {
+        let _ = tx.send(Batch { items });
+    }
+}
+
+fn analyse_stage(
+    archive: &Archive,
+    policy: &MailboxPolicy,
+    rx: Receiver<Batch>,
+    tx: SyncSender<Processed>,
+) {
+    for batch in rx {
+        let mut analyzed: Vec<(String, Analyzed)> = batch
+            .items
+            .into_par_iter()
+            .map(|item| {
+                let name = item.source.to_string();
+                let incoming = Incoming {
+                    raw: item.raw,
+                    source: "import".into(),
+                    envelope: None,
+                    origin: Some(name.clone()),
+                    policy: policy.clone(),
+                };
+                (name, archive.analyze(incoming))
+            })
+            .collect();
+        let digests: Vec<_> = analyzed.iter().map(|(_, a)| a.sha256()).collect();
+        let known = archive.known(&digests).unwrap_or_default();
+        // Compress only what is new; a failure here is reported by the commit stage,
+        // which retries the compression and records the error for that message.
+        analyzed.par_iter_mut().filter(|(_, a)| !known.contains(&a.sha256())).for_each(|(_, a)| {
+            let _ = archive.prepare(a);
+        });
+        if tx.send(Processed { analyzed }).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `coffer import PATH...`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use coffer_ingest::import::{MboxFlavor, MboxOptions, WalkOptions};
+use coffer_ingest::importer::{ImportOptions, ImportSummary, run_import};
+use coffer_ingest::parse::MailboxPolicy;
+
+use crate::output;
+
+/// Arguments of `coffer import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files and folders to import (.eml, mbox, Maildir, folders of them).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Assign every imported message to this mailbox (repeatable).
+    #[arg(long = "mailbox", value_name = "ADDR")]
+    mailboxes: Vec<String>,
+    /// A local domain: its participants become mailboxes (repeatable; adds to coffer.toml).
+    #[arg(long = "local-domain", value_name = "DOMAIN")]
+    local_domains: Vec<String>,
+    /// How `>From ` lines in mbox files are read: mboxrd (default) or mboxo.
+    #[arg(long, value_name = "FLAVOR", default_value = "mboxrd")]
+    mbox_flavor: String,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the import and prints the summary; returns the exit status.
+pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
+    let (archive, config) = super::open_archive(data_dir, "coffer import").await?;
+    let policy = if args.mailboxes.is_empty() {
+        let mut domains: Vec<String> =
+            config.local_domains.iter().chain(&args.local_domains).map(|d| d.trim().to_ascii_lowercase()).collect();
+        domains.sort();
+        domains.dedup();
+        if domains.is_empty() && !args.json {
+            eprintln!("note: no --mailbox or --local-domain given (nor local_domains in coffer.toml): messages are archived without mailboxes and only officers with an unrestricted scope will see them");
+        }
+        MailboxPolicy::LocalDomains(domains)
+    } else {
+        MailboxPolicy::Fixed(args.mailboxes.clone())
+    };
+    let flavor = match args.mbox_flavor.as_str() {
+        "mboxrd" => MboxFlavor::Mboxrd,
+        "mboxo" => MboxFlavor::Mboxo,
+        other => anyhow::bail!("unknown mbox flavor {other:?} (mboxrd or mboxo)"),
+    };
+    let options = ImportOptions {
+        policy,
+        walk: WalkOptions { mbox: MboxOptions { flavor, ..MboxOptions::default() } },
+    };
+    let total = total_bytes(&args.paths);
+    let bar = if args.json { indicatif::ProgressBar::hidden() } else { output::progress_bar(Some(total), "importing") };
+    let paths = args.paths.clone();
+    let worker = archive.clone();
+    let progress_bar = bar.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        let summary = run_import(&worker, &paths, &options, &mut |p| {
+            progress_bar.set_position(p.raw_bytes.min(total));
+            progress_bar.set_message(format!("{} messages", p.messages));
+        });
+        let flushed = worker.shutdown();
+        (summary, flushed)
+    })
+    .await
+    .context("import panicked")?;
+    bar.finish_and_clear();
+    let (summary, flushed) = summary;
+    flushed.context("applying the import to the catalog and index")?;
+    if args.json {
+        output::print_json(&summary)?;
+    } else {
+        print_summary(&summary);
+    }
+    Ok(summary.exit_code())
+}
+
+/// Sum of the sizes of regular files under the paths (for the progress bar).
+fn total_bytes(paths: &[PathBuf]) -> u64 {
+    fn walk(path: &Path, depth: u32) -> u64 {
+        let Ok(meta) = std::fs::metadata(path) else { return 0 };
+        if meta.is_file() {
+            return meta.len();
+        }
+        if !meta.is_dir() || depth > 64 {
+            return 0;
+        }
+        std::fs::read_dir(path)
+            .map(|entries| entries.flatten().map(|e| walk(&e.path(), depth + 1)).sum())
+            .unwrap_or(0)
+    }
+    paths.iter().map(|p| walk(p, 0)).sum()
+}
+
+fn print_summary(s: &ImportSummary) {
+    let rate = if s.seconds > 0.0 { s.messages as f64 / s.seconds } else { 0.0 };
+    let mb_rate = if s.seconds > 0.0 { s.raw_bytes as f64 / s.seconds / 1e6 } else { 0.0 };
+    println!("files read        {}", s.files);
+    println!("messages read     {}", s.messages);
+    println!("archived          {}", s.archived);
+    println!("duplicates        {} ({} added mailboxes)", s.duplicates, s.linked);
+    println!("flagged           {}", s.flagged);
+    println!("rejected          {}", s.rejected.len());
+    for r in &s.rejected {
+        println!("  {}: {}", r.path, r.reason);
+    }
+    if !s.failed.is_empty() {
+        println!("failed            {}", s.failed.len());
+        for r in &s.failed {
+            println!("  {}: {}", r.path, r.reason);
+        }
+    }
+    println!("raw bytes         {} ({})", s.raw_bytes, output::bytes(s.raw_bytes));
+    println!("stored bytes      {} ({})", s.stored_bytes, output::bytes(s.stored_bytes));
+    println!("time              {:.2} s ({rate:.0} messages/s, {mb_rate:.1} MB/s)", s.seconds);
+}

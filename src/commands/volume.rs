@@ -1,0 +1,141 @@
+//! `coffer volume list` and `coffer volume seal YEAR`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use coffer_index::IndexSet;
+use coffer_volume::{PublicKey, VolumeSet};
+use serde::Serialize;
+
+use crate::output;
+
+/// `coffer volume ...`.
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// List the volumes: year, state, records, messages, bytes, tree head, key, index lag.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal a year's volume: final signed tree head, SEAL file, read-only.
+    Seal {
+        /// The year.
+        year: i32,
+        /// Seal even though the year has not ended (later mail for it is then refused).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct VolumeRow {
+    year: i32,
+    state: String,
+    records: u64,
+    messages: u64,
+    raw_bytes: u64,
+    stored_bytes: u64,
+    segments: u32,
+    tree_size: u64,
+    root_hash: String,
+    signed_tree_size: Option<u64>,
+    key_fingerprint: String,
+    index_high_water: Option<u64>,
+    index_lag: u64,
+    location: String,
+}
+
+/// Runs a volume command.
+pub async fn run(data_dir: &Path, command: VolumeCommand) -> Result<i32> {
+    match command {
+        VolumeCommand::List { json } => list(data_dir, json).await,
+        VolumeCommand::Seal { year, force } => seal(data_dir, year, force).await,
+    }
+}
+
+async fn list(data_dir: &Path, json: bool) -> Result<i32> {
+    let data_dir = data_dir.to_path_buf();
+    let rows = tokio::task::spawn_blocking(move || -> Result<(Vec<VolumeRow>, Option<String>)> {
+        let set = VolumeSet::reader(&data_dir.join("volumes"), "mail");
+        let index = IndexSet::open_read_only(&data_dir.join("index")).ok();
+        let archive_key = PublicKey::load(&data_dir.join("keys").join(coffer_volume::keys::PUBLIC_KEY_FILE))
+            .ok()
+            .map(|k| k.fingerprint().to_string());
+        let mut rows = Vec::new();
+        for year in set.years()? {
+            let Some(volume) = set.get(year)? else { continue };
+            let stats = volume.stats();
+            let manifest = volume.manifest();
+            let tree_size = volume.last_seq();
+            let index_high_water = index.as_ref().and_then(|i| i.high_water(year));
+            rows.push(VolumeRow {
+                year,
+                state: manifest.state.as_str().to_string(),
+                records: stats.records,
+                messages: stats.messages,
+                raw_bytes: stats.raw_bytes,
+                stored_bytes: stats.stored_bytes,
+                segments: stats.segments,
+                tree_size,
+                root_hash: hex::encode(volume.root_at(tree_size)?),
+                signed_tree_size: volume.latest_tree_head().map(|h| h.tree_size),
+                key_fingerprint: manifest.key.clone(),
+                index_high_water,
+                index_lag: tree_size.saturating_sub(index_high_water.unwrap_or(0)),
+                location: volume.dir().display().to_string(),
+            });
+        }
+        Ok((rows, archive_key))
+    })
+    .await
+    .context("listing panicked")??;
+    let (rows, key) = rows;
+    if json {
+        output::print_json(&rows)?;
+        return Ok(0);
+    }
+    if let Some(key) = key {
+        println!("archive key {key}");
+    }
+    if rows.is_empty() {
+        println!("no volumes yet");
+    }
+    for r in rows {
+        println!(
+            "{}  {:<6}  {} records  {} messages  raw {}  stored {}  tree size {} (signed {})  root {}  key {}  index lag {}",
+            r.year,
+            r.state,
+            r.records,
+            r.messages,
+            output::bytes(r.raw_bytes),
+            output::bytes(r.stored_bytes),
+            r.tree_size,
+            r.signed_tree_size.map_or("none".to_string(), |s| s.to_string()),
+            r.root_hash,
+            r.key_fingerprint,
+            r.index_lag
+        );
+    }
+    Ok(0)
+}
+
+async fn seal(data_dir: &Path, year: i32, force: bool) -> Result<i32> {
+    let current = coffer_ingest::archive::year_of(coffer_ingest::archive::now_us());
+    if year >= current && !force {
+        bail!("year {year} has not ended: mail received this year still goes to its volume; seal it after the year ends, or pass --force (later mail for {year} will then be refused)");
+    }
+    let (archive, _) = super::open_archive(data_dir, "coffer volume seal").await?;
+    let head = tokio::task::spawn_blocking(move || -> Result<_> {
+        let volume = archive.volumes().get(year)?.with_context(|| format!("no volume for year {year}"))?;
+        archive.flush()?;
+        let head = volume.seal()?;
+        archive.shutdown()?;
+        Ok(head)
+    })
+    .await
+    .context("sealing panicked")??;
+    println!("sealed {year}: {} records, root {}, signed by {}", head.tree_size, head.root, head.key);
+    Ok(0)
+}

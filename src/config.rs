@@ -1,0 +1,74 @@
+//! `coffer.toml` in the data directory: settings that are not worth a flag.
+//!
+//! Flags win over the file; the file wins over built-in defaults. Unknown keys are an
+//! error (a typo must not silently leave a setting at its default).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// File name of the configuration inside the data directory.
+pub const CONFIG_FILE: &str = "coffer.toml";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Domains whose addresses are mailboxes of this organisation.
+    #[serde(default)]
+    pub local_domains: Vec<String>,
+    /// Catalog database URL (`postgres://...`); default: the embedded SQLite file.
+    pub catalog_url: Option<String>,
+    /// HTTP settings.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// SMTP/LMTP settings.
+    #[serde(default)]
+    pub smtp: SmtpFileConfig,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address (default 127.0.0.1:8080).
+    pub listen: Option<String>,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFileConfig {
+    /// SMTP listen address (default 127.0.0.1:2525).
+    pub listen: Option<String>,
+    /// LMTP listen address (off by default).
+    pub lmtp: Option<String>,
+    /// Client networks allowed to deliver (CIDR); default loopback only.
+    #[serde(default)]
+    pub allowed_clients: Vec<String>,
+    /// Largest message accepted, bytes.
+    pub max_message_size: Option<u64>,
+    /// Most recipients per message.
+    pub max_recipients: Option<usize>,
+    /// Most concurrent sessions.
+    pub max_sessions: Option<usize>,
+    /// PEM certificate chain for STARTTLS.
+    pub tls_cert: Option<String>,
+    /// PEM private key for STARTTLS.
+    pub tls_key: Option<String>,
+    /// Host name in the greeting.
+    pub hostname: Option<String>,
+}
+
+impl Config {
+    /// Loads `<data_dir>/coffer.toml`, or defaults when there is none.
+    pub fn load(data_dir: &Path) -> Result<Config> {
+        let path = data_dir.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("{}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("{}", path.display())),
+        }
+    }
+}
