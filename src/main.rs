@@ -18,7 +18,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "coffer", version, about, long_about = None)]
 struct Cli {
     /// Data directory (volumes, keys, catalog, index, coffer.toml).
-    #[arg(long, global = true, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "COFFER_DATA_DIR",
+        default_value = "./coffer-data"
+    )]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -39,6 +44,9 @@ enum Command {
     Recatalog,
     /// Rebuild the index and the catalog from the volumes.
     Reindex(commands::rebuild::ReindexArgs),
+    /// Benchmarks on generated corpora (see the README).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() {
@@ -55,9 +63,18 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let verbose_default = matches!(cli.command, Command::Import(_) | Command::Reindex(_) | Command::Recatalog);
-    output::init_logging(if verbose_default { "warn,coffer=info,coffer_index=warn" } else { "warn" });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let verbose_default = matches!(
+        cli.command,
+        Command::Import(_) | Command::Reindex(_) | Command::Recatalog
+    );
+    output::init_logging(if verbose_default {
+        "warn,coffer=info,coffer_index=warn"
+    } else {
+        "warn"
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let data_dir = cli.data_dir;
     runtime.block_on(async move {
         match cli.command {
@@ -67,6 +84,7 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Show(args) => commands::show::run(&data_dir, args).await,
             Command::Recatalog => commands::rebuild::recatalog(&data_dir).await,
             Command::Reindex(args) => commands::rebuild::reindex(&data_dir, args).await,
+            Command::Bench(cmd) => commands::bench::run(cmd).await,
         }
     })
 }

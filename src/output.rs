@@ -6,14 +6,18 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Third-party log targets that may quote message content; always off.
-const SILENCED: &str = "pdf_extract=off,lopdf=off,html2text=off,html5ever=off,tantivy=warn,sqlx=warn";
+const SILENCED: &str =
+    "pdf_extract=off,lopdf=off,html2text=off,html5ever=off,tantivy=warn,sqlx=warn";
 
 /// Logs to stderr; `COFFER_LOG` overrides the default filter.
 pub fn init_logging(default: &str) {
     let filter = std::env::var("COFFER_LOG").unwrap_or_else(|_| default.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{filter},{SILENCED}"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,{SILENCED}")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// A progress bar on a terminal, hidden otherwise.
@@ -46,12 +50,19 @@ pub fn bytes(n: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// A Unix time (seconds) as RFC 3339 UTC.
 pub fn time(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0).map_or_else(|| secs.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    chrono::DateTime::from_timestamp(secs, 0).map_or_else(
+        || secs.to_string(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -25,6 +25,10 @@
 //! own because the volume is the write-ahead log — a lost catalog transaction is
 //! replayed from the volumes on the next start.
 
+pub mod audit;
+pub mod sessions;
+pub mod users;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
@@ -52,6 +56,12 @@ pub enum Error {
     /// The URL names a database this build does not support.
     #[error("unsupported catalog URL {0:?} (use sqlite://PATH or postgres://...)")]
     UnsupportedUrl(String),
+    /// The change conflicts with a row that exists (a taken username, group or token name).
+    #[error("{0}")]
+    Conflict(String),
+    /// The row the change refers to does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl Error {
@@ -59,6 +69,8 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::UnsupportedUrl(_) => ErrorCode::InvalidInput,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::NotFound(_) => ErrorCode::NotFound,
             Error::Database(sqlx::Error::PoolTimedOut) => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         }
@@ -431,6 +443,9 @@ impl Catalog {
             tx.execute("DELETE FROM messages").await?;
             tx.execute("DELETE FROM mailboxes").await?;
         }
+        if purpose == audit::AUDIT {
+            tx.execute("DELETE FROM audit").await?;
+        }
         sqlx::query("DELETE FROM high_water WHERE purpose = $1")
             .bind(purpose.to_string())
             .execute(&mut *tx)
@@ -499,11 +514,11 @@ fn multi_row_insert(prefix: &str, columns: usize, rows: usize, suffix: &str) -> 
     sql
 }
 
-fn to_i64(v: u64) -> Result<i64> {
+pub(crate) fn to_i64(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::Invalid(format!("{v} does not fit a 64-bit signed column")))
 }
 
-fn to_u64(v: i64) -> Result<u64> {
+pub(crate) fn to_u64(v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| Error::Invalid(format!("negative count {v}")))
 }
 

@@ -20,8 +20,9 @@
 //!   value such as `Alice Smith <alice.smith+x@mail.example.com>` yields the name words
 //!   (`alice`, `smith`, as text) and, all at one position, the whole address, the local
 //!   part (`alice.smith+x`), the local part without a `+tag` (`alice.smith`), the local
-//!   part's pieces split at `.`, `_`, `-`, `+` (`alice`, `smith`, `x`), the domain and
-//!   every parent domain (`mail.example.com`, `example.com`, `com`). At query time an
+//!   part's pieces split at `.`, `_`, `-`, `+` (`alice`, `smith`, `x`), the domain,
+//!   every parent domain (`mail.example.com`, `example.com`, `com`) and every domain
+//!   label (`mail`, `example`), so `from:example` finds `example.com` senders. At query time an
 //!   address-like value (`alice@example.com`, `example.com`, `alice.smith`) stays one
 //!   term; other values are analyzed as text, so `from:"alice smith"` is a name phrase.
 //! - **Raw** (`coffer_raw`: mailbox, mailbox domain, Message-ID, flags): the whole
@@ -369,6 +370,9 @@ pub(crate) fn address_expansions(address: &str) -> Vec<String> {
             _ => break,
         }
     }
+    for label in domain.split('.') {
+        push(label);
+    }
     terms
 }
 
@@ -425,8 +429,14 @@ mod tests {
 
     #[test]
     fn text_folds_case_accents_and_compatibility_forms() {
-        assert_eq!(text_terms("Café CAFÉ cafe\u{301} naïve"), ["cafe", "cafe", "cafe", "naive"]);
-        assert_eq!(text_terms("Straße Øre ﬁnancial Ｅｘｃｅｌ"), ["strasse", "ore", "financial", "excel"]);
+        assert_eq!(
+            text_terms("Café CAFÉ cafe\u{301} naïve"),
+            ["cafe", "cafe", "cafe", "naive"]
+        );
+        assert_eq!(
+            text_terms("Straße Øre ﬁnancial Ｅｘｃｅｌ"),
+            ["strasse", "ore", "financial", "excel"]
+        );
         assert_eq!(text_terms("İstanbul"), ["istanbul"]);
         assert_eq!(text_terms("e-mail, 10:30!"), ["e", "mail", "10", "30"]);
     }
@@ -465,7 +475,10 @@ mod tests {
     #[test]
     fn addresses_expand_at_one_position() {
         let mut analyzer = address_index_analyzer();
-        let terms = index_terms(&mut analyzer, "Alice Smith <Alice.Smith+Q3@Mail.Example.com>");
+        let terms = index_terms(
+            &mut analyzer,
+            "Alice Smith <Alice.Smith+Q3@Mail.Example.com>",
+        );
         let texts: Vec<&str> = terms.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(
             texts,
@@ -481,10 +494,15 @@ mod tests {
                 "mail.example.com",
                 "example.com",
                 "com",
+                "mail",
+                "example",
             ]
         );
         assert!(terms[2..].iter().all(|(_, position)| *position == 2));
-        assert_eq!(address_query_terms("Alice@Example.COM"), ["alice@example.com"]);
+        assert_eq!(
+            address_query_terms("Alice@Example.COM"),
+            ["alice@example.com"]
+        );
         assert_eq!(address_query_terms("@example.com"), ["example.com"]);
         assert_eq!(address_query_terms("Alice Smith"), ["alice", "smith"]);
         assert_eq!(address_query_terms("josé"), ["jose"]);

@@ -37,7 +37,9 @@ pub(crate) fn compile(ast: &QueryAst, fields: &Fields) -> Result<Box<dyn Query>>
         }
         QueryAst::Date(filter) => {
             let (lower, upper) = filter.bounds();
-            let bound = |seconds: i64| Term::from_field_date(fields.date, DateTime::from_timestamp_secs(seconds));
+            let bound = |seconds: i64| {
+                Term::from_field_date(fields.date, DateTime::from_timestamp_secs(seconds))
+            };
             match (lower, upper) {
                 (None, None) => Box::new(AllQuery),
                 (lower, upper) => Box::new(RangeQuery::new(
@@ -57,7 +59,9 @@ pub(crate) fn compile(ast: &QueryAst, fields: &Fields) -> Result<Box<dyn Query>>
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(children.len() + 1);
             for child in children {
                 match child {
-                    QueryAst::Not(negated) => clauses.push((Occur::MustNot, exclusion(compile(negated, fields)?))),
+                    QueryAst::Not(negated) => {
+                        clauses.push((Occur::MustNot, exclusion(compile(negated, fields)?)))
+                    }
                     positive => clauses.push((Occur::Must, compile(positive, fields)?)),
                 }
             }
@@ -89,11 +93,9 @@ pub(crate) fn scope_filter(scope: &Scope, fields: &Fields) -> Option<Box<dyn Que
     let terms = mailboxes
         .iter()
         .map(|mailbox| Term::from_field_text(fields.mailbox, &analysis::raw_term(mailbox)))
-        .chain(
-            domains
-                .iter()
-                .map(|domain| Term::from_field_text(fields.mailbox_domain, &analysis::raw_term(domain))),
-        );
+        .chain(domains.iter().map(|domain| {
+            Term::from_field_text(fields.mailbox_domain, &analysis::raw_term(domain))
+        }));
     let filter: Box<dyn Query> = Box::new(TermSetQuery::new(terms));
     Some(Box::new(ConstScoreQuery::new(filter, 0.0)))
 }
@@ -132,7 +134,9 @@ fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
             let value = message_id_term(&text.text);
             return Ok(match text.kind {
                 TextKind::Prefix => prefix_query(fields.message_id, &value)?,
-                TextKind::Word | TextKind::Phrase => term(Term::from_field_text(fields.message_id, &value)),
+                TextKind::Word | TextKind::Phrase => {
+                    term(Term::from_field_text(fields.message_id, &value))
+                }
             });
         }
     };
@@ -144,7 +148,10 @@ fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
     }
     Ok(match clauses.len() {
         0 => Box::new(EmptyQuery),
-        1 => clauses.pop().map(|(_, query)| query).unwrap_or_else(|| Box::new(EmptyQuery)),
+        1 => clauses
+            .pop()
+            .map(|(_, query)| query)
+            .unwrap_or_else(|| Box::new(EmptyQuery)),
         _ => Box::new(BooleanQuery::new(clauses)),
     })
 }
@@ -153,19 +160,31 @@ fn mailbox_query(text: &TextQuery, fields: &Fields) -> Box<dyn Query> {
     let value = analysis::raw_term(&text.text);
     let value = value.trim_start_matches('@').to_string();
     match text.kind {
-        TextKind::Prefix => prefix_query(fields.mailbox, &value).unwrap_or_else(|_| Box::new(EmptyQuery)),
+        TextKind::Prefix => {
+            prefix_query(fields.mailbox, &value).unwrap_or_else(|_| Box::new(EmptyQuery))
+        }
         TextKind::Word | TextKind::Phrase if value.contains('@') => {
             term(Term::from_field_text(fields.mailbox, &value))
         }
         TextKind::Word | TextKind::Phrase => Box::new(BooleanQuery::new(vec![
-            (Occur::Should, term(Term::from_field_text(fields.mailbox, &value))),
-            (Occur::Should, term(Term::from_field_text(fields.mailbox_domain, &value))),
+            (
+                Occur::Should,
+                term(Term::from_field_text(fields.mailbox, &value)),
+            ),
+            (
+                Occur::Should,
+                term(Term::from_field_text(fields.mailbox_domain, &value)),
+            ),
         ])),
     }
 }
 
 /// The query for `text` in one field, or `None` when the text yields no term there.
-fn field_query(field: Field, analysis: Analysis, text: &TextQuery) -> Result<Option<Box<dyn Query>>> {
+fn field_query(
+    field: Field,
+    analysis: Analysis,
+    text: &TextQuery,
+) -> Result<Option<Box<dyn Query>>> {
     let (terms, limit) = match analysis {
         Analysis::Text => (analysis::text_terms(&text.text), MAX_WORD_BYTES),
         Analysis::Address => (analysis::address_query_terms(&text.text), MAX_ADDRESS_BYTES),
@@ -179,7 +198,10 @@ fn field_query(field: Field, analysis: Analysis, text: &TextQuery) -> Result<Opt
     if terms.len() == 1 && text.kind == TextKind::Prefix {
         return prefix_query(field, &terms[0]).map(Some);
     }
-    let mut terms: Vec<Term> = terms.iter().map(|t| Term::from_field_text(field, t)).collect();
+    let mut terms: Vec<Term> = terms
+        .iter()
+        .map(|t| Term::from_field_text(field, t))
+        .collect();
     Ok(match (terms.len(), text.kind) {
         (0, _) => None,
         (1, _) => terms.pop().map(term),
@@ -198,7 +220,23 @@ fn prefix_query(field: Field, prefix: &str) -> Result<Box<dyn Query>> {
     for c in prefix.chars() {
         if matches!(
             c,
-            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' | '#' | '&' | '-' | '~'
+            '\\' | '.'
+                | '+'
+                | '*'
+                | '?'
+                | '('
+                | ')'
+                | '|'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '^'
+                | '$'
+                | '#'
+                | '&'
+                | '-'
+                | '~'
         ) {
             pattern.push('\\');
         }

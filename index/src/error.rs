@@ -125,7 +125,10 @@ mod tests {
     fn codes() {
         let query = Error::from(crate::query::parse_query("").expect_err("empty"));
         assert_eq!(query.code(), ErrorCode::InvalidInput);
-        assert_eq!(query.to_string(), "invalid query at position 0: empty query");
+        assert_eq!(
+            query.to_string(),
+            "invalid query at position 0: empty query"
+        );
         let rebuild = Error::NeedsRebuild {
             year: 2024,
             reason: "meta.json missing".into(),

@@ -84,11 +84,18 @@ impl IndexSchema {
         let address = || indexed_text(analysis::ADDRESS, positions, true);
         let text = || indexed_text(analysis::TEXT, positions, true);
         let raw = || indexed_text(analysis::RAW, IndexRecordOption::Basic, false);
-        let seconds = || DateOptions::default().set_fast().set_precision(DateTimePrecision::Seconds);
+        let seconds = || {
+            DateOptions::default()
+                .set_fast()
+                .set_precision(DateTimePrecision::Seconds)
+        };
 
         let seq = builder.add_u64_field(
             names::SEQ,
-            NumericOptions::default().set_indexed().set_fast().set_stored(),
+            NumericOptions::default()
+                .set_indexed()
+                .set_fast()
+                .set_stored(),
         );
         let from = builder.add_text_field("from", address());
         let to = builder.add_text_field("to", address());
@@ -210,7 +217,10 @@ impl IndexSchema {
             }
         }
         out.add_date(f.received, DateTime::from_timestamp_secs(doc.received));
-        out.add_date(f.date, DateTime::from_timestamp_secs(doc.date.unwrap_or(doc.received)));
+        out.add_date(
+            f.date,
+            DateTime::from_timestamp_secs(doc.date.unwrap_or(doc.received)),
+        );
         if let Some(date) = doc.date {
             out.add_i64(f.header_date, date);
         }
@@ -244,7 +254,12 @@ fn add_addresses(out: &mut TantivyDocument, field: Field, addresses: &[Address])
 
 /// `Name <address>`, or the address alone.
 fn display(address: &Address) -> String {
-    match address.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    match address
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         Some(name) => format!("{name} <{}>", address.email.trim()),
         None => address.email.trim().to_string(),
     }
@@ -289,7 +304,10 @@ mod tests {
 
     #[test]
     fn message_ids_lose_brackets_and_case() {
-        assert_eq!(message_id_term(" <ABC.123@Mail.Example> "), "abc.123@mail.example");
+        assert_eq!(
+            message_id_term(" <ABC.123@Mail.Example> "),
+            "abc.123@mail.example"
+        );
         assert_eq!(message_id_term("abc@x"), "abc@x");
     }
 }

@@ -161,7 +161,13 @@ impl IndexSet {
     /// Runs a search (see the [module docs](self)).
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults> {
         let ast = parse_query(&request.query)?;
-        self.search_parsed(&ast, &request.scope, request.sort, request.limit, request.offset)
+        self.search_parsed(
+            &ast,
+            &request.scope,
+            request.sort,
+            request.limit,
+            request.offset,
+        )
     }
 
     /// [`IndexSet::search`] for an already parsed query (e.g. parsed once to record its
@@ -176,7 +182,9 @@ impl IndexSet {
     ) -> Result<SearchResults> {
         let started = Instant::now();
         if limit > MAX_LIMIT {
-            return Err(Error::InvalidRequest(format!("limit {limit} is above {MAX_LIMIT}")));
+            return Err(Error::InvalidRequest(format!(
+                "limit {limit} is above {MAX_LIMIT}"
+            )));
         }
         let window = offset.saturating_add(limit);
         if window > MAX_WINDOW {
@@ -191,13 +199,17 @@ impl IndexSet {
         };
         let fields = &self.schema.fields;
         let mut query = compile(ast, fields)?;
-        if let Scope::Restricted { mailboxes, domains } = scope {
-            if mailboxes.is_empty() && domains.is_empty() {
-                return Ok(empty);
-            }
+        if let Scope::Restricted { mailboxes, domains } = scope
+            && mailboxes.is_empty()
+            && domains.is_empty()
+        {
+            return Ok(empty);
         }
         if let Some(filter) = scope_filter(scope, fields) {
-            query = Box::new(BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, filter)]));
+            query = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (Occur::Must, filter),
+            ]));
         }
 
         let bounds = ast.date_bounds();
@@ -211,10 +223,10 @@ impl IndexSet {
             if searcher.num_docs() == 0 {
                 continue;
             }
-            if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))? {
-                if bounds.overlaps(min, max) {
-                    searchers.push((year, searcher));
-                }
+            if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))?
+                && bounds.overlaps(min, max)
+            {
+                searchers.push((year, searcher));
             }
         }
         if bounds.is_empty() || searchers.is_empty() {
@@ -257,15 +269,24 @@ impl IndexSet {
                 }
                 Sort::DateDesc | Sort::DateAsc => {
                     if window == 0 {
-                        total += searcher.search(&query, &Count).map_err(Error::engine(year))? as u64;
+                        total += searcher
+                            .search(&query, &Count)
+                            .map_err(Error::engine(year))? as u64;
                         continue;
                     }
-                    let order = if sort == Sort::DateDesc { Order::Desc } else { Order::Asc };
+                    let order = if sort == Sort::DateDesc {
+                        Order::Desc
+                    } else {
+                        Order::Asc
+                    };
                     let collector = (
                         Count,
-                        TopDocs::with_limit(window).order_by_fast_field::<DateTime>(names::DATE, order),
+                        TopDocs::with_limit(window)
+                            .order_by_fast_field::<DateTime>(names::DATE, order),
                     );
-                    let (count, top) = searcher.search(&query, &collector).map_err(Error::engine(year))?;
+                    let (count, top) = searcher
+                        .search(&query, &collector)
+                        .map_err(Error::engine(year))?;
                     total += count as u64;
                     candidates.extend(top.into_iter().map(|(date, address)| Candidate {
                         searcher: position,
@@ -291,7 +312,9 @@ impl IndexSet {
         let mut hits = Vec::with_capacity(limit.min(candidates.len()));
         for candidate in candidates.into_iter().skip(offset).take(limit) {
             let (year, searcher) = &searchers[candidate.searcher];
-            let document: TantivyDocument = searcher.doc(candidate.address).map_err(Error::engine(*year))?;
+            let document: TantivyDocument = searcher
+                .doc(candidate.address)
+                .map_err(Error::engine(*year))?;
             hits.push(hit(*year, &document, fields, &highlighter, candidate.score));
         }
         let years_searched: Vec<i32> = searchers.iter().map(|(y, _)| *y).collect();
@@ -330,8 +353,17 @@ fn first_str(document: &TantivyDocument, field: Field) -> Option<&str> {
     document.get_first(field).and_then(|value| value.as_str())
 }
 
-fn hit(year: i32, document: &TantivyDocument, fields: &Fields, highlighter: &Highlighter, score: f32) -> Hit {
-    let seq = document.get_first(fields.seq).and_then(|v| v.as_u64()).unwrap_or_default();
+fn hit(
+    year: i32,
+    document: &TantivyDocument,
+    fields: &Fields,
+    highlighter: &Highlighter,
+    score: f32,
+) -> Hit {
+    let seq = document
+        .get_first(fields.seq)
+        .and_then(|v| v.as_u64())
+        .unwrap_or_default();
     let received = document
         .get_first(fields.received)
         .and_then(|v| v.as_datetime())
@@ -353,8 +385,12 @@ fn hit(year: i32, document: &TantivyDocument, fields: &Fields, highlighter: &Hig
     Hit {
         id: MessageId::new(year, seq),
         received,
-        date: document.get_first(fields.header_date).and_then(|v| v.as_i64()),
-        from: first_str(document, fields.from_display).unwrap_or_default().to_string(),
+        date: document
+            .get_first(fields.header_date)
+            .and_then(|v| v.as_i64()),
+        from: first_str(document, fields.from_display)
+            .unwrap_or_default()
+            .to_string(),
         to: document
             .get_all(fields.to_display)
             .filter_map(|v| v.as_str().map(str::to_string))

@@ -194,7 +194,9 @@ fn check_year(year: i32) -> Result<()> {
     if (1000..=9999).contains(&year) {
         Ok(())
     } else {
-        Err(Error::InvalidDocument(format!("year {year} is outside 1000..=9999")))
+        Err(Error::InvalidDocument(format!(
+            "year {year} is outside 1000..=9999"
+        )))
     }
 }
 
@@ -335,12 +337,12 @@ impl IndexSet {
         let started = Instant::now();
         let index = self.writable_year(year)?;
         let mut slot = index.lock_write();
-        if let Some(committed) = slot.committed.high_water {
-            if high_water < committed {
-                return Err(Error::InvalidRequest(format!(
-                    "high-water mark {high_water} for {year} is below the committed {committed}"
-                )));
-            }
+        if let Some(committed) = slot.committed.high_water
+            && high_water < committed
+        {
+            return Err(Error::InvalidRequest(format!(
+                "high-water mark {high_water} for {year} is below the committed {committed}"
+            )));
         }
         let mut payload = slot.next;
         payload.high_water = Some(high_water);
@@ -368,7 +370,13 @@ impl IndexSet {
         slot.next = payload;
         drop(slot);
         index.reader.reload().map_err(Error::engine(year))?;
-        debug!(year, docs = pending, high_water, elapsed_ms = started.elapsed().as_millis() as u64, "index commit");
+        debug!(
+            year,
+            docs = pending,
+            high_water,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "index commit"
+        );
         Ok(())
     }
 
@@ -438,14 +446,16 @@ impl IndexSet {
         let reason = match index.index.validate_checksum() {
             Ok(damaged) if damaged.is_empty() => return Ok(YearStatus::Ready(index.info())),
             Ok(damaged) => {
-                let mut files: Vec<String> = damaged.iter().map(|p| p.display().to_string()).collect();
+                let mut files: Vec<String> =
+                    damaged.iter().map(|p| p.display().to_string()).collect();
                 files.sort();
                 format!("checksum mismatch in {}", files.join(", "))
             }
             Err(error) => format!("cannot verify: {error}"),
         };
         warn!(year, "index year failed verification");
-        self.write_years().insert(year, Slot::Broken(reason.clone()));
+        self.write_years()
+            .insert(year, Slot::Broken(reason.clone()));
         Ok(YearStatus::NeedsRebuild { reason })
     }
 
@@ -519,7 +529,10 @@ impl IndexSet {
         if slot.writer.is_none() {
             let writer = index
                 .index
-                .writer_with_num_threads(self.options.writer_threads, self.options.writer_memory_bytes)
+                .writer_with_num_threads(
+                    self.options.writer_threads,
+                    self.options.writer_memory_bytes,
+                )
                 .map_err(Error::engine(index.year))?;
             slot.writer = Some(writer);
         }
@@ -560,18 +573,22 @@ impl IndexSet {
     /// the reason it needs a rebuild.
     fn open_year(&self, year: i32) -> std::result::Result<YearIndex, String> {
         let path = self.year_path(year);
-        let directory = MmapDirectory::open(&path).map_err(|e| format!("cannot open directory: {e}"))?;
+        let directory =
+            MmapDirectory::open(&path).map_err(|e| format!("cannot open directory: {e}"))?;
         match Index::exists(&directory) {
             Ok(true) => {}
             Ok(false) => return Err("meta.json missing".into()),
             Err(e) => return Err(format!("meta.json unreadable: {e}")),
         }
-        let index = Index::open(directory).map_err(|e| format!("index metadata unreadable: {e}"))?;
+        let index =
+            Index::open(directory).map_err(|e| format!("index metadata unreadable: {e}"))?;
         analysis::register(index.tokenizers());
         if index.schema() != self.schema.schema {
             return Err("schema differs from this version's (written by another version)".into());
         }
-        let metas = index.load_metas().map_err(|e| format!("meta.json unreadable: {e}"))?;
+        let metas = index
+            .load_metas()
+            .map_err(|e| format!("meta.json unreadable: {e}"))?;
         let committed = Payload::parse(metas.payload.as_deref())?;
         let policy = if self.read_only {
             ReloadPolicy::OnCommitWithDelay
@@ -637,7 +654,8 @@ impl IndexSet {
         let path = self.year_path(year);
         fs::rename(&temp, &path).map_err(Error::io(&path))?;
         sync_dir(&self.dir)?;
-        self.open_year(year).map_err(|reason| Error::NeedsRebuild { year, reason })
+        self.open_year(year)
+            .map_err(|reason| Error::NeedsRebuild { year, reason })
     }
 
     /// Removes a year's slot and directory (moved aside first, so a crash leaves no
@@ -651,7 +669,9 @@ impl IndexSet {
         if fs::symlink_metadata(&path).is_err() {
             return Ok(());
         }
-        let trash = self.dir.join(format!(".trash-{year:04}-{}", unique_suffix()));
+        let trash = self
+            .dir
+            .join(format!(".trash-{year:04}-{}", unique_suffix()));
         fs::rename(&path, &trash).map_err(Error::io(&path))?;
         sync_dir(&self.dir)?;
         if let Err(error) = fs::remove_dir_all(&trash) {
@@ -665,10 +685,10 @@ impl IndexSet {
             let entry = entry.map_err(Error::io(&self.dir))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(".tmp-") || name.starts_with(".trash-") {
-                if let Err(error) = fs::remove_dir_all(entry.path()) {
-                    warn!(%error, "could not remove a leftover index directory");
-                }
+            if (name.starts_with(".tmp-") || name.starts_with(".trash-"))
+                && let Err(error) = fs::remove_dir_all(entry.path())
+            {
+                warn!(%error, "could not remove a leftover index directory");
             }
         }
         Ok(())

@@ -48,10 +48,10 @@ impl Highlighter {
                 return;
             }
             let mut words = analysis::text_terms(&text.text);
-            if text.kind == TextKind::Prefix {
-                if let Some(last) = words.pop() {
-                    prefixes.push(last);
-                }
+            if text.kind == TextKind::Prefix
+                && let Some(last) = words.pop()
+            {
+                prefixes.push(last);
             }
             terms.extend(words);
         });
@@ -108,7 +108,10 @@ impl Highlighter {
         while stream.advance() {
             let token = stream.token();
             let hit = self.terms.contains(&token.text)
-                || self.prefixes.iter().any(|p| token.text.starts_with(p.as_str()));
+                || self
+                    .prefixes
+                    .iter()
+                    .any(|p| token.text.starts_with(p.as_str()));
             if !hit {
                 continue;
             }
@@ -141,7 +144,10 @@ fn best_window(matches: &[Match]) -> Option<usize> {
     for (anchor, first) in matches.iter().enumerate() {
         let mut distinct = HashSet::new();
         let mut count = 0;
-        for m in matches[anchor..].iter().take_while(|m| m.end - first.start <= reach) {
+        for m in matches[anchor..]
+            .iter()
+            .take_while(|m| m.end - first.start <= reach)
+        {
             distinct.insert(m.term);
             count += 1;
         }
@@ -234,16 +240,29 @@ mod tests {
             snippet("budget", "The Budget <draft> & the budget.").as_deref(),
             Some("The <b>Budget</b> &lt;draft&gt; &amp; the <b>budget</b>.")
         );
-        assert_eq!(snippet("budg*", "a budgetary note").as_deref(), Some("a <b>budgetary</b> note"));
-        assert_eq!(snippet("東京", "我们在東京开会").as_deref(), Some("我们在<b>東京</b>开会"));
-        assert_eq!(snippet("cafe", "Un café noir").as_deref(), Some("Un <b>café</b> noir"));
+        assert_eq!(
+            snippet("budg*", "a budgetary note").as_deref(),
+            Some("a <b>budgetary</b> note")
+        );
+        assert_eq!(
+            snippet("東京", "我们在東京开会").as_deref(),
+            Some("我们在<b>東京</b>开会")
+        );
+        assert_eq!(
+            snippet("cafe", "Un café noir").as_deref(),
+            Some("Un <b>café</b> noir")
+        );
         assert_eq!(snippet("budget -draft", "draft only"), None);
         assert_eq!(snippet("from:alice", "alice wrote"), None);
     }
 
     #[test]
     fn long_texts_are_cut_around_the_match() {
-        let text = format!("{} needle {}", "lorem ipsum ".repeat(100), "dolor sit ".repeat(100));
+        let text = format!(
+            "{} needle {}",
+            "lorem ipsum ".repeat(100),
+            "dolor sit ".repeat(100)
+        );
         let result = snippet("needle", &text).expect("matches");
         assert!(result.starts_with('…') && result.ends_with('…'), "{result}");
         assert!(result.contains("<b>needle</b>"));

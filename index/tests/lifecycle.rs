@@ -24,7 +24,9 @@ fn request(query: &str, sort: Sort, limit: usize, offset: usize) -> SearchReques
 }
 
 fn total(set: &IndexSet, query: &str) -> u64 {
-    set.search(&request(query, Sort::Relevance, 0, 0)).expect("searches").total
+    set.search(&request(query, Sort::Relevance, 0, 0))
+        .expect("searches")
+        .total
 }
 
 fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
@@ -38,7 +40,10 @@ fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
 }
 
 fn docs_of(year: i32, n: u64) -> Vec<MessageDoc> {
-    corpus(4 * n as usize).into_iter().filter(|d| d.id.year == year).collect()
+    corpus(4 * n as usize)
+        .into_iter()
+        .filter(|d| d.id.year == year)
+        .collect()
 }
 
 #[test]
@@ -52,11 +57,17 @@ fn high_water_and_date_range_survive_reopening() {
             set.add(doc).expect("adds");
         }
         assert_eq!(set.pending(2023), docs.len() as u64);
-        assert_eq!(total(&set, "*"), 0, "nothing is searchable before the commit");
+        assert_eq!(
+            total(&set, "*"),
+            0,
+            "nothing is searchable before the commit"
+        );
         set.commit(2023, 17).expect("commits");
         assert_eq!(set.pending(2023), 0);
         assert_eq!(total(&set, "*"), docs.len() as u64);
-        let error = set.commit(2023, 16).expect_err("high-water mark cannot go back");
+        let error = set
+            .commit(2023, 16)
+            .expect_err("high-water mark cannot go back");
         assert_eq!(error.code(), ErrorCode::InvalidInput);
     }
     let status = IndexSet::check(dir.path()).expect("checks");
@@ -86,7 +97,8 @@ fn uncommitted_documents_are_lost_and_replay_does_not_duplicate() {
         for doc in first {
             set.add(doc).expect("adds");
         }
-        set.commit(2024, first.last().expect("doc").id.seq).expect("commits");
+        set.commit(2024, first.last().expect("doc").id.seq)
+            .expect("commits");
         for doc in rest {
             set.add(doc).expect("adds");
         }
@@ -99,9 +111,14 @@ fn uncommitted_documents_are_lost_and_replay_does_not_duplicate() {
     for doc in &docs {
         set.add(doc).expect("replays");
     }
-    set.commit(2024, docs.last().expect("doc").id.seq).expect("commits");
+    set.commit(2024, docs.last().expect("doc").id.seq)
+        .expect("commits");
     assert!(set.high_water(2024) > Some(high_water));
-    assert_eq!(total(&set, "*"), docs.len() as u64, "replayed messages are not duplicated");
+    assert_eq!(
+        total(&set, "*"),
+        docs.len() as u64,
+        "replayed messages are not duplicated"
+    );
     let ids: BTreeSet<MessageId> = set
         .search(&request("*", Sort::DateAsc, 100, 0))
         .expect("searches")
@@ -138,7 +155,9 @@ fn assert_search_refuses(set: &IndexSet, year: i32) {
         Err(Error::NeedsRebuild { year: reported, .. }) => assert_eq!(reported, year),
         other => panic!("search must refuse a damaged year, got {other:?}"),
     }
-    let error = set.search(&request("budget", Sort::Relevance, 10, 0)).expect_err("refuses");
+    let error = set
+        .search(&request("budget", Sort::Relevance, 10, 0))
+        .expect_err("refuses");
     assert_eq!(error.code(), ErrorCode::Unavailable);
 }
 
@@ -148,7 +167,10 @@ fn damage_and_rebuild(damage: impl FnOnce(&Path)) -> String {
     let docs = corpus(24);
     {
         let set = IndexSet::open(dir.path()).expect("opens");
-        for doc in docs.iter().filter(|d| d.id.year == 2023 || d.id.year == 2024) {
+        for doc in docs
+            .iter()
+            .filter(|d| d.id.year == 2023 || d.id.year == 2024)
+        {
             set.add(doc).expect("adds");
         }
         set.commit(2023, 50).expect("commits");
@@ -164,7 +186,9 @@ fn damage_and_rebuild(damage: impl FnOnce(&Path)) -> String {
         Some(YearStatus::NeedsRebuild { .. })
     ));
     assert_search_refuses(&set, 2023);
-    let add_error = set.add(docs.iter().find(|d| d.id.year == 2023).expect("doc")).expect_err("refuses");
+    let add_error = set
+        .add(docs.iter().find(|d| d.id.year == 2023).expect("doc"))
+        .expect_err("refuses");
     assert!(matches!(add_error, Error::NeedsRebuild { year: 2023, .. }));
     // Rebuild from the "volume".
     set.clear_year(2023).expect("clears");
@@ -199,7 +223,10 @@ fn a_deleted_segment_file_needs_a_rebuild() {
 fn a_truncated_segment_file_needs_a_rebuild() {
     damage_and_rebuild(|year| {
         let store = files_with_extension(year, "store");
-        let file = fs::OpenOptions::new().write(true).open(&store[0]).expect("opens");
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&store[0])
+            .expect("opens");
         file.set_len(3).expect("truncates");
     });
 }
@@ -308,7 +335,8 @@ fn concurrent_adds_and_searches() {
                     set.add(doc).expect("adds");
                 }
                 for _ in 0..5 {
-                    set.search(&SearchRequest::new("budget OR merger", Scope::All)).expect("searches");
+                    set.search(&SearchRequest::new("budget OR merger", Scope::All))
+                        .expect("searches");
                 }
             })
         })
@@ -326,26 +354,48 @@ fn concurrent_adds_and_searches() {
 fn date_filters_prune_years_by_message_date() {
     let mut docs = corpus(40);
     // Received in 2025 but written in 2019 (an old message imported late).
-    let late = docs.iter_mut().rev().find(|d| d.id.year == 2025).expect("doc");
+    let late = docs
+        .iter_mut()
+        .rev()
+        .find(|d| d.id.year == 2025)
+        .expect("doc");
     late.date = Some(period("2019-06-01").0 + 3600);
     let late_id = late.id;
     let (_dir, set) = build(&docs);
-    let results = set.search(&request("during:2019", Sort::DateDesc, 10, 0)).expect("searches");
-    assert_eq!(results.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![late_id]);
+    let results = set
+        .search(&request("during:2019", Sort::DateDesc, 10, 0))
+        .expect("searches");
+    assert_eq!(
+        results.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![late_id]
+    );
     assert_eq!(results.years_searched, vec![2025]);
     // Years whose message dates cannot meet the filter are not searched.
-    let results = set.search(&request("after:2025-06-01", Sort::DateDesc, 10, 0)).expect("searches");
+    let results = set
+        .search(&request("after:2025-06-01", Sort::DateDesc, 10, 0))
+        .expect("searches");
     for year in &results.years_searched {
-        let max = docs.iter().filter(|d| d.id.year == *year).map(effective_date).max().expect("docs");
+        let max = docs
+            .iter()
+            .filter(|d| d.id.year == *year)
+            .map(effective_date)
+            .max()
+            .expect("docs");
         assert!(max >= period("2025-06-01").0);
     }
     assert!(!results.years_searched.contains(&2022));
-    let expected_ids = expected(&docs, &Scope::All, |d| effective_date(d) >= period("2025-06-01").0);
+    let expected_ids = expected(&docs, &Scope::All, |d| {
+        effective_date(d) >= period("2025-06-01").0
+    });
     assert_eq!(results.total as usize, expected_ids.len());
     // An OR with an undated clause searches everything.
-    let results = set.search(&request("during:2019 OR budget", Sort::DateDesc, 0, 0)).expect("searches");
+    let results = set
+        .search(&request("during:2019 OR budget", Sort::DateDesc, 0, 0))
+        .expect("searches");
     assert_eq!(results.years_searched, vec![2022, 2023, 2024, 2025]);
-    let results = set.search(&request("-during:2019", Sort::DateDesc, 0, 0)).expect("searches");
+    let results = set
+        .search(&request("-during:2019", Sort::DateDesc, 0, 0))
+        .expect("searches");
     assert_eq!(results.total as usize, docs.len() - 1);
 }
 
@@ -359,20 +409,27 @@ fn pagination_and_sort_orders() {
     let query = "budget OR merger OR lunch";
     let matching: Vec<&MessageDoc> = docs
         .iter()
-        .filter(|d| has_text(d, "", "budget") || has_text(d, "", "merger") || has_text(d, "", "lunch"))
+        .filter(|d| {
+            has_text(d, "", "budget") || has_text(d, "", "merger") || has_text(d, "", "lunch")
+        })
         .collect();
     let mut newest_first: Vec<MessageId> = {
         let mut sorted = matching.clone();
         sorted.sort_by_key(|d| std::cmp::Reverse(effective_date(d)));
         sorted.iter().map(|d| d.id).collect()
     };
-    for (sort, want) in [(Sort::DateDesc, newest_first.clone()), (Sort::DateAsc, {
-        newest_first.reverse();
-        newest_first.clone()
-    })] {
+    for (sort, want) in [
+        (Sort::DateDesc, newest_first.clone()),
+        (Sort::DateAsc, {
+            newest_first.reverse();
+            newest_first.clone()
+        }),
+    ] {
         let mut pages = Vec::new();
         for page in 0.. {
-            let results = set.search(&request(query, sort, 7, page * 7)).expect("searches");
+            let results = set
+                .search(&request(query, sort, 7, page * 7))
+                .expect("searches");
             assert_eq!(results.total as usize, want.len());
             if results.hits.is_empty() {
                 break;
@@ -382,18 +439,27 @@ fn pagination_and_sort_orders() {
         assert_eq!(pages, want, "{sort:?}");
     }
 
-    let all = set.search(&request(query, Sort::Relevance, 100, 0)).expect("searches");
+    let all = set
+        .search(&request(query, Sort::Relevance, 100, 0))
+        .expect("searches");
     assert_eq!(all.hits.len(), matching.len());
-    assert!(all.hits.windows(2).all(|w| w[0].score >= w[1].score), "scores descend");
+    assert!(
+        all.hits.windows(2).all(|w| w[0].score >= w[1].score),
+        "scores descend"
+    );
     let mut pages = Vec::new();
     for page in 0..(matching.len() / 5 + 1) {
-        let results = set.search(&request(query, Sort::Relevance, 5, page * 5)).expect("searches");
+        let results = set
+            .search(&request(query, Sort::Relevance, 5, page * 5))
+            .expect("searches");
         pages.extend(results.hits.iter().map(|h| h.id));
     }
     assert_eq!(pages, all.hits.iter().map(|h| h.id).collect::<Vec<_>>());
 
     // Filters only: newest first even when relevance is asked for.
-    let filters = set.search(&request("has:attachment", Sort::Relevance, 100, 0)).expect("searches");
+    let filters = set
+        .search(&request("has:attachment", Sort::Relevance, 100, 0))
+        .expect("searches");
     let dates: Vec<i64> = filters
         .hits
         .iter()
@@ -416,9 +482,15 @@ fn relevance_uses_statistics_of_all_searched_years() {
     docs.push(twin_a.clone());
     docs.push(twin_b.clone());
     let (_dir, set) = build(&docs);
-    let results = set.search(&request("zeppelin", Sort::Relevance, 10, 0)).expect("searches");
+    let results = set
+        .search(&request("zeppelin", Sort::Relevance, 10, 0))
+        .expect("searches");
     assert_eq!(results.hits.len(), 2);
-    assert!((results.hits[0].score - results.hits[1].score).abs() < 1e-6, "{:?}", results.hits);
+    assert!(
+        (results.hits[0].score - results.hits[1].score).abs() < 1e-6,
+        "{:?}",
+        results.hits
+    );
     assert!(results.hits[0].score > 0.0);
 }
 
@@ -429,7 +501,10 @@ fn hits_carry_what_the_api_shows() {
     docs[0].body = "Please review the <budget> & the plan before Friday.".into();
     let (_dir, set) = build(&docs);
     let results = set
-        .search(&SearchRequest::new(format!("message-id:{}", docs[0].message_id.as_deref().expect("id")), Scope::All))
+        .search(&SearchRequest::new(
+            format!("message-id:{}", docs[0].message_id.as_deref().expect("id")),
+            Scope::All,
+        ))
         .expect("searches");
     assert_eq!(results.hits.len(), 1);
     let hit = &results.hits[0];
@@ -447,19 +522,51 @@ fn hits_carry_what_the_api_shows() {
     };
     assert_eq!(hit.from, want_from);
     assert_eq!(hit.to.len(), doc.to.len());
-    assert!(hit.snippet.starts_with("Please review the &lt;budget&gt;"), "{}", hit.snippet);
+    assert!(
+        hit.snippet.starts_with("Please review the &lt;budget&gt;"),
+        "{}",
+        hit.snippet
+    );
 
-    let results = set.search(&SearchRequest::new("budget plan", Scope::All)).expect("searches");
-    let hit = results.hits.iter().find(|h| h.id == docs[0].id).expect("found");
-    assert!(hit.snippet.contains("&lt;<b>budget</b>&gt;"), "{}", hit.snippet);
+    let results = set
+        .search(&SearchRequest::new("budget plan", Scope::All))
+        .expect("searches");
+    let hit = results
+        .hits
+        .iter()
+        .find(|h| h.id == docs[0].id)
+        .expect("found");
+    assert!(
+        hit.snippet.contains("&lt;<b>budget</b>&gt;"),
+        "{}",
+        hit.snippet
+    );
     assert!(hit.snippet.contains("<b>plan</b>"), "{}", hit.snippet);
     let json = serde_json::to_value(hit).expect("serializes");
-    let keys: BTreeSet<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: BTreeSet<&str> = json
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["id", "received", "date", "from", "to", "subject", "snippet", "mailboxes", "attachments"])
+        BTreeSet::from([
+            "id",
+            "received",
+            "date",
+            "from",
+            "to",
+            "subject",
+            "snippet",
+            "mailboxes",
+            "attachments"
+        ])
     );
-    assert_eq!(json["id"], serde_json::Value::String(docs[0].id.to_string()));
+    assert_eq!(
+        json["id"],
+        serde_json::Value::String(docs[0].id.to_string())
+    );
 }
 
 #[test]
@@ -473,21 +580,37 @@ fn bad_requests_are_rejected_precisely() {
         }
         other => panic!("expected a query error, got {other:?}"),
     }
-    let error = set.search(&SearchRequest::new("(budget", Scope::All)).expect_err("rejects");
+    let error = set
+        .search(&SearchRequest::new("(budget", Scope::All))
+        .expect_err("rejects");
     assert_eq!(error.code(), ErrorCode::InvalidInput);
-    let error = set.search(&request("budget", Sort::Relevance, 5000, 0)).expect_err("rejects");
+    let error = set
+        .search(&request("budget", Sort::Relevance, 5000, 0))
+        .expect_err("rejects");
     assert_eq!(error.code(), ErrorCode::InvalidInput);
-    let error = set.search(&request("budget", Sort::Relevance, 10, 200_000)).expect_err("rejects");
+    let error = set
+        .search(&request("budget", Sort::Relevance, 10, 200_000))
+        .expect_err("rejects");
     assert_eq!(error.code(), ErrorCode::InvalidInput);
     let long_word = "x".repeat(100);
-    let error = set.search(&SearchRequest::new(long_word, Scope::All)).expect_err("rejects");
+    let error = set
+        .search(&SearchRequest::new(long_word, Scope::All))
+        .expect_err("rejects");
     assert_eq!(error.code(), ErrorCode::InvalidInput);
-    let counted = set.search(&request("budget", Sort::Relevance, 0, 0)).expect("counts");
+    let counted = set
+        .search(&request("budget", Sort::Relevance, 0, 0))
+        .expect("counts");
     assert!(counted.hits.is_empty());
-    assert_eq!(counted.total as usize, expected(&docs, &Scope::All, |d| has_text(d, "", "budget")).len());
+    assert_eq!(
+        counted.total as usize,
+        expected(&docs, &Scope::All, |d| has_text(d, "", "budget")).len()
+    );
     let invalid_year = MessageDoc {
         id: MessageId::new(99_999, 1),
         ..docs[0].clone()
     };
-    assert_eq!(set.add(&invalid_year).expect_err("rejects").code(), ErrorCode::InvalidInput);
+    assert_eq!(
+        set.add(&invalid_year).expect_err("rejects").code(),
+        ErrorCode::InvalidInput
+    );
 }

@@ -27,14 +27,22 @@ fn fixture() -> (tempfile::TempDir, IndexSet, Vec<MessageDoc>) {
     let mut docs = vec![
         doc(1, "Café meeting", "Rendez-vous au café à midi."),
         doc(2, "CAFE", "plain ascii cafe"),
-        doc(3, "decomposed", "cafe\u{301} written with a combining accent; naïve résumé"),
+        doc(
+            3,
+            "decomposed",
+            "cafe\u{301} written with a combining accent; naïve résumé",
+        ),
         doc(4, "German", "Die Straße ist gesperrt. Grüße aus München."),
         doc(5, "中文", "我们明天在北京开会，讨论预算。"),
         doc(6, "日本語", "東京都で会議があります。カタカナとひらがな。"),
         doc(7, "한국어", "서울에서 회의가 있습니다"),
         doc(8, "عربي", "مرحبا بالعالم، الاجتماع غداً في الْمَكْتَب"),
         doc(9, "עברית", "שָׁלוֹם עולם, הפגישה מחר"),
-        doc(10, "PDF ligatures", "The ﬁnancial report is ﬁnal. Ｅｘｃｅｌ sheet attached."),
+        doc(
+            10,
+            "PDF ligatures",
+            "The ﬁnancial report is ﬁnal. Ｅｘｃｅｌ sheet attached.",
+        ),
         doc(11, "北京烤鸭", "unrelated"),
     ];
     docs[10].attachments.push(AttachmentDoc {
@@ -84,15 +92,25 @@ fn cjk_words_match_as_character_sequences() {
     assert_eq!(search_ids(&set, "预算", &all), ids(&[5]));
     assert_eq!(search_ids(&set, "北京开会", &all), ids(&[5]));
     assert_eq!(search_ids(&set, "\"在北京\"", &all), ids(&[5]));
-    assert_eq!(search_ids(&set, "东京", &all), BTreeSet::new(), "simplified 东 is another character");
+    assert_eq!(
+        search_ids(&set, "东京", &all),
+        BTreeSet::new(),
+        "simplified 东 is another character"
+    );
     assert_eq!(search_ids(&set, "東京", &all), ids(&[6]));
     assert_eq!(search_ids(&set, "会議", &all), ids(&[6]));
     assert_eq!(search_ids(&set, "カタカナ", &all), ids(&[6]));
     assert_eq!(search_ids(&set, "회의", &all), ids(&[7]));
     assert_eq!(search_ids(&set, "subject:烤鸭", &all), ids(&[11]));
     assert_eq!(search_ids(&set, "北京 -烤鸭", &all), ids(&[5]));
-    let results = set.search(&SearchRequest::new("预算", all.clone())).expect("searches");
-    assert!(results.hits[0].snippet.contains("<b>预算</b>"), "{}", results.hits[0].snippet);
+    let results = set
+        .search(&SearchRequest::new("预算", all.clone()))
+        .expect("searches");
+    assert!(
+        results.hits[0].snippet.contains("<b>预算</b>"),
+        "{}",
+        results.hits[0].snippet
+    );
 }
 
 #[test]
@@ -106,6 +124,12 @@ fn arabic_and_hebrew_words_match_with_or_without_diacritics() {
     assert_eq!(search_ids(&set, "שלום", &all), ids(&[9]));
     assert_eq!(search_ids(&set, "שָׁלוֹם", &all), ids(&[9]));
     assert_eq!(search_ids(&set, "הפגישה מחר", &all), ids(&[9]));
-    let results = set.search(&SearchRequest::new("שלום", all.clone())).expect("searches");
-    assert!(results.hits[0].snippet.contains("<b>שָׁלוֹם</b>"), "{}", results.hits[0].snippet);
+    let results = set
+        .search(&SearchRequest::new("שלום", all.clone()))
+        .expect("searches");
+    assert!(
+        results.hits[0].snippet.contains("<b>שָׁלוֹם</b>"),
+        "{}",
+        results.hits[0].snippet
+    );
 }

@@ -4,9 +4,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::*;
 use coffer_index::{SearchRequest, Sort};
 use coffer_model::Scope;
+use common::*;
 
 fn scopes() -> Vec<Scope> {
     vec![
@@ -48,7 +48,10 @@ fn scoped_searches_stay_inside_the_scope() {
         let admitted: BTreeSet<_> = expected(&docs, &scope, |_| true);
         for query in TRICKS {
             let got = search_ids(&set, query, &scope);
-            assert!(got.is_subset(&admitted), "{query:?} in {scope:?} escaped the scope");
+            assert!(
+                got.is_subset(&admitted),
+                "{query:?} in {scope:?} escaped the scope"
+            );
         }
         // And the scoped answer is exactly the unscoped answer intersected with the scope.
         let mut rng = Rng::new(11);

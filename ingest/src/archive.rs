@@ -78,7 +78,9 @@ impl ArchiveError {
             ArchiveError::Volume(e) => e.code(),
             ArchiveError::Catalog(e) => e.code(),
             ArchiveError::Index(e) => e.code(),
-            ArchiveError::Io { source, .. } if coffer_volume::is_storage_full(source) => ErrorCode::Unavailable,
+            ArchiveError::Io { source, .. } if coffer_volume::is_storage_full(source) => {
+                ErrorCode::Unavailable
+            }
             ArchiveError::Io { .. } => ErrorCode::Internal,
             ArchiveError::Applier(_) => ErrorCode::Unavailable,
         }
@@ -142,6 +144,9 @@ pub struct ArchiveOptions {
     pub holder: String,
     /// Derived views to drop and rebuild from the volumes before starting.
     pub rebuild: Rebuild,
+    /// Leave the index behind (no attachment extraction, no indexing): it catches up at
+    /// the next start or `coffer reindex`. For bulk migrations; search lags meanwhile.
+    pub defer_index: bool,
 }
 
 /// What [`Archive::open`] rebuilds from scratch before replaying.
@@ -168,6 +173,7 @@ impl Default for ArchiveOptions {
             index_commit_interval: Duration::from_secs(1),
             holder: "coffer".into(),
             rebuild: Rebuild::Nothing,
+            defer_index: false,
         }
     }
 }
@@ -245,7 +251,9 @@ impl Outcome {
     /// The message id.
     pub fn id(&self) -> MessageId {
         match self {
-            Outcome::Archived { id, .. } | Outcome::Linked { id, .. } | Outcome::Duplicate { id } => *id,
+            Outcome::Archived { id, .. }
+            | Outcome::Linked { id, .. }
+            | Outcome::Duplicate { id } => *id,
         }
     }
 }
@@ -264,7 +272,11 @@ struct Pending {
 
 enum Offer {
     Message(Box<MessageDoc>),
-    Link { target: MessageId, sha256: Sha256, mailboxes: Vec<String> },
+    Link {
+        target: MessageId,
+        sha256: Sha256,
+        mailboxes: Vec<String>,
+    },
 }
 
 #[derive(Default)]
@@ -305,7 +317,9 @@ impl std::fmt::Debug for Archive {
 
 /// UTC year of a time in microseconds.
 pub fn year_of(micros: i64) -> i32 {
-    Utc.timestamp_micros(micros).single().map_or(1970, |t| t.year())
+    Utc.timestamp_micros(micros)
+        .single()
+        .map_or(1970, |t| t.year())
 }
 
 /// Now, in microseconds since the epoch.
@@ -341,15 +355,23 @@ impl Archive {
         progress: &mut dyn FnMut(u64),
     ) -> Result<Arc<Self>> {
         let runtime = tokio::runtime::Handle::current();
-        std::fs::create_dir_all(data_dir.root())
-            .map_err(|source| ArchiveError::Io { path: data_dir.root().to_path_buf(), source })?;
+        std::fs::create_dir_all(data_dir.root()).map_err(|source| ArchiveError::Io {
+            path: data_dir.root().to_path_buf(),
+            source,
+        })?;
         let lock = DataDirLock::acquire(data_dir.root(), &options.holder)?;
         let (key, created) = ArchiveKey::load_or_create(&data_dir.keys())?;
         if created {
             tracing::info!(fingerprint = %key.fingerprint(), "created the archive signing key");
         }
-        let volumes = VolumeSet::writer(&data_dir.volumes(), MAIL, key.clone(), options.volume.clone())?;
-        let catalog = Arc::new(runtime.block_on(open_catalog(&data_dir, options.catalog_url.as_deref()))?);
+        let volumes = VolumeSet::writer(
+            &data_dir.volumes(),
+            MAIL,
+            key.clone(),
+            options.volume.clone(),
+        )?;
+        let catalog =
+            Arc::new(runtime.block_on(open_catalog(&data_dir, options.catalog_url.as_deref()))?);
         let index = Arc::new(IndexSet::open(&data_dir.index())?);
         let applier = Arc::new(ApplierShared {
             queue: Mutex::new(ApplierQueue::default()),
@@ -371,10 +393,14 @@ impl Archive {
         });
         match archive.options.rebuild {
             Rebuild::Nothing => {}
-            Rebuild::Catalog => archive.runtime.block_on(archive.catalog.clear_derived(MAIL))?,
+            Rebuild::Catalog => archive
+                .runtime
+                .block_on(archive.catalog.clear_derived(MAIL))?,
             Rebuild::IndexYear(year) => archive.index.clear_year(year)?,
             Rebuild::Everything => {
-                archive.runtime.block_on(archive.catalog.clear_derived(MAIL))?;
+                archive
+                    .runtime
+                    .block_on(archive.catalog.clear_derived(MAIL))?;
                 for year in archive.index.years() {
                     archive.index.clear_year(year)?;
                 }
@@ -385,7 +411,10 @@ impl Archive {
         let handle = std::thread::Builder::new()
             .name("archive-applier".into())
             .spawn(move || worker.applier_loop())
-            .map_err(|source| ArchiveError::Io { path: PathBuf::from("<thread>"), source })?;
+            .map_err(|source| ArchiveError::Io {
+                path: PathBuf::from("<thread>"),
+                source,
+            })?;
         *lock_thread(&archive.applier_thread) = Some(handle);
         Ok(archive)
     }
@@ -415,6 +444,10 @@ impl Archive {
         &self.index
     }
 
+    fn extract_limits(&self) -> Option<&ExtractLimits> {
+        (!self.options.defer_index).then_some(&self.options.extract)
+    }
+
     /// Stage 1: hash, parse, assign mailboxes, build metadata. Pure CPU.
     pub fn analyze(&self, incoming: Incoming) -> Analyzed {
         let received_us = now_us();
@@ -426,10 +459,23 @@ impl Archive {
             envelope: incoming.envelope,
             origin: incoming.origin,
         };
-        let mut doc = build_doc(&incoming.raw, sha256, received_us / 1_000_000, &meta, &self.options.extract);
+        let mut doc = build_doc(
+            &incoming.raw,
+            sha256,
+            received_us / 1_000_000,
+            &meta,
+            self.extract_limits(),
+        );
         meta.mailboxes = assign_mailboxes(&doc, &incoming.policy);
         doc.mailboxes = meta.mailboxes.clone();
-        Analyzed { raw: incoming.raw, sha256, received_us, doc, meta, prepared: None }
+        Analyzed {
+            raw: incoming.raw,
+            sha256,
+            received_us,
+            doc,
+            meta,
+            prepared: None,
+        }
     }
 
     /// Stage 2: compress the record. Pure CPU; skipped for known duplicates.
@@ -450,7 +496,9 @@ impl Archive {
     /// Which of these digests the catalog already holds (an optimisation before
     /// [`Archive::prepare`]: known messages need no compression). Blocking.
     pub fn known(&self, digests: &[Sha256]) -> Result<BTreeSet<Sha256>> {
-        let found = self.runtime.block_on(self.catalog.find_by_sha256(digests))?;
+        let found = self
+            .runtime
+            .block_on(self.catalog.find_by_sha256(digests))?;
         Ok(found.into_keys().collect())
     }
 
@@ -468,7 +516,14 @@ impl Archive {
                 Ok(k) => k,
                 Err(e) => {
                     let code = e.to_string();
-                    return batch.iter().map(|_| Err(ArchiveError::Applier(format!("catalog lookup failed: {code}")))).collect();
+                    return batch
+                        .iter()
+                        .map(|_| {
+                            Err(ArchiveError::Applier(format!(
+                                "catalog lookup failed: {code}"
+                            )))
+                        })
+                        .collect();
                 }
             };
             for (i, mut item) in batch.into_iter().enumerate() {
@@ -477,18 +532,38 @@ impl Archive {
                     .by_sha
                     .get(&item.sha256)
                     .map(|p| (p.id, p.mailboxes.clone()))
-                    .or_else(|| known.get(&item.sha256).map(|k| (k.id, k.mailboxes.iter().cloned().collect())));
+                    .or_else(|| {
+                        known
+                            .get(&item.sha256)
+                            .map(|k| (k.id, k.mailboxes.iter().cloned().collect()))
+                    });
                 let result = match existing {
                     Some((id, have)) => {
-                        let added: Vec<String> =
-                            item.meta.mailboxes.iter().filter(|m| !have.contains(*m)).cloned().collect();
+                        let added: Vec<String> = item
+                            .meta
+                            .mailboxes
+                            .iter()
+                            .filter(|m| !have.contains(*m))
+                            .cloned()
+                            .collect();
                         if added.is_empty() {
                             Ok(Outcome::Duplicate { id })
                         } else {
-                            self.write_link(&mut pending, &mut to_sync, &mut offers, year, id, &item, have, added)
+                            self.write_link(
+                                &mut pending,
+                                &mut to_sync,
+                                &mut offers,
+                                year,
+                                id,
+                                &item,
+                                have,
+                                added,
+                            )
                         }
                     }
-                    None => self.write_message(&mut pending, &mut to_sync, &mut offers, year, &mut item),
+                    None => {
+                        self.write_message(&mut pending, &mut to_sync, &mut offers, year, &mut item)
+                    }
                 };
                 results[i] = Some(result);
             }
@@ -504,9 +579,14 @@ impl Archive {
         if !failed_years.is_empty() {
             offers.retain(|((year, _), _)| !failed_years.contains_key(year));
             for (result, year) in results.iter_mut().zip(&years) {
-                let written = matches!(result, Some(Ok(Outcome::Archived { .. } | Outcome::Linked { .. })));
+                let written = matches!(
+                    result,
+                    Some(Ok(Outcome::Archived { .. } | Outcome::Linked { .. }))
+                );
                 if let (true, Some(reason)) = (written, failed_years.get(year)) {
-                    *result = Some(Err(ArchiveError::Volume(coffer_volume::Error::WriterFailed(reason.clone()))));
+                    *result = Some(Err(ArchiveError::Volume(
+                        coffer_volume::Error::WriterFailed(reason.clone()),
+                    )));
                 }
             }
         }
@@ -520,7 +600,9 @@ impl Archive {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(ArchiveError::Applier("message not processed".into()))))
+            .map(|r| {
+                r.unwrap_or_else(|| Err(ArchiveError::Applier("message not processed".into())))
+            })
             .collect()
     }
 
@@ -545,15 +627,36 @@ impl Archive {
             envelope: item.meta.envelope.clone(),
             origin: item.meta.origin.clone(),
         };
-        let prepared = Prepared::new(RecordKind::Link, item.received_us, meta.to_bytes(), None, None, 0)?;
+        let prepared = Prepared::new(
+            RecordKind::Link,
+            item.received_us,
+            meta.to_bytes(),
+            None,
+            None,
+            0,
+        )?;
         let volume = self.volumes.get_or_create(year)?;
         let appended = volume.write_prepared(prepared)?;
         let entry = to_sync.entry(year).or_insert_with(|| (volume.clone(), 0));
         entry.1 = entry.1.max(appended.seq);
         let mut mailboxes = have;
         mailboxes.extend(added.iter().cloned());
-        pending.by_sha.insert(item.sha256, PendingMessage { id: target, mailboxes, record: (year, appended.seq) });
-        offers.push(((year, appended.seq), Offer::Link { target, sha256: item.sha256, mailboxes: added.clone() }));
+        pending.by_sha.insert(
+            item.sha256,
+            PendingMessage {
+                id: target,
+                mailboxes,
+                record: (year, appended.seq),
+            },
+        );
+        offers.push((
+            (year, appended.seq),
+            Offer::Link {
+                target,
+                sha256: item.sha256,
+                mailboxes: added.clone(),
+            },
+        ));
         Ok(Outcome::Linked { id: target, added })
     }
 
@@ -579,7 +682,11 @@ impl Archive {
         doc.id = id;
         pending.by_sha.insert(
             item.sha256,
-            PendingMessage { id, mailboxes: item.meta.mailboxes.iter().cloned().collect(), record: (year, appended.seq) },
+            PendingMessage {
+                id,
+                mailboxes: item.meta.mailboxes.iter().cloned().collect(),
+                record: (year, appended.seq),
+            },
         );
         offers.push(((year, appended.seq), Offer::Message(Box::new(doc))));
         Ok(Outcome::Archived { id, stored_bytes })
@@ -603,16 +710,30 @@ impl Archive {
             if let Some(f) = &q.failed {
                 return Err(ArchiveError::Applier(f.clone()));
             }
-            let done = targets.iter().all(|(y, s)| q.applied.get(y).copied().unwrap_or(0) >= *s);
+            let done = targets
+                .iter()
+                .all(|(y, s)| q.applied.get(y).copied().unwrap_or(0) >= *s);
             if done && q.offers.is_empty() {
                 break;
             }
             self.applier.wake.notify_all();
-            q = self.applier.applied_cv.wait_timeout(q, Duration::from_millis(200)).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            q = self
+                .applier
+                .applied_cv
+                .wait_timeout(q, Duration::from_millis(200))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
         drop(q);
         for (year, _) in targets {
-            let applied = lock(&self.applier.queue).applied.get(&year).copied().unwrap_or(0);
+            if self.options.defer_index {
+                break;
+            }
+            let applied = lock(&self.applier.queue)
+                .applied
+                .get(&year)
+                .copied()
+                .unwrap_or(0);
             if self.index.high_water(year).unwrap_or(0) < applied {
                 self.index.commit(year, applied)?;
             }
@@ -652,17 +773,30 @@ impl Archive {
     pub fn catch_up(&self, progress: &mut dyn FnMut(u64)) -> Result<()> {
         let mut processed = 0u64;
         for year in self.volumes.years()? {
-            let Some(volume) = self.volumes.get(year)? else { continue };
-            if let Some(coffer_index::YearStatus::NeedsRebuild { reason }) = self.index.year_status(year) {
+            let Some(volume) = self.volumes.get(year)? else {
+                continue;
+            };
+            if let Some(coffer_index::YearStatus::NeedsRebuild { reason }) =
+                self.index.year_status(year)
+            {
                 tracing::warn!(year, reason = %reason, "index year needs a rebuild; rebuilding from the volume");
                 self.index.clear_year(year)?;
             }
             let durable = volume.last_seq();
             let catalog_hw = self.runtime.block_on(self.catalog.high_water(MAIL, year))?;
-            let index_hw = self.index.high_water(year).unwrap_or(0);
+            let index_hw = if self.options.defer_index {
+                durable
+            } else {
+                self.index.high_water(year).unwrap_or(0)
+            };
             let start = catalog_hw.min(index_hw) + 1;
             if start <= durable {
-                tracing::info!(year, from = start, to = durable, "replaying volume records into the derived views");
+                tracing::info!(
+                    year,
+                    from = start,
+                    to = durable,
+                    "replaying volume records into the derived views"
+                );
             }
             let mut seq = start;
             while seq <= durable {
@@ -686,7 +820,7 @@ impl Archive {
                         self.index_derived(d)?;
                     }
                 }
-                if end > index_hw {
+                if end > index_hw && !self.options.defer_index {
                     self.index.commit(year, end)?;
                 }
                 processed += end - seq + 1;
@@ -700,7 +834,13 @@ impl Archive {
 
     /// Derives the catalog/index changes of records `from..=to` of a volume, reading
     /// and parsing message records in parallel.
-    fn derive_range(&self, volume: &Volume, year: i32, from: u64, to: u64) -> Result<Vec<(u64, Derived)>> {
+    fn derive_range(
+        &self,
+        volume: &Volume,
+        year: i32,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Derived)>> {
         use rayon::prelude::*;
         let seqs: Vec<u64> = (from..=to).collect();
         let derived: Vec<Result<Option<(u64, Derived)>>> = seqs
@@ -718,7 +858,7 @@ impl Archive {
                             Sha256(record.header.content_sha256),
                             record.header.received_us.div_euclid(1_000_000),
                             &meta,
-                            &self.options.extract,
+                            self.extract_limits(),
                         );
                         doc.id = MessageId::new(year, seq);
                         Some((seq, Derived::Message(Box::new(doc))))
@@ -766,7 +906,9 @@ impl Archive {
     /// Re-derives one message from its volume record and replaces its index document
     /// (used when a link record adds mailboxes).
     fn reindex_message(&self, id: MessageId) -> Result<()> {
-        let Some(volume) = self.volumes.get(id.year)? else { return Ok(()) };
+        let Some(volume) = self.volumes.get(id.year)? else {
+            return Ok(());
+        };
         let record = volume.read(id.seq)?;
         let meta = MessageMeta::from_bytes(&record.meta).unwrap_or_default();
         let mut doc = build_doc(
@@ -774,7 +916,7 @@ impl Archive {
             Sha256(record.header.content_sha256),
             record.header.received_us.div_euclid(1_000_000),
             &meta,
-            &self.options.extract,
+            self.extract_limits(),
         );
         doc.id = id;
         doc.mailboxes = self.runtime.block_on(self.catalog.mailboxes_of(id))?;
@@ -792,15 +934,29 @@ impl Archive {
                     break;
                 }
                 if q.offers.is_empty() {
-                    let timeout = if uncommitted.is_empty() { Duration::from_secs(1) } else { Duration::from_millis(100) };
-                    q = self.applier.wake.wait_timeout(q, timeout).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+                    let timeout = if uncommitted.is_empty() {
+                        Duration::from_secs(1)
+                    } else {
+                        Duration::from_millis(100)
+                    };
+                    q = self
+                        .applier
+                        .wake
+                        .wait_timeout(q, timeout)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0);
                 }
                 let mut years: BTreeSet<i32> = q.offers.keys().map(|(y, _)| *y).collect();
                 // Years whose last records have no offers (checkpoints) must advance too.
                 years.extend(self.volumes.years().unwrap_or_default());
                 for year in years {
                     let mut next = q.applied.get(&year).copied().unwrap_or(0) + 1;
-                    let durable = self.volumes.get(year).ok().flatten().map_or(0, |v| v.last_seq());
+                    let durable = self
+                        .volumes
+                        .get(year)
+                        .ok()
+                        .flatten()
+                        .map_or(0, |v| v.last_seq());
                     let mut items = Vec::new();
                     while next <= durable {
                         if let Some(offer) = q.offers.remove(&(year, next)) {
@@ -830,8 +986,20 @@ impl Archive {
             }
             let due: Vec<(i32, u64)> = uncommitted
                 .iter()
-                .filter(|(_, (docs, since))| *docs >= self.options.index_commit_docs || since.elapsed() >= self.options.index_commit_interval)
-                .map(|(y, _)| (*y, lock(&self.applier.queue).applied.get(y).copied().unwrap_or(0)))
+                .filter(|(_, (docs, since))| {
+                    *docs >= self.options.index_commit_docs
+                        || since.elapsed() >= self.options.index_commit_interval
+                })
+                .map(|(y, _)| {
+                    (
+                        *y,
+                        lock(&self.applier.queue)
+                            .applied
+                            .get(y)
+                            .copied()
+                            .unwrap_or(0),
+                    )
+                })
                 .collect();
             for (year, hw) in due {
                 if let Err(e) = self.index.commit(year, hw) {
@@ -844,7 +1012,11 @@ impl Archive {
             }
         }
         for (year, _) in uncommitted {
-            let hw = lock(&self.applier.queue).applied.get(&year).copied().unwrap_or(0);
+            let hw = lock(&self.applier.queue)
+                .applied
+                .get(&year)
+                .copied()
+                .unwrap_or(0);
             if let Err(e) = self.index.commit(year, hw) {
                 tracing::error!(year, error = %e, "final index commit failed");
             }
@@ -875,13 +1047,25 @@ impl Archive {
                     shas.push((doc.sha256, (year, *seq)));
                     applied.push(Applied::Message(doc.clone()));
                 }
-                Offer::Link { target, sha256, mailboxes } => {
+                Offer::Link {
+                    target,
+                    sha256,
+                    mailboxes,
+                } => {
                     shas.push((*sha256, (year, *seq)));
-                    applied.push(Applied::Link { target: *target, mailboxes: mailboxes.clone() });
+                    applied.push(Applied::Link {
+                        target: *target,
+                        mailboxes: mailboxes.clone(),
+                    });
                 }
             }
         }
-        self.runtime.block_on(self.catalog.apply(&ApplyBatch { purpose: MAIL, year, up_to_seq: last, items: applied }))?;
+        self.runtime.block_on(self.catalog.apply(&ApplyBatch {
+            purpose: MAIL,
+            year,
+            up_to_seq: last,
+            items: applied,
+        }))?;
         {
             let mut pending = lock(&self.pending);
             for (sha, record) in shas {
@@ -889,6 +1073,9 @@ impl Archive {
                     pending.by_sha.remove(&sha);
                 }
             }
+        }
+        if self.options.defer_index {
+            return Ok(());
         }
         let mut docs = 0u64;
         for (_, offer) in items {
@@ -909,21 +1096,29 @@ impl Archive {
     }
 }
 
-fn lock_thread(m: &Mutex<Option<std::thread::JoinHandle<()>>>) -> MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
+fn lock_thread(
+    m: &Mutex<Option<std::thread::JoinHandle<()>>>,
+) -> MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A derived change from one record, during replay.
 enum Derived {
     Message(Box<MessageDoc>),
-    Link { target: MessageId, mailboxes: Vec<String> },
+    Link {
+        target: MessageId,
+        mailboxes: Vec<String>,
+    },
 }
 
 impl Derived {
     fn to_applied(&self) -> Applied {
         match self {
             Derived::Message(doc) => Applied::Message(doc.clone()),
-            Derived::Link { target, mailboxes } => Applied::Link { target: *target, mailboxes: mailboxes.clone() },
+            Derived::Link { target, mailboxes } => Applied::Link {
+                target: *target,
+                mailboxes: mailboxes.clone(),
+            },
         }
     }
 }

@@ -98,6 +98,10 @@ pub struct Progress {
     pub messages: u64,
     /// Raw bytes read.
     pub raw_bytes: u64,
+    /// Messages durably archived as new so far.
+    pub archived: u64,
+    /// Messages found already archived so far.
+    pub duplicates: u64,
 }
 
 struct Batch {
@@ -128,7 +132,15 @@ pub fn run_import(
         let reader_files = Arc::clone(&files);
         let paths = paths.to_vec();
         let walk_options = options.walk;
-        scope.spawn(move || read_stage(paths, walk_options, batch_tx, &reader_rejected, &reader_files));
+        scope.spawn(move || {
+            read_stage(
+                paths,
+                walk_options,
+                batch_tx,
+                &reader_rejected,
+                &reader_files,
+            )
+        });
         let policy = options.policy.clone();
         scope.spawn(move || analyse_stage(archive, &policy, batch_rx, done_tx));
         let mut seen = Progress::default();
@@ -165,9 +177,14 @@ pub fn run_import(
                         summary.linked += 1;
                     }
                     Ok(Outcome::Duplicate { .. }) => summary.duplicates += 1,
-                    Err(e) => summary.failed.push(RejectedInput { path: name, reason: e.to_string() }),
+                    Err(e) => summary.failed.push(RejectedInput {
+                        path: name,
+                        reason: e.to_string(),
+                    }),
                 }
             }
+            seen.archived = summary.archived;
+            seen.duplicates = summary.duplicates;
             progress(seen);
         }
     });
@@ -193,15 +210,26 @@ fn read_stage(
                 bytes += item.raw.len();
                 items.push(item);
                 if bytes >= BATCH_BYTES || items.len() >= BATCH_MESSAGES {
-                    if tx.send(Batch { items: std::mem::take(&mut items) }).is_err() {
+                    if tx
+                        .send(Batch {
+                            items: std::mem::take(&mut items),
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                     bytes = 0;
                 }
             }
             Err(Rejected { source, reason }) => {
-                let entry = RejectedInput { path: source.to_string(), reason: reason.to_string() };
-                rejected.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+                let entry = RejectedInput {
+                    path: source.to_string(),
+                    reason: reason.to_string(),
+                };
+                rejected
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(entry);
             }
         }
     }
@@ -237,9 +265,12 @@ fn analyse_stage(
         let known = archive.known(&digests).unwrap_or_default();
         // Compress only what is new; a failure here is reported by the commit stage,
         // which retries the compression and records the error for that message.
-        analyzed.par_iter_mut().filter(|(_, a)| !known.contains(&a.sha256())).for_each(|(_, a)| {
-            let _ = archive.prepare(a);
-        });
+        analyzed
+            .par_iter_mut()
+            .filter(|(_, a)| !known.contains(&a.sha256()))
+            .for_each(|(_, a)| {
+                let _ = archive.prepare(a);
+            });
         if tx.send(Processed { analyzed }).is_err() {
             return;
         }

@@ -13,6 +13,7 @@
 //! - [`rules`]: archiving rules (internal / external / both / none).
 
 pub mod archive;
+pub mod corpus;
 pub mod import;
 pub mod importer;
 pub mod journal;

@@ -22,12 +22,14 @@ const FUTURE_TOLERANCE_SECS: i64 = 2 * 86_400;
 
 /// Builds the document for one message. `received` is the receive time (Unix seconds);
 /// `sha256` the digest of `raw`. The id is left at its default for the caller to set.
+/// Attachment text is extracted within `limits`; `None` skips extraction (when the index
+/// is deferred, nothing needs the text).
 pub fn build_doc(
     raw: &[u8],
     sha256: Sha256,
     received: i64,
     meta: &MessageMeta,
-    limits: &ExtractLimits,
+    limits: Option<&ExtractLimits>,
 ) -> MessageDoc {
     let mut doc = MessageDoc {
         sha256,
@@ -37,7 +39,13 @@ pub fn build_doc(
         envelope_recipients: meta
             .envelope
             .as_ref()
-            .map(|e| e.rcpt_to.iter().map(|r| normalize_address(r)).filter(|r| !r.is_empty()).collect())
+            .map(|e| {
+                e.rcpt_to
+                    .iter()
+                    .map(|r| normalize_address(r))
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            })
             .unwrap_or_default(),
         ..MessageDoc::default()
     };
@@ -70,7 +78,7 @@ fn fill_from_message(
     doc: &mut MessageDoc,
     message: &Message<'_>,
     received: i64,
-    limits: &ExtractLimits,
+    limits: Option<&ExtractLimits>,
 ) {
     doc.from = addresses(message.from());
     doc.sender = addresses(message.sender());
@@ -87,8 +95,14 @@ fn fill_from_message(
             }
         }
     }
-    doc.subject = message.subject().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    doc.message_id = message.message_id().map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+    doc.subject = message
+        .subject()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    doc.message_id = message
+        .message_id()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty());
     doc.date = message_date(message, received, &mut doc.flags);
 
     let mut body = String::new();
@@ -112,13 +126,14 @@ fn fill_from_message(
         doc.flags.insert(MessageFlags::ENCODING_PROBLEM);
     }
     for part in message.attachments() {
-        doc.attachments.push(attachment(part, limits, &mut doc.flags));
+        doc.attachments
+            .push(attachment(part, limits, &mut doc.flags));
     }
 }
 
 fn attachment(
     part: &mail_parser::MessagePart<'_>,
-    limits: &ExtractLimits,
+    limits: Option<&ExtractLimits>,
     flags: &mut MessageFlags,
 ) -> AttachmentDoc {
     let content_type = part
@@ -137,6 +152,14 @@ fn attachment(
         .and_then(|ct| ct.attribute("charset"))
         .map(|cs| format!("{content_type}; charset={cs}"))
         .unwrap_or_else(|| content_type.clone());
+    let Some(limits) = limits else {
+        return AttachmentDoc {
+            filename,
+            content_type,
+            size: contents.len() as u64,
+            text: None,
+        };
+    };
     let text = match extract_text(&declared, filename.as_deref(), contents, limits) {
         Ok(Some(extracted)) => {
             if !extracted.is_complete() {
@@ -151,7 +174,12 @@ fn attachment(
             None
         }
     };
-    AttachmentDoc { filename, content_type, size: contents.len() as u64, text }
+    AttachmentDoc {
+        filename,
+        content_type,
+        size: contents.len() as u64,
+        text,
+    }
 }
 
 /// The message's own date: the Date header when plausible, else the newest Received
@@ -175,7 +203,9 @@ fn message_date(message: &Message<'_>, received: i64, flags: &mut MessageFlags) 
 }
 
 fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
-    let Some(value) = value else { return Vec::new() };
+    let Some(value) = value else {
+        return Vec::new();
+    };
     value
         .iter()
         .filter_map(|a| {
@@ -183,7 +213,12 @@ fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
             if email.is_empty() {
                 return None;
             }
-            let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+            let name = a
+                .name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string);
             Some(Address { name, email })
         })
         .collect()
@@ -192,7 +227,10 @@ fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
 fn header_text(value: &HeaderValue<'_>) -> Option<String> {
     match value {
         HeaderValue::Text(t) => Some(t.to_string()),
-        HeaderValue::Address(a) => a.first().and_then(|a| a.address.as_deref()).map(str::to_string),
+        HeaderValue::Address(a) => a
+            .first()
+            .and_then(|a| a.address.as_deref())
+            .map(str::to_string),
         HeaderValue::TextList(list) => list.first().map(|t| t.to_string()),
         _ => None,
     }
@@ -200,7 +238,12 @@ fn header_text(value: &HeaderValue<'_>) -> Option<String> {
 
 /// Lowercases and trims an address, removing angle brackets.
 pub fn normalize_address(address: &str) -> String {
-    address.trim().trim_start_matches('<').trim_end_matches('>').trim().to_lowercase()
+    address
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_lowercase()
 }
 
 fn append_bounded(body: &mut String, text: &str) {
@@ -238,7 +281,8 @@ pub fn assign_mailboxes(doc: &MessageDoc, policy: &MailboxPolicy) -> Vec<String>
                 .participants()
                 .into_iter()
                 .filter(|a| {
-                    a.rsplit_once('@').is_some_and(|(_, d)| domains.iter().any(|l| l.eq_ignore_ascii_case(d)))
+                    a.rsplit_once('@')
+                        .is_some_and(|(_, d)| domains.iter().any(|l| l.eq_ignore_ascii_case(d)))
                 })
                 .collect();
             out.sort();
@@ -262,7 +306,13 @@ mod tests {
     use super::*;
 
     fn doc_of(raw: &str) -> MessageDoc {
-        build_doc(raw.as_bytes(), Sha256::default(), 1_800_000_000, &MessageMeta::default(), &ExtractLimits::default())
+        build_doc(
+            raw.as_bytes(),
+            Sha256::default(),
+            1_800_000_000,
+            &MessageMeta::default(),
+            Some(&ExtractLimits::default()),
+        )
     }
 
     #[test]
@@ -282,7 +332,10 @@ mod tests {
         assert_eq!(d.delivered_to, vec!["bob@example.com"]);
         assert!(!d.flags.contains(MessageFlags::MALFORMED));
         let local = assign_mailboxes(&d, &MailboxPolicy::LocalDomains(vec!["example.com".into()]));
-        assert_eq!(local, vec!["alice@example.com", "bob@example.com", "dave@example.com"]);
+        assert_eq!(
+            local,
+            vec!["alice@example.com", "bob@example.com", "dave@example.com"]
+        );
     }
 
     #[test]

@@ -28,18 +28,32 @@ pub struct ImportArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Store and catalog now, but leave indexing (and attachment text extraction) to
+    /// the next start or `coffer reindex`: for bulk migrations.
+    #[arg(long)]
+    defer_index: bool,
+    /// Print a JSON line on stdout after every durable batch (for scripts and tests).
+    #[arg(long, hide = true)]
+    progress_json: bool,
 }
 
 /// Runs the import and prints the summary; returns the exit status.
 pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
-    let (archive, config) = super::open_archive(data_dir, "coffer import").await?;
+    let (archive, config) =
+        super::open_archive_with(data_dir, "coffer import", args.defer_index).await?;
     let policy = if args.mailboxes.is_empty() {
-        let mut domains: Vec<String> =
-            config.local_domains.iter().chain(&args.local_domains).map(|d| d.trim().to_ascii_lowercase()).collect();
+        let mut domains: Vec<String> = config
+            .local_domains
+            .iter()
+            .chain(&args.local_domains)
+            .map(|d| d.trim().to_ascii_lowercase())
+            .collect();
         domains.sort();
         domains.dedup();
         if domains.is_empty() && !args.json {
-            eprintln!("note: no --mailbox or --local-domain given (nor local_domains in coffer.toml): messages are archived without mailboxes and only officers with an unrestricted scope will see them");
+            eprintln!(
+                "note: no --mailbox or --local-domain given (nor local_domains in coffer.toml): messages are archived without mailboxes and only officers with an unrestricted scope will see them"
+            );
         }
         MailboxPolicy::LocalDomains(domains)
     } else {
@@ -52,17 +66,37 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
     };
     let options = ImportOptions {
         policy,
-        walk: WalkOptions { mbox: MboxOptions { flavor, ..MboxOptions::default() } },
+        walk: WalkOptions {
+            mbox: MboxOptions {
+                flavor,
+                ..MboxOptions::default()
+            },
+        },
     };
     let total = total_bytes(&args.paths);
-    let bar = if args.json { indicatif::ProgressBar::hidden() } else { output::progress_bar(Some(total), "importing") };
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        output::progress_bar(Some(total), "importing")
+    };
     let paths = args.paths.clone();
     let worker = archive.clone();
     let progress_bar = bar.clone();
+    let progress_json = args.progress_json;
     let summary = tokio::task::spawn_blocking(move || {
         let summary = run_import(&worker, &paths, &options, &mut |p| {
             progress_bar.set_position(p.raw_bytes.min(total));
             progress_bar.set_message(format!("{} messages", p.messages));
+            if progress_json {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
+                    "{{\"messages\":{},\"archived\":{},\"duplicates\":{}}}",
+                    p.messages, p.archived, p.duplicates
+                );
+                let _ = out.flush();
+            }
         });
         let flushed = worker.shutdown();
         (summary, flushed)
@@ -83,7 +117,9 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
 /// Sum of the sizes of regular files under the paths (for the progress bar).
 fn total_bytes(paths: &[PathBuf]) -> u64 {
     fn walk(path: &Path, depth: u32) -> u64 {
-        let Ok(meta) = std::fs::metadata(path) else { return 0 };
+        let Ok(meta) = std::fs::metadata(path) else {
+            return 0;
+        };
         if meta.is_file() {
             return meta.len();
         }
@@ -98,12 +134,23 @@ fn total_bytes(paths: &[PathBuf]) -> u64 {
 }
 
 fn print_summary(s: &ImportSummary) {
-    let rate = if s.seconds > 0.0 { s.messages as f64 / s.seconds } else { 0.0 };
-    let mb_rate = if s.seconds > 0.0 { s.raw_bytes as f64 / s.seconds / 1e6 } else { 0.0 };
+    let rate = if s.seconds > 0.0 {
+        s.messages as f64 / s.seconds
+    } else {
+        0.0
+    };
+    let mb_rate = if s.seconds > 0.0 {
+        s.raw_bytes as f64 / s.seconds / 1e6
+    } else {
+        0.0
+    };
     println!("files read        {}", s.files);
     println!("messages read     {}", s.messages);
     println!("archived          {}", s.archived);
-    println!("duplicates        {} ({} added mailboxes)", s.duplicates, s.linked);
+    println!(
+        "duplicates        {} ({} added mailboxes)",
+        s.duplicates, s.linked
+    );
     println!("flagged           {}", s.flagged);
     println!("rejected          {}", s.rejected.len());
     for r in &s.rejected {
@@ -115,7 +162,18 @@ fn print_summary(s: &ImportSummary) {
             println!("  {}: {}", r.path, r.reason);
         }
     }
-    println!("raw bytes         {} ({})", s.raw_bytes, output::bytes(s.raw_bytes));
-    println!("stored bytes      {} ({})", s.stored_bytes, output::bytes(s.stored_bytes));
-    println!("time              {:.2} s ({rate:.0} messages/s, {mb_rate:.1} MB/s)", s.seconds);
+    println!(
+        "raw bytes         {} ({})",
+        s.raw_bytes,
+        output::bytes(s.raw_bytes)
+    );
+    println!(
+        "stored bytes      {} ({})",
+        s.stored_bytes,
+        output::bytes(s.stored_bytes)
+    );
+    println!(
+        "time              {:.2} s ({rate:.0} messages/s, {mb_rate:.1} MB/s)",
+        s.seconds
+    );
 }

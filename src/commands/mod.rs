@@ -1,6 +1,7 @@
 //! One module per command; each parses nothing itself (clap did) and holds only wiring
 //! and presentation.
 
+pub mod bench;
 pub mod import;
 pub mod rebuild;
 pub mod show;
@@ -18,10 +19,20 @@ use crate::config::Config;
 /// Opens the archive for writing (takes the data directory lock; replays what the
 /// derived views miss). `holder` names this process in the lock file.
 pub async fn open_archive(data_dir: &Path, holder: &str) -> Result<(Arc<Archive>, Config)> {
+    open_archive_with(data_dir, holder, false).await
+}
+
+/// [`open_archive`], optionally deferring indexing (`import --defer-index`).
+pub async fn open_archive_with(
+    data_dir: &Path,
+    holder: &str,
+    defer_index: bool,
+) -> Result<(Arc<Archive>, Config)> {
     let config = Config::load(data_dir)?;
     let options = ArchiveOptions {
         catalog_url: config.catalog_url.clone(),
         holder: holder.to_string(),
+        defer_index,
         ..ArchiveOptions::default()
     };
     let dir = DataDir::new(data_dir);

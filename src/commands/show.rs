@@ -57,8 +57,12 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
     let id = match MessageId::from_str(&args.id) {
         Ok(id) => id,
         Err(_) => {
-            let sha = Sha256::from_str(&args.id)
-                .map_err(|_| anyhow::anyhow!("{:?} is neither a message id (YEAR-SEQUENCE) nor a SHA-256 hex digest", args.id))?;
+            let sha = Sha256::from_str(&args.id).map_err(|_| {
+                anyhow::anyhow!(
+                    "{:?} is neither a message id (YEAR-SEQUENCE) nor a SHA-256 hex digest",
+                    args.id
+                )
+            })?;
             match catalog.message_by_sha256(&sha).await? {
                 Some(row) => row.id,
                 None => bail!("no archived message has SHA-256 {sha}"),
@@ -71,9 +75,14 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
         .await
         .context("volume open panicked")??
         .with_context(|| format!("no volume for year {year}"))?;
-    let record = tokio::task::spawn_blocking(move || volume.read(id.seq)).await.context("read panicked")??;
+    let record = tokio::task::spawn_blocking(move || volume.read(id.seq))
+        .await
+        .context("read panicked")??;
     if record.header.kind != coffer_volume::RecordKind::Message {
-        bail!("{id} is a {} record, not a message", record.header.kind.name());
+        bail!(
+            "{id} is a {} record, not a message",
+            record.header.kind.name()
+        );
     }
     if args.raw {
         let mut out = std::io::stdout().lock();
@@ -93,8 +102,14 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
         subject: row.as_ref().and_then(|r| r.subject.clone()),
         size: record.content.len() as u64,
         attachments: row.as_ref().map(|r| r.attachments),
-        flags: row.as_ref().map(|r| MessageFlags(r.flags).names()).unwrap_or_default(),
-        mailboxes: row.as_ref().map(|r| r.mailboxes.clone()).unwrap_or(meta.mailboxes.clone()),
+        flags: row
+            .as_ref()
+            .map(|r| MessageFlags(r.flags).names())
+            .unwrap_or_default(),
+        mailboxes: row
+            .as_ref()
+            .map(|r| r.mailboxes.clone())
+            .unwrap_or(meta.mailboxes.clone()),
         source: meta.source.clone(),
         origin: meta.origin.clone(),
         envelope: meta.envelope.clone(),
@@ -107,15 +122,32 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
         println!("sha256       {}", shown.sha256);
         println!("received     {}", shown.received);
         println!("date         {}", shown.date.as_deref().unwrap_or("-"));
-        println!("message-id   {}", shown.message_id.as_deref().unwrap_or("-"));
+        println!(
+            "message-id   {}",
+            shown.message_id.as_deref().unwrap_or("-")
+        );
         println!("from         {}", shown.from.as_deref().unwrap_or("-"));
         println!("subject      {}", shown.subject.as_deref().unwrap_or("-"));
         println!("size         {} bytes", shown.size);
         if let Some(a) = shown.attachments {
             println!("attachments  {a}");
         }
-        println!("flags        {}", if shown.flags.is_empty() { "-".to_string() } else { shown.flags.join(", ") });
-        println!("mailboxes    {}", if shown.mailboxes.is_empty() { "-".to_string() } else { shown.mailboxes.join(", ") });
+        println!(
+            "flags        {}",
+            if shown.flags.is_empty() {
+                "-".to_string()
+            } else {
+                shown.flags.join(", ")
+            }
+        );
+        println!(
+            "mailboxes    {}",
+            if shown.mailboxes.is_empty() {
+                "-".to_string()
+            } else {
+                shown.mailboxes.join(", ")
+            }
+        );
         println!("source       {}", shown.source);
         if let Some(o) = &shown.origin {
             println!("origin       {o}");

@@ -35,12 +35,17 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let data_dir = data_dir.to_path_buf();
     let reports = tokio::task::spawn_blocking(move || -> Result<Vec<VerifyReport>> {
         if let Some(dir) = args.volume {
-            let key_path = args.public_key.context("--public-key is required with --volume")?;
+            let key_path = args
+                .public_key
+                .context("--public-key is required with --volume")?;
             let key = PublicKey::load(&key_path)?;
             return Ok(vec![verify_volume(&dir, &key)]);
         }
-        let key_path = data_dir.join("keys").join(coffer_volume::keys::PUBLIC_KEY_FILE);
-        let key = PublicKey::load(&key_path).with_context(|| "the archive public key (is this a Coffer data directory?)")?;
+        let key_path = data_dir
+            .join("keys")
+            .join(coffer_volume::keys::PUBLIC_KEY_FILE);
+        let key = PublicKey::load(&key_path)
+            .with_context(|| "the archive public key (is this a Coffer data directory?)")?;
         let mut reports = Vec::new();
         for root in [data_dir.join("volumes"), data_dir.join("audit")] {
             let set = coffer_volume::VolumeSet::reader(&root, "");
@@ -53,7 +58,10 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let reports = reports.await.context("verification panicked")??;
     let intact = reports.iter().all(VerifyReport::is_intact);
     if json {
-        output::print_json(&Summary { intact, volumes: reports })?;
+        output::print_json(&Summary {
+            intact,
+            volumes: reports,
+        })?;
     } else {
         if reports.is_empty() {
             println!("no volumes found");
@@ -72,7 +80,10 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
                 }
             }
             if r.unsigned_records > 0 {
-                println!("  note: the last {} record(s) are not yet covered by a signed checkpoint", r.unsigned_records);
+                println!(
+                    "  note: the last {} record(s) are not yet covered by a signed checkpoint",
+                    r.unsigned_records
+                );
             }
             for n in &r.notes {
                 println!("  note: {n}");

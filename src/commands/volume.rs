@@ -60,12 +60,18 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
     let rows = tokio::task::spawn_blocking(move || -> Result<(Vec<VolumeRow>, Option<String>)> {
         let set = VolumeSet::reader(&data_dir.join("volumes"), "mail");
         let index = IndexSet::open_read_only(&data_dir.join("index")).ok();
-        let archive_key = PublicKey::load(&data_dir.join("keys").join(coffer_volume::keys::PUBLIC_KEY_FILE))
-            .ok()
-            .map(|k| k.fingerprint().to_string());
+        let archive_key = PublicKey::load(
+            &data_dir
+                .join("keys")
+                .join(coffer_volume::keys::PUBLIC_KEY_FILE),
+        )
+        .ok()
+        .map(|k| k.fingerprint().to_string());
         let mut rows = Vec::new();
         for year in set.years()? {
-            let Some(volume) = set.get(year)? else { continue };
+            let Some(volume) = set.get(year)? else {
+                continue;
+            };
             let stats = volume.stats();
             let manifest = volume.manifest();
             let tree_size = volume.last_seq();
@@ -112,7 +118,8 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
             output::bytes(r.raw_bytes),
             output::bytes(r.stored_bytes),
             r.tree_size,
-            r.signed_tree_size.map_or("none".to_string(), |s| s.to_string()),
+            r.signed_tree_size
+                .map_or("none".to_string(), |s| s.to_string()),
             r.root_hash,
             r.key_fingerprint,
             r.index_lag
@@ -124,11 +131,16 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
 async fn seal(data_dir: &Path, year: i32, force: bool) -> Result<i32> {
     let current = coffer_ingest::archive::year_of(coffer_ingest::archive::now_us());
     if year >= current && !force {
-        bail!("year {year} has not ended: mail received this year still goes to its volume; seal it after the year ends, or pass --force (later mail for {year} will then be refused)");
+        bail!(
+            "year {year} has not ended: mail received this year still goes to its volume; seal it after the year ends, or pass --force (later mail for {year} will then be refused)"
+        );
     }
     let (archive, _) = super::open_archive(data_dir, "coffer volume seal").await?;
     let head = tokio::task::spawn_blocking(move || -> Result<_> {
-        let volume = archive.volumes().get(year)?.with_context(|| format!("no volume for year {year}"))?;
+        let volume = archive
+            .volumes()
+            .get(year)?
+            .with_context(|| format!("no volume for year {year}"))?;
         archive.flush()?;
         let head = volume.seal()?;
         archive.shutdown()?;
@@ -136,6 +148,9 @@ async fn seal(data_dir: &Path, year: i32, force: bool) -> Result<i32> {
     })
     .await
     .context("sealing panicked")??;
-    println!("sealed {year}: {} records, root {}, signed by {}", head.tree_size, head.root, head.key);
+    println!(
+        "sealed {year}: {} records, root {}, signed by {}",
+        head.tree_size, head.root, head.key
+    );
     Ok(0)
 }

@@ -16,16 +16,16 @@
 //!
 //! # Formats and how they are recognised
 //!
-//! Detection ([`detect`]) trusts magic bytes first (mail clients often send
+//! Detection (module `detect`) trusts magic bytes first (mail clients often send
 //! `application/octet-stream`), then the declared content type, then the file extension,
 //! then content sniffing. Zip containers are told apart by their entries
 //! (`word/document.xml`, `xl/workbook.xml`, `ppt/presentation.xml`, ODF `mimetype`).
 //!
 //! | format | how |
 //! |---|---|
-//! | PDF | `pdf-extract`, after our own guards (see [`pdf`]) |
-//! | DOCX, PPTX, XLSX | zip + streaming `quick-xml`, our code (see [`ooxml`]) |
-//! | ODT, ODS, ODP | zip + streaming `quick-xml` over `content.xml` (see [`odf`]) |
+//! | PDF | `pdf-extract`, after our own guards (see module `pdf`) |
+//! | DOCX, PPTX, XLSX | zip + streaming `quick-xml`, our code (see module `ooxml`) |
+//! | ODT, ODS, ODP | zip + streaming `quick-xml` over `content.xml` (see module `odf`) |
 //! | HTML | `html2text`, with a streaming tag stripper for pathological nesting |
 //! | text, CSV | charset from the content type, BOM or UTF-8 validity; windows-1252 fallback |
 //! | message/rfc822 | `mail-parser`: headers, body text, then each attachment recursively |

@@ -223,7 +223,8 @@ impl Period {
         };
         // Years are at most 9999, so the next period always exists; a day later is a
         // safe fallback that can only widen nothing (it is never reached).
-        next.map(midnight_utc).unwrap_or_else(|| self.start() + 86_400)
+        next.map(midnight_utc)
+            .unwrap_or_else(|| self.start() + 86_400)
     }
 }
 
@@ -493,11 +494,20 @@ mod tests {
 
     #[test]
     fn size_ranges_handle_edges() {
-        let lt0 = SizeFilter { op: SizeOp::Lt, bytes: 0 };
+        let lt0 = SizeFilter {
+            op: SizeOp::Lt,
+            bytes: 0,
+        };
         assert_eq!(lt0.inclusive_range(), None);
-        let gt = SizeFilter { op: SizeOp::Gt, bytes: 10 };
+        let gt = SizeFilter {
+            op: SizeOp::Gt,
+            bytes: 10,
+        };
         assert_eq!(gt.inclusive_range(), Some((11, u64::MAX)));
-        let le = SizeFilter { op: SizeOp::Le, bytes: 10 };
+        let le = SizeFilter {
+            op: SizeOp::Le,
+            bytes: 10,
+        };
         assert_eq!(le.inclusive_range(), Some((0, 10)));
     }
 

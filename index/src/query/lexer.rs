@@ -49,11 +49,19 @@ pub(crate) fn lex(chars: &[char]) -> Result<Vec<Token>, QueryError> {
         let start = i;
         match c {
             '(' => {
-                tokens.push(Token { tok: Tok::LParen, start, end: i + 1 });
+                tokens.push(Token {
+                    tok: Tok::LParen,
+                    start,
+                    end: i + 1,
+                });
                 i += 1;
             }
             ')' => {
-                tokens.push(Token { tok: Tok::RParen, start, end: i + 1 });
+                tokens.push(Token {
+                    tok: Tok::RParen,
+                    start,
+                    end: i + 1,
+                });
                 i += 1;
             }
             '"' => {
@@ -83,10 +91,18 @@ pub(crate) fn lex(chars: &[char]) -> Result<Vec<Token>, QueryError> {
                         "unterminated phrase: missing closing '\"'",
                     ));
                 }
-                tokens.push(Token { tok: Tok::Phrase(text), start, end: i });
+                tokens.push(Token {
+                    tok: Tok::Phrase(text),
+                    start,
+                    end: i,
+                });
             }
             '-' if chars.get(i + 1).is_some_and(|next| !next.is_whitespace()) => {
-                tokens.push(Token { tok: Tok::Minus, start, end: i + 1 });
+                tokens.push(Token {
+                    tok: Tok::Minus,
+                    start,
+                    end: i + 1,
+                });
                 i += 1;
             }
             _ => {
@@ -138,8 +154,18 @@ mod tests {
                 Tok::Word("z".into()),
             ]
         );
-        assert_eq!(toks("a - b"), vec![Tok::Word("a".into()), Tok::Word("-".into()), Tok::Word("b".into())]);
-        assert_eq!(toks("or and"), vec![Tok::Word("or".into()), Tok::Word("and".into())]);
+        assert_eq!(
+            toks("a - b"),
+            vec![
+                Tok::Word("a".into()),
+                Tok::Word("-".into()),
+                Tok::Word("b".into())
+            ]
+        );
+        assert_eq!(
+            toks("or and"),
+            vec![Tok::Word("or".into()), Tok::Word("and".into())]
+        );
     }
 
     #[test]

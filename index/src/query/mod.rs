@@ -9,7 +9,7 @@
 //! | `word` | the word in any default field: participants (addresses and names), subject, body, attachment text, attachment file names |
 //! | `"exact phrase"` | the words consecutively, in one field (`\"` and `\\` escape inside) |
 //! | `prefix*` | any word starting with `prefix` (at least 2 letters or digits) |
-//! | `from:` `to:` `cc:` `bcc:` `envelope:` `participant:` | an address in that header (`bcc:` also covers envelope recipients absent from To and Cc; `envelope:` is the envelope recipient list; `participant:` is any of them, plus Sender and Delivered-To): whole (`alice@example.com`), local part or a piece of it (`alice`), domain or parent domain (`example.com`), or a display-name word |
+//! | `from:` `to:` `cc:` `bcc:` `envelope:` `participant:` | an address in that header (`bcc:` also covers envelope recipients absent from To and Cc; `envelope:` is the envelope recipient list; `participant:` is any of them, plus Sender and Delivered-To): whole (`alice@example.com`), local part or a piece of it (`alice`), domain, parent domain or domain label (`example.com`, `example`), or a display-name word |
 //! | `subject:` `body:` `attachment:` `filename:` | that text field; also `field:"phrase"` and `field:prefix*` |
 //! | `mailbox:` | an archive mailbox: an address, or a domain when there is no `@` |
 //! | `message-id:` | the Message-ID, with or without `<>`, case-insensitive |

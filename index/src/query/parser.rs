@@ -96,7 +96,10 @@ impl<'a> Parser<'a> {
             }
             self.bump();
             if !self.peek_starts_term() {
-                return Err(QueryError::new(token.start, "'OR' must be followed by a term"));
+                return Err(QueryError::new(
+                    token.start,
+                    "'OR' must be followed by a term",
+                ));
             }
             items.push(self.parse_and(context, depth)?);
         }
@@ -109,7 +112,10 @@ impl<'a> Parser<'a> {
             if token.tok == Tok::And {
                 self.bump();
                 if !self.peek_starts_term() {
-                    return Err(QueryError::new(token.start, "'AND' must be followed by a term"));
+                    return Err(QueryError::new(
+                        token.start,
+                        "'AND' must be followed by a term",
+                    ));
                 }
             } else if !self.peek_starts_term() {
                 break;
@@ -121,7 +127,10 @@ impl<'a> Parser<'a> {
 
     fn parse_unary(&mut self, context: Context, depth: usize) -> Result<QueryAst, QueryError> {
         let Some(token) = self.peek() else {
-            return Err(QueryError::new(self.input_end, "expected a term at the end of the query"));
+            return Err(QueryError::new(
+                self.input_end,
+                "expected a term at the end of the query",
+            ));
         };
         if depth > MAX_DEPTH {
             return Err(QueryError::new(
@@ -133,10 +142,19 @@ impl<'a> Parser<'a> {
             Tok::Not | Tok::Minus => {
                 self.bump();
                 if !self.peek_starts_term() {
-                    let what = if token.tok == Tok::Not { "'NOT'" } else { "'-'" };
-                    return Err(QueryError::new(token.start, format!("{what} must be followed by a term")));
+                    let what = if token.tok == Tok::Not {
+                        "'NOT'"
+                    } else {
+                        "'-'"
+                    };
+                    return Err(QueryError::new(
+                        token.start,
+                        format!("{what} must be followed by a term"),
+                    ));
                 }
-                Ok(QueryAst::Not(Box::new(self.parse_unary(context, depth + 1)?)))
+                Ok(QueryAst::Not(Box::new(
+                    self.parse_unary(context, depth + 1)?,
+                )))
             }
             _ => self.parse_primary(context, depth),
         }
@@ -144,7 +162,10 @@ impl<'a> Parser<'a> {
 
     fn parse_primary(&mut self, context: Context, depth: usize) -> Result<QueryAst, QueryError> {
         let Some(token) = self.bump() else {
-            return Err(QueryError::new(self.input_end, "expected a term at the end of the query"));
+            return Err(QueryError::new(
+                self.input_end,
+                "expected a term at the end of the query",
+            ));
         };
         match &token.tok {
             Tok::LParen => self.parse_group(token, context, depth),
@@ -152,8 +173,14 @@ impl<'a> Parser<'a> {
                 token.start,
                 "unbalanced parenthesis: ')' has no matching '('",
             )),
-            Tok::And => Err(QueryError::new(token.start, "'AND' needs a term on both sides")),
-            Tok::Or => Err(QueryError::new(token.start, "'OR' needs a term on both sides")),
+            Tok::And => Err(QueryError::new(
+                token.start,
+                "'AND' needs a term on both sides",
+            )),
+            Tok::Or => Err(QueryError::new(
+                token.start,
+                "'OR' needs a term on both sides",
+            )),
             Tok::Not | Tok::Minus => Err(QueryError::new(token.start, "expected a term")),
             Tok::Phrase(text) => self.text(context, text, TextKind::Phrase, token.start),
             Tok::Word(word) => self.word(context, word, token, depth),
@@ -161,17 +188,28 @@ impl<'a> Parser<'a> {
     }
 
     /// After an opening parenthesis (already consumed).
-    fn parse_group(&mut self, open: &Token, context: Context, depth: usize) -> Result<QueryAst, QueryError> {
+    fn parse_group(
+        &mut self,
+        open: &Token,
+        context: Context,
+        depth: usize,
+    ) -> Result<QueryAst, QueryError> {
         if self.peek().is_some_and(|t| t.tok == Tok::RParen) {
             return Err(QueryError::new(open.start, "empty parentheses"));
         }
         if self.peek().is_none() {
-            return Err(QueryError::new(open.start, "unbalanced parenthesis: '(' is never closed"));
+            return Err(QueryError::new(
+                open.start,
+                "unbalanced parenthesis: '(' is never closed",
+            ));
         }
         let inner = self.parse_or(context, depth + 1)?;
         match self.bump() {
             Some(close) if close.tok == Tok::RParen => Ok(inner),
-            _ => Err(QueryError::new(open.start, "unbalanced parenthesis: '(' is never closed")),
+            _ => Err(QueryError::new(
+                open.start,
+                "unbalanced parenthesis: '(' is never closed",
+            )),
         }
     }
 
@@ -186,12 +224,21 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn text(&mut self, field: Context, raw: &str, kind: TextKind, position: usize) -> Result<QueryAst, QueryError> {
+    fn text(
+        &mut self,
+        field: Context,
+        raw: &str,
+        kind: TextKind,
+        position: usize,
+    ) -> Result<QueryAst, QueryError> {
         self.count_clause(position)?;
         let (text, kind) = match kind {
             TextKind::Phrase => {
                 if !raw.chars().any(char::is_alphanumeric) {
-                    return Err(QueryError::new(position, "phrase has no letters or digits to search for"));
+                    return Err(QueryError::new(
+                        position,
+                        "phrase has no letters or digits to search for",
+                    ));
                 }
                 (raw.to_string(), TextKind::Phrase)
             }
@@ -216,7 +263,9 @@ impl<'a> Parser<'a> {
                 if kind == TextKind::Prefix && alphanumerics < 2 {
                     return Err(QueryError::new(
                         position,
-                        format!("prefix '{raw}' is too short: give at least 2 letters or digits before '*'"),
+                        format!(
+                            "prefix '{raw}' is too short: give at least 2 letters or digits before '*'"
+                        ),
                     ));
                 }
                 (stem.to_string(), kind)
@@ -225,9 +274,18 @@ impl<'a> Parser<'a> {
         Ok(QueryAst::Text(TextQuery { field, text, kind }))
     }
 
-    fn word(&mut self, context: Context, word: &str, token: &Token, depth: usize) -> Result<QueryAst, QueryError> {
+    fn word(
+        &mut self,
+        context: Context,
+        word: &str,
+        token: &Token,
+        depth: usize,
+    ) -> Result<QueryAst, QueryError> {
         let bytes = word.as_bytes();
-        if bytes.len() > 4 && bytes[..4].eq_ignore_ascii_case(b"size") && matches!(bytes[4], b'<' | b'>' | b'=') {
+        if bytes.len() > 4
+            && bytes[..4].eq_ignore_ascii_case(b"size")
+            && matches!(bytes[4], b'<' | b'>' | b'=')
+        {
             self.count_clause(token.start)?;
             return parse_size(word, token.start).map(QueryAst::Size);
         }
@@ -236,7 +294,10 @@ impl<'a> Parser<'a> {
         }
         if word == "*" {
             if context.is_some() {
-                return Err(QueryError::new(token.start, "'*' alone cannot be used inside a field group"));
+                return Err(QueryError::new(
+                    token.start,
+                    "'*' alone cannot be used inside a field group",
+                ));
             }
             self.count_clause(token.start)?;
             return Ok(QueryAst::All);
@@ -255,8 +316,9 @@ impl<'a> Parser<'a> {
         let value_position = token.start + name.chars().count() + 1;
         // `field:"phrase"` and `field:(group)`: the value is the adjacent next token.
         let adjacent = if value.is_empty() {
-            self.peek()
-                .filter(|next| next.start == token.end && matches!(next.tok, Tok::Phrase(_) | Tok::LParen))
+            self.peek().filter(|next| {
+                next.start == token.end && matches!(next.tok, Tok::Phrase(_) | Tok::LParen)
+            })
         } else {
             None
         };
@@ -272,7 +334,9 @@ impl<'a> Parser<'a> {
                 Some(next) => {
                     self.bump();
                     match &next.tok {
-                        Tok::Phrase(text) => self.text(Some(field), text, TextKind::Phrase, next.start),
+                        Tok::Phrase(text) => {
+                            self.text(Some(field), text, TextKind::Phrase, next.start)
+                        }
                         _ => self.parse_group(next, Some(field), depth),
                     }
                 }
@@ -286,15 +350,25 @@ impl<'a> Parser<'a> {
             "flag" => "a flag name",
             "size" => "",
             _ => {
-                return Err(QueryError::new(token.start, unknown_field_message(&lower_name)));
+                return Err(QueryError::new(
+                    token.start,
+                    unknown_field_message(&lower_name),
+                ));
             }
         };
         if lower_name == "size" {
             return Err(QueryError::new(token.start, SIZE_SYNTAX));
         }
         if let Some(next) = adjacent {
-            let what = if next.tok == Tok::LParen { "a group" } else { "a phrase" };
-            return Err(QueryError::new(next.start, format!("'{lower_name}:' takes {takes}, not {what}")));
+            let what = if next.tok == Tok::LParen {
+                "a group"
+            } else {
+                "a phrase"
+            };
+            return Err(QueryError::new(
+                next.start,
+                format!("'{lower_name}:' takes {takes}, not {what}"),
+            ));
         }
         self.count_clause(token.start)?;
         match lower_name.as_str() {
@@ -312,10 +386,14 @@ impl<'a> Parser<'a> {
                     .find(|(_, flag_name)| *flag_name == lower_value)
                     .map(|(flag, _)| QueryAst::Flag(*flag))
                     .ok_or_else(|| {
-                        let names: Vec<&str> = MessageFlags::NAMES.iter().map(|(_, n)| *n).collect();
+                        let names: Vec<&str> =
+                            MessageFlags::NAMES.iter().map(|(_, n)| *n).collect();
                         QueryError::new(
                             value_position,
-                            format!("unknown flag '{value}' (expected one of: {})", names.join(", ")),
+                            format!(
+                                "unknown flag '{value}' (expected one of: {})",
+                                names.join(", ")
+                            ),
                         )
                     })
             }
@@ -380,12 +458,17 @@ fn known_name(name: &str) -> bool {
 }
 
 fn unknown_field_message(name: &str) -> String {
-    let hinted = HINTS.iter().find(|(typed, _)| *typed == name).map(|(_, meant)| *meant);
+    let hinted = HINTS
+        .iter()
+        .find(|(typed, _)| *typed == name)
+        .map(|(_, meant)| *meant);
     let suggestion = hinted.or_else(|| {
         KNOWN_NAMES
             .iter()
             .map(|known| (edit_distance(name, known), *known))
-            .filter(|(distance, known)| *distance <= 2 && *distance < known.len() && *distance < name.len())
+            .filter(|(distance, known)| {
+                *distance <= 2 && *distance < known.len() && *distance < name.len()
+            })
             .min_by_key(|(distance, _)| *distance)
             .map(|(_, known)| known)
     });
@@ -435,10 +518,10 @@ fn split_field(word: &str) -> Option<(&str, &str)> {
 
 /// Builds an `And` (or an `Or`) of `items`, flattening nested ones of the same kind.
 fn combine(mut items: Vec<QueryAst>, is_and: bool) -> QueryAst {
-    if items.len() == 1 {
-        if let Some(only) = items.pop() {
-            return only;
-        }
+    if items.len() == 1
+        && let Some(only) = items.pop()
+    {
+        return only;
     }
     let mut flat = Vec::with_capacity(items.len());
     for item in items {
@@ -448,7 +531,11 @@ fn combine(mut items: Vec<QueryAst>, is_and: bool) -> QueryAst {
             other => flat.push(other),
         }
     }
-    if is_and { QueryAst::And(flat) } else { QueryAst::Or(flat) }
+    if is_and {
+        QueryAst::And(flat)
+    } else {
+        QueryAst::Or(flat)
+    }
 }
 
 /// `size>1M`, `size<=2.5k`, `size<500`.
@@ -470,7 +557,9 @@ fn parse_size(word: &str, position: usize) -> Result<SizeFilter, QueryError> {
     let bad = || {
         QueryError::new(
             value_position,
-            format!("invalid size '{number}' (expected a number with an optional unit k, M or G, as in size>1M)"),
+            format!(
+                "invalid size '{number}' (expected a number with an optional unit k, M or G, as in size>1M)"
+            ),
         )
     };
     let digits_end = number
@@ -485,12 +574,20 @@ fn parse_size(word: &str, position: usize) -> Result<SizeFilter, QueryError> {
         _ => return Err(bad()),
     };
     let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
-    if whole.is_empty() || whole.len() > 20 || fraction.len() > 3 || (amount.contains('.') && fraction.is_empty()) {
+    if whole.is_empty()
+        || whole.len() > 20
+        || fraction.len() > 3
+        || (amount.contains('.') && fraction.is_empty())
+    {
         return Err(bad());
     }
     let whole: u128 = whole.parse().map_err(|_| bad())?;
     let scale = 10u128.pow(fraction.len() as u32);
-    let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad())? };
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| bad())?
+    };
     let bytes = (whole * scale + fraction) * multiplier / scale;
     let bytes = u64::try_from(bytes)
         .map_err(|_| QueryError::new(value_position, format!("size '{number}' is too large")))?;
@@ -563,7 +660,8 @@ mod tests {
 
     #[test]
     fn fields_phrases_groups_and_negation() {
-        let ast = parse_query(r#"From:alice -subject:"quarterly report" to:(bob OR carol)"#).expect("parses");
+        let ast = parse_query(r#"From:alice -subject:"quarterly report" to:(bob OR carol)"#)
+            .expect("parses");
         assert_eq!(
             ast,
             QueryAst::And(vec![
@@ -573,7 +671,10 @@ mod tests {
                     text: "quarterly report".into(),
                     kind: TextKind::Phrase,
                 }))),
-                QueryAst::Or(vec![word(Some(TextField::To), "bob"), word(Some(TextField::To), "carol")]),
+                QueryAst::Or(vec![
+                    word(Some(TextField::To), "bob"),
+                    word(Some(TextField::To), "carol")
+                ]),
             ])
         );
         assert_eq!(
@@ -598,18 +699,30 @@ mod tests {
 
     #[test]
     fn filters() {
-        assert_eq!(parse_query("has:attachment").expect("parses"), QueryAst::HasAttachment);
+        assert_eq!(
+            parse_query("has:attachment").expect("parses"),
+            QueryAst::HasAttachment
+        );
         assert_eq!(
             parse_query("size>1M").expect("parses"),
-            QueryAst::Size(SizeFilter { op: SizeOp::Gt, bytes: 1 << 20 })
+            QueryAst::Size(SizeFilter {
+                op: SizeOp::Gt,
+                bytes: 1 << 20
+            })
         );
         assert_eq!(
             parse_query("SIZE<=1.5k").expect("parses"),
-            QueryAst::Size(SizeFilter { op: SizeOp::Le, bytes: 1536 })
+            QueryAst::Size(SizeFilter {
+                op: SizeOp::Le,
+                bytes: 1536
+            })
         );
         assert_eq!(
             parse_query("size>=500").expect("parses"),
-            QueryAst::Size(SizeFilter { op: SizeOp::Ge, bytes: 500 })
+            QueryAst::Size(SizeFilter {
+                op: SizeOp::Ge,
+                bytes: 500
+            })
         );
         assert_eq!(
             parse_query("during:2024/3").expect("parses"),
@@ -629,17 +742,29 @@ mod tests {
         let cases: &[(&str, usize, &str)] = &[
             ("", 0, "empty query"),
             ("   ", 0, "empty query"),
-            ("budget form:alice", 7, "unknown field 'form' (did you mean 'from:'?)"),
+            (
+                "budget form:alice",
+                7,
+                "unknown field 'form' (did you mean 'from:'?)",
+            ),
             ("date:2024", 0, "did you mean 'during:'?"),
             ("larger:1M", 0, "did you mean 'size>'?"),
             ("(a OR b", 0, "unbalanced parenthesis: '(' is never closed"),
-            ("a OR b)", 6, "unbalanced parenthesis: ')' has no matching '('"),
+            (
+                "a OR b)",
+                6,
+                "unbalanced parenthesis: ')' has no matching '('",
+            ),
             ("a ()", 2, "empty parentheses"),
             ("a OR", 2, "'OR' must be followed by a term"),
             ("a AND", 2, "'AND' must be followed by a term"),
             ("OR a", 0, "'OR' needs a term on both sides"),
             ("NOT", 0, "'NOT' must be followed by a term"),
-            ("x after:2024-02-30", 8, "invalid date '2024-02-30': no such date"),
+            (
+                "x after:2024-02-30",
+                8,
+                "invalid date '2024-02-30': no such date",
+            ),
             ("after:24-01-01", 6, "invalid date '24-01-01'"),
             ("before:", 7, "missing value after 'before:'"),
             ("from:", 5, "missing value after 'from:'"),
@@ -654,7 +779,11 @@ mod tests {
             ("a - b", 2, "'-' has no letters or digits"),
             ("\"...\"", 0, "phrase has no letters or digits"),
             ("after:\"2024\"", 6, "'after:' takes a date"),
-            ("from:(*)", 6, "'*' alone cannot be used inside a field group"),
+            (
+                "from:(*)",
+                6,
+                "'*' alone cannot be used inside a field group",
+            ),
             ("café zzz:x", 5, "unknown field 'zzz' (known:"),
         ];
         for (input, position, message) in cases {

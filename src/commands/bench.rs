@@ -1,0 +1,352 @@
+//! `coffer bench`: measured, not assumed. Generates a deterministic corpus, then times
+//! Coffer's import against `sha256sum` and `zstd -3` on the same bytes in the same run
+//! (ratios, because these machines are noisy), and reports sizes and peak memory.
+//!
+//! - `coffer bench corpus --messages N --out DIR [--format maildir|mbox]` writes a corpus.
+//! - `coffer bench import [--messages N] [--format maildir|mbox] [--work DIR]` runs the
+//!   import benchmark (the `coffer import` child process is timed and its peak RSS read
+//!   from /proc while it runs).
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use coffer_ingest::corpus::MailCorpus;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::output;
+
+/// `coffer bench ...`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Write a generated corpus.
+    Corpus {
+        /// Number of messages.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// Output directory (Maildir) or file (mbox).
+        #[arg(long)]
+        out: PathBuf,
+        /// maildir or mbox.
+        #[arg(long, default_value = "maildir")]
+        format: String,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Import benchmark against sha256sum and zstd -3 baselines.
+    Import {
+        /// Number of messages.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// maildir or mbox.
+        #[arg(long, default_value = "maildir")]
+        format: String,
+        /// Working directory (corpus is cached there between runs).
+        #[arg(long, default_value = "./coffer-bench")]
+        work: PathBuf,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also index during the import (default: storage path only, index deferred).
+        #[arg(long)]
+        with_index: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a bench command.
+pub async fn run(command: BenchCommand) -> Result<i32> {
+    tokio::task::spawn_blocking(move || match command {
+        BenchCommand::Corpus {
+            messages,
+            out,
+            format,
+            seed,
+        } => {
+            let bytes = write_corpus(messages, seed, &format, &out)?;
+            println!(
+                "wrote {messages} messages, {} ({bytes} bytes) to {}",
+                output::bytes(bytes),
+                out.display()
+            );
+            Ok(0)
+        }
+        BenchCommand::Import {
+            messages,
+            format,
+            work,
+            seed,
+            with_index,
+            json,
+        } => import_bench(messages, &format, &work, seed, with_index, json),
+    })
+    .await
+    .context("bench panicked")?
+}
+
+/// Writes the corpus as a Maildir (`cur/` files) or one mbox file; returns raw bytes.
+fn write_corpus(messages: u64, seed: u64, format: &str, out: &Path) -> Result<u64> {
+    let corpus = MailCorpus::new(messages, seed);
+    let bar = output::progress_bar(Some(messages), "generating");
+    let mut total = 0u64;
+    let mut mbox = match format {
+        "mbox" => {
+            if let Some(parent) = out.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            Some(BufWriter::with_capacity(1 << 20, File::create(out)?))
+        }
+        "maildir" => {
+            for sub in ["cur", "new", "tmp"] {
+                fs::create_dir_all(out.join(sub))?;
+            }
+            None
+        }
+        other => bail!("unknown corpus format {other:?} (maildir or mbox)"),
+    };
+    let chunk = 2_000u64;
+    let mut start = 0;
+    while start < messages {
+        let end = (start + chunk).min(messages);
+        let rendered: Vec<(u64, Vec<u8>)> = (start..end)
+            .into_par_iter()
+            .map(|i| (i, corpus.message(i)))
+            .collect();
+        for (i, raw) in rendered {
+            total += raw.len() as u64;
+            match mbox.as_mut() {
+                Some(w) => coffer_ingest::import::write_mbox_message(
+                    w,
+                    b"From bench@corp.example Thu Jan  1 00:00:00 2026",
+                    &raw,
+                    coffer_ingest::import::MboxFlavor::Mboxrd,
+                )?,
+                None => fs::write(
+                    out.join("cur")
+                        .join(format!("{:010}.{i}.bench:2,S", 1_700_000_000 + i)),
+                    &raw,
+                )?,
+            }
+        }
+        bar.set_position(end);
+        start = end;
+    }
+    if let Some(mut w) = mbox {
+        w.flush()?;
+    }
+    bar.finish_and_clear();
+    Ok(total)
+}
+
+#[derive(Debug, Serialize)]
+struct ImportReport {
+    messages: u64,
+    format: String,
+    raw_bytes: u64,
+    import_seconds: f64,
+    import_messages_per_second: f64,
+    import_mb_per_second: f64,
+    indexed_during_import: bool,
+    sha256sum_mb_per_second: f64,
+    zstd3_mb_per_second: f64,
+    import_vs_zstd3_throughput: f64,
+    zstd3_bytes: u64,
+    volume_bytes: u64,
+    volume_vs_zstd3_bytes: f64,
+    stored_vs_raw: f64,
+    peak_rss_mb: f64,
+    archived: u64,
+    flagged: u64,
+}
+
+fn import_bench(
+    messages: u64,
+    format: &str,
+    work: &Path,
+    seed: u64,
+    with_index: bool,
+    json: bool,
+) -> Result<i32> {
+    fs::create_dir_all(work)?;
+    let corpus_path = work.join(format!("corpus-{messages}-{seed}.{format}"));
+    let concat = work.join(format!("corpus-{messages}-{seed}.raw"));
+    if fs::symlink_metadata(&corpus_path).is_err() {
+        eprintln!("generating the corpus in {} ...", corpus_path.display());
+        let tmp = work.join(format!(".tmp-corpus-{messages}-{seed}.{format}"));
+        let _ = fs::remove_dir_all(&tmp);
+        let _ = fs::remove_file(&tmp);
+        write_corpus(messages, seed, format, &tmp)?;
+        fs::rename(&tmp, &corpus_path)?;
+    }
+    if fs::symlink_metadata(&concat).is_err() {
+        // The baselines run over exactly the bytes Coffer archives, concatenated.
+        let corpus = MailCorpus::new(messages, seed);
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(&concat)?);
+        for i in 0..messages {
+            w.write_all(&corpus.message(i))?;
+        }
+        w.flush()?;
+    }
+    let raw_bytes = fs::metadata(&concat)?.len();
+    // Warm the page cache for everyone alike.
+    warm(&corpus_path)?;
+    warm(&concat)?;
+    let sha_secs = time_command(Command::new("sha256sum").arg(&concat).stdout(Stdio::null()))?;
+    let zst = work.join("baseline.zst");
+    let zstd_secs = time_command(
+        Command::new("zstd")
+            .args(["-3", "-q", "-f", "-T1", "-o"])
+            .arg(&zst)
+            .arg(&concat),
+    )?;
+    let zstd_bytes = fs::metadata(&zst)?.len();
+    let _ = fs::remove_file(&zst);
+
+    let data = work.join("data");
+    let _ = fs::remove_dir_all(&data);
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .arg("import")
+        .arg(&corpus_path)
+        .args(["--json", "--local-domain", "corp.example"]);
+    if !with_index {
+        cmd.arg("--defer-index");
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env("COFFER_LOG", "warn");
+    let started = Instant::now();
+    let child = cmd.spawn()?;
+    let pid = child.id();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher_peak = std::sync::Arc::clone(&peak);
+    let watcher = std::thread::spawn(move || {
+        let status = format!("/proc/{pid}/status");
+        while let Ok(text) = fs::read_to_string(&status) {
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                watcher_peak.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let out = child.wait_with_output()?;
+    let import_secs = started.elapsed().as_secs_f64();
+    let _ = watcher.join();
+    if !out.status.success() {
+        bail!("import failed with {:?}", out.status.code());
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("import summary")?;
+    let volume_bytes = dir_bytes(&data.join("volumes"));
+    let mb = raw_bytes as f64 / 1e6;
+    let report = ImportReport {
+        messages,
+        format: format.to_string(),
+        raw_bytes,
+        import_seconds: import_secs,
+        import_messages_per_second: messages as f64 / import_secs,
+        import_mb_per_second: mb / import_secs,
+        indexed_during_import: with_index,
+        sha256sum_mb_per_second: mb / sha_secs,
+        zstd3_mb_per_second: mb / zstd_secs,
+        import_vs_zstd3_throughput: (mb / import_secs) / (mb / zstd_secs),
+        zstd3_bytes: zstd_bytes,
+        volume_bytes,
+        volume_vs_zstd3_bytes: volume_bytes as f64 / zstd_bytes as f64,
+        stored_vs_raw: volume_bytes as f64 / raw_bytes as f64,
+        peak_rss_mb: peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0,
+        archived: summary["archived"].as_u64().unwrap_or(0),
+        flagged: summary["flagged"].as_u64().unwrap_or(0),
+    };
+    if json {
+        output::print_json(&report)?;
+    } else {
+        println!(
+            "corpus              {} messages, {} ({})",
+            report.messages,
+            output::bytes(raw_bytes),
+            report.format
+        );
+        println!(
+            "sha256sum           {:.0} MB/s",
+            report.sha256sum_mb_per_second
+        );
+        println!(
+            "zstd -3 (1 thread)  {:.0} MB/s, {} ",
+            report.zstd3_mb_per_second,
+            output::bytes(zstd_bytes)
+        );
+        println!(
+            "coffer import       {:.1} s, {:.0} messages/s, {:.0} MB/s ({}) = {:.2} x zstd -3 throughput",
+            import_secs,
+            report.import_messages_per_second,
+            report.import_mb_per_second,
+            if with_index {
+                "with indexing"
+            } else {
+                "storage path; index deferred"
+            },
+            report.import_vs_zstd3_throughput
+        );
+        println!(
+            "volume bytes        {} = {:.3} x zstd -3 output, {:.3} x raw",
+            output::bytes(volume_bytes),
+            report.volume_vs_zstd3_bytes,
+            report.stored_vs_raw
+        );
+        println!("peak RSS            {:.0} MB", report.peak_rss_mb);
+    }
+    Ok(0)
+}
+
+fn time_command(cmd: &mut Command) -> Result<f64> {
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {cmd:?} (is it installed?)"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed");
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn warm(path: &Path) -> Result<()> {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("find \"$1\" -type f -exec cat {} + > /dev/null")
+        .arg("sh")
+        .arg(path)
+        .status()?;
+    if !status.success() {
+        bail!("could not read {}", path.display());
+    }
+    Ok(())
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
