@@ -329,7 +329,7 @@ impl Corpus {
         let mut rng = Rng::new(self.spec.seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
         let received = self.received(i) + rng.below(self.step.max(1) as usize) as i64 / 2;
         let year = self.year_of(received);
-        let seq = i - self.first_index_of_year(year) + 1;
+        let seq = i.saturating_sub(self.first_index_of_year(year)) + 1;
         let date = if rng.chance(2.0) {
             None
         } else if rng.chance(1.0) {
