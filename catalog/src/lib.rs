@@ -245,8 +245,8 @@ impl Catalog {
             .collect();
         for chunk in messages.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
-                "INSERT INTO messages (id, year, seq, sha256, message_id, date, received, sender, subject, size, attachments, flags) VALUES ",
-                12,
+                "INSERT INTO messages (id, year, seq, sha256, message_id, date, received, sender, subject, size, attachments, flags, identity) VALUES ",
+                13,
                 chunk.len(),
                 " ON CONFLICT DO NOTHING",
             );
@@ -264,7 +264,8 @@ impl Catalog {
                     .bind(doc.subject.clone())
                     .bind(to_i64(doc.size)?)
                     .bind(doc.attachments.len() as i64)
-                    .bind(i64::from(doc.flags.0));
+                    .bind(i64::from(doc.flags.0))
+                    .bind(doc.identity.map(|d| d.0.to_vec()));
             }
             q.execute(&mut *tx).await?;
         }
@@ -380,6 +381,19 @@ impl Catalog {
             known.mailboxes.sort();
         }
         Ok(out)
+    }
+
+    /// A message with this identity (journal copies; see `coffer_ingest::identity`), with
+    /// its mailboxes. The oldest one when several share it.
+    pub async fn find_by_identity(&self, identity: &Sha256) -> Result<Option<KnownMessage>> {
+        let row = sqlx::query("SELECT id FROM messages WHERE identity = $1 ORDER BY year, seq LIMIT 1")
+            .bind(identity.0.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id = to_id(&row.try_get::<String, _>(0)?)?;
+        let mailboxes = self.mailboxes_of(id).await?;
+        Ok(Some(KnownMessage { id, mailboxes }))
     }
 
     /// One message by id.

@@ -72,6 +72,16 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
+    /// Whether the disk (or quota) is full: SMTP answers `452`, HTTP `507`.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            ArchiveError::Volume(coffer_volume::Error::Io { source, .. }) | ArchiveError::Io { source, .. } => {
+                coffer_volume::is_storage_full(source)
+            }
+            _ => false,
+        }
+    }
+
     /// The coarse class of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -85,6 +95,12 @@ impl ArchiveError {
             ArchiveError::Applier(_) => ErrorCode::Unavailable,
         }
     }
+}
+
+/// Where the archiving rules of mailboxes come from (the catalog, in `coffer serve`).
+pub trait RuleSource: Send + Sync {
+    /// The rules of each of these mailboxes; missing ones get the default (both).
+    fn rules_for(&self, mailboxes: &[String]) -> BTreeMap<String, crate::rules::MailboxRules>;
 }
 
 /// Result with [`ArchiveError`].
@@ -144,6 +160,8 @@ pub struct ArchiveOptions {
     pub holder: String,
     /// Derived views to drop and rebuild from the volumes before starting.
     pub rebuild: Rebuild,
+    /// Local domains, for telling internal from external mail (archiving rules).
+    pub local_domains: Vec<String>,
     /// Leave the index behind (no attachment extraction, no indexing): it catches up at
     /// the next start or `coffer reindex`. For bulk migrations; search lags meanwhile.
     pub defer_index: bool,
@@ -174,6 +192,7 @@ impl Default for ArchiveOptions {
             holder: "coffer".into(),
             rebuild: Rebuild::Nothing,
             defer_index: false,
+            local_domains: Vec::new(),
         }
     }
 }
@@ -191,6 +210,9 @@ pub struct Incoming {
     pub origin: Option<String>,
     /// How to pick its mailboxes.
     pub policy: MailboxPolicy,
+    /// Journaled (SMTP/LMTP/HTTP): archiving rules apply, and journal copies of the same
+    /// message are recognised by their identity, not only by their exact bytes.
+    pub journaled: bool,
 }
 
 /// A message analysed and ready to commit.
@@ -202,6 +224,7 @@ pub struct Analyzed {
     doc: MessageDoc,
     meta: MessageMeta,
     prepared: Option<Prepared>,
+    journaled: bool,
 }
 
 impl Analyzed {
@@ -245,15 +268,26 @@ pub enum Outcome {
         /// The archived message.
         id: MessageId,
     },
+    /// No mailbox's archiving rule admits it: not stored (the caller records it in the
+    /// audit trail — rule outcome, time, size; no content).
+    Excluded {
+        /// Whether the message was classified internal.
+        internal: bool,
+        /// How many mailboxes refused it.
+        refused: usize,
+        /// Its size in bytes.
+        size: u64,
+    },
 }
 
 impl Outcome {
     /// The message id.
-    pub fn id(&self) -> MessageId {
+    pub fn id(&self) -> Option<MessageId> {
         match self {
             Outcome::Archived { id, .. }
             | Outcome::Linked { id, .. }
-            | Outcome::Duplicate { id } => *id,
+            | Outcome::Duplicate { id } => Some(*id),
+            Outcome::Excluded { .. } => None,
         }
     }
 }
@@ -268,6 +302,8 @@ struct PendingMessage {
 #[derive(Default)]
 struct Pending {
     by_sha: HashMap<Sha256, PendingMessage>,
+    /// Identity → SHA-256 of the pending message that has it.
+    by_identity: HashMap<Sha256, Sha256>,
 }
 
 enum Offer {
@@ -305,6 +341,7 @@ pub struct Archive {
     runtime: tokio::runtime::Handle,
     options: ArchiveOptions,
     pending: Mutex<Pending>,
+    rules: Mutex<Option<Arc<dyn RuleSource>>>,
     applier: Arc<ApplierShared>,
     applier_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -388,6 +425,7 @@ impl Archive {
             runtime,
             options,
             pending: Mutex::new(Pending::default()),
+            rules: Mutex::new(None),
             applier,
             applier_thread: Mutex::new(None),
         });
@@ -469,6 +507,7 @@ impl Archive {
         meta.mailboxes = assign_mailboxes(&doc, &incoming.policy);
         doc.mailboxes = meta.mailboxes.clone();
         Analyzed {
+            journaled: incoming.journaled,
             raw: incoming.raw,
             sha256,
             received_us,
@@ -528,15 +567,19 @@ impl Archive {
             };
             for (i, mut item) in batch.into_iter().enumerate() {
                 let year = years[i];
-                let existing = pending
-                    .by_sha
-                    .get(&item.sha256)
-                    .map(|p| (p.id, p.mailboxes.clone()))
-                    .or_else(|| {
-                        known
-                            .get(&item.sha256)
-                            .map(|k| (k.id, k.mailboxes.iter().cloned().collect()))
-                    });
+                if item.journaled {
+                    if let Some(excluded) = self.apply_rules(&mut item) {
+                        results[i] = Some(Ok(excluded));
+                        continue;
+                    }
+                }
+                let existing = match self.find_existing(&pending, &known, &item) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        results[i] = Some(Err(e));
+                        continue;
+                    }
+                };
                 let result = match existing {
                     Some((id, have)) => {
                         let added: Vec<String> = item
@@ -680,6 +723,9 @@ impl Archive {
         let id = MessageId::new(year, appended.seq);
         let mut doc = std::mem::take(&mut item.doc);
         doc.id = id;
+        if let Some(identity) = doc.identity {
+            pending.by_identity.insert(identity, item.sha256);
+        }
         pending.by_sha.insert(
             item.sha256,
             PendingMessage {
@@ -690,6 +736,63 @@ impl Archive {
         );
         offers.push(((year, appended.seq), Offer::Message(Box::new(doc))));
         Ok(Outcome::Archived { id, stored_bytes })
+    }
+
+    /// The archived (or pending) message this one duplicates: same bytes, or — for
+    /// journaled mail — same identity (a journal copy with other trace headers).
+    fn find_existing(
+        &self,
+        pending: &Pending,
+        known: &HashMap<Sha256, coffer_catalog::KnownMessage>,
+        item: &Analyzed,
+    ) -> Result<Option<(MessageId, BTreeSet<String>)>> {
+        if let Some(p) = pending.by_sha.get(&item.sha256) {
+            return Ok(Some((p.id, p.mailboxes.clone())));
+        }
+        if let Some(k) = known.get(&item.sha256) {
+            return Ok(Some((k.id, k.mailboxes.iter().cloned().collect())));
+        }
+        let Some(identity) = item.doc.identity.filter(|_| item.journaled) else {
+            return Ok(None);
+        };
+        if let Some(p) = pending.by_identity.get(&identity).and_then(|sha| pending.by_sha.get(sha)) {
+            return Ok(Some((p.id, p.mailboxes.clone())));
+        }
+        let found = self.runtime.block_on(self.catalog.find_by_identity(&identity))?;
+        Ok(found.map(|k| (k.id, k.mailboxes.into_iter().collect())))
+    }
+
+    /// Applies the archiving rules to a journaled message: keeps only the mailboxes whose
+    /// rules admit it, or returns [`Outcome::Excluded`] when none does.
+    fn apply_rules(&self, item: &mut Analyzed) -> Option<Outcome> {
+        let source = lock(&self.rules).clone()?;
+        let recipients: Vec<&str> = item
+            .doc
+            .to
+            .iter()
+            .chain(&item.doc.cc)
+            .chain(&item.doc.bcc)
+            .map(|a| a.email.as_str())
+            .chain(item.doc.envelope_recipients.iter().map(String::as_str))
+            .collect();
+        let sender = item.doc.from.first().map(|a| a.email.as_str());
+        let internal = crate::rules::is_internal(sender, recipients, &self.options.local_domains);
+        let rules = source.rules_for(&item.meta.mailboxes);
+        let decision = crate::rules::evaluate(&item.meta.mailboxes, internal, &rules);
+        if !decision.stored() {
+            return Some(Outcome::Excluded { internal, refused: decision.refused.len(), size: item.raw.len() as u64 });
+        }
+        if !decision.refused.is_empty() {
+            item.meta.mailboxes = decision.admitted.clone();
+            item.doc.mailboxes = decision.admitted;
+            item.prepared = None;
+        }
+        None
+    }
+
+    /// Installs the source of archiving rules (journaled mail only).
+    pub fn set_rule_source(&self, source: Arc<dyn RuleSource>) {
+        *lock(&self.rules) = Some(source);
     }
 
     /// Blocks until every record written so far is applied to the catalog and the
@@ -1071,6 +1174,7 @@ impl Archive {
             for (sha, record) in shas {
                 if pending.by_sha.get(&sha).is_some_and(|p| p.record == record) {
                     pending.by_sha.remove(&sha);
+                    pending.by_identity.retain(|_, s| *s != sha);
                 }
             }
         }

@@ -177,6 +177,11 @@ pub fn run_import(
                         summary.linked += 1;
                     }
                     Ok(Outcome::Duplicate { .. }) => summary.duplicates += 1,
+                    // Rules apply to journaled mail only; an import never gets here.
+                    Ok(Outcome::Excluded { .. }) => summary.failed.push(RejectedInput {
+                        path: name,
+                        reason: "excluded by archiving rules".into(),
+                    }),
                     Err(e) => summary.failed.push(RejectedInput {
                         path: name,
                         reason: e.to_string(),
@@ -257,6 +262,7 @@ fn analyse_stage(
                     envelope: None,
                     origin: Some(name.clone()),
                     policy: policy.clone(),
+                    journaled: false,
                 };
                 (name, archive.analyze(incoming))
             })

@@ -14,9 +14,11 @@
 
 pub mod archive;
 pub mod corpus;
+pub mod identity;
 pub mod import;
 pub mod importer;
 pub mod journal;
+pub mod journaling;
 pub mod meta;
 pub mod parse;
 pub mod rules;

@@ -11,6 +11,8 @@ use coffer_index::extract::{ExtractLimits, extract_text, html_to_text};
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
+use crate::identity::identity;
+use crate::journal::{JournalOutcome, unwrap_journal_report};
 use crate::meta::MessageMeta;
 
 /// Most characters of body text kept for the index.
@@ -51,21 +53,56 @@ pub fn build_doc(
     };
     // mail-parser drops a last header line that has no line ending; parse a copy that
     // ends with one (the stored bytes are never changed).
-    let terminated;
-    let parse_input = if raw.ends_with(b"\n") {
-        raw
-    } else {
-        terminated = [raw, b"\r\n"].concat();
-        &terminated
-    };
-    let parsed = MessageParser::default().parse(parse_input);
+    let parse_input = &*with_final_newline(raw);
+    match unwrap_journal_report(parse_input) {
+        JournalOutcome::Unwrapped(report) => {
+            // Search, views and exports present the original; the report's recipient
+            // list (Bcc and distribution-list members included) is its envelope.
+            doc.flags.insert(MessageFlags::JOURNAL_REPORT);
+            for r in &report.recipients {
+                for address in std::iter::once(&r.address).chain(&r.expanded_from).chain(&r.forwarded_from) {
+                    let address = normalize_address(address);
+                    if address.contains('@') && !doc.envelope_recipients.contains(&address) {
+                        doc.envelope_recipients.push(address);
+                    }
+                }
+            }
+            let original = with_final_newline(&report.original);
+            doc.identity = identity(&original);
+            parse_into(&mut doc, &original, received, limits);
+            if let Some(sender) = report.sender.as_deref().map(normalize_address).filter(|s| s.contains('@')) {
+                if !doc.from.iter().chain(&doc.sender).any(|a| a.email == sender) {
+                    doc.sender.push(Address { name: None, email: sender });
+                }
+            }
+        }
+        JournalOutcome::Malformed { .. } => {
+            doc.flags.insert(MessageFlags::JOURNAL_MALFORMED);
+            doc.identity = identity(parse_input);
+            parse_into(&mut doc, parse_input, received, limits);
+        }
+        JournalOutcome::NotJournal => {
+            doc.identity = identity(parse_input);
+            parse_into(&mut doc, parse_input, received, limits);
+        }
+    }
+    doc
+}
+
+/// The bytes with a line ending at the end (mail-parser drops a last header line without
+/// one); borrowed when they already end in one.
+fn with_final_newline(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if raw.ends_with(b"\n") { std::borrow::Cow::Borrowed(raw) } else { std::borrow::Cow::Owned([raw, b"\r\n"].concat()) }
+}
+
+fn parse_into(doc: &mut MessageDoc, bytes: &[u8], received: i64, limits: Option<&ExtractLimits>) {
+    let parsed = MessageParser::default().parse(bytes);
     let Some(message) = parsed.filter(|m| has_header_fields(m)) else {
         doc.flags.insert(MessageFlags::MALFORMED);
         doc.flags.insert(MessageFlags::DATE_UNRELIABLE);
-        return doc;
+        return;
     };
-    fill_from_message(&mut doc, &message, received, limits);
-    doc
+    fill_from_message(doc, &message, received, limits);
 }
 
 /// Whether mail-parser found at least one header field (otherwise the bytes are not a

@@ -114,6 +114,10 @@ pub struct MessageDoc {
     pub id: MessageId,
     /// SHA-256 of the original bytes.
     pub sha256: Sha256,
+    /// Identity across journal copies (SHA-256 of the message without transport header
+    /// fields; see `coffer_ingest::identity`), when the message has author-side headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Sha256>,
     /// When the archive received it (Unix seconds, UTC): decides the volume year.
     pub received: i64,
     /// The message's own date (Date header, or newest Received when the header is

@@ -1,7 +1,7 @@
 //! Helpers for the end-to-end tests: run the real `coffer` binary against a temporary
 //! data directory.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
