@@ -44,6 +44,8 @@ enum Command {
     Recatalog,
     /// Rebuild the index and the catalog from the volumes.
     Reindex(commands::rebuild::ReindexArgs),
+    /// Search from the shell (the query language of the API and the UI).
+    Search(commands::search::SearchArgs),
     /// Benchmarks on generated corpora (see the README).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -85,6 +87,7 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Recatalog => commands::rebuild::recatalog(&data_dir).await,
             Command::Reindex(args) => commands::rebuild::reindex(&data_dir, args).await,
             Command::Bench(cmd) => commands::bench::run(cmd).await,
+            Command::Search(args) => commands::search::run(&data_dir, args).await,
         }
     })
 }

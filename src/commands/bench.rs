@@ -72,7 +72,7 @@ pub async fn run(command: BenchCommand) -> Result<i32> {
             seed,
         } => {
             let bytes = write_corpus(messages, seed, &format, &out)?;
-            println!(
+            crate::outln!(
                 "wrote {messages} messages, {} ({bytes} bytes) to {}",
                 output::bytes(bytes),
                 out.display()
@@ -179,7 +179,7 @@ fn import_bench(
     let corpus_path = work.join(format!("corpus-{messages}-{seed}.{format}"));
     let concat = work.join(format!("corpus-{messages}-{seed}.raw"));
     if fs::symlink_metadata(&corpus_path).is_err() {
-        eprintln!("generating the corpus in {} ...", corpus_path.display());
+        ecrate::outln!("generating the corpus in {} ...", corpus_path.display());
         let tmp = work.join(format!(".tmp-corpus-{messages}-{seed}.{format}"));
         let _ = fs::remove_dir_all(&tmp);
         let _ = fs::remove_file(&tmp);
@@ -275,22 +275,22 @@ fn import_bench(
     if json {
         output::print_json(&report)?;
     } else {
-        println!(
+        crate::outln!(
             "corpus              {} messages, {} ({})",
             report.messages,
             output::bytes(raw_bytes),
             report.format
         );
-        println!(
+        crate::outln!(
             "sha256sum           {:.0} MB/s",
             report.sha256sum_mb_per_second
         );
-        println!(
+        crate::outln!(
             "zstd -3 (1 thread)  {:.0} MB/s, {} ",
             report.zstd3_mb_per_second,
             output::bytes(zstd_bytes)
         );
-        println!(
+        crate::outln!(
             "coffer import       {:.1} s, {:.0} messages/s, {:.0} MB/s ({}) = {:.2} x zstd -3 throughput",
             import_secs,
             report.import_messages_per_second,
@@ -302,13 +302,13 @@ fn import_bench(
             },
             report.import_vs_zstd3_throughput
         );
-        println!(
+        crate::outln!(
             "volume bytes        {} = {:.3} x zstd -3 output, {:.3} x raw",
             output::bytes(volume_bytes),
             report.volume_vs_zstd3_bytes,
             report.stored_vs_raw
         );
-        println!("peak RSS            {:.0} MB", report.peak_rss_mb);
+        crate::outln!("peak RSS            {:.0} MB", report.peak_rss_mb);
     }
     Ok(0)
 }

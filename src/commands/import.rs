@@ -51,7 +51,7 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
         domains.sort();
         domains.dedup();
         if domains.is_empty() && !args.json {
-            eprintln!(
+            ecrate::outln!(
                 "note: no --mailbox or --local-domain given (nor local_domains in coffer.toml): messages are archived without mailboxes and only officers with an unrestricted scope will see them"
             );
         }
@@ -144,35 +144,35 @@ fn print_summary(s: &ImportSummary) {
     } else {
         0.0
     };
-    println!("files read        {}", s.files);
-    println!("messages read     {}", s.messages);
-    println!("archived          {}", s.archived);
-    println!(
+    crate::outln!("files read        {}", s.files);
+    crate::outln!("messages read     {}", s.messages);
+    crate::outln!("archived          {}", s.archived);
+    crate::outln!(
         "duplicates        {} ({} added mailboxes)",
         s.duplicates, s.linked
     );
-    println!("flagged           {}", s.flagged);
-    println!("rejected          {}", s.rejected.len());
+    crate::outln!("flagged           {}", s.flagged);
+    crate::outln!("rejected          {}", s.rejected.len());
     for r in &s.rejected {
-        println!("  {}: {}", r.path, r.reason);
+        crate::outln!("  {}: {}", r.path, r.reason);
     }
     if !s.failed.is_empty() {
-        println!("failed            {}", s.failed.len());
+        crate::outln!("failed            {}", s.failed.len());
         for r in &s.failed {
-            println!("  {}: {}", r.path, r.reason);
+            crate::outln!("  {}: {}", r.path, r.reason);
         }
     }
-    println!(
+    crate::outln!(
         "raw bytes         {} ({})",
         s.raw_bytes,
         output::bytes(s.raw_bytes)
     );
-    println!(
+    crate::outln!(
         "stored bytes      {} ({})",
         s.stored_bytes,
         output::bytes(s.stored_bytes)
     );
-    println!(
+    crate::outln!(
         "time              {:.2} s ({rate:.0} messages/s, {mb_rate:.1} MB/s)",
         s.seconds
     );

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod import;
 pub mod rebuild;
+pub mod search;
 pub mod show;
 pub mod verify;
 pub mod volume;

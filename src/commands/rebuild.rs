@@ -56,6 +56,6 @@ async fn rebuild(data_dir: &Path, what: Rebuild, label: &'static str) -> Result<
     .context("rebuild panicked")??;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    println!("{label} done: {records} records replayed in {secs:.1} s");
+    crate::outln!("{label} done: {records} records replayed in {secs:.1} s");
     Ok(0)
 }

@@ -118,21 +118,21 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
     if args.json {
         output::print_json(&shown)?;
     } else {
-        println!("id           {}", shown.id);
-        println!("sha256       {}", shown.sha256);
-        println!("received     {}", shown.received);
-        println!("date         {}", shown.date.as_deref().unwrap_or("-"));
-        println!(
+        crate::outln!("id           {}", shown.id);
+        crate::outln!("sha256       {}", shown.sha256);
+        crate::outln!("received     {}", shown.received);
+        crate::outln!("date         {}", shown.date.as_deref().unwrap_or("-"));
+        crate::outln!(
             "message-id   {}",
             shown.message_id.as_deref().unwrap_or("-")
         );
-        println!("from         {}", shown.from.as_deref().unwrap_or("-"));
-        println!("subject      {}", shown.subject.as_deref().unwrap_or("-"));
-        println!("size         {} bytes", shown.size);
+        crate::outln!("from         {}", shown.from.as_deref().unwrap_or("-"));
+        crate::outln!("subject      {}", shown.subject.as_deref().unwrap_or("-"));
+        crate::outln!("size         {} bytes", shown.size);
         if let Some(a) = shown.attachments {
-            println!("attachments  {a}");
+            crate::outln!("attachments  {a}");
         }
-        println!(
+        crate::outln!(
             "flags        {}",
             if shown.flags.is_empty() {
                 "-".to_string()
@@ -140,7 +140,7 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
                 shown.flags.join(", ")
             }
         );
-        println!(
+        crate::outln!(
             "mailboxes    {}",
             if shown.mailboxes.is_empty() {
                 "-".to_string()
@@ -148,13 +148,13 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
                 shown.mailboxes.join(", ")
             }
         );
-        println!("source       {}", shown.source);
+        crate::outln!("source       {}", shown.source);
         if let Some(o) = &shown.origin {
-            println!("origin       {o}");
+            crate::outln!("origin       {o}");
         }
-        println!("record hash  {}", shown.record_hash);
+        crate::outln!("record hash  {}", shown.record_hash);
         if row.is_none() {
-            println!("note: the catalog has not applied this record yet");
+            crate::outln!("note: the catalog has not applied this record yet");
         }
     }
     Ok(0)

@@ -64,29 +64,29 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
         })?;
     } else {
         if reports.is_empty() {
-            println!("no volumes found");
+            crate::outln!("no volumes found");
         }
         for r in &reports {
             let name = r.dir.display();
             if r.is_intact() {
-                println!(
+                crate::outln!(
                     "{name}: intact — {} records ({} messages), {} signatures verified, root {}",
                     r.records, r.messages, r.signatures_verified, r.root
                 );
             } else {
-                println!("{name}: DAMAGED — {} problem(s)", r.problems.len());
+                crate::outln!("{name}: DAMAGED — {} problem(s)", r.problems.len());
                 for p in &r.problems {
-                    println!("  {p}");
+                    crate::outln!("  {p}");
                 }
             }
             if r.unsigned_records > 0 {
-                println!(
+                crate::outln!(
                     "  note: the last {} record(s) are not yet covered by a signed checkpoint",
                     r.unsigned_records
                 );
             }
             for n in &r.notes {
-                println!("  note: {n}");
+                crate::outln!("  note: {n}");
             }
         }
     }

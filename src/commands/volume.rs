@@ -103,13 +103,13 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
         return Ok(0);
     }
     if let Some(key) = key {
-        println!("archive key {key}");
+        crate::outln!("archive key {key}");
     }
     if rows.is_empty() {
-        println!("no volumes yet");
+        crate::outln!("no volumes yet");
     }
     for r in rows {
-        println!(
+        crate::outln!(
             "{}  {:<6}  {} records  {} messages  raw {}  stored {}  tree size {} (signed {})  root {}  key {}  index lag {}",
             r.year,
             r.state,
@@ -148,7 +148,7 @@ async fn seal(data_dir: &Path, year: i32, force: bool) -> Result<i32> {
     })
     .await
     .context("sealing panicked")??;
-    println!(
+    crate::outln!(
         "sealed {year}: {} records, root {}, signed by {}",
         head.tree_size, head.root, head.key
     );

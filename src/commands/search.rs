@@ -1,0 +1,80 @@
+//! `coffer search QUERY`: the query language from the shell.
+//!
+//! The command line reads the index directly (read-only, beside a running server): whoever
+//! can read the data directory can read everything in it, so there is no role check here;
+//! `--mailbox` limits the search to one mailbox (the same scope filter the API applies).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use coffer_index::{IndexSet, SearchRequest, Sort};
+use coffer_model::Scope;
+
+use crate::output;
+
+/// Arguments of `coffer search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query (Coffer query language; quote it for the shell).
+    query: String,
+    /// Only messages of this mailbox (repeatable).
+    #[arg(long = "mailbox", value_name = "ADDR")]
+    mailboxes: Vec<String>,
+    /// Hits to print.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Hits to skip.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// relevance, date (newest first) or date-asc.
+    #[arg(long, default_value = "relevance")]
+    sort: String,
+    /// Print `{total, hits}` as JSON (the API's hit fields).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the search; exit status 0 (also when nothing matches), 2 on a bad query.
+pub async fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
+    let sort = match args.sort.as_str() {
+        "relevance" => Sort::Relevance,
+        "date" | "date-desc" => Sort::DateDesc,
+        "date-asc" => Sort::DateAsc,
+        other => anyhow::bail!("unknown sort {other:?} (relevance, date or date-asc)"),
+    };
+    let scope = if args.mailboxes.is_empty() { Scope::All } else { Scope::mailboxes(&args.mailboxes) };
+    let index_dir = data_dir.join("index");
+    let request = SearchRequest { query: args.query, scope, sort, limit: args.limit, offset: args.offset };
+    let results = tokio::task::spawn_blocking(move || -> Result<_> {
+        let index = IndexSet::open_read_only(&index_dir).context("opening the index")?;
+        Ok(index.search(&request)?)
+    })
+    .await
+    .context("search panicked")??;
+    if args.json {
+        output::print_json(&results)?;
+        return Ok(0);
+    }
+    crate::outln!("{} message(s)", results.total);
+    for hit in &results.hits {
+        let date = hit.date.unwrap_or(hit.received);
+        crate::outln!(
+            "{}  {}  {}  {}",
+            hit.id,
+            output::time(date),
+            hit.from,
+            hit.subject.as_deref().unwrap_or("(no subject)")
+        );
+        let snippet = hit.snippet.replace("<b>", "\x1b[1m").replace("</b>", "\x1b[0m");
+        if !snippet.is_empty() {
+            crate::outln!("    {}", html_unescape(&snippet));
+        }
+    }
+    Ok(0)
+}
+
+/// Undoes the HTML escaping of snippets for terminal display.
+fn html_unescape(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
