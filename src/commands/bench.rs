@@ -179,7 +179,7 @@ fn import_bench(
     let corpus_path = work.join(format!("corpus-{messages}-{seed}.{format}"));
     let concat = work.join(format!("corpus-{messages}-{seed}.raw"));
     if fs::symlink_metadata(&corpus_path).is_err() {
-        ecrate::outln!("generating the corpus in {} ...", corpus_path.display());
+        eprintln!("generating the corpus in {} ...", corpus_path.display());
         let tmp = work.join(format!(".tmp-corpus-{messages}-{seed}.{format}"));
         let _ = fs::remove_dir_all(&tmp);
         let _ = fs::remove_file(&tmp);

@@ -51,7 +51,7 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
         domains.sort();
         domains.dedup();
         if domains.is_empty() && !args.json {
-            ecrate::outln!(
+            eprintln!(
                 "note: no --mailbox or --local-domain given (nor local_domains in coffer.toml): messages are archived without mailboxes and only officers with an unrestricted scope will see them"
             );
         }
