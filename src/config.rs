@@ -34,6 +34,14 @@ pub struct Config {
 pub struct HttpConfig {
     /// Listen address (default 127.0.0.1:8080).
     pub listen: Option<String>,
+    /// Take client addresses (audit trail, throttling) from `X-Forwarded-For`: set it
+    /// only behind a reverse proxy that overwrites that header.
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
+    /// Hours a login session lasts (default 12).
+    pub session_hours: Option<u64>,
+    /// Largest journal submission over HTTP, bytes (default 64 MiB).
+    pub max_message_size: Option<u64>,
 }
 
 /// `[smtp]`.

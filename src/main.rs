@@ -46,6 +46,17 @@ enum Command {
     Reindex(commands::rebuild::ReindexArgs),
     /// Search from the shell (the query language of the API and the UI).
     Search(commands::search::SearchArgs),
+    /// Serve the HTTP API (creates the data directory and an admin account on first start).
+    Serve(commands::serve::ServeArgs),
+    /// Accounts: add, list, import (CSV), disable, passwd.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
+    /// Journal API tokens for mail servers: create, list, revoke.
+    #[command(subcommand)]
+    Token(commands::user::TokenCommand),
+    /// The audit trail: verify.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Benchmarks on generated corpora (see the README).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -67,7 +78,7 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     let verbose_default = matches!(
         cli.command,
-        Command::Import(_) | Command::Reindex(_) | Command::Recatalog
+        Command::Import(_) | Command::Reindex(_) | Command::Recatalog | Command::Serve(_)
     );
     output::init_logging(if verbose_default {
         "warn,coffer=info,coffer_index=warn"
@@ -88,6 +99,10 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Reindex(args) => commands::rebuild::reindex(&data_dir, args).await,
             Command::Bench(cmd) => commands::bench::run(cmd).await,
             Command::Search(args) => commands::search::run(&data_dir, args).await,
+            Command::Serve(args) => commands::serve::run(&data_dir, args).await,
+            Command::User(cmd) => commands::user::run_user(&data_dir, cmd).await,
+            Command::Token(cmd) => commands::user::run_token(&data_dir, cmd).await,
+            Command::Audit(cmd) => commands::audit::run(&data_dir, cmd).await,
         }
     })
 }

@@ -109,6 +109,15 @@ pub struct GroupRecord {
     pub members: Vec<String>,
 }
 
+/// The archiving rules stored for the owner of one mailbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerRules {
+    /// The user's rule.
+    pub user: String,
+    /// The rules of the user's groups.
+    pub groups: Vec<String>,
+}
+
 /// One of the organisation's domains.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DomainRecord {
@@ -143,6 +152,9 @@ fn parse_role(s: &str) -> Result<Role> {
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
+
+/// Picks one list of a user (mailboxes, domains, groups).
+type ListField = fn(&mut UserRecord) -> &mut Vec<String>;
 
 const USER_COLUMNS: &str =
     "SELECT id, username, role, created, disabled, archiving_rule FROM users";
@@ -260,7 +272,7 @@ impl Catalog {
         for (i, u) in users.iter().enumerate() {
             index.insert(u.id, i);
         }
-        let lists: [(&str, fn(&mut UserRecord) -> &mut Vec<String>); 3] = [
+        let lists: [(&str, ListField); 3] = [
             (
                 "SELECT user_id, address FROM user_mailboxes ORDER BY address",
                 |u| &mut u.mailboxes,
@@ -465,6 +477,41 @@ impl Catalog {
             .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// The archiving rules configured for the owners of these mailboxes: for each
+    /// mailbox some user owns, the user's rule and the rules of the user's groups (raw
+    /// stored values; `both` is the default). Mailboxes no user owns are absent.
+    pub async fn archiving_rules(
+        &self,
+        mailboxes: &[String],
+    ) -> Result<BTreeMap<String, OwnerRules>> {
+        let mut out: BTreeMap<String, OwnerRules> = BTreeMap::new();
+        let wanted = norm_list(mailboxes);
+        for chunk in wanted.chunks(64) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT um.address, u.archiving_rule, g.archiving_rule FROM user_mailboxes um \
+                 JOIN users u ON u.id = um.user_id \
+                 LEFT JOIN group_members gm ON gm.user_id = u.id \
+                 LEFT JOIN user_groups g ON g.id = gm.group_id \
+                 WHERE um.address IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for m in chunk {
+                q = q.bind(m.clone());
+            }
+            for row in q.fetch_all(self.pool()).await? {
+                let address: String = row.try_get(0)?;
+                let entry = out.entry(address).or_default();
+                entry.user = row.try_get(1)?;
+                if let Some(group) = row.try_get::<Option<String>, _>(2)? {
+                    entry.groups.push(group);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Adds a domain; [`Error::Conflict`] when it exists.

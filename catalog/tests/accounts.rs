@@ -154,14 +154,14 @@ async fn scenarios(cat: &Catalog, sfx: &str) {
             &alice,
             &UserUpdate {
                 disabled: Some(false),
-                mailboxes: Some(vec!["b@example.com".into()]),
+                mailboxes: Some(vec![format!("b{sfx}@example.com")]),
                 ..Default::default()
             },
             1100,
         )
         .await
         .expect("update");
-    assert_eq!(updated.mailboxes, vec!["b@example.com"]);
+    assert_eq!(updated.mailboxes, vec![format!("b{sfx}@example.com")]);
     assert!(
         cat.session_user(&t2, 1500).await.expect("s").is_none(),
         "disabling revoked the session for good"
@@ -171,6 +171,23 @@ async fn scenarios(cat: &Catalog, sfx: &str) {
             .await,
         Err(Error::NotFound(_))
     ));
+
+    // Archiving rules of mailbox owners: the user's rule and their groups' rules.
+    let rules = cat
+        .archiving_rules(&[
+            format!("B{sfx}@example.com"),
+            format!("nobody{sfx}@example.com"),
+        ])
+        .await
+        .expect("rules");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let owner = rules
+        .get(&format!("b{sfx}@example.com"))
+        .expect("owned mailbox");
+    assert_eq!(
+        (owner.user.as_str(), owner.groups.as_slice()),
+        ("both", &["both".to_string()][..])
+    );
 
     // API tokens.
     let mut th = [9u8; 32];
@@ -193,7 +210,12 @@ async fn scenarios(cat: &Catalog, sfx: &str) {
 
     // Groups and domains.
     let g = cat
-        .create_group(&format!("ops{sfx}"), "internal", &[olga.clone()], 5)
+        .create_group(
+            &format!("ops{sfx}"),
+            "internal",
+            std::slice::from_ref(&olga),
+            5,
+        )
         .await
         .expect("group");
     assert_eq!(g.members, vec![olga.clone()]);

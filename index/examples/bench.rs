@@ -37,7 +37,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // A fresh read-only open, as `coffer search` or a restarted server would see it.
     let started = std::time::Instant::now();
-    let set = IndexSet::open_read_only(&dir)?;
+    let threads: usize = std::env::var("SEARCH_THREADS").map_or(Ok(2), |t| t.parse())?;
+    let options = coffer_index::IndexOptions {
+        search_threads: threads,
+        ..Default::default()
+    };
+    let set = IndexSet::open_read_only_with(&dir, options)?;
     println!("open: {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     let reports = query_latency(&set, &corpus, per_class, 20)?;
     println!(
@@ -46,8 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for r in &reports {
         println!(
-            "{:<24} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>12.0}",
-            r.class, r.queries, r.p50_ms, r.p99_ms, r.max_ms, r.mean_total
+            "{:<24} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>12.0}   slowest: {}",
+            r.class, r.queries, r.p50_ms, r.p99_ms, r.max_ms, r.mean_total, r.slowest_query
         );
     }
     Ok(())

@@ -33,15 +33,20 @@
 
 use std::str::CharIndices;
 
+use std::sync::OnceLock;
+
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer, Token,
-    TokenStream, Tokenizer, TokenizerManager,
+    TokenFilter, TokenStream, Tokenizer, TokenizerManager,
 };
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 /// Name of the text analyzer.
 pub(crate) const TEXT: &str = "coffer_text";
+/// Name of the text analyzer that also indexes common grams (subject, body,
+/// attachment text).
+pub(crate) const TEXT_GRAMS: &str = "coffer_text_grams";
 /// Name of the index-time address analyzer.
 pub(crate) const ADDRESS: &str = "coffer_address";
 /// Name of the raw (whole value, lowercased) analyzer.
@@ -55,6 +60,7 @@ pub const MAX_ADDRESS_BYTES: usize = 256;
 /// Registers the index-time analyzers under the names the schema uses.
 pub(crate) fn register(manager: &TokenizerManager) {
     manager.register(TEXT, text_index_analyzer());
+    manager.register(TEXT_GRAMS, text_gram_index_analyzer());
     manager.register(ADDRESS, address_index_analyzer());
     manager.register(RAW, raw_analyzer());
 }
@@ -64,6 +70,15 @@ fn text_index_analyzer() -> TextAnalyzer {
         .filter(AsciiFoldingFilter)
         .filter(LowerCaser)
         .filter(RemoveLongFilter::limit(MAX_WORD_BYTES + 1))
+        .build()
+}
+
+fn text_gram_index_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(TextTokenizer)
+        .filter(AsciiFoldingFilter)
+        .filter(LowerCaser)
+        .filter(RemoveLongFilter::limit(MAX_WORD_BYTES + 1))
+        .filter(CommonGrams)
         .build()
 }
 
@@ -179,14 +194,22 @@ fn is_stripped_mark(c: char) -> bool {
 
 /// Compatibility-decomposes, strips diacritics, recomposes and lowercases one word.
 pub(crate) fn normalize_word(word: &str) -> String {
-    if word.is_ascii() {
-        return word.to_ascii_lowercase();
-    }
     let mut out = String::with_capacity(word.len());
+    normalize_into(word, &mut out);
+    out
+}
+
+/// [`normalize_word`] into a reused buffer (cleared first).
+fn normalize_into(word: &str, out: &mut String) {
+    out.clear();
+    if word.is_ascii() {
+        out.push_str(word);
+        out.make_ascii_lowercase();
+        return;
+    }
     for c in word.nfkd().filter(|c| !is_stripped_mark(*c)).nfc() {
         out.extend(c.to_lowercase());
     }
-    out
 }
 
 /// Splits text into words and CJK characters (see the module docs).
@@ -251,15 +274,14 @@ impl TokenStream for TextTokenStream<'_> {
             } else {
                 continue;
             };
-            let word = normalize_word(&self.text[start..end]);
-            if word.is_empty() {
+            normalize_into(&self.text[start..end], &mut self.token.text);
+            if self.token.text.is_empty() {
                 continue;
             }
             self.token.offset_from = start;
             self.token.offset_to = end;
             self.token.position = self.next_position;
             self.token.position_length = 1;
-            self.token.text = word;
             self.next_position += 1;
             return true;
         }
@@ -414,6 +436,182 @@ impl TokenStream for VecTokenStream {
     }
 }
 
+/// Very frequent words (after normalization and folding): English, French, German,
+/// Spanish, Italian, Portuguese and Dutch function words and the most frequent
+/// English words, plus the most frequent CJK characters and kana.
+const COMMON_WORDS: &str = "\
+    the of and to a in is it you that he was for on are with as i his they be at one \
+    have this from or had by not but what some we can out other were all there when up \
+    use your how said an each she which do their time if will way about many then them \
+    would write like so these her long make thing see him two has look more day could go \
+    come did no most people my over know than call first who may down side been now \
+    find any new work part take get place made where after back little only man year \
+    came show every good me give our under name very through just great think say help \
+    much before right too same tell does set three want well also small end put home \
+    read hand large even here must big high such why ask men went kind off need house \
+    try us again point world near should found still last let never being into its \
+    because any our those both between while own again am s t don re ve ll d m \
+    please thanks thank regards dear hi hello yes ok will shall might \
+    le la les de des du un une et en est pour que qui dans pas au aux ce il elle nous \
+    vous sur par plus avec sont je ne se sa son ses mais ou on \
+    der die das und ist nicht den dem ein eine einer zu mit von auf fur im sich es auch \
+    als wie bei aus wir sie ich sind oder werden hat \
+    el los las del y por con para lo al su como pero sus ya fue este ha si porque esta \
+    son muy sin sobre ser tiene hay \
+    il di che non per una sono della con gli le da \
+    os as do da em um uma para com nao mais \
+    het een van en ik te dat niet zijn op voor met \
+    的 一 是 不 了 在 人 有 我 他 这 个 们 中 来 上 大 为 和 国 地 到 以 说 时 要 就 出 会 \
+    の に は を た が で て と し れ さ あ る い う か す な こ ま";
+
+fn common_words() -> &'static [&'static str] {
+    static WORDS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut words: Vec<&'static str> = COMMON_WORDS.split_whitespace().collect();
+        words.sort_unstable();
+        words.dedup();
+        words
+    })
+}
+
+/// Whether a normalized, folded term is a common word.
+pub(crate) fn is_common(term: &str) -> bool {
+    term.len() <= 8 && common_words().binary_search(&term).is_ok()
+}
+
+/// The gram term of two adjacent common words.
+pub(crate) fn gram(first: &str, second: &str) -> String {
+    let mut out = String::with_capacity(first.len() + second.len() + 1);
+    out.push_str(first);
+    out.push(' ');
+    out.push_str(second);
+    out
+}
+
+/// The terms and offsets of a phrase over a field indexed with [`CommonGrams`]: each
+/// adjacent pair of common words becomes its gram (at the first word's offset) and
+/// the words it covers are dropped; other words stay. Matching these terms at these
+/// relative positions is equivalent to matching the plain phrase, because a gram is
+/// indexed exactly where its two words are adjacent.
+pub(crate) fn phrase_with_grams(terms: &[String]) -> Vec<(usize, String)> {
+    let mut covered = vec![false; terms.len()];
+    let mut out = Vec::with_capacity(terms.len());
+    for (index, pair) in terms.windows(2).enumerate() {
+        if is_common(&pair[0]) && is_common(&pair[1]) {
+            out.push((index, gram(&pair[0], &pair[1])));
+            covered[index] = true;
+            covered[index + 1] = true;
+        }
+    }
+    for (index, term) in terms.iter().enumerate() {
+        if !covered[index] {
+            out.push((index, term.clone()));
+        }
+    }
+    out.sort_by_key(|(offset, _)| *offset);
+    out
+}
+
+/// A token filter (last in the chain) that also emits, for every two adjacent common
+/// words, their gram `"w1 w2"` at the position of the first. A phrase of common words
+/// (`"of the"`, `"will their"`) then costs one term lookup instead of intersecting
+/// two huge position lists (Lucene's CommonGrams technique).
+#[derive(Clone)]
+pub(crate) struct CommonGrams;
+
+impl TokenFilter for CommonGrams {
+    type Tokenizer<T: Tokenizer> = CommonGramsFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> CommonGramsFilter<T> {
+        CommonGramsFilter { inner: tokenizer }
+    }
+}
+
+/// See [`CommonGrams`].
+#[derive(Clone)]
+pub(crate) struct CommonGramsFilter<T> {
+    inner: T,
+}
+
+impl<T: Tokenizer> Tokenizer for CommonGramsFilter<T> {
+    type TokenStream<'a> = CommonGramsStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        CommonGramsStream {
+            tail: self.inner.token_stream(text),
+            previous: String::new(),
+            previous_position: None,
+            previous_from: 0,
+            gram: Token::default(),
+            gram_pending: false,
+            emitting_gram: false,
+        }
+    }
+}
+
+/// See [`CommonGrams`].
+pub(crate) struct CommonGramsStream<S> {
+    tail: S,
+    /// The previous word when it was common.
+    previous: String,
+    previous_position: Option<usize>,
+    previous_from: usize,
+    gram: Token,
+    gram_pending: bool,
+    emitting_gram: bool,
+}
+
+impl<S: TokenStream> TokenStream for CommonGramsStream<S> {
+    fn advance(&mut self) -> bool {
+        if self.gram_pending {
+            self.gram_pending = false;
+            self.emitting_gram = true;
+            return true;
+        }
+        self.emitting_gram = false;
+        if !self.tail.advance() {
+            return false;
+        }
+        let token = self.tail.token();
+        if is_common(&token.text) {
+            if self.previous_position.is_some_and(|p| p + 1 == token.position) {
+                self.gram.text.clear();
+                self.gram.text.push_str(&self.previous);
+                self.gram.text.push(' ');
+                self.gram.text.push_str(&token.text);
+                self.gram.position = token.position - 1;
+                self.gram.position_length = 1;
+                self.gram.offset_from = self.previous_from;
+                self.gram.offset_to = token.offset_to;
+                self.gram_pending = true;
+            }
+            self.previous.clear();
+            self.previous.push_str(&token.text);
+            self.previous_position = Some(token.position);
+            self.previous_from = token.offset_from;
+        } else {
+            self.previous_position = None;
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        if self.emitting_gram {
+            &self.gram
+        } else {
+            self.tail.token()
+        }
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        if self.emitting_gram {
+            &mut self.gram
+        } else {
+            self.tail.token_mut()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,6 +704,50 @@ mod tests {
         assert_eq!(address_query_terms("@example.com"), ["example.com"]);
         assert_eq!(address_query_terms("Alice Smith"), ["alice", "smith"]);
         assert_eq!(address_query_terms("josé"), ["jose"]);
+    }
+
+    #[test]
+    fn common_words_are_normalized_and_folded() {
+        for word in common_words() {
+            assert_eq!(text_terms(word), [word.to_string()], "{word}");
+        }
+        assert!(is_common("the") && is_common("fur") && is_common("的"));
+        assert!(!is_common("budget"));
+    }
+
+    #[test]
+    fn common_grams_are_indexed_beside_their_words() {
+        let mut analyzer = text_gram_index_analyzer();
+        let terms = index_terms(&mut analyzer, "Report of the board. Of. The end");
+        assert_eq!(
+            terms,
+            [
+                ("report".to_string(), 0),
+                ("of".to_string(), 1),
+                ("the".to_string(), 2),
+                ("of the".to_string(), 1),
+                ("board".to_string(), 3),
+                ("of".to_string(), 4),
+                ("the".to_string(), 5),
+                ("of the".to_string(), 4),
+                ("end".to_string(), 6),
+                ("the end".to_string(), 5),
+            ]
+        );
+        let long = "x".repeat(MAX_WORD_BYTES + 1);
+        let terms = index_terms(&mut analyzer, &format!("of {long} the"));
+        assert!(terms.iter().all(|(t, _)| t != "of the"), "no gram across a dropped word");
+        let words: Vec<String> = ["report", "of", "the", "end", "of", "it"].map(String::from).to_vec();
+        assert_eq!(
+            phrase_with_grams(&words),
+            [
+                (0, "report".to_string()),
+                (1, "of the".to_string()),
+                (2, "the end".to_string()),
+                (3, "end of".to_string()),
+                (4, "of it".to_string()),
+            ]
+        );
     }
 
     #[test]

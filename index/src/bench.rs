@@ -4,8 +4,9 @@
 //!
 //! The corpus is random-access and reproducible: [`Corpus::doc`]`(i)` depends only on
 //! the spec and `i`. Words follow a Zipf distribution (s = 1) over a vocabulary of
-//! common English words followed by generated pronounceable words (a few thousand in
-//! all); 15% of messages carry attachments with extracted text; people come from a
+//! common English words followed by generated pronounceable words (20,000 in all, so
+//! the tail holds genuinely rare terms), with recurring two-word collocations for
+//! phrase queries; 15% of messages carry attachments with extracted text; people come from a
 //! fixed name list, with an internal domain whose addresses are the archive mailboxes;
 //! messages are spread evenly over the receive years, and their `size` estimates the
 //! raw RFC 5322 bytes (headers, body, base64 attachments) so index size can be compared
@@ -46,7 +47,7 @@ impl Default for CorpusSpec {
             messages: 200_000,
             first_year: 2021,
             years: 5,
-            vocabulary: 5_000,
+            vocabulary: 20_000,
             internal_users: 400,
             seed: 0x00C0_FFE2,
         }
@@ -373,7 +374,8 @@ impl Corpus {
             for _ in 0..rng.range(1, 2) {
                 let (extension, content_type, has_text) = EXTENSIONS[rng.below(EXTENSIONS.len())];
                 let stem_word = self.zipf(&mut rng);
-                let size = 20_000 + rng.below(1_500_000) as u64;
+                // Mostly tens to hundreds of kilobytes, a few megabytes (mean ~215 kB).
+                let size = 15_000 + (rng.unit().powi(4) * 1_000_000.0) as u64;
                 let text = if has_text {
                     let words = rng.range(200, 2_000);
                     Some(self.text(&mut rng, words))
@@ -398,6 +400,7 @@ impl Corpus {
         let mut doc = MessageDoc {
             id: MessageId::new(year, seq),
             sha256: Sha256([(i % 251) as u8; 32]),
+            identity: None,
             received,
             date,
             message_id: Some(format!("{:016x}.{i}@mail.corp.example", rng.next_u64())),
@@ -434,7 +437,7 @@ impl Corpus {
         (0..count)
             .map(|_| match class {
                 "rare term" => (
-                    word(&mut rng, vocabulary * 6 / 10, vocabulary - 1),
+                    word(&mut rng, vocabulary * 3 / 4, vocabulary - 1),
                     Scope::All,
                 ),
                 "common term" => (word(&mut rng, 5, 60), Scope::All),
@@ -577,6 +580,8 @@ pub struct ClassReport {
     pub max_ms: f64,
     /// Mean exact total of matching messages.
     pub mean_total: f64,
+    /// The slowest query (synthetic text, safe to print).
+    pub slowest_query: String,
 }
 
 /// Runs `per_class` queries of each class (after a warm-up with other queries of the
@@ -597,11 +602,16 @@ pub fn query_latency(
     for class in QUERY_CLASSES {
         let mut times = Vec::with_capacity(per_class);
         let mut totals = 0u64;
+        let mut slowest = (0.0, String::new());
         for (query, scope) in corpus.queries(class, per_class, 2) {
             let started = Instant::now();
-            let results = set.search(&request(query, scope, limit))?;
-            times.push(started.elapsed().as_secs_f64() * 1e3);
+            let results = set.search(&request(query.clone(), scope, limit))?;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            times.push(ms);
             totals += results.total;
+            if ms > slowest.0 {
+                slowest = (ms, query);
+            }
         }
         times.sort_by(f64::total_cmp);
         let percentile = |p: f64| {
@@ -619,6 +629,7 @@ pub fn query_latency(
             p99_ms: percentile(0.99),
             max_ms: times.last().copied().unwrap_or_default(),
             mean_total: totals as f64 / times.len().max(1) as f64,
+            slowest_query: slowest.1,
         });
     }
     Ok(reports)

@@ -106,7 +106,11 @@ fn term(term: Term) -> Box<dyn Query> {
 
 #[derive(Clone, Copy)]
 enum Analysis {
+    /// Text, in a field without common grams.
     Text,
+    /// Text, in a field indexed with common grams (see [`analysis::CommonGrams`]).
+    TextWithGrams,
+    /// Addresses and display names.
     Address,
 }
 
@@ -114,9 +118,9 @@ fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
     let targets: Vec<(Field, Analysis)> = match text.field {
         None => vec![
             (fields.participant, Analysis::Address),
-            (fields.subject, Analysis::Text),
-            (fields.body, Analysis::Text),
-            (fields.attachment, Analysis::Text),
+            (fields.subject, Analysis::TextWithGrams),
+            (fields.body, Analysis::TextWithGrams),
+            (fields.attachment, Analysis::TextWithGrams),
             (fields.filename, Analysis::Text),
         ],
         Some(TextField::From) => vec![(fields.from, Analysis::Address)],
@@ -125,9 +129,9 @@ fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
         Some(TextField::Bcc) => vec![(fields.bcc, Analysis::Address)],
         Some(TextField::Envelope) => vec![(fields.envelope, Analysis::Address)],
         Some(TextField::Participant) => vec![(fields.participant, Analysis::Address)],
-        Some(TextField::Subject) => vec![(fields.subject, Analysis::Text)],
-        Some(TextField::Body) => vec![(fields.body, Analysis::Text)],
-        Some(TextField::Attachment) => vec![(fields.attachment, Analysis::Text)],
+        Some(TextField::Subject) => vec![(fields.subject, Analysis::TextWithGrams)],
+        Some(TextField::Body) => vec![(fields.body, Analysis::TextWithGrams)],
+        Some(TextField::Attachment) => vec![(fields.attachment, Analysis::TextWithGrams)],
         Some(TextField::Filename) => vec![(fields.filename, Analysis::Text)],
         Some(TextField::Mailbox) => return Ok(mailbox_query(text, fields)),
         Some(TextField::MessageId) => {
@@ -186,7 +190,7 @@ fn field_query(
     text: &TextQuery,
 ) -> Result<Option<Box<dyn Query>>> {
     let (terms, limit) = match analysis {
-        Analysis::Text => (analysis::text_terms(&text.text), MAX_WORD_BYTES),
+        Analysis::Text | Analysis::TextWithGrams => (analysis::text_terms(&text.text), MAX_WORD_BYTES),
         Analysis::Address => (analysis::address_query_terms(&text.text), MAX_ADDRESS_BYTES),
     };
     if let Some(long) = terms.iter().find(|t| t.len() > limit) {
@@ -197,6 +201,21 @@ fn field_query(
     }
     if terms.len() == 1 && text.kind == TextKind::Prefix {
         return prefix_query(field, &terms[0]).map(Some);
+    }
+    if terms.len() > 1
+        && text.kind != TextKind::Prefix
+        && matches!(analysis, Analysis::TextWithGrams)
+    {
+        let mut with_grams: Vec<(usize, Term)> = analysis::phrase_with_grams(&terms)
+            .into_iter()
+            .map(|(offset, t)| (offset, Term::from_field_text(field, &t)))
+            .collect();
+        return Ok(Some(if with_grams.len() == 1 {
+            let (_, only) = with_grams.remove(0);
+            term(only)
+        } else {
+            Box::new(PhraseQuery::new_with_offset(with_grams))
+        }));
     }
     let mut terms: Vec<Term> = terms
         .iter()

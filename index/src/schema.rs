@@ -83,6 +83,7 @@ impl IndexSchema {
         let positions = IndexRecordOption::WithFreqsAndPositions;
         let address = || indexed_text(analysis::ADDRESS, positions, true);
         let text = || indexed_text(analysis::TEXT, positions, true);
+        let text_grams = || indexed_text(analysis::TEXT_GRAMS, positions, true);
         let raw = || indexed_text(analysis::RAW, IndexRecordOption::Basic, false);
         let seconds = || {
             DateOptions::default()
@@ -103,9 +104,9 @@ impl IndexSchema {
         let bcc = builder.add_text_field("bcc", address());
         let envelope = builder.add_text_field("envelope", address());
         let participant = builder.add_text_field("participant", address());
-        let subject = builder.add_text_field("subject", text().set_stored());
-        let body = builder.add_text_field("body", text());
-        let attachment = builder.add_text_field("attachment", text());
+        let subject = builder.add_text_field("subject", text_grams().set_stored());
+        let body = builder.add_text_field("body", text_grams());
+        let attachment = builder.add_text_field("attachment", text_grams());
         let filename = builder.add_text_field("filename", text());
         let message_id = builder.add_text_field("message_id", raw());
         let mailbox = builder.add_text_field("mailbox", raw().set_stored());
@@ -175,10 +176,18 @@ impl IndexSchema {
                 out.add_text(f.bcc, recipient);
             }
         }
-        for header in [&doc.from, &doc.sender, &doc.to, &doc.cc, &doc.bcc] {
-            add_addresses(&mut out, f.participant, header);
+        // Each distinct display name and each distinct address once (envelope
+        // recipients usually repeat To and Cc).
+        let mut names: Vec<&str> = Vec::new();
+        for address in [&doc.from, &doc.sender, &doc.to, &doc.cc, &doc.bcc].into_iter().flatten() {
+            if let Some(name) = address.name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+                && !names.contains(&name)
+            {
+                names.push(name);
+                out.add_text(f.participant, name.replace('@', " "));
+            }
         }
-        for address in doc.delivered_to.iter().chain(&doc.envelope_recipients) {
+        for address in doc.participants() {
             out.add_text(f.participant, address);
         }
 

@@ -17,19 +17,20 @@
 //! - **Total** is exact (a count over every matching document in scope).
 
 use std::cmp::Ordering;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use coffer_model::{MessageId, Scope};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query};
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur};
 use tantivy::schema::{Field, Term, Value};
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument};
 use tracing::debug;
 
 use crate::compile::{compile, scope_filter};
 use crate::error::{Error, Result};
-use crate::query::{QueryAst, parse_query};
+use crate::query::{QueryAst, TextKind, TextQuery, parse_query};
 use crate::schema::{Fields, names};
 use crate::set::{IndexSet, Slot};
 use crate::snippet::{self, Highlighter};
@@ -241,39 +242,53 @@ impl IndexSet {
         } else {
             sort
         };
-        let mut total = 0u64;
-        let mut candidates: Vec<Candidate> = Vec::new();
+        // A lone word ranks fastest in two passes: a count that needs no scores, then a
+        // top-k that skips blocks (block-max WAND). Anything else (phrases, booleans,
+        // scoped queries) is cheaper in one pass that counts and ranks together.
+        let two_passes = matches!(
+            ast,
+            QueryAst::Text(TextQuery {
+                kind: TextKind::Word,
+                ..
+            })
+        ) && matches!(scope, Scope::All);
         let stats = GlobalStats {
             searchers: &searchers,
         };
-        for (position, (year, searcher)) in searchers.iter().enumerate() {
-            let year = *year;
+        let query = &*query;
+        let per_year = |position: usize| -> Result<(u64, Vec<Candidate>)> {
+            let (year, searcher) = &searchers[position];
+            let engine = Error::engine(*year);
+            if window == 0 {
+                let count = searcher.search(query, &Count).map_err(engine)?;
+                return Ok((count as u64, Vec::new()));
+            }
             match sort {
                 Sort::Relevance => {
-                    total += query.count(searcher).map_err(Error::engine(year))? as u64;
-                    if window > 0 {
+                    let top = TopDocs::with_limit(window).order_by_score();
+                    let (count, top) = if two_passes {
+                        let count = query.count(searcher).map_err(Error::engine(*year))?;
                         let top = searcher
-                            .search_with_statistics_provider(
-                                &query,
-                                &TopDocs::with_limit(window).order_by_score(),
-                                &stats,
-                            )
-                            .map_err(Error::engine(year))?;
-                        candidates.extend(top.into_iter().map(|(score, address)| Candidate {
+                            .search_with_statistics_provider(query, &top, &stats)
+                            .map_err(engine)?;
+                        (count, top)
+                    } else {
+                        searcher
+                            .search_with_statistics_provider(query, &(Count, top), &stats)
+                            .map_err(engine)?
+                    };
+                    let candidates = top
+                        .into_iter()
+                        .map(|(score, address)| Candidate {
                             searcher: position,
                             address,
                             score,
                             date: 0,
-                        }));
-                    }
+                        })
+                        .collect();
+                    Ok((count as u64, candidates))
                 }
                 Sort::DateDesc | Sort::DateAsc => {
-                    if window == 0 {
-                        total += searcher
-                            .search(&query, &Count)
-                            .map_err(Error::engine(year))? as u64;
-                        continue;
-                    }
                     let order = if sort == Sort::DateDesc {
                         Order::Desc
                     } else {
@@ -284,18 +299,25 @@ impl IndexSet {
                         TopDocs::with_limit(window)
                             .order_by_fast_field::<DateTime>(names::DATE, order),
                     );
-                    let (count, top) = searcher
-                        .search(&query, &collector)
-                        .map_err(Error::engine(year))?;
-                    total += count as u64;
-                    candidates.extend(top.into_iter().map(|(date, address)| Candidate {
-                        searcher: position,
-                        address,
-                        score: 0.0,
-                        date: date.map_or(0, DateTime::into_timestamp_secs),
-                    }));
+                    let (count, top) = searcher.search(query, &collector).map_err(engine)?;
+                    let candidates = top
+                        .into_iter()
+                        .map(|(date, address)| Candidate {
+                            searcher: position,
+                            address,
+                            score: 0.0,
+                            date: date.map_or(0, DateTime::into_timestamp_secs),
+                        })
+                        .collect();
+                    Ok((count as u64, candidates))
                 }
             }
+        };
+        let mut total = 0u64;
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (count, year_candidates) in for_each_year(&searchers, self.search_threads(), per_year)? {
+            total += count;
+            candidates.extend(year_candidates);
         }
 
         candidates.sort_by(|a, b| {
@@ -331,6 +353,62 @@ impl IndexSet {
             years_searched,
         })
     }
+}
+
+/// Runs `work` for every searcher, on up to `threads` threads (years are independent), returning the results in searcher order. A panic inside tantivy (which
+/// it documents for some kinds of data corruption) becomes [`Error::Corruption`] for
+/// that year instead of unwinding into the caller.
+fn for_each_year<T: Send>(
+    searchers: &[(i32, Searcher)],
+    threads: usize,
+    work: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let guarded = |position: usize| -> Result<T> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| work(position))).unwrap_or_else(|_| {
+            Err(Error::Corruption {
+                year: searchers[position].0,
+                detail: "the search engine failed on this year's index; verify it".into(),
+            })
+        })
+    };
+    let threads = threads.min(searchers.len());
+    if threads <= 1 {
+        return (0..searchers.len()).map(guarded).collect();
+    }
+    let mut slots: Vec<Option<Result<T>>> = (0..searchers.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let guarded = &guarded;
+        let handles: Vec<_> = (0..threads)
+            .map(|first| {
+                scope.spawn(move || {
+                    (first..searchers.len())
+                        .step_by(threads)
+                        .map(|position| (position, guarded(position)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            // `guarded` catches panics, so a worker cannot panic.
+            if let Ok(results) = handle.join() {
+                for (position, result) in results {
+                    slots[position] = Some(result);
+                }
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(position, slot)| {
+            slot.unwrap_or_else(|| {
+                Err(Error::Corruption {
+                    year: searchers[position].0,
+                    detail: "search worker stopped unexpectedly".into(),
+                })
+            })
+        })
+        .collect()
 }
 
 /// Earliest and latest message date in a searcher (deleted documents included, which

@@ -49,18 +49,22 @@ pub const PAYLOAD_FORMAT: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
     /// Memory budget of one year's writer, in bytes, shared by its threads (at least
-    /// 15 MB per thread). Default 64 MB.
+    /// 15 MB per thread). Default 80 MB.
     pub writer_memory_bytes: usize,
     /// Indexing threads per writer. Default: 2, or 1 on a single core.
     pub writer_threads: usize,
+    /// Threads one search may use to search several years at once (1 = the caller's
+    /// thread only). Default: the number of cores, at most 4.
+    pub search_threads: usize,
 }
 
 impl Default for IndexOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         IndexOptions {
-            writer_memory_bytes: 64 << 20,
+            writer_memory_bytes: 80 << 20,
             writer_threads: cores.clamp(1, 2),
+            search_threads: cores.clamp(1, 4),
         }
     }
 }
@@ -230,8 +234,15 @@ impl IndexSet {
 
     /// Opens an existing index set for searching only, e.g. `coffer search` while a
     /// server writes to it (readers need no lock). New commits become visible within
-    /// about a second; years created after opening appear after [`IndexSet::refresh`].
+    /// about a second; years created, rebuilt or removed after opening are seen after
+    /// [`IndexSet::refresh`].
     pub fn open_read_only(dir: &Path) -> Result<IndexSet> {
+        IndexSet::open_read_only_with(dir, IndexOptions::default())
+    }
+
+    /// [`IndexSet::open_read_only`] with explicit options (only `search_threads`
+    /// matters to a reader).
+    pub fn open_read_only_with(dir: &Path, options: IndexOptions) -> Result<IndexSet> {
         match fs::metadata(dir) {
             Ok(metadata) if metadata.is_dir() => {}
             _ => return Err(Error::NoIndex(dir.to_path_buf())),
@@ -239,7 +250,7 @@ impl IndexSet {
         let set = IndexSet {
             dir: dir.to_path_buf(),
             read_only: true,
-            options: IndexOptions::default(),
+            options,
             schema: IndexSchema::build(),
             years: RwLock::new(BTreeMap::new()),
         };
@@ -256,6 +267,10 @@ impl IndexSet {
     /// The directory holding the yearly indexes.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub(crate) fn search_threads(&self) -> usize {
+        self.options.search_threads.max(1)
     }
 
     /// Years present (healthy or not), ascending.
@@ -459,9 +474,16 @@ impl IndexSet {
         Ok(YearStatus::NeedsRebuild { reason })
     }
 
-    /// Picks up years created by another process and reloads every reader now.
+    /// Reloads every reader now. On a read-only set, also reopens every year from disk,
+    /// picking up years another process created, cleared (rebuilt) or removed.
     pub fn refresh(&self) -> Result<()> {
-        self.scan()?;
+        if self.read_only {
+            // Opened aside and swapped in, so concurrent searches never see a gap.
+            let fresh = self.open_years(&BTreeMap::new())?;
+            *self.write_years() = fresh;
+        } else {
+            self.scan()?;
+        }
         for slot in self.read_years().values() {
             if let Slot::Ready(index) = slot {
                 index.reader.reload().map_err(Error::engine(index.year))?;
@@ -545,6 +567,17 @@ impl IndexSet {
 
     /// Scans the directory and opens every year not opened yet.
     fn scan(&self) -> Result<()> {
+        let known = self.read_years().clone();
+        let opened = self.open_years(&known)?;
+        let mut years = self.write_years();
+        for (year, slot) in opened {
+            years.entry(year).or_insert(slot);
+        }
+        Ok(())
+    }
+
+    /// Opens every year directory under `dir` that is not in `known`.
+    fn open_years(&self, known: &BTreeMap<i32, Slot>) -> Result<BTreeMap<i32, Slot>> {
         let entries = fs::read_dir(&self.dir).map_err(Error::io(&self.dir))?;
         let mut found = Vec::new();
         for entry in entries {
@@ -553,8 +586,9 @@ impl IndexSet {
                 found.push(year);
             }
         }
+        let mut opened = BTreeMap::new();
         for year in found {
-            if self.read_years().contains_key(&year) {
+            if known.contains_key(&year) {
                 continue;
             }
             let slot = match self.open_year(year) {
@@ -564,9 +598,9 @@ impl IndexSet {
                     Slot::Broken(reason)
                 }
             };
-            self.write_years().entry(year).or_insert(slot);
+            opened.insert(year, slot);
         }
-        Ok(())
+        Ok(opened)
     }
 
     /// Opens one year, checking everything that can be checked cheaply. The error is

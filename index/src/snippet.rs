@@ -63,6 +63,9 @@ impl Highlighter {
         if self.terms.is_empty() && self.prefixes.is_empty() {
             return None;
         }
+        if text.is_ascii() && !self.may_occur_in_ascii(text) {
+            return None;
+        }
         let matches = self.find_matches(text);
         let anchor = best_window(&matches)?;
         let start = window_start(text, matches[anchor].start);
@@ -98,6 +101,17 @@ impl Highlighter {
             out.push('…');
         }
         Some(out)
+    }
+
+    /// A cheap test that rules out most texts without tokenizing them: in ASCII text
+    /// every token is a lowercase ASCII substring of the lowercased text, so a term or
+    /// prefix that is not a substring cannot match.
+    fn may_occur_in_ascii(&self, text: &str) -> bool {
+        let lower = text.to_ascii_lowercase();
+        self.terms
+            .iter()
+            .chain(&self.prefixes)
+            .any(|needle| lower.contains(needle.as_str()))
     }
 
     fn find_matches(&self, text: &str) -> Vec<Match> {

@@ -319,6 +319,16 @@ fn a_reader_process_sees_a_writer_process_commits() {
     reader.refresh().expect("refreshes");
     assert_eq!(reader.years(), vec![2022, 2023]);
     assert_eq!(total(&reader, "*"), 8);
+    // The writer rebuilds 2022 (with fewer messages) and drops 2023.
+    writer.clear_year(2022).expect("clears");
+    for doc in docs.iter().filter(|d| d.id.year == 2022).take(1) {
+        writer.add(doc).expect("adds");
+    }
+    writer.commit(2022, 1).expect("commits");
+    writer.remove_year(2023).expect("removes");
+    reader.refresh().expect("refreshes");
+    assert_eq!(reader.years(), vec![2022]);
+    assert_eq!(total(&reader, "*"), 1);
 }
 
 #[test]

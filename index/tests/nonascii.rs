@@ -91,6 +91,12 @@ fn cjk_words_match_as_character_sequences() {
     assert_eq!(search_ids(&set, "北京", &all), ids(&[5, 11]));
     assert_eq!(search_ids(&set, "预算", &all), ids(&[5]));
     assert_eq!(search_ids(&set, "北京开会", &all), ids(&[5]));
+    // Frequent characters and kana are indexed as common grams too.
+    assert_eq!(search_ids(&set, "我们", &all), ids(&[5]));
+    assert_eq!(search_ids(&set, "们明", &all), ids(&[5]));
+    assert_eq!(search_ids(&set, "があります", &all), ids(&[6]));
+    assert_eq!(search_ids(&set, "がありま", &all), ids(&[6]));
+    assert_eq!(search_ids(&set, "ありがとう", &all), BTreeSet::new());
     assert_eq!(search_ids(&set, "\"在北京\"", &all), ids(&[5]));
     assert_eq!(
         search_ids(&set, "东京", &all),

@@ -96,6 +96,27 @@ fn every_operator_matches_the_oracle() {
     check(&set, &docs, "\"attached report\"", |d| {
         has_text(d, "", "attached report")
     });
+    // Phrases of common words (indexed as common grams), across punctuation, and never
+    // across two attachments.
+    nonempty("\"of the\"", &|d| has_text(d, "", "of the"));
+    nonempty("\"the end of the\"", &|d| has_text(d, "", "the end of the"));
+    nonempty("\"it is in the plan\"", &|d| has_text(d, "", "it is in the plan"));
+    nonempty("\"to be or not to be\"", &|d| has_text(d, "", "to be or not to be"));
+    check(&set, &docs, "attachment:\"review of the\"", |d| {
+        has_text(d, "attachment", "review of the")
+    });
+    let across = docs.iter().any(|d| {
+        d.attachments.windows(2).any(|pair| {
+            let first = pair[0].text.as_deref().unwrap_or_default();
+            let second = pair[1].text.as_deref().unwrap_or_default();
+            first.ends_with("review of") && second.to_lowercase().starts_with("the")
+        })
+    });
+    assert!(across, "fixture must have \"review of\" | \"the\" across two attachments");
+    nonempty("body:\"of the\"", &|d| has_text(d, "body", "of the"));
+    nonempty("attachment:\"of the\"", &|d| has_text(d, "attachment", "of the"));
+    check(&set, &docs, "\"of of\"", |d| has_text(d, "", "of of"));
+    nonempty("of-the", &|d| has_text(d, "", "of the"));
     // Prefixes.
     nonempty("budg*", &|d| has_prefix(d, "", "budg"));
     nonempty("budgeta*", &|d| has_prefix(d, "", "budgeta"));

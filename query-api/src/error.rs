@@ -10,8 +10,8 @@
 //! own query back to them) and are never logged.
 
 use axum::Json;
-use axum::extract::FromRequest;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use coffer_model::ErrorCode;
@@ -137,18 +137,24 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "no_route", None),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)
+            }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None)
-            }
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+            ),
             ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled", None),
             ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(d)),
             ApiError::Corruption(d) => (StatusCode::INTERNAL_SERVER_ERROR, "corruption", Some(d)),
             ApiError::Internal(d) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Some(d)),
         };
-        let body = ErrorBody { error: ErrorInner { code, message } };
+        let body = ErrorBody {
+            error: ErrorInner { code, message },
+        };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
@@ -156,7 +162,9 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(seconds) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(detail) = detail {
             response.extensions_mut().insert(InternalDetail(detail));
@@ -239,11 +247,11 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
 }
 
 /// `Query` whose rejection is an [`ApiError`].
-#[derive(Debug, FromRequest)]
+#[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
 
 /// `Path` whose rejection is an [`ApiError`].
-#[derive(Debug, FromRequest)]
+#[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);

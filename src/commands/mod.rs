@@ -1,11 +1,14 @@
 //! One module per command; each parses nothing itself (clap did) and holds only wiring
 //! and presentation.
 
+pub mod audit;
 pub mod bench;
 pub mod import;
 pub mod rebuild;
 pub mod search;
+pub mod serve;
 pub mod show;
+pub mod user;
 pub mod verify;
 pub mod volume;
 

@@ -77,6 +77,17 @@ pub const WORDS: [&str; 24] = [
     "vendor",
 ];
 
+/// Sentences dense in very common words (indexed with common grams), some with
+/// punctuation between the words.
+pub const COMMON_SENTENCES: [&str; 6] = [
+    "It is in the plan of the vendor.",
+    "We will send it to you by the end of the day.",
+    "Some of the budget is for the offsite, and the rest of it is not.",
+    "Of. The. Of the. To be or not to be.",
+    "The review of",
+    "the contract is at the end of the file",
+];
+
 pub const FILENAMES: [&str; 6] = [
     "Q3_report.pdf",
     "budget-2024.xlsx",
@@ -150,13 +161,25 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
         if rng.chance(20) {
             body.push_str(". The quarterly report is attached.");
         }
+        if rng.chance(50) {
+            body.push(' ');
+            body.push_str(COMMON_SENTENCES[rng.below(COMMON_SENTENCES.len())]);
+        }
         let attachments: Vec<AttachmentDoc> =
             (0..if rng.chance(35) { 1 + rng.below(2) } else { 0 })
                 .map(|_| {
                     let filename = Some(rng.pick(&FILENAMES).to_string());
                     let size = 1000 + rng.below(100_000) as u64;
                     let text_words = 5 + rng.below(10);
-                    let text = rng.chance(70).then(|| sentence(&mut rng, text_words));
+                    let text = rng.chance(70).then(|| {
+                    let mut text = sentence(&mut rng, text_words);
+                    if rng.chance(50) {
+                        // Often ends with "of" and the next one starts with "the": a
+                        // phrase must not match across two attachments.
+                        text = format!("{} {text} {}", rng.pick(&COMMON_SENTENCES), rng.pick(&COMMON_SENTENCES));
+                    }
+                    text
+                });
                     AttachmentDoc {
                         filename,
                         content_type: "application/octet-stream".into(),
@@ -165,6 +188,18 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
                     }
                 })
                 .collect();
+        let mut attachments = attachments;
+        if i % 10 == 3 {
+            // A phrase must never match across two attachments.
+            for text in ["budget draft. The review of", "the contract is at the end of the file"] {
+                attachments.push(AttachmentDoc {
+                    filename: Some("notes.txt".into()),
+                    content_type: "text/plain".into(),
+                    size: 100,
+                    text: Some(text.into()),
+                });
+            }
+        }
         let mut flags = MessageFlags::default();
         if i % 9 == 4 {
             flags.insert(MessageFlags::ATTACHMENT_TEXT_NOT_EXTRACTED);
@@ -175,6 +210,7 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
         let mut doc = MessageDoc {
             id: MessageId::new(year, seqs[year_index]),
             sha256: Sha256([i as u8; 32]),
+            identity: None,
             received,
             date,
             message_id: Some(format!("<Msg{i}.X@Mail.Example>")),
@@ -573,7 +609,17 @@ impl Q {
                 fields[rng.below(fields.len())],
                 rng.pick(&WORDS).to_string(),
             ),
-            4 => Q::Phrase("", format!("{} {}", rng.pick(&WORDS), rng.pick(&WORDS))),
+            4 => {
+                if rng.chance(50) {
+                    Q::Phrase("", format!("{} {}", rng.pick(&WORDS), rng.pick(&WORDS)))
+                } else {
+                    let words = words(COMMON_SENTENCES[rng.below(COMMON_SENTENCES.len())]);
+                    let length = 2 + rng.below(3).min(words.len() - 2);
+                    let start = rng.below(words.len() - length + 1);
+                    let field = ["", "body", "attachment", "subject"][rng.below(4)];
+                    Q::Phrase(field, words[start..start + length].join(" "))
+                }
+            }
             5 => Q::Prefix(
                 fields[rng.below(fields.len())],
                 rng.pick(&WORDS)[..3].to_string(),

@@ -1,0 +1,293 @@
+//! Authentication and THE role check (DESIGN.md, "Roles").
+//!
+//! Handlers take [`Authorized<C>`] where `C` names a [`Capability`]: the extractor
+//! authenticates the bearer token (a login session `cs_...` or a journal API token
+//! `cj_...`), builds the [`Caller`] with role and scope, and checks the capability
+//! against [`allows`] — the only table of who may do what. A missing or invalid token
+//! is 401; a role without the capability is 403 and audited (action = capability,
+//! target = method and path, outcome `denied`).
+//!
+//! # Scope
+//! [`scope_of`] derives what content a caller may see: a `user` their own mailbox
+//! addresses (aliases included), an `officer` the mailboxes of their domains (or all
+//! with `*`); admins, auditors and journal tokens see none. Groups grant nothing. The
+//! scope goes into the index search and every per-message lookup ([`Caller::content_scope`],
+//! [`Caller::proof_scope`]); a message outside it is answered 404 like a missing one.
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use coffer_audit::{AuditEntry, Outcome};
+use coffer_catalog::users::{ALL_DOMAINS, UserRecord};
+use coffer_model::{Role, Scope};
+
+use crate::accounts::{JOURNAL_PREFIX, SESSION_PREFIX, token_hash};
+use crate::error::ApiError;
+use crate::state::{AppState, now_secs};
+
+/// What an endpoint needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Manage domains, users, groups (admin).
+    ManageAccounts,
+    /// Search and read message content in scope (officer, user).
+    ReadContent,
+    /// Inclusion proofs (officer in scope; admin and auditor by id, without content).
+    ReadProofs,
+    /// List volumes (admin, officer, auditor).
+    ReadVolumes,
+    /// Run a verification (auditor).
+    RunVerification,
+    /// Read the audit trail (admin, auditor; officer: own actions only).
+    ReadAudit,
+    /// Submit journaled messages (journal tokens).
+    SubmitMessages,
+    /// End one's own session (every person).
+    OwnSession,
+}
+
+impl Capability {
+    /// The name used as the audit action of a denied request.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::ManageAccounts => "accounts.manage",
+            Capability::ReadContent => "content.read",
+            Capability::ReadProofs => "proof.read",
+            Capability::ReadVolumes => "volumes.read",
+            Capability::RunVerification => "volumes.verify",
+            Capability::ReadAudit => "audit.read",
+            Capability::SubmitMessages => "messages.submit",
+            Capability::OwnSession => "session",
+        }
+    }
+}
+
+/// Whether `role` has `capability`: the one role table.
+pub fn allows(role: Role, capability: Capability) -> bool {
+    use Capability as C;
+    use Role as R;
+    match capability {
+        C::ManageAccounts => role == R::Admin,
+        C::ReadContent => matches!(role, R::Officer | R::User),
+        C::ReadProofs => matches!(role, R::Officer | R::Auditor | R::Admin),
+        C::ReadVolumes => matches!(role, R::Admin | R::Officer | R::Auditor),
+        C::RunVerification => role == R::Auditor,
+        C::ReadAudit => matches!(role, R::Admin | R::Auditor | R::Officer),
+        C::SubmitMessages => role == R::Journal,
+        C::OwnSession => matches!(role, R::Admin | R::Officer | R::Auditor | R::User),
+    }
+}
+
+/// The content scope of a user account.
+pub fn scope_of(user: &UserRecord) -> Scope {
+    match user.role {
+        Role::User => Scope::mailboxes(&user.mailboxes),
+        Role::Officer if user.domains.iter().any(|d| d == ALL_DOMAINS) => Scope::All,
+        Role::Officer => Scope::domains(&user.domains),
+        Role::Admin | Role::Auditor | Role::Journal => Scope::mailboxes(Vec::<String>::new()),
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// User id (or API token id for journal tokens); what logs carry.
+    pub id: i64,
+    /// Username or token name; what the audit trail names.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Content scope.
+    pub scope: Scope,
+    /// Client address.
+    pub client: String,
+    /// SHA-256 of the bearer token (to end the session).
+    pub token_hash: [u8; 32],
+}
+
+impl Caller {
+    /// The scope for content (search, view, raw, attachments).
+    pub fn content_scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The scope for proofs: roles that see no content may prove any message by id
+    /// (the proof then carries no custody metadata).
+    pub fn proof_scope(&self) -> Scope {
+        if allows(self.role, Capability::ReadContent) {
+            self.scope.clone()
+        } else {
+            Scope::All
+        }
+    }
+
+    /// Whether responses may include content-derived data (custody metadata).
+    pub fn sees_content(&self) -> bool {
+        allows(self.role, Capability::ReadContent)
+    }
+
+    /// The only actor whose audit entries this caller may read (officers: themselves).
+    pub fn audit_actor_restriction(&self) -> Option<&str> {
+        (self.role == Role::Officer).then_some(self.name.as_str())
+    }
+
+    /// An audit entry by this caller.
+    pub fn entry(&self, action: &str, target: impl Into<String>, outcome: Outcome) -> AuditEntry {
+        AuditEntry::new(
+            self.name.clone(),
+            action,
+            target,
+            outcome,
+            self.client.clone(),
+        )
+    }
+}
+
+/// The client address of a request: the peer, or the first `X-Forwarded-For` hop when
+/// configured to trust a proxy.
+pub fn client_addr(parts: &Parts, state: &AppState) -> String {
+    if state.config().trust_forwarded_for
+        && let Some(forwarded) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        && let Some(first) = forwarded.split(',').next()
+        && let Ok(ip) = first.trim().parse::<std::net::IpAddr>()
+    {
+        return ip.to_string();
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(
+            || "unknown".to_string(),
+            |ConnectInfo(addr)| addr.ip().to_string(),
+        )
+}
+
+/// The client address as an extractor (for the login, which has no caller yet).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ClientAddr(client_addr(parts, state)))
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Authenticates the bearer token of a request.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let unauthenticated = |reason| {
+        state.metrics().auth_failure("token");
+        ApiError::Unauthenticated(reason)
+    };
+    let Some(token) = bearer(parts) else {
+        return Err(unauthenticated(
+            "a bearer token is required (POST /api/v1/session)",
+        ));
+    };
+    let hash = token_hash(token);
+    let client = client_addr(parts, state);
+    let caller = if token.starts_with(SESSION_PREFIX) {
+        state
+            .catalog()
+            .session_user(&hash, now_secs())
+            .await?
+            .map(|user| Caller {
+                id: user.id,
+                scope: scope_of(&user),
+                name: user.username,
+                role: user.role,
+                client,
+                token_hash: hash,
+            })
+    } else if token.starts_with(JOURNAL_PREFIX) {
+        state.catalog().api_token(&hash).await?.map(|t| Caller {
+            id: t.id,
+            name: t.name,
+            role: t.role,
+            scope: Scope::mailboxes(Vec::<String>::new()),
+            client,
+            token_hash: hash,
+        })
+    } else {
+        None
+    };
+    let caller =
+        caller.ok_or_else(|| unauthenticated("the token is invalid, expired or revoked"))?;
+    tracing::Span::current().record("user_id", caller.id);
+    Ok(caller)
+}
+
+/// A capability as a type, so a handler states what it needs in its signature.
+pub trait Needs: Send + Sync + 'static {
+    /// The capability.
+    const CAPABILITY: Capability;
+}
+
+/// Capability marker types for [`Authorized`].
+pub mod cap {
+    use super::{Capability, Needs};
+
+    macro_rules! markers {
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("Marker for [`Capability::", stringify!($name), "`].")]
+            #[derive(Debug)]
+            pub struct $name;
+            impl Needs for $name {
+                const CAPABILITY: Capability = Capability::$name;
+            }
+        )*};
+    }
+    markers!(
+        ManageAccounts,
+        ReadContent,
+        ReadProofs,
+        ReadVolumes,
+        RunVerification,
+        ReadAudit,
+        SubmitMessages,
+        OwnSession
+    );
+}
+
+/// An authenticated caller whose role has capability `C`.
+#[derive(Debug)]
+pub struct Authorized<C: Needs>(pub Caller, pub(crate) PhantomData<C>);
+
+impl<C: Needs> FromRequestParts<AppState> for Authorized<C> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(parts, state).await?;
+        if allows(caller.role, C::CAPABILITY) {
+            return Ok(Authorized(caller, PhantomData));
+        }
+        state.metrics().auth_failure("forbidden");
+        tracing::info!(user_id = caller.id, role = %caller.role, capability = C::CAPABILITY.name(), "request denied");
+        // The full path (nested routers see only their part of `parts.uri`); never the
+        // query string, which can carry query text.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |u| u.0.path());
+        let target = format!("{} {path}", parts.method);
+        let entry = caller.entry(C::CAPABILITY.name(), target, Outcome::Denied);
+        if let Err(e) = state.audit().record(entry).await {
+            state.metrics().audit_failure();
+            tracing::error!(error = %e, "could not audit a denied request");
+        }
+        Err(ApiError::Forbidden)
+    }
+}

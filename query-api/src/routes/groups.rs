@@ -1,0 +1,125 @@
+//! `/api/v1/groups`: groups of users (administration and archiving rules; a group
+//! grants no access to anyone's mail).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use coffer_audit::Outcome;
+use coffer_catalog::users::GroupRecord;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::{validate_name, validate_rule};
+use crate::auth::{Authorized, cap};
+use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
+use crate::state::{AppState, now_secs};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_group, list_groups))
+        .routes(routes!(delete_group))
+}
+
+/// A new group.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupSpec {
+    /// Name.
+    name: String,
+    /// Member usernames.
+    #[serde(default)]
+    members: Vec<String>,
+    /// `internal`, `external`, `both` (default) or `none`.
+    #[serde(default)]
+    archiving_rule: Option<String>,
+}
+
+/// A group.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GroupView {
+    /// Name.
+    name: String,
+    /// Archiving rule.
+    archiving_rule: String,
+    /// Member usernames.
+    members: Vec<String>,
+}
+
+impl From<GroupRecord> for GroupView {
+    fn from(g: GroupRecord) -> Self {
+        Self {
+            name: g.name,
+            archiving_rule: g.archiving_rule,
+            members: g.members,
+        }
+    }
+}
+
+/// Every group.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GroupList {
+    /// Groups by name.
+    groups: Vec<GroupView>,
+}
+
+/// Create a group.
+#[utoipa::path(post, path = "/groups", tag = "groups", security(("bearer" = [])), request_body = GroupSpec,
+    responses((status = 201, body = GroupView), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+async fn create_group(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ManageAccounts>,
+    AppJson(spec): AppJson<GroupSpec>,
+) -> Result<(StatusCode, AppJson<GroupView>), ApiError> {
+    let name = validate_name("group name", &spec.name)?;
+    let rule = validate_rule(spec.archiving_rule.as_deref().unwrap_or("both"))?;
+    let group = state
+        .catalog()
+        .create_group(&name, &rule, &spec.members, now_secs())
+        .await?;
+    let detail =
+        serde_json::json!({ "members": group.members, "archiving_rule": group.archiving_rule });
+    state
+        .audit()
+        .record(
+            caller
+                .entry("group.create", name, Outcome::Success)
+                .with_detail(detail),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, AppJson(group.into())))
+}
+
+/// List groups.
+#[utoipa::path(get, path = "/groups", tag = "groups", security(("bearer" = [])),
+    responses((status = 200, body = GroupList), (status = 403, body = ErrorResponse)))]
+async fn list_groups(
+    State(state): State<AppState>,
+    Authorized(_caller, _): Authorized<cap::ManageAccounts>,
+) -> Result<AppJson<GroupList>, ApiError> {
+    let groups = state.catalog().list_groups().await?;
+    Ok(AppJson(GroupList {
+        groups: groups.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Delete a group (its members stay).
+#[utoipa::path(delete, path = "/groups/{name}", tag = "groups", security(("bearer" = [])),
+    params(("name" = String, Path, description = "group name")),
+    responses((status = 204), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn delete_group(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ManageAccounts>,
+    AppPath(name): AppPath<String>,
+) -> Result<Response, ApiError> {
+    let name = name.trim().to_ascii_lowercase();
+    if !state.catalog().delete_group(&name).await? {
+        return Err(ApiError::NotFound("no such group".into()));
+    }
+    state
+        .audit()
+        .record(caller.entry("group.delete", name, Outcome::Success))
+        .await?;
+    Ok(crate::no_content())
+}

@@ -1,0 +1,191 @@
+//! `POST /api/v1/messages`: journal submission over HTTP by a mail server holding a
+//! journal API token. The body is the raw RFC 5322 message; the envelope comes as query
+//! parameters (`mail_from`, `rcpt` repeated). The answer is 201 only after
+//! [`Archive::commit`](coffer_ingest::archive::Archive::commit) returned, i.e. after
+//! the record is fsynced; a byte-identical resubmission answers 201 with
+//! `duplicate: true` and the original id. A message no mailbox's archiving rule admits
+//! is not stored: 200 with `excluded: true`, recorded in the audit trail (no content).
+
+use std::collections::BTreeSet;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use coffer_audit::Outcome as AuditOutcome;
+use coffer_ingest::archive::{Incoming, Outcome};
+use coffer_ingest::parse::MailboxPolicy;
+use coffer_model::Envelope;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Authorized, cap};
+use crate::error::{ApiError, AppJson, AppQuery, ErrorResponse};
+use crate::state::{ApiConfig, AppState};
+
+pub(crate) fn router(config: &ApiConfig) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .layer(DefaultBodyLimit::max(config.max_message_body))
+}
+
+/// The stored message.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Submitted {
+    /// Message id (absent when excluded).
+    id: Option<String>,
+    /// Whether the message was already archived (no new message record).
+    duplicate: bool,
+    /// Whether the archiving rules excluded it (200, nothing stored; audited).
+    excluded: bool,
+}
+
+/// Most recipients accepted in the envelope.
+const MAX_RCPT: usize = 10_000;
+
+/// Submit a journaled message (raw RFC 5322 body).
+#[utoipa::path(post, path = "/messages", tag = "ingest", security(("bearer" = [])),
+    params(("mail_from" = Option<String>, Query, description = "envelope sender"),
+           ("rcpt" = Option<Vec<String>>, Query, description = "envelope recipient (repeat for each)")),
+    request_body(content = Vec<u8>, content_type = "message/rfc822"),
+    responses((status = 201, body = Submitted), (status = 200, body = Submitted), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 413, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+async fn submit(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::SubmitMessages>,
+    AppQuery(params): AppQuery<Vec<(String, String)>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, AppJson<Submitted>), ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body must be the raw message".into(),
+        ));
+    }
+    let mut mail_from = None;
+    let mut rcpt_to = Vec::new();
+    for (key, value) in params {
+        match key.as_str() {
+            "mail_from" => mail_from = Some(value),
+            "rcpt" => rcpt_to.push(value),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown parameter {other:?} (mail_from, rcpt)"
+                )));
+            }
+        }
+    }
+    if rcpt_to.len() > MAX_RCPT {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_RCPT} recipients"
+        )));
+    }
+    let mut domains: BTreeSet<String> = state
+        .config()
+        .local_domains
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    domains.extend(
+        state
+            .catalog()
+            .list_domains()
+            .await?
+            .into_iter()
+            .map(|d| d.name),
+    );
+    let incoming = Incoming {
+        raw: body.to_vec(),
+        source: "http".into(),
+        envelope: Some(Envelope {
+            protocol: "http".into(),
+            mail_from,
+            rcpt_to,
+            client_addr: Some(caller.client.clone()),
+            helo: None,
+            tls: false,
+        }),
+        origin: Some(format!("token:{}", caller.name)),
+        policy: MailboxPolicy::LocalDomains(domains.into_iter().collect()),
+        journaled: true,
+    };
+    let size = body.len();
+    let archive = state.archive().clone();
+    let started = std::time::Instant::now();
+    let outcome = crate::blocking(move || {
+        let analyzed = archive.analyze(incoming);
+        archive.commit(vec![analyzed]).pop().unwrap_or_else(|| {
+            Err(coffer_ingest::archive::ArchiveError::Applier(
+                "no result".into(),
+            ))
+        })
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            state.metrics().ingest("http", "failed");
+            return Err(e);
+        }
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if let Outcome::Excluded {
+        internal,
+        refused,
+        size,
+    } = outcome
+    {
+        state.metrics().ingest("http", "excluded");
+        let detail = serde_json::json!({ "internal": internal, "refused": refused, "size": size });
+        state
+            .audit()
+            .record(
+                caller
+                    .entry("message.excluded", "", AuditOutcome::Success)
+                    .with_detail(detail),
+            )
+            .await?;
+        tracing::info!(
+            token_id = caller.id,
+            size,
+            elapsed_ms,
+            "journal submission excluded by the archiving rules"
+        );
+        return Ok((
+            StatusCode::OK,
+            AppJson(Submitted {
+                id: None,
+                duplicate: false,
+                excluded: true,
+            }),
+        ));
+    }
+    let duplicate = !matches!(outcome, Outcome::Archived { .. });
+    state
+        .metrics()
+        .ingest("http", if duplicate { "duplicate" } else { "archived" });
+    let id = outcome.id().map(|id| id.to_string());
+    tracing::info!(
+        token_id = caller.id,
+        message = id.as_deref().unwrap_or("-"),
+        size,
+        duplicate,
+        elapsed_ms,
+        "journal submission stored"
+    );
+    Ok((
+        StatusCode::CREATED,
+        AppJson(Submitted {
+            id,
+            duplicate,
+            excluded: false,
+        }),
+    ))
+}

@@ -1,0 +1,368 @@
+//! One message: metadata and rendered content, the original bytes, one attachment, and
+//! an inclusion proof.
+//!
+//! Every lookup goes through [`load`]: the id is resolved in the catalog and checked
+//! against the caller's scope; a message that does not exist and one outside the scope
+//! get the same 404 (audited as `not_found`, with the reason in the detail), so ids
+//! cannot be probed. Content is audited (and fsynced) before it is returned.
+
+use std::str::FromStr;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use coffer_audit::Outcome;
+use coffer_catalog::MessageRow;
+use coffer_model::{MessageFlags, MessageId, Scope};
+use coffer_volume::{Record, RecordKind, SignedTreeHead, merkle};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Authorized, Caller, cap};
+use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
+use crate::render::{self, AddressView, AttachmentView};
+use crate::routes::{rfc3339, rfc3339_us};
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(view))
+        .routes(routes!(raw))
+        .routes(routes!(attachment))
+        .routes(routes!(proof))
+}
+
+/// Resolves `id` for `caller` within `scope`: the catalog row, or 404 (audited).
+async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+    scope: &Scope,
+) -> Result<MessageRow, ApiError> {
+    let not_found = |reason: &'static str| {
+        let entry = caller.entry(action, id.to_string(), Outcome::NotFound);
+        (
+            entry.with_detail(serde_json::json!({ "reason": reason })),
+            ApiError::NotFound("no such message".into()),
+        )
+    };
+    let parsed = MessageId::from_str(id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (entry, error) = match state.catalog().message(parsed).await? {
+        Some(row) if scope.admits(row.mailboxes.iter().map(String::as_str)) => return Ok(row),
+        Some(_) => {
+            tracing::info!(user_id = caller.id, message = %parsed, "message outside the caller's scope");
+            not_found("outside scope")
+        }
+        None => not_found("no such message"),
+    };
+    state.audit().record(entry).await?;
+    Err(error)
+}
+
+/// [`find`], then the volume record (content verified against its SHA-256 on read).
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<(MessageRow, Record), ApiError> {
+    let row = find(state, caller, id, action, caller.content_scope()).await?;
+    let archive = state.archive().clone();
+    let message = row.id;
+    let record = crate::blocking(move || -> Result<Record, ApiError> {
+        let volume = archive.volumes().get(message.year)?.ok_or_else(|| {
+            ApiError::Internal(format!("catalog names {message} but its volume is missing"))
+        })?;
+        let record = volume.read(message.seq)?;
+        if record.header.kind != RecordKind::Message {
+            return Err(ApiError::Internal(format!(
+                "{message} is a {} record",
+                record.header.kind.name()
+            )));
+        }
+        Ok(record)
+    })
+    .await?;
+    Ok((row, record))
+}
+
+/// Audits a successful content access (durably, before the content is returned).
+async fn audited(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    row: &MessageRow,
+    extra: serde_json::Value,
+) -> Result<(), ApiError> {
+    let mut detail = serde_json::json!({ "sha256": row.sha256.to_hex() });
+    if let (Some(map), serde_json::Value::Object(extra)) = (detail.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    state
+        .audit()
+        .record(
+            caller
+                .entry(action, row.id.to_string(), Outcome::Success)
+                .with_detail(detail),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A message as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MessageView {
+    /// Id.
+    id: String,
+    /// SHA-256 of the original bytes.
+    sha256: String,
+    /// Received by the archive (RFC 3339).
+    received: String,
+    /// The message's own date (RFC 3339).
+    date: Option<String>,
+    /// Message-ID header.
+    message_id: Option<String>,
+    /// From.
+    from: Vec<AddressView>,
+    /// To.
+    to: Vec<AddressView>,
+    /// Cc.
+    cc: Vec<AddressView>,
+    /// Bcc (header).
+    bcc: Vec<AddressView>,
+    /// Subject.
+    subject: Option<String>,
+    /// Archive mailboxes holding the message.
+    mailboxes: Vec<String>,
+    /// Flags (`malformed`, `encoding-problem`, ...).
+    flags: Vec<&'static str>,
+    /// Size of the original in bytes.
+    size: u64,
+    /// Plain-text body (text parts, joined).
+    text: Option<String>,
+    /// Sanitized HTML body (no scripts, no remote content).
+    html: Option<String>,
+    /// Attachments.
+    attachments: Vec<AttachmentView>,
+}
+
+/// Metadata and rendered content.
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id, e.g. 2026-42")),
+    responses((status = 200, body = MessageView), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+async fn view(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ReadContent>,
+    AppPath(id): AppPath<String>,
+) -> Result<AppJson<MessageView>, ApiError> {
+    let (row, record) = load(&state, &caller, &id, "message.view").await?;
+    let content = record.content;
+    let rendered = tokio::task::spawn_blocking(move || render::render(&content))
+        .await
+        .map_err(ApiError::internal)?;
+    audited(&state, &caller, "message.view", &row, serde_json::json!({})).await?;
+    tracing::debug!(user_id = caller.id, message = %row.id, size = row.size, "message viewed");
+    Ok(AppJson(MessageView {
+        id: row.id.to_string(),
+        sha256: row.sha256.to_hex(),
+        received: rfc3339_us(record.header.received_us),
+        date: row.date.map(rfc3339),
+        message_id: rendered.message_id.or(row.message_id),
+        from: rendered.from,
+        to: rendered.to,
+        cc: rendered.cc,
+        bcc: rendered.bcc,
+        subject: rendered.subject.or(row.subject),
+        mailboxes: row.mailboxes,
+        flags: MessageFlags(row.flags).names(),
+        size: row.size,
+        text: rendered.text,
+        html: rendered.html,
+        attachments: rendered.attachments,
+    }))
+}
+
+fn download(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
+    // RFC 6266: an ASCII fallback and the UTF-8 name.
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
+    let mut response = Body::from(bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    response
+}
+
+/// The original RFC 5322 bytes, exactly as received.
+#[utoipa::path(get, path = "/messages/{id}/raw", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id")),
+    responses((status = 200, content_type = "message/rfc822", body = Vec<u8>), (status = 403, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+async fn raw(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ReadContent>,
+    AppPath(id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    let (row, record) = load(&state, &caller, &id, "message.raw").await?;
+    audited(
+        &state,
+        &caller,
+        "message.raw",
+        &row,
+        serde_json::json!({ "size": record.content.len() }),
+    )
+    .await?;
+    Ok(download(
+        "message/rfc822",
+        &format!("{}.eml", row.id),
+        record.content,
+    ))
+}
+
+/// One attachment, decoded, as a download.
+#[utoipa::path(get, path = "/messages/{id}/attachments/{n}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id"), ("n" = usize, Path, description = "attachment index from 0")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+async fn attachment(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ReadContent>,
+    AppPath((id, n)): AppPath<(String, usize)>,
+) -> Result<Response, ApiError> {
+    let (row, record) = load(&state, &caller, &id, "message.attachment").await?;
+    let content = record.content;
+    let found = tokio::task::spawn_blocking(move || render::attachment(&content, n))
+        .await
+        .map_err(ApiError::internal)?;
+    let Some((filename, content_type, bytes)) = found else {
+        return Err(ApiError::NotFound("no such attachment".into()));
+    };
+    let detail =
+        serde_json::json!({ "attachment": n, "size": bytes.len(), "content_type": content_type });
+    audited(&state, &caller, "message.attachment", &row, detail).await?;
+    let name = filename.unwrap_or_else(|| format!("{}-attachment-{n}", row.id));
+    Ok(download(&content_type, &name, bytes))
+}
+
+/// An inclusion proof.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProofView {
+    /// Message id.
+    id: String,
+    /// Volume year.
+    year: i32,
+    /// Record sequence number.
+    seq: u64,
+    /// Leaf index in the Merkle tree (`seq - 1`).
+    leaf_index: u64,
+    /// Record hash (SHA-256 over the record header and metadata), hex.
+    record_hash: String,
+    /// RFC 6962 leaf hash, SHA-256(0x00 ‖ record hash), hex.
+    leaf_hash: String,
+    /// SHA-256 of the original bytes (in the record header), hex.
+    content_sha256: String,
+    /// Audit path from the leaf to the root, hex, leaf side first.
+    proof: Vec<String>,
+    /// The signed tree head the proof leads to.
+    #[schema(value_type = Object)]
+    tree_head: SignedTreeHead,
+    /// Fingerprint of the archive key that signed it.
+    public_key: String,
+    /// The encoded record header, hex (record hash = SHA-256(header ‖ metadata)).
+    record_header: String,
+    /// The record's custody metadata, hex (only for roles that may read content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_meta: Option<String>,
+}
+
+/// Inclusion proof of the message's record against the latest signed tree head of its
+/// volume (a checkpoint is signed first when the record is not yet covered).
+#[utoipa::path(get, path = "/messages/{id}/proof", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id")),
+    responses((status = 200, body = ProofView), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn proof(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ReadProofs>,
+    AppPath(id): AppPath<String>,
+) -> Result<AppJson<ProofView>, ApiError> {
+    let row = find(&state, &caller, &id, "message.proof", &caller.proof_scope()).await?;
+    let archive = state.archive().clone();
+    let message = row.id;
+    let (head, proof, record_hash, header, meta) =
+        crate::blocking(move || -> Result<_, ApiError> {
+            let volume = archive.volumes().get(message.year)?.ok_or_else(|| {
+                ApiError::Internal(format!("catalog names {message} but its volume is missing"))
+            })?;
+            let head = match volume.latest_tree_head() {
+                Some(head) if head.tree_size >= message.seq => head,
+                _ => volume.checkpoint()?.ok_or_else(|| {
+                    ApiError::Unavailable("the volume has no signed tree head yet".into())
+                })?,
+            };
+            let proof = volume.inclusion_proof(message.seq, head.tree_size)?;
+            let record_hash = volume.record_hash(message.seq)?;
+            let (header, meta) = volume.read_meta(message.seq)?;
+            Ok((head, proof, record_hash, header, meta))
+        })
+        .await?;
+    audited(
+        &state,
+        &caller,
+        "message.proof",
+        &row,
+        serde_json::json!({ "tree_size": head.tree_size }),
+    )
+    .await?;
+    Ok(AppJson(ProofView {
+        id: message.to_string(),
+        year: message.year,
+        seq: message.seq,
+        leaf_index: message.seq - 1,
+        record_hash: hex::encode(record_hash),
+        leaf_hash: hex::encode(merkle::leaf_hash(&record_hash)),
+        content_sha256: hex::encode(header.content_sha256),
+        proof: proof.iter().map(hex::encode).collect(),
+        public_key: state.public_key().fingerprint().to_string(),
+        tree_head: head,
+        record_header: hex::encode(header.encode()),
+        record_meta: caller.sees_content().then(|| hex::encode(meta)),
+    }))
+}

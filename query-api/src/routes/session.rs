@@ -1,0 +1,139 @@
+//! `POST /api/v1/session` (log in) and `DELETE /api/v1/session` (log out).
+//!
+//! A login is throttled (per username and client address) before the password is
+//! checked, verifies Argon2id on a blocking thread (against a dummy hash when the user
+//! is unknown or disabled, so timing does not tell), and is audited either way. The
+//! token is returned once; only its SHA-256 is stored.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::Response;
+use coffer_audit::{AuditEntry, Outcome};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::{SESSION_PREFIX, new_token, verify_password_blocking};
+use crate::auth::{Authorized, ClientAddr, cap};
+use crate::error::{ApiError, AppJson, ErrorResponse};
+use crate::routes::rfc3339;
+use crate::state::{AppState, now_secs};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login, logout))
+}
+
+/// Credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    /// Login name.
+    username: String,
+    /// Password.
+    password: String,
+}
+
+/// A new session.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LoginResponse {
+    /// Bearer token (`cs_...`), shown once.
+    token: String,
+    /// The user's role.
+    role: String,
+    /// When the session ends (RFC 3339).
+    expires: String,
+}
+
+/// Log in.
+#[utoipa::path(post, path = "/session", tag = "session", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    AppJson(body): AppJson<LoginRequest>,
+) -> Result<AppJson<LoginResponse>, ApiError> {
+    let username = body.username.trim().to_ascii_lowercase();
+    let now = Instant::now();
+    let credentials = state.catalog().credentials(&username).await?;
+    // Known usernames are named in the audit trail; unknown ones are not recorded (they
+    // are often passwords typed into the wrong field).
+    let actor = if credentials.is_some() {
+        username.clone()
+    } else {
+        "anonymous".to_string()
+    };
+    let audit_failure = |reason: &str| {
+        AuditEntry::new(
+            actor.clone(),
+            "login",
+            actor.clone(),
+            Outcome::Failure,
+            client.clone(),
+        )
+        .with_detail(serde_json::json!({ "reason": reason }))
+    };
+    if let Err(wait) = state.throttle().check(&username, &client, now) {
+        state.metrics().auth_failure("throttled");
+        state.audit().record(audit_failure("throttled")).await?;
+        return Err(ApiError::Throttled {
+            retry_after: wait.as_secs().max(1),
+        });
+    }
+    let (hash, usable) = match &credentials {
+        Some(c) if !c.disabled => (c.password_hash.clone(), true),
+        _ => (state.dummy_hash().to_string(), false),
+    };
+    let verified = verify_password_blocking(body.password, hash).await && usable;
+    let Some(user) = credentials.filter(|_| verified) else {
+        state.throttle().failure(&username, &client, now);
+        state.metrics().auth_failure("login");
+        tracing::info!("login failed");
+        state
+            .audit()
+            .record(audit_failure("invalid credentials"))
+            .await?;
+        return Err(ApiError::Unauthenticated("invalid username or password"));
+    };
+    state.throttle().success(&username);
+    let (token, hash) = new_token(SESSION_PREFIX);
+    let created = now_secs();
+    let ttl = i64::try_from(state.config().session_ttl.as_secs()).unwrap_or(i64::MAX);
+    let expires = created.saturating_add(ttl);
+    state
+        .catalog()
+        .create_session(&hash, user.id, created, expires)
+        .await?;
+    state
+        .audit()
+        .record(AuditEntry::new(
+            username.clone(),
+            "login",
+            username,
+            Outcome::Success,
+            client,
+        ))
+        .await?;
+    tracing::info!(user_id = user.id, "login");
+    Ok(AppJson(LoginResponse {
+        token,
+        role: user.role.to_string(),
+        expires: rfc3339(expires),
+    }))
+}
+
+/// Log out: the token stops working at once.
+#[utoipa::path(delete, path = "/session", tag = "session", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorResponse)))]
+async fn logout(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::OwnSession>,
+) -> Result<Response, ApiError> {
+    state.catalog().revoke_session(&caller.token_hash).await?;
+    state
+        .audit()
+        .record(caller.entry("logout", caller.name.clone(), Outcome::Success))
+        .await?;
+    Ok(crate::no_content())
+}

@@ -1,0 +1,150 @@
+//! `GET /api/v1/volumes` (admin, officer, auditor) and
+//! `POST /api/v1/volumes/{year}/verify` (auditor; the result is audited).
+
+use axum::extract::State;
+use coffer_audit::Outcome;
+use coffer_volume::{SignedTreeHead, VerifyReport, verify_volume};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Authorized, cap};
+use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
+use crate::routes::rfc3339_us;
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(verify))
+}
+
+/// A mail volume.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VolumeView {
+    /// Year (UTC receive year).
+    year: i32,
+    /// `open`, `sealed` or `disposed`.
+    #[schema(value_type = String)]
+    state: coffer_volume::VolumeState,
+    /// Volume id, hex.
+    volume_id: String,
+    /// Durable records (messages, links, checkpoints, ...).
+    records: u64,
+    /// Message records.
+    messages: u64,
+    /// Original bytes of the messages.
+    raw_bytes: u64,
+    /// Bytes on disk.
+    stored_bytes: u64,
+    /// Segment files.
+    segments: u32,
+    /// Created (RFC 3339).
+    created: String,
+    /// Sealed (RFC 3339).
+    sealed: Option<String>,
+    /// The newest signed tree head.
+    #[schema(value_type = Option<Object>)]
+    tree_head: Option<SignedTreeHead>,
+    /// Where the volume lives.
+    location: String,
+}
+
+/// Every mail volume.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VolumeList {
+    /// By year.
+    volumes: Vec<VolumeView>,
+}
+
+/// List the mail volumes.
+#[utoipa::path(get, path = "/volumes", tag = "volumes", security(("bearer" = [])),
+    responses((status = 200, body = VolumeList), (status = 403, body = ErrorResponse)))]
+async fn list(
+    State(state): State<AppState>,
+    Authorized(_caller, _): Authorized<cap::ReadVolumes>,
+) -> Result<AppJson<VolumeList>, ApiError> {
+    let archive = state.archive().clone();
+    let volumes = crate::blocking(move || -> Result<Vec<VolumeView>, ApiError> {
+        let mut out = Vec::new();
+        for year in archive.volumes().years()? {
+            let Some(v) = archive.volumes().get(year)? else {
+                continue;
+            };
+            let manifest = v.manifest();
+            let stats = v.stats();
+            out.push(VolumeView {
+                year,
+                state: manifest.state,
+                volume_id: manifest.volume_id.clone(),
+                records: v.last_seq(),
+                messages: stats.messages,
+                raw_bytes: stats.raw_bytes,
+                stored_bytes: stats.stored_bytes,
+                segments: stats.segments,
+                created: rfc3339_us(manifest.created_us),
+                sealed: manifest.sealed_us.map(rfc3339_us),
+                tree_head: v.latest_tree_head(),
+                location: v.dir().display().to_string(),
+            });
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(AppJson(VolumeList { volumes }))
+}
+
+/// Verify one mail volume from its files and the public key (chain, tree, signatures).
+#[utoipa::path(post, path = "/volumes/{year}/verify", tag = "volumes", security(("bearer" = [])),
+    params(("year" = i32, Path, description = "volume year")),
+    responses((status = 200, body = Object), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn verify(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::RunVerification>,
+    AppPath(year): AppPath<i32>,
+) -> Result<AppJson<VerifyReport>, ApiError> {
+    let archive = state.archive().clone();
+    let key = state.public_key().clone();
+    let report = crate::blocking(move || -> Result<Option<VerifyReport>, ApiError> {
+        if !archive.volumes().years()?.contains(&year) {
+            return Ok(None);
+        }
+        Ok(Some(verify_volume(&archive.volumes().dir_for(year), &key)))
+    })
+    .await?;
+    let Some(report) = report else {
+        state
+            .audit()
+            .record(caller.entry("volume.verify", year.to_string(), Outcome::NotFound))
+            .await?;
+        return Err(ApiError::NotFound("no volume for that year".into()));
+    };
+    let outcome = if report.is_intact() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let detail = serde_json::json!({
+        "intact": report.is_intact(),
+        "records": report.records,
+        "signatures_verified": report.signatures_verified,
+        "root": report.root,
+        "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    });
+    state
+        .audit()
+        .record(
+            caller
+                .entry("volume.verify", year.to_string(), outcome)
+                .with_detail(detail),
+        )
+        .await?;
+    tracing::info!(
+        user_id = caller.id,
+        year,
+        intact = report.is_intact(),
+        records = report.records,
+        "volume verified"
+    );
+    Ok(AppJson(report))
+}

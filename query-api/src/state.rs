@@ -1,0 +1,153 @@
+//! What every handler shares: the archive (volumes, catalog, index), the audit trail,
+//! the settings, the login throttle and the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use coffer_audit::AuditLog;
+use coffer_catalog::Catalog;
+use coffer_index::IndexSet;
+use coffer_ingest::archive::Archive;
+use coffer_volume::PublicKey;
+
+use crate::accounts::{self, PasswordParams};
+use crate::metrics::Metrics;
+use crate::throttle::{Throttle, ThrottleConfig};
+
+/// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Argon2id parameters for new password hashes.
+    pub password: PasswordParams,
+    /// Largest JSON body.
+    pub max_json_body: usize,
+    /// Largest journal submission (raw message).
+    pub max_message_body: usize,
+    /// Longest a request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Local domains (their participants become mailboxes of journal submissions),
+    /// in addition to the domains table.
+    pub local_domains: Vec<String>,
+    /// Failed-login throttling.
+    pub throttle: ThrottleConfig,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(12 * 3600),
+            password: PasswordParams::default(),
+            max_json_body: 1024 * 1024,
+            max_message_body: 64 * 1024 * 1024,
+            request_timeout: Duration::from_secs(120),
+            trust_forwarded_for: false,
+            local_domains: Vec::new(),
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+struct Inner {
+    archive: Arc<Archive>,
+    audit: AuditLog,
+    config: ApiConfig,
+    throttle: Throttle,
+    metrics: Arc<Metrics>,
+    public_key: PublicKey,
+    /// A hash verified against when the username is unknown, so the answer takes as
+    /// long as for a known user.
+    dummy_hash: String,
+}
+
+/// The shared state of the router. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("archive", &self.inner.archive)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over an open archive and its audit trail. Hashes one dummy password
+    /// (blocking for the configured Argon2 cost).
+    pub fn new(
+        archive: Arc<Archive>,
+        audit: AuditLog,
+        config: ApiConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, accounts::AccountError> {
+        let dummy_hash = accounts::hash_password(&accounts::generate_password(), config.password)?;
+        let public_key = archive.key().public_key();
+        let throttle = Throttle::new(config.throttle);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                archive,
+                audit,
+                config,
+                throttle,
+                metrics,
+                public_key,
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// The archive writer.
+    pub fn archive(&self) -> &Arc<Archive> {
+        &self.inner.archive
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        self.inner.archive.catalog()
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Arc<IndexSet> {
+        self.inner.archive.index()
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &AuditLog {
+        &self.inner.audit
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ApiConfig {
+        &self.inner.config
+    }
+
+    /// The login throttle.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The archive's public key (to verify tree heads and volumes).
+    pub fn public_key(&self) -> &PublicKey {
+        &self.inner.public_key
+    }
+
+    pub(crate) fn dummy_hash(&self) -> &str {
+        &self.inner.dummy_hash
+    }
+}
+
+/// Now, Unix seconds.
+pub(crate) fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,341 @@
+//! The test harness: a real server on 127.0.0.1:0 over a temporary data directory,
+//! with fixtures ingested through the real archive (so mailboxes are assigned by the
+//! real pipeline) and accounts created through the real account rules.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod http;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use coffer_audit::AuditLog;
+use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Incoming, Outcome};
+use coffer_ingest::parse::MailboxPolicy;
+use coffer_model::{Envelope, Role};
+use coffer_query_api::accounts::{self, JOURNAL_PREFIX, PasswordParams, UserSpec};
+use coffer_query_api::{ApiConfig, AppState, Metrics};
+use coffer_volume::VolumeConfig;
+
+pub const LOCAL_DOMAINS: [&str; 2] = ["corp.example", "other.example"];
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A fixture message: a name, its raw bytes, and the envelope recipients (if journaled).
+pub struct Fixture {
+    pub name: &'static str,
+    pub raw: Vec<u8>,
+    pub rcpt: Vec<&'static str>,
+}
+
+/// A message with one attachment; `marker` is a unique word in the body for searches.
+pub fn message(from: &str, to: &str, extra_headers: &str, subject: &str, marker: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\n{extra_headers}Subject: {subject}\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n\
+Message-ID: <{marker}@test.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBody text {marker} lorem ipsum.\r\n\
+--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello {marker}<img src=\"https://tracker.example/{marker}.gif\"><script>alert(1)</script></p>\r\n\
+--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"report-{marker}.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJeLjz9MK\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+/// The fixture set of the authorization matrix. Owners:
+/// - `own`: alice's primary address; `alias`: her second address;
+/// - `bcc`: alice only in the Bcc header; `envelope`: alice only as an envelope
+///   recipient of a journaled copy (no header names her);
+/// - `other_user`: carl (same domain, no relation); `group`: bob (alice's group);
+/// - `other_domain`: carol at other.example.
+pub fn fixtures() -> Vec<Fixture> {
+    vec![
+        Fixture {
+            name: "own",
+            raw: message(
+                "Ext <ext@outside.example>",
+                "alice@corp.example",
+                "",
+                "Own mail",
+                "mkown",
+            ),
+            rcpt: vec![],
+        },
+        Fixture {
+            name: "alias",
+            raw: message(
+                "ext@outside.example",
+                "ally@corp.example",
+                "",
+                "Alias mail",
+                "mkalias",
+            ),
+            rcpt: vec![],
+        },
+        Fixture {
+            name: "bcc",
+            raw: message(
+                "ext@outside.example",
+                "someone@outside.example",
+                "Bcc: alice@corp.example\r\n",
+                "Bcc mail",
+                "mkbcc",
+            ),
+            rcpt: vec![],
+        },
+        Fixture {
+            name: "envelope",
+            raw: message(
+                "ext@outside.example",
+                "list@outside.example",
+                "",
+                "Envelope mail",
+                "mkenvelope",
+            ),
+            rcpt: vec!["alice@corp.example"],
+        },
+        Fixture {
+            name: "other_user",
+            raw: message(
+                "ext@outside.example",
+                "carl@corp.example",
+                "",
+                "Carl mail",
+                "mkcarl",
+            ),
+            rcpt: vec![],
+        },
+        Fixture {
+            name: "group",
+            raw: message(
+                "ext@outside.example",
+                "bob@corp.example",
+                "",
+                "Bob mail",
+                "mkbob",
+            ),
+            rcpt: vec![],
+        },
+        Fixture {
+            name: "other_domain",
+            raw: message(
+                "ext@outside.example",
+                "carol@other.example",
+                "",
+                "Carol mail",
+                "mkcarol",
+            ),
+            rcpt: vec![],
+        },
+    ]
+}
+
+/// People of the matrix: (username, role, mailboxes, domains, groups).
+pub type Person = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+pub const PEOPLE: [Person; 10] = [
+    ("adm", "admin", &[], &[], &[]),
+    ("aud", "auditor", &[], &[], &[]),
+    ("olga", "officer", &[], &["corp.example"], &[]),
+    ("otto", "officer", &[], &["other.example"], &[]),
+    ("ada", "officer", &[], &["*"], &[]),
+    (
+        "alice",
+        "user",
+        &["alice@corp.example", "ally@corp.example"],
+        &[],
+        &["team"],
+    ),
+    ("bob", "user", &["bob@corp.example"], &[], &["team"]),
+    ("carl", "user", &["carl@corp.example"], &[], &[]),
+    ("carol", "user", &["carol@other.example"], &[], &[]),
+    ("nomail", "user", &["nobody@corp.example"], &[], &[]),
+];
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub archive: Arc<Archive>,
+    pub audit: AuditLog,
+    pub state: AppState,
+    /// Message id by fixture name.
+    pub ids: BTreeMap<&'static str, String>,
+    /// Raw bytes by fixture name.
+    pub raws: BTreeMap<&'static str, Vec<u8>>,
+    /// Session token by username, and `journal` for the journal API token.
+    pub tokens: BTreeMap<String, String>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server with the fixtures and people, each logged in.
+    pub async fn start(config: ApiConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path());
+        let options = ArchiveOptions {
+            holder: "test".into(),
+            local_domains: LOCAL_DOMAINS.iter().map(|s| s.to_string()).collect(),
+            ..ArchiveOptions::default()
+        };
+        let archive = tokio::task::spawn_blocking(move || Archive::open(data, options))
+            .await
+            .expect("join")
+            .expect("archive");
+        let audit = AuditLog::open(
+            &dir.path().join("audit"),
+            archive.key().clone(),
+            archive.catalog().clone(),
+            VolumeConfig::default(),
+        )
+        .await
+        .expect("audit");
+        // Fixtures, through the real pipeline.
+        let mut ids = BTreeMap::new();
+        let mut raws = BTreeMap::new();
+        for f in fixtures() {
+            let incoming = Incoming {
+                raw: f.raw.clone(),
+                source: if f.rcpt.is_empty() {
+                    "import".into()
+                } else {
+                    "smtp".into()
+                },
+                envelope: (!f.rcpt.is_empty()).then(|| Envelope {
+                    protocol: "smtp".into(),
+                    mail_from: Some("ext@outside.example".into()),
+                    rcpt_to: f.rcpt.iter().map(|s| s.to_string()).collect(),
+                    ..Envelope::default()
+                }),
+                origin: None,
+                policy: MailboxPolicy::LocalDomains(
+                    LOCAL_DOMAINS.iter().map(|s| s.to_string()).collect(),
+                ),
+                journaled: !f.rcpt.is_empty(),
+            };
+            let a = archive.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let analyzed = a.analyze(incoming);
+                a.commit(vec![analyzed])
+                    .pop()
+                    .expect("one result")
+                    .expect("commit")
+            })
+            .await
+            .expect("join");
+            let Outcome::Archived { id, .. } = outcome else {
+                panic!("fixture {} not archived: {outcome:?}", f.name)
+            };
+            ids.insert(f.name, id.to_string());
+            raws.insert(f.name, f.raw);
+        }
+        let a = archive.clone();
+        tokio::task::spawn_blocking(move || {
+            a.flush().expect("flush");
+            a.index().refresh().expect("refresh");
+        })
+        .await
+        .expect("join");
+
+        let catalog = archive.catalog().clone();
+        for (name, role, mailboxes, domains, groups) in PEOPLE {
+            let spec = UserSpec {
+                username: name.into(),
+                password: Some(PASSWORD.into()),
+                role: role.into(),
+                mailboxes: mailboxes.iter().map(|s| s.to_string()).collect(),
+                domains: domains.iter().map(|s| s.to_string()).collect(),
+                groups: groups.iter().map(|s| s.to_string()).collect(),
+                archiving_rule: None,
+            };
+            accounts::create_user(&catalog, &spec, PasswordParams::fast_insecure(), 0)
+                .await
+                .expect("user");
+        }
+        archive.set_rule_source(Arc::new(coffer_query_api::rules::CatalogRules::new(
+            catalog.clone(),
+            tokio::runtime::Handle::current(),
+        )));
+        let (journal, hash) = accounts::new_token(JOURNAL_PREFIX);
+        catalog
+            .create_api_token("mx1", &hash, Role::Journal, 0)
+            .await
+            .expect("token");
+
+        let config = ApiConfig {
+            password: PasswordParams::fast_insecure(),
+            local_domains: LOCAL_DOMAINS.iter().map(|s| s.to_string()).collect(),
+            ..config
+        };
+        let state = AppState::new(
+            archive.clone(),
+            audit.clone(),
+            config,
+            Arc::new(Metrics::default()),
+        )
+        .expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let service = coffer_query_api::router(state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, service).await;
+        });
+        let mut server = TestServer {
+            addr,
+            dir,
+            archive,
+            audit,
+            state,
+            ids,
+            raws,
+            tokens: BTreeMap::new(),
+            task,
+        };
+        for (name, ..) in PEOPLE {
+            let token = server.login(name).await;
+            server.tokens.insert(name.to_string(), token);
+        }
+        server.tokens.insert("journal".into(), journal);
+        server
+    }
+
+    /// Logs in and returns a fresh session token.
+    pub async fn login(&self, username: &str) -> String {
+        let r = http::json(
+            self.addr,
+            "POST",
+            "/api/v1/session",
+            None,
+            &serde_json::json!({ "username": username, "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(r.status, 200, "login {username}: {}", r.text());
+        r.json()["token"].as_str().expect("token").to_string()
+    }
+
+    pub fn token(&self, who: &str) -> &str {
+        self.tokens
+            .get(who)
+            .map(String::as_str)
+            .expect("known caller")
+    }
+
+    pub fn id(&self, fixture: &str) -> &str {
+        self.ids
+            .get(fixture)
+            .map(String::as_str)
+            .expect("known fixture")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

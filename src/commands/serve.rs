@@ -1,0 +1,248 @@
+//! `coffer serve`: the HTTP API (and, next to it, the SMTP/LMTP listeners) over one
+//! data directory.
+//!
+//! Start-up: create the data directory, open the archive (takes the writer lock,
+//! replays the derived views), open the audit trail (replays its catalog rows), create
+//! the `admin` account on first start (password from `COFFER_ADMIN_PASSWORD`, or
+//! generated and printed once on stdout), bind, print `coffer: listening on
+//! http://ADDR` on stdout, serve until SIGINT or SIGTERM, then drain requests, stop the
+//! applier, and sign final checkpoints in the mail and audit volumes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use coffer_audit::{AuditEntry, AuditLog, Outcome, audit_dir};
+use coffer_catalog::Catalog;
+use coffer_query_api::accounts::{self, PasswordParams, UserSpec};
+use coffer_query_api::{ApiConfig, AppState, Metrics};
+use coffer_volume::VolumeConfig;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Default HTTP listen address.
+const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+
+/// Arguments of `coffer serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP listen address (default: [http] listen in coffer.toml, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+    /// Password of the admin account created on first start (default: generated and
+    /// printed once).
+    #[arg(
+        long,
+        env = "COFFER_ADMIN_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    admin_password: Option<String>,
+}
+
+/// Serves until a signal; exit status 0 after a clean shutdown.
+pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let (archive, config) = super::open_archive(data_dir, "coffer serve").await?;
+    let audit = AuditLog::open(
+        &audit_dir(data_dir),
+        archive.key().clone(),
+        archive.catalog().clone(),
+        VolumeConfig::default(),
+    )
+    .await
+    .context("opening the audit trail")?;
+    archive.set_rule_source(Arc::new(coffer_query_api::rules::CatalogRules::new(
+        archive.catalog().clone(),
+        tokio::runtime::Handle::current(),
+    )));
+    let api_config = api_config(&config);
+    ensure_admin(
+        archive.catalog(),
+        &audit,
+        args.admin_password,
+        api_config.password,
+    )
+    .await?;
+
+    let metrics = Arc::new(Metrics::default());
+    let state = {
+        let (archive, audit, metrics) = (archive.clone(), audit.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || AppState::new(archive, audit, api_config, metrics))
+            .await
+            .context("start-up panicked")??
+    };
+    let listen = args
+        .http
+        .or(config.http.listen.clone())
+        .unwrap_or_else(|| DEFAULT_HTTP.to_string());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let bound = listener.local_addr()?;
+    println!("coffer: listening on http://{bound}");
+
+    let (shutdown, stopping) = watch::channel(false);
+    let http = {
+        let mut stopping = stopping.clone();
+        let service = coffer_query_api::router(state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                })
+                .await
+        })
+    };
+    // The SMTP/LMTP listeners are started here, beside the HTTP task: they share
+    // `archive` (and `metrics` for ingest counts, `audit` for rejections) and stop when
+    // `stopping` turns true; their join handles go into `tasks` below.
+    let tasks: Vec<tokio::task::JoinHandle<()>> = vec![spawn_housekeeping(
+        archive.catalog().clone(),
+        stopping.clone(),
+    )];
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown.send(true);
+    match tokio::time::timeout(Duration::from_secs(30), http).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "http server failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "http task panicked"),
+        Err(_) => tracing::warn!("requests still running after 30 s; stopping anyway"),
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    drop(state);
+    let finished = tokio::task::spawn_blocking(move || -> Result<()> {
+        let checkpointed = audit.checkpoint();
+        archive.shutdown()?;
+        checkpointed?;
+        Ok(())
+    })
+    .await
+    .context("shutdown panicked")?;
+    finished?;
+    println!("coffer: stopped");
+    Ok(0)
+}
+
+fn api_config(config: &Config) -> ApiConfig {
+    let defaults = ApiConfig::default();
+    ApiConfig {
+        session_ttl: config.http.session_hours.map_or(defaults.session_ttl, |h| {
+            Duration::from_secs(h.saturating_mul(3600))
+        }),
+        max_message_body: config
+            .http
+            .max_message_size
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(defaults.max_message_body),
+        trust_forwarded_for: config.http.trust_forwarded_for,
+        local_domains: config.local_domains.clone(),
+        ..defaults
+    }
+}
+
+/// Creates `admin` when no administrator exists (first start).
+async fn ensure_admin(
+    catalog: &Catalog,
+    audit: &AuditLog,
+    password: Option<String>,
+    params: PasswordParams,
+) -> Result<()> {
+    if catalog.has_admin().await? || catalog.user_id("admin").await?.is_some() {
+        return Ok(());
+    }
+    let generated = password.is_none();
+    let spec = UserSpec {
+        username: "admin".into(),
+        password,
+        role: "admin".into(),
+        ..UserSpec::default()
+    };
+    let created =
+        match accounts::create_user(catalog, &spec, params, chrono::Utc::now().timestamp()).await {
+            Ok(c) => c,
+            Err(accounts::AccountError::Invalid(m)) => bail!("COFFER_ADMIN_PASSWORD: {m}"),
+            Err(e) => return Err(e.into()),
+        };
+    audit
+        .record(
+            AuditEntry::new(
+                "coffer serve",
+                "user.create",
+                "admin",
+                Outcome::Success,
+                "local",
+            )
+            .with_detail(serde_json::json!({ "role": "admin", "first_start": true })),
+        )
+        .await?;
+    match created.generated_password {
+        Some(p) if generated => {
+            println!(
+                "coffer: created the admin account; its password (shown once, change it): {p}"
+            );
+        }
+        _ => println!(
+            "coffer: created the admin account with the password from COFFER_ADMIN_PASSWORD"
+        ),
+    }
+    Ok(())
+}
+
+/// Periodic upkeep: expired sessions are deleted every 10 minutes.
+fn spawn_housekeeping(
+    catalog: Arc<Catalog>,
+    mut stopping: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match catalog
+                .purge_expired_sessions(chrono::Utc::now().timestamp())
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,401 @@
+//! End-to-end with the real binary: `coffer serve` on 127.0.0.1:0 over a temporary data
+//! directory, driven over HTTP and by the account commands beside it.
+//!
+//! - Log scrubbing: the server runs with `COFFER_LOG=debug`; after ingest (HTTP
+//!   journal), search, view, raw and attachment downloads, its whole stderr must not
+//!   contain any subject, body text, participant address, password or token.
+//! - The audit trail verifies, and `coffer audit verify` fails, naming the record, once
+//!   a byte of an audit segment is changed.
+//! - `coffer user import` applies good CSV rows and reports bad ones by line number.
+
+mod common;
+
+#[path = "../query-api/tests/common/http.rs"]
+mod http;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const ADMIN_PASSWORD: &str = "admin-password-e2e-7f3k";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stdout: Vec<String>,
+}
+
+fn start(data: &Path) -> Server {
+    let mut child = coffer(data)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .env("COFFER_LOG", "debug")
+        .env("COFFER_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stdout = Vec::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address")
+            .expect("line");
+        stdout.push(line.clone());
+        if let Some(rest) = line.strip_prefix("coffer: listening on http://") {
+            break rest.parse().expect("address");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        addr,
+        stdout,
+    }
+}
+
+fn stop(mut server: Server) -> String {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut stderr = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let exit = server.child.wait().expect("wait");
+    assert!(
+        exit.success(),
+        "serve exited with {exit}; stderr:\n{stderr}"
+    );
+    stderr
+}
+
+/// A journaled message whose every piece of content is unique, so a leak is findable.
+fn secret_message() -> Vec<u8> {
+    "From: Zebedee Quux <zebedee.quux@sender-secret.example>\r\n\
+To: Ulrike Vantablack <ulrike.vantablack@corp.example>\r\n\
+Cc: cc.person.secret@corp.example\r\n\
+Subject: Merger codename ThunderPelican\r\n\
+Date: Tue, 3 Nov 2026 10:00:00 +0000\r\n\
+Message-ID: <secret-msgid-1@sender-secret.example>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n\
+--zz\r\nContent-Type: text/plain\r\n\r\nConfidential body about the GlimmerQuokka acquisition.\r\n\
+--zz\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"plan-XylophoneOtter.txt\"\r\n\r\n\
+Attachment text SaffronWombat.\r\n--zz--\r\n"
+        .as_bytes()
+        .to_vec()
+}
+
+const SECRETS: [&str; 10] = [
+    "ThunderPelican",
+    "GlimmerQuokka",
+    "XylophoneOtter",
+    "SaffronWombat",
+    "zebedee.quux",
+    "sender-secret.example",
+    "ulrike.vantablack",
+    "Vantablack",
+    "cc.person.secret",
+    "secret-msgid-1",
+];
+
+#[test]
+fn serve_logs_no_content_and_the_audit_trail_detects_tampering() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(
+        data.join("coffer.toml"),
+        "local_domains = [\"corp.example\"]\n",
+    )
+    .expect("config");
+    let server = start(&data);
+    assert!(
+        server
+            .stdout
+            .iter()
+            .any(|l| l.contains("created the admin account")),
+        "{:?}",
+        server.stdout
+    );
+    let addr = server.addr;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    // A journal token from the command line, beside the running server.
+    let out = run(coffer(&data).args(["token", "create", "--name", "mx1", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not written to the audit trail"),
+        "the CLI says the change is not audited while serving"
+    );
+    let journal = serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    let (officer_password, user_password, admin_token, officer_token, user_token, tokens) = runtime.block_on(async {
+        let admin = http::json(addr, "POST", "/api/v1/session", None, &serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD})).await;
+        assert_eq!(admin.status, 200, "{}", admin.text());
+        let admin = admin.json()["token"].as_str().expect("token").to_string();
+        let officer_password = "officer-password-9q2w";
+        let user_password = "user-password-4r5t";
+        for body in [
+            serde_json::json!({"username": "olga", "password": officer_password, "role": "officer", "domains": ["corp.example"]}),
+            serde_json::json!({"username": "ulrike", "password": user_password, "role": "user", "mailboxes": ["ulrike.vantablack@corp.example"]}),
+        ] {
+            let r = http::json(addr, "POST", "/api/v1/users", Some(&admin), &body).await;
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+        // Ingest over HTTP (201 after fsync).
+        let r = http::request(
+            addr,
+            "POST",
+            "/api/v1/messages?mail_from=zebedee.quux%40sender-secret.example&rcpt=ulrike.vantablack%40corp.example",
+            Some(&journal),
+            Some("message/rfc822"),
+            &secret_message(),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().expect("id").to_string();
+        let login = |u: &'static str, p: &'static str| async move {
+            let r = http::json(addr, "POST", "/api/v1/session", None, &serde_json::json!({"username": u, "password": p})).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["token"].as_str().expect("token").to_string()
+        };
+        let officer = login("olga", officer_password).await;
+        let user = login("ulrike", user_password).await;
+        // A failed login with a password that must not be logged either.
+        let r = http::json(addr, "POST", "/api/v1/session", None, &serde_json::json!({"username": "ulrike", "password": "WrongPassword-KumquatZ"})).await;
+        assert_eq!(r.status, 401);
+        // Search (until the index has it), view, raw, attachment — as the user and the officer.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = http::get(addr, "/api/v1/search?q=GlimmerQuokka%20from%3Azebedee.quux%40sender-secret.example", Some(&user)).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            if r.json()["total"] == 1 {
+                assert!(r.text().contains("ThunderPelican"), "the hit carries the subject");
+                break;
+            }
+            assert!(Instant::now() < deadline, "the message never became searchable");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for token in [&user, &officer] {
+            for suffix in ["", "/raw", "/attachments/0"] {
+                let r = http::get(addr, &format!("/api/v1/messages/{id}{suffix}"), Some(token)).await;
+                assert_eq!(r.status, 200, "{suffix}: {}", r.text());
+            }
+        }
+        let r = http::get(addr, &format!("/api/v1/messages/{id}/attachments/0"), Some(&user)).await;
+        assert!(r.text().contains("SaffronWombat"));
+        // A denied request and an out-of-scope id, for the audit trail.
+        assert_eq!(http::get(addr, "/api/v1/search?q=x", Some(&admin)).await.status, 403);
+        assert_eq!(http::get(addr, "/api/v1/messages/2026-999", Some(&user)).await.status, 404);
+        let metrics = http::get(addr, "/metrics", None).await.text();
+        assert!(metrics.contains("coffer_archived_messages{year="), "{metrics}");
+        (officer_password, user_password, admin.clone(), officer, user, vec![admin, journal.clone()])
+    });
+
+    let logs = stop(server);
+    assert!(
+        logs.contains("DEBUG") || logs.contains("debug"),
+        "debug logging was on: {logs}"
+    );
+    assert!(
+        logs.contains("journal submission stored"),
+        "the ingest was logged (by id and size): {logs}"
+    );
+    let mut leaks: Vec<&str> = SECRETS
+        .iter()
+        .copied()
+        .filter(|s| logs.contains(s))
+        .collect();
+    for secret in [
+        ADMIN_PASSWORD,
+        officer_password,
+        user_password,
+        "WrongPassword-KumquatZ",
+    ] {
+        if logs.contains(secret) {
+            leaks.push("a password");
+        }
+    }
+    for token in tokens
+        .iter()
+        .chain([&admin_token, &officer_token, &user_token])
+    {
+        if logs.contains(token.as_str()) || logs.contains(&token[3..]) {
+            leaks.push("a token");
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "content or secrets in the logs: {leaks:?}"
+    );
+
+    // The audit trail verifies; the server signed a final checkpoint at shutdown.
+    let out = run(coffer(&data).args(["audit", "verify"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("intact"), "{}", stdout(&out));
+    assert!(
+        !stdout(&out).contains("not yet covered"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Tamper: change one byte of one entry (olga -> olgb) in the audit segment.
+    let year_dir = std::fs::read_dir(data.join("audit"))
+        .expect("audit dir")
+        .next()
+        .expect("a year")
+        .expect("entry")
+        .path();
+    let segment = year_dir.join("000001.seg");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"\"olga\"")
+        .expect("an entry by olga");
+    bytes[at + 4] = b'b';
+    std::fs::write(&segment, &bytes).expect("write");
+    let out = run(coffer(&data).args(["audit", "verify"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("DAMAGED"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(", record "),
+        "the damaged record is named: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn csv_import_applies_good_rows_and_reports_bad_ones() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let csv = tmp.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "username,role,password,mailboxes,domains,groups\n\
+         olga,officer,officer-password-1,,corp.example;other.example,compliance\n\
+         amy,auditor,,,,\n\
+         ulrike,user,user-password-123,ulrike@corp.example;u.v@corp.example,,team\n\
+         bad role,user,user-password-123,x@corp.example,,\n\
+         noboxes,user,user-password-123,,,\n\
+         olga,auditor,officer-password-1,,,\n\
+         ivan,wizard,user-password-123,,,\n\
+         short,user,abc,s@corp.example,,\n\
+         carol,user,user-password-123,carol@other.example,,team\n",
+    )
+    .expect("csv");
+    let out = run(coffer(&data).args(["user", "import"]).arg(&csv));
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bad rows make the exit status 1: {so}{se}"
+    );
+    for line in [5, 6, 7, 8, 9] {
+        assert!(
+            se.contains(&format!("users.csv:{line}: ")),
+            "line {line} reported: {se}"
+        );
+    }
+    for line in [2, 3, 4, 10] {
+        assert!(
+            !se.contains(&format!("users.csv:{line}: ")),
+            "line {line} is good: {se}"
+        );
+    }
+    assert!(so.contains("4 user(s) created, 5 bad row(s)"), "{so}");
+    assert!(
+        so.contains("created amy (auditor), password (shown once): "),
+        "generated password printed once: {so}"
+    );
+
+    let out = run(coffer(&data).args(["user", "list", "--json"]));
+    assert!(out.status.success());
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = users
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert_eq!(names, ["amy", "carol", "olga", "ulrike"]);
+    let olga = &users[2];
+    assert_eq!(olga["role"], "officer");
+    assert_eq!(
+        olga["domains"],
+        serde_json::json!(["corp.example", "other.example"])
+    );
+    assert_eq!(
+        users[3]["mailboxes"],
+        serde_json::json!(["u.v@corp.example", "ulrike@corp.example"])
+    );
+    assert_eq!(users[3]["groups"], serde_json::json!(["team"]));
+
+    // No server was running: the CLI took the lock and audited each creation.
+    let out = run(coffer(&data).args(["audit", "verify", "--json"]));
+    assert!(out.status.success(), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        report["volumes"][0]["records"].as_u64().map(|n| n >= 4),
+        Some(true),
+        "{report}"
+    );
+
+    // `user add` with a password on stdin, and a rule violation.
+    let mut child = coffer(&data)
+        .args([
+            "user",
+            "add",
+            "dave",
+            "--role",
+            "user",
+            "--mailbox",
+            "dave@corp.example",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"dave-password-123\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    assert!(
+        !stdout(&out).contains("password"),
+        "no password printed when given: {}",
+        stdout(&out)
+    );
+    let out = run(coffer(&data).args(["user", "add", "eve", "--role", "officer"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("an officer needs at least one domain"),
+        "{}",
+        stderr(&out)
+    );
+}
