@@ -28,6 +28,16 @@
 //! - **Raw** (`coffer_raw`: mailbox, mailbox domain, Message-ID, flags): the whole
 //!   value, trimmed and lowercased.
 //!
+//! - **Common grams** (`coffer_text_grams`: subject, body, attachment text): besides
+//!   every word, each pair of adjacent very frequent words (a fixed list of function
+//!   words in several languages and frequent CJK characters and kana, see
+//!   [`COMMON_WORDS`]) is indexed as one extra term `"w1 w2"` at the first word's
+//!   position. A phrase then uses the gram wherever two common words are adjacent, so
+//!   `"of the"` or `"will be sent"` costs a term lookup instead of intersecting two
+//!   position lists that cover most of the corpus. Matching is unchanged (a gram
+//!   exists exactly where its words are adjacent in one field value); the index grows
+//!   by about 5%. Highlighting and plain words ignore grams.
+//!
 //! Indexed words longer than [`MAX_WORD_BYTES`] (base64 debris, hashes) are dropped;
 //! a query word that long is rejected rather than silently matching nothing.
 
@@ -436,10 +446,14 @@ impl TokenStream for VecTokenStream {
     }
 }
 
+/// Changing this list, or any analyzer, changes what is indexed: bump
+/// [`crate::PAYLOAD_FORMAT`] so existing indexes are reported as needing a rebuild (a
+/// test pins the list to the format version).
+///
 /// Very frequent words (after normalization and folding): English, French, German,
 /// Spanish, Italian, Portuguese and Dutch function words and the most frequent
 /// English words, plus the most frequent CJK characters and kana.
-const COMMON_WORDS: &str = "\
+pub const COMMON_WORDS: &str = "\
     the of and to a in is it you that he was for on are with as i his they be at one \
     have this from or had by not but what some we can out other were all there when up \
     use your how said an each she which do their time if will way about many then them \
@@ -474,9 +488,30 @@ fn common_words() -> &'static [&'static str] {
     })
 }
 
+/// A word of at most 8 bytes packed into an integer (zero-padded; terms hold no NUL),
+/// so the per-token membership test is an integer binary search.
+fn pack(word: &str) -> Option<u64> {
+    let bytes = word.as_bytes();
+    if bytes.is_empty() || bytes.len() > 8 {
+        return None;
+    }
+    let mut buffer = [0u8; 8];
+    buffer[..bytes.len()].copy_from_slice(bytes);
+    Some(u64::from_le_bytes(buffer))
+}
+
+fn packed_common_words() -> &'static [u64] {
+    static PACKED: OnceLock<Vec<u64>> = OnceLock::new();
+    PACKED.get_or_init(|| {
+        let mut packed: Vec<u64> = common_words().iter().filter_map(|w| pack(w)).collect();
+        packed.sort_unstable();
+        packed
+    })
+}
+
 /// Whether a normalized, folded term is a common word.
 pub(crate) fn is_common(term: &str) -> bool {
-    term.len() <= 8 && common_words().binary_search(&term).is_ok()
+    pack(term).is_some_and(|key| packed_common_words().binary_search(&key).is_ok())
 }
 
 /// The gram term of two adjacent common words.
@@ -574,7 +609,10 @@ impl<S: TokenStream> TokenStream for CommonGramsStream<S> {
         }
         let token = self.tail.token();
         if is_common(&token.text) {
-            if self.previous_position.is_some_and(|p| p + 1 == token.position) {
+            if self
+                .previous_position
+                .is_some_and(|p| p + 1 == token.position)
+            {
                 self.gram.text.clear();
                 self.gram.text.push_str(&self.previous);
                 self.gram.text.push(' ');
@@ -712,7 +750,26 @@ mod tests {
             assert_eq!(text_terms(word), [word.to_string()], "{word}");
         }
         assert!(is_common("the") && is_common("fur") && is_common("的"));
-        assert!(!is_common("budget"));
+        assert!(!is_common("budget") && !is_common("") && !is_common("thethethe"));
+        assert_eq!(
+            packed_common_words().len(),
+            common_words().len(),
+            "every common word fits in 8 bytes"
+        );
+    }
+
+    #[test]
+    fn the_common_word_list_is_pinned_to_the_format_version() {
+        // FNV-1a of the sorted list. If this fails you changed what is indexed: bump
+        // PAYLOAD_FORMAT and update both numbers.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in common_words().join(" ").bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        assert_eq!(
+            (crate::PAYLOAD_FORMAT, hash),
+            (1, 9_472_223_682_622_577_169)
+        );
     }
 
     #[test]
@@ -736,8 +793,13 @@ mod tests {
         );
         let long = "x".repeat(MAX_WORD_BYTES + 1);
         let terms = index_terms(&mut analyzer, &format!("of {long} the"));
-        assert!(terms.iter().all(|(t, _)| t != "of the"), "no gram across a dropped word");
-        let words: Vec<String> = ["report", "of", "the", "end", "of", "it"].map(String::from).to_vec();
+        assert!(
+            terms.iter().all(|(t, _)| t != "of the"),
+            "no gram across a dropped word"
+        );
+        let words: Vec<String> = ["report", "of", "the", "end", "of", "it"]
+            .map(String::from)
+            .to_vec();
         assert_eq!(
             phrase_with_grams(&words),
             [

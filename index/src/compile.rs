@@ -190,7 +190,9 @@ fn field_query(
     text: &TextQuery,
 ) -> Result<Option<Box<dyn Query>>> {
     let (terms, limit) = match analysis {
-        Analysis::Text | Analysis::TextWithGrams => (analysis::text_terms(&text.text), MAX_WORD_BYTES),
+        Analysis::Text | Analysis::TextWithGrams => {
+            (analysis::text_terms(&text.text), MAX_WORD_BYTES)
+        }
         Analysis::Address => (analysis::address_query_terms(&text.text), MAX_ADDRESS_BYTES),
     };
     if let Some(long) = terms.iter().find(|t| t.len() > limit) {

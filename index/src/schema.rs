@@ -179,8 +179,15 @@ impl IndexSchema {
         // Each distinct display name and each distinct address once (envelope
         // recipients usually repeat To and Cc).
         let mut names: Vec<&str> = Vec::new();
-        for address in [&doc.from, &doc.sender, &doc.to, &doc.cc, &doc.bcc].into_iter().flatten() {
-            if let Some(name) = address.name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+        for address in [&doc.from, &doc.sender, &doc.to, &doc.cc, &doc.bcc]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = address
+                .name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
                 && !names.contains(&name)
             {
                 names.push(name);

@@ -15,6 +15,12 @@
 //!   year, then by position in the index, so pagination is stable while the index does
 //!   not change. [`Hit::score`] is 0 for date sorts.
 //! - **Total** is exact (a count over every matching document in scope).
+//! - **Speed**: years are searched in parallel (up to [`IndexOptions::search_threads`]);
+//!   a lone word is counted and ranked in two passes (the ranking pass skips blocks
+//!   with block-max WAND), anything else in one pass that counts and ranks together.
+//!   Phrases of frequent words use the common grams of [`crate::analysis`].
+//!
+//! [`IndexOptions::search_threads`]: crate::IndexOptions::search_threads
 
 use std::cmp::Ordering;
 use std::panic::AssertUnwindSafe;
@@ -315,7 +321,8 @@ impl IndexSet {
         };
         let mut total = 0u64;
         let mut candidates: Vec<Candidate> = Vec::new();
-        for (count, year_candidates) in for_each_year(&searchers, self.search_threads(), per_year)? {
+        for (count, year_candidates) in for_each_year(&searchers, self.search_threads(), per_year)?
+        {
             total += count;
             candidates.extend(year_candidates);
         }

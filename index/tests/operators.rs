@@ -100,8 +100,12 @@ fn every_operator_matches_the_oracle() {
     // across two attachments.
     nonempty("\"of the\"", &|d| has_text(d, "", "of the"));
     nonempty("\"the end of the\"", &|d| has_text(d, "", "the end of the"));
-    nonempty("\"it is in the plan\"", &|d| has_text(d, "", "it is in the plan"));
-    nonempty("\"to be or not to be\"", &|d| has_text(d, "", "to be or not to be"));
+    nonempty("\"it is in the plan\"", &|d| {
+        has_text(d, "", "it is in the plan")
+    });
+    nonempty("\"to be or not to be\"", &|d| {
+        has_text(d, "", "to be or not to be")
+    });
     check(&set, &docs, "attachment:\"review of the\"", |d| {
         has_text(d, "attachment", "review of the")
     });
@@ -112,9 +116,14 @@ fn every_operator_matches_the_oracle() {
             first.ends_with("review of") && second.to_lowercase().starts_with("the")
         })
     });
-    assert!(across, "fixture must have \"review of\" | \"the\" across two attachments");
+    assert!(
+        across,
+        "fixture must have \"review of\" | \"the\" across two attachments"
+    );
     nonempty("body:\"of the\"", &|d| has_text(d, "body", "of the"));
-    nonempty("attachment:\"of the\"", &|d| has_text(d, "attachment", "of the"));
+    nonempty("attachment:\"of the\"", &|d| {
+        has_text(d, "attachment", "of the")
+    });
     check(&set, &docs, "\"of of\"", |d| has_text(d, "", "of of"));
     nonempty("of-the", &|d| has_text(d, "", "of the"));
     // Prefixes.

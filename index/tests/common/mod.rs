@@ -172,14 +172,18 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
                     let size = 1000 + rng.below(100_000) as u64;
                     let text_words = 5 + rng.below(10);
                     let text = rng.chance(70).then(|| {
-                    let mut text = sentence(&mut rng, text_words);
-                    if rng.chance(50) {
-                        // Often ends with "of" and the next one starts with "the": a
-                        // phrase must not match across two attachments.
-                        text = format!("{} {text} {}", rng.pick(&COMMON_SENTENCES), rng.pick(&COMMON_SENTENCES));
-                    }
-                    text
-                });
+                        let mut text = sentence(&mut rng, text_words);
+                        if rng.chance(50) {
+                            // Often ends with "of" and the next one starts with "the": a
+                            // phrase must not match across two attachments.
+                            text = format!(
+                                "{} {text} {}",
+                                rng.pick(&COMMON_SENTENCES),
+                                rng.pick(&COMMON_SENTENCES)
+                            );
+                        }
+                        text
+                    });
                     AttachmentDoc {
                         filename,
                         content_type: "application/octet-stream".into(),
@@ -191,7 +195,10 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
         let mut attachments = attachments;
         if i % 10 == 3 {
             // A phrase must never match across two attachments.
-            for text in ["budget draft. The review of", "the contract is at the end of the file"] {
+            for text in [
+                "budget draft. The review of",
+                "the contract is at the end of the file",
+            ] {
                 attachments.push(AttachmentDoc {
                     filename: Some("notes.txt".into()),
                     content_type: "text/plain".into(),
