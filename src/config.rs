@@ -67,6 +67,9 @@ pub struct SmtpFileConfig {
     pub tls_key: Option<String>,
     /// Host name in the greeting.
     pub hostname: Option<String>,
+    /// AUTH PLAIN over TLS with a journal token as password: disabled (default),
+    /// optional or required.
+    pub auth: Option<String>,
 }
 
 impl Config {

@@ -342,6 +342,7 @@ pub struct Archive {
     options: ArchiveOptions,
     pending: Mutex<Pending>,
     rules: Mutex<Option<Arc<dyn RuleSource>>>,
+    local_domains: std::sync::RwLock<Vec<String>>,
     applier: Arc<ApplierShared>,
     applier_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -350,6 +351,13 @@ impl std::fmt::Debug for Archive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Archive({})", self.data_dir.root().display())
     }
+}
+
+fn normalize_domains(domains: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = domains.iter().map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty()).collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// UTC year of a time in microseconds.
@@ -415,6 +423,7 @@ impl Archive {
             wake: Condvar::new(),
             applied_cv: Condvar::new(),
         });
+        let local_domains = normalize_domains(&options.local_domains);
         let archive = Arc::new(Self {
             data_dir,
             _lock: lock,
@@ -426,6 +435,7 @@ impl Archive {
             options,
             pending: Mutex::new(Pending::default()),
             rules: Mutex::new(None),
+            local_domains: std::sync::RwLock::new(local_domains),
             applier,
             applier_thread: Mutex::new(None),
         });
@@ -776,7 +786,7 @@ impl Archive {
             .chain(item.doc.envelope_recipients.iter().map(String::as_str))
             .collect();
         let sender = item.doc.from.first().map(|a| a.email.as_str());
-        let internal = crate::rules::is_internal(sender, recipients, &self.options.local_domains);
+        let internal = crate::rules::is_internal(sender, recipients, &self.local_domains());
         let rules = source.rules_for(&item.meta.mailboxes);
         let decision = crate::rules::evaluate(&item.meta.mailboxes, internal, &rules);
         if !decision.stored() {
@@ -788,6 +798,18 @@ impl Archive {
             item.prepared = None;
         }
         None
+    }
+
+    /// The local domains (lowercased): their participants are mailboxes, and they define
+    /// internal mail.
+    pub fn local_domains(&self) -> Vec<String> {
+        self.local_domains.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the local domains (the configuration plus the domains the administrator
+    /// manages; `coffer serve` refreshes them).
+    pub fn set_local_domains(&self, domains: &[String]) {
+        *self.local_domains.write().unwrap_or_else(|p| p.into_inner()) = normalize_domains(domains);
     }
 
     /// Installs the source of archiving rules (journaled mail only).

@@ -49,7 +49,6 @@ pub type ExclusionHook = Arc<dyn Fn(Exclusion) + Send + Sync>;
 /// Delivers journaled messages into the archive.
 pub struct ArchiveSink {
     archive: Arc<Archive>,
-    local_domains: Vec<String>,
     in_flight: Arc<Semaphore>,
     on_excluded: Option<ExclusionHook>,
     counters: Arc<JournalCounters>,
@@ -64,10 +63,9 @@ impl std::fmt::Debug for ArchiveSink {
 impl ArchiveSink {
     /// A sink over `archive`; at most `max_in_flight` messages are processed at once
     /// (beyond that, senders get `451` and retry).
-    pub fn new(archive: Arc<Archive>, local_domains: Vec<String>, max_in_flight: usize) -> Self {
+    pub fn new(archive: Arc<Archive>, max_in_flight: usize) -> Self {
         Self {
             archive,
-            local_domains,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             on_excluded: None,
             counters: Arc::new(JournalCounters::default()),
@@ -87,7 +85,12 @@ impl ArchiveSink {
 
     /// Archives one journaled message (SMTP, LMTP or HTTP): analyse, apply the rules,
     /// deduplicate, commit. Returns once durable.
-    pub async fn ingest(&self, raw: Vec<u8>, envelope: coffer_model::Envelope) -> Result<Outcome, ArchiveError> {
+    pub async fn ingest(
+        &self,
+        raw: Vec<u8>,
+        envelope: coffer_model::Envelope,
+        origin: Option<String>,
+    ) -> Result<Outcome, ArchiveError> {
         let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
             return Err(ArchiveError::Applier("ingest pipeline saturated".into()));
         };
@@ -97,8 +100,8 @@ impl ArchiveSink {
             raw,
             source: protocol.clone(),
             envelope: Some(envelope),
-            origin: None,
-            policy: MailboxPolicy::LocalDomains(self.local_domains.clone()),
+            origin,
+            policy: MailboxPolicy::LocalDomains(self.archive.local_domains()),
             journaled: true,
         };
         let outcome = tokio::task::spawn_blocking(move || {
@@ -135,7 +138,7 @@ impl DeliverySink for ArchiveSink {
             let envelope = delivery.envelope();
             let session = delivery.session_id;
             let bytes = delivery.transaction.data.len();
-            match self.ingest(delivery.transaction.data, envelope).await {
+            match self.ingest(delivery.transaction.data, envelope, None).await {
                 Ok(outcome) => {
                     let queue_id = outcome.id().map_or_else(|| "excluded".to_string(), |id| id.to_string());
                     tracing::debug!(session, bytes, id = %queue_id, "journaled message accepted");

@@ -60,9 +60,9 @@ async fn search(archive: &Arc<Archive>, query: &str, scope: Scope) -> Vec<String
 async fn journal_report_is_unwrapped_and_bcc_recipient_gets_it() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = open(tmp.path()).await;
-    let sink = ArchiveSink::new(Arc::clone(&archive), vec![LOCAL.into()], 64);
+    let sink = ArchiveSink::new(Arc::clone(&archive), 64);
     let report = fixture("001.eml");
-    let outcome = sink.ingest(report.clone(), envelope("journal@contoso.com", &["journal@archive.example"])).await.expect("ingest");
+    let outcome = sink.ingest(report.clone(), envelope("journal@contoso.com", &["journal@archive.example"]), None).await.expect("ingest");
     let Outcome::Archived { id, .. } = outcome else { panic!("expected archived, got {outcome:?}") };
     flushed(&archive).await;
     let row = archive.catalog().message(id).await.expect("q").expect("row");
@@ -84,13 +84,13 @@ async fn journal_report_is_unwrapped_and_bcc_recipient_gets_it() {
 async fn journal_copies_are_linked_and_different_messages_never_merge() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = open(tmp.path()).await;
-    let sink = ArchiveSink::new(Arc::clone(&archive), vec![LOCAL.into()], 64);
+    let sink = ArchiveSink::new(Arc::clone(&archive), 64);
     let body = "From: Alice <alice@contoso.com>\r\nTo: bob@contoso.com\r\nSubject: Plan\r\n\
                 Date: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <plan-1@contoso.com>\r\n\r\nThe plan.\r\n";
     let copy1 = format!("Received: from mx1 by archive; Tue, 3 Mar 2026 10:00:01 +0000\r\n{body}");
     let copy2 = format!("Received: from mx2 by archive; Tue, 3 Mar 2026 10:00:09 +0000\r\nDelivered-To: carol@contoso.com\r\n{body}");
-    let first = sink.ingest(copy1.into_bytes(), envelope("alice@contoso.com", &["bob@contoso.com"])).await.expect("1");
-    let second = sink.ingest(copy2.into_bytes(), envelope("alice@contoso.com", &["carol@contoso.com"])).await.expect("2");
+    let first = sink.ingest(copy1.into_bytes(), envelope("alice@contoso.com", &["bob@contoso.com"]), None).await.expect("1");
+    let second = sink.ingest(copy2.into_bytes(), envelope("alice@contoso.com", &["carol@contoso.com"]), None).await.expect("2");
     let Outcome::Archived { id, .. } = first else { panic!("{first:?}") };
     match second {
         Outcome::Linked { id: linked, added } => {
@@ -101,7 +101,7 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
     }
     // A different message (one changed word) is stored separately.
     let different = format!("Received: from mx1 by archive; Tue, 3 Mar 2026 10:00:01 +0000\r\n{}", body.replace("The plan.", "The plan!"));
-    let third = sink.ingest(different.into_bytes(), envelope("alice@contoso.com", &["bob@contoso.com"])).await.expect("3");
+    let third = sink.ingest(different.into_bytes(), envelope("alice@contoso.com", &["bob@contoso.com"]), None).await.expect("3");
     assert!(matches!(third, Outcome::Archived { id: other, .. } if other != id), "{third:?}");
     flushed(&archive).await;
     let row = archive.catalog().message(id).await.expect("q").expect("row");
@@ -130,17 +130,17 @@ async fn archiving_rules_keep_and_link_only_what_they_admit() {
     archive.set_rule_source(Arc::new(FixedRules(rules)));
     let excluded: Arc<Mutex<Vec<Exclusion>>> = Arc::default();
     let seen = Arc::clone(&excluded);
-    let sink = ArchiveSink::new(Arc::clone(&archive), vec![LOCAL.into()], 64)
+    let sink = ArchiveSink::new(Arc::clone(&archive), 64)
         .with_exclusion_hook(Arc::new(move |e| seen.lock().expect("lock").push(e)));
     let message = |from: &str, to: &str, n: u32| {
         format!("From: {from}\r\nTo: {to}\r\nSubject: m{n}\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r{n}@x>\r\n\r\nhello {n}\r\n").into_bytes()
     };
     // Internal, alice (none) -> bob (external only) and carol (group: none): nobody keeps it.
-    let internal = sink.ingest(message("alice@contoso.com", "bob@contoso.com, carol@contoso.com", 1), envelope("alice@contoso.com", &[])).await.expect("1");
+    let internal = sink.ingest(message("alice@contoso.com", "bob@contoso.com, carol@contoso.com", 1), envelope("alice@contoso.com", &[]), None).await.expect("1");
     assert!(matches!(internal, Outcome::Excluded { internal: true, refused: 3, .. }), "{internal:?}");
     assert_eq!(excluded.lock().expect("lock").len(), 1);
     // External mail to bob and dave (no rule: both): kept, linked to bob and dave only.
-    let external = sink.ingest(message("x@fabrikam.com", "bob@contoso.com, dave@contoso.com, carol@contoso.com", 2), envelope("x@fabrikam.com", &[])).await.expect("2");
+    let external = sink.ingest(message("x@fabrikam.com", "bob@contoso.com, dave@contoso.com, carol@contoso.com", 2), envelope("x@fabrikam.com", &[]), None).await.expect("2");
     let Outcome::Archived { id, .. } = external else { panic!("{external:?}") };
     flushed(&archive).await;
     let row = archive.catalog().message(id).await.expect("q").expect("row");

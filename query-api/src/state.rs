@@ -8,6 +8,7 @@ use coffer_audit::AuditLog;
 use coffer_catalog::Catalog;
 use coffer_index::IndexSet;
 use coffer_ingest::archive::Archive;
+use coffer_ingest::journaling::ArchiveSink;
 use coffer_volume::PublicKey;
 
 use crate::accounts::{self, PasswordParams};
@@ -34,6 +35,9 @@ pub struct ApiConfig {
     pub local_domains: Vec<String>,
     /// Failed-login throttling.
     pub throttle: ThrottleConfig,
+    /// Most journaled messages (HTTP and SMTP together) processed at once; beyond that
+    /// senders are told to retry (HTTP 503, SMTP 451).
+    pub max_ingest_in_flight: usize,
 }
 
 impl Default for ApiConfig {
@@ -47,12 +51,14 @@ impl Default for ApiConfig {
             trust_forwarded_for: false,
             local_domains: Vec::new(),
             throttle: ThrottleConfig::default(),
+            max_ingest_in_flight: 256,
         }
     }
 }
 
 struct Inner {
     archive: Arc<Archive>,
+    journal: Arc<ArchiveSink>,
     audit: AuditLog,
     config: ApiConfig,
     throttle: Throttle,
@@ -89,8 +95,10 @@ impl AppState {
         let dummy_hash = accounts::hash_password(&accounts::generate_password(), config.password)?;
         let public_key = archive.key().public_key();
         let throttle = Throttle::new(config.throttle);
+        let journal = Arc::new(ArchiveSink::new(Arc::clone(&archive), config.max_ingest_in_flight));
         Ok(Self {
             inner: Arc::new(Inner {
+                journal,
                 archive,
                 audit,
                 config,
@@ -105,6 +113,20 @@ impl AppState {
     /// The archive writer.
     pub fn archive(&self) -> &Arc<Archive> {
         &self.inner.archive
+    }
+
+    /// The journaling pipeline shared by HTTP submissions and the SMTP/LMTP listeners.
+    pub fn journal(&self) -> &Arc<ArchiveSink> {
+        &self.inner.journal
+    }
+
+    /// Sets the archive's local domains to the configured ones plus the domains table;
+    /// called at start-up, after domain changes, and periodically by `coffer serve`.
+    pub async fn refresh_local_domains(&self) -> Result<(), coffer_catalog::Error> {
+        let mut domains = self.inner.config.local_domains.clone();
+        domains.extend(self.catalog().list_domains().await?.into_iter().map(|d| d.name));
+        self.inner.archive.set_local_domains(&domains);
+        Ok(())
     }
 
     /// The catalog.

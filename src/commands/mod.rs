@@ -8,6 +8,7 @@ pub mod rebuild;
 pub mod search;
 pub mod serve;
 pub mod show;
+pub mod smtp;
 pub mod user;
 pub mod verify;
 pub mod volume;

@@ -26,6 +26,8 @@ use crate::config::Config;
 
 /// Default HTTP listen address.
 const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+/// Default SMTP listen address.
+const DEFAULT_SMTP: &str = "127.0.0.1:2525";
 
 /// Arguments of `coffer serve`.
 #[derive(Debug, Args)]
@@ -42,13 +44,24 @@ pub struct ServeArgs {
         hide = true
     )]
     admin_password: Option<String>,
+    /// SMTP listen address (default: [smtp] listen, else 127.0.0.1:2525); `off` disables.
+    #[arg(long, value_name = "ADDR")]
+    smtp: Option<String>,
+    /// LMTP listen address (default: [smtp] lmtp; off unless set).
+    #[arg(long, value_name = "ADDR")]
+    lmtp: Option<String>,
+    /// A local domain (repeatable; adds to local_domains in coffer.toml and the domains
+    /// the administrator manages).
+    #[arg(long = "local-domain", value_name = "DOMAIN")]
+    local_domains: Vec<String>,
 }
 
 /// Serves until a signal; exit status 0 after a clean shutdown.
 pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let (archive, config) = super::open_archive(data_dir, "coffer serve").await?;
+    let (archive, mut config) = super::open_archive(data_dir, "coffer serve").await?;
+    config.local_domains.extend(args.local_domains.iter().cloned());
     let audit = AuditLog::open(
         &audit_dir(data_dir),
         archive.key().clone(),
@@ -85,7 +98,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr()?;
-    println!("coffer: listening on http://{bound}");
+    state.refresh_local_domains().await.context("reading the local domains")?;
 
     let (shutdown, stopping) = watch::channel(false);
     let http = {
@@ -100,13 +113,29 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
                 .await
         })
     };
-    // The SMTP/LMTP listeners are started here, beside the HTTP task: they share
-    // `archive` (and `metrics` for ingest counts, `audit` for rejections) and stop when
-    // `stopping` turns true; their join handles go into `tasks` below.
-    let tasks: Vec<tokio::task::JoinHandle<()>> = vec![spawn_housekeeping(
-        archive.catalog().clone(),
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = vec![spawn_housekeeping(
+        state.clone(),
         stopping.clone(),
     )];
+    let smtp_listen = args.smtp.or(config.smtp.listen.clone()).unwrap_or_else(|| DEFAULT_SMTP.to_string());
+    let lmtp_listen = args.lmtp.or(config.smtp.lmtp.clone());
+    for (listen, protocol) in [(Some(smtp_listen), super::smtp::Protocol::Smtp), (lmtp_listen, super::smtp::Protocol::Lmtp)] {
+        let Some(listen) = listen.filter(|l| l != "off") else { continue };
+        let smtp_config = super::smtp::server_config(&config.smtp, protocol, archive.catalog().clone())?;
+        let (_, task) = super::smtp::start(
+            &listen,
+            protocol,
+            smtp_config,
+            state.journal().clone(),
+            metrics.clone(),
+            audit.clone(),
+            stopping.clone(),
+        )
+        .await?;
+        tasks.push(task);
+    }
+    // Printed last: scripts and tests wait for this line before talking to the server.
+    crate::outln!("coffer: listening on http://{bound}");
 
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -199,13 +228,27 @@ async fn ensure_admin(
     Ok(())
 }
 
-/// Periodic upkeep: expired sessions are deleted every 10 minutes.
+/// Periodic upkeep: expired sessions are deleted every 10 minutes; the local domains
+/// are re-read every 10 seconds (domains added by the administrator reach SMTP too).
 fn spawn_housekeeping(
-    catalog: Arc<Catalog>,
+    state: AppState,
     mut stopping: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let catalog = state.catalog().clone();
+        let mut last_purge: Option<std::time::Instant> = None;
         loop {
+            if let Err(e) = state.refresh_local_domains().await {
+                tracing::warn!(error = %e, "could not re-read the local domains");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+            if last_purge.is_some_and(|t| t.elapsed() < Duration::from_secs(600)) {
+                continue;
+            }
+            last_purge = Some(std::time::Instant::now());
             match catalog
                 .purge_expired_sessions(chrono::Utc::now().timestamp())
                 .await
@@ -213,10 +256,6 @@ fn spawn_housekeeping(
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions deleted"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
-                _ = stopping.wait_for(|stop| *stop) => return,
             }
         }
     })

@@ -6,15 +6,12 @@
 //! `duplicate: true` and the original id. A message no mailbox's archiving rule admits
 //! is not stored: 200 with `excluded: true`, recorded in the audit trail (no content).
 
-use std::collections::BTreeSet;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use coffer_audit::Outcome as AuditOutcome;
-use coffer_ingest::archive::{Incoming, Outcome};
-use coffer_ingest::parse::MailboxPolicy;
+use coffer_ingest::archive::Outcome;
 use coffer_model::Envelope;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -87,47 +84,22 @@ async fn submit(
             "at most {MAX_RCPT} recipients"
         )));
     }
-    let mut domains: BTreeSet<String> = state
-        .config()
-        .local_domains
-        .iter()
-        .map(|d| d.to_ascii_lowercase())
-        .collect();
-    domains.extend(
-        state
-            .catalog()
-            .list_domains()
-            .await?
-            .into_iter()
-            .map(|d| d.name),
-    );
-    let incoming = Incoming {
-        raw: body.to_vec(),
-        source: "http".into(),
-        envelope: Some(Envelope {
-            protocol: "http".into(),
-            mail_from,
-            rcpt_to,
-            client_addr: Some(caller.client.clone()),
-            helo: None,
-            tls: false,
-        }),
-        origin: Some(format!("token:{}", caller.name)),
-        policy: MailboxPolicy::LocalDomains(domains.into_iter().collect()),
-        journaled: true,
+    let envelope = Envelope {
+        protocol: "http".into(),
+        mail_from,
+        rcpt_to,
+        client_addr: Some(caller.client.clone()),
+        helo: None,
+        tls: false,
     };
     let size = body.len();
-    let archive = state.archive().clone();
     let started = std::time::Instant::now();
-    let outcome = crate::blocking(move || {
-        let analyzed = archive.analyze(incoming);
-        archive.commit(vec![analyzed]).pop().unwrap_or_else(|| {
-            Err(coffer_ingest::archive::ArchiveError::Applier(
-                "no result".into(),
-            ))
-        })
-    })
-    .await;
+    state.refresh_local_domains().await?;
+    let outcome = state
+        .journal()
+        .ingest(body.to_vec(), envelope, Some(format!("token:{}", caller.name)))
+        .await
+        .map_err(ApiError::from);
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
