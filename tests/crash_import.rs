@@ -15,7 +15,9 @@ use common::*;
 fn volume_messages(data: &std::path::Path) -> u64 {
     let out = run(coffer(data).args(["volume", "list", "--json"]));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("volume list json");
-    list.as_array().map_or(0, |a| a.iter().map(|v| v["messages"].as_u64().unwrap_or(0)).sum())
+    list.as_array().map_or(0, |a| {
+        a.iter().map(|v| v["messages"].as_u64().unwrap_or(0)).sum()
+    })
 }
 
 #[test]
@@ -31,13 +33,24 @@ fn import_killed_at_random_moments_loses_nothing_and_stores_nothing_twice() {
     for i in 0..corpus.len() {
         let raw = corpus.message(i);
         digests.insert(sha256_hex(&raw));
-        std::fs::write(maildir.join("cur").join(format!("{:010}.{i}.test:2,S", 1_700_000_000 + i)), raw).expect("write");
+        std::fs::write(
+            maildir
+                .join("cur")
+                .join(format!("{:010}.{i}.test:2,S", 1_700_000_000 + i)),
+            raw,
+        )
+        .expect("write");
     }
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_nanos() as u64;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_nanos() as u64;
     eprintln!("crash test seed {seed}");
     let mut acknowledged = 0u64;
     for round in 0..5 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let delay = Duration::from_millis(300 + (seed >> 33) % 2_000);
         let mut child = coffer(&data)
             .arg("import")
@@ -54,28 +67,48 @@ fn import_killed_at_random_moments_loses_nothing_and_stores_nothing_twice() {
         let mut round_archived = 0;
         for line in BufReader::new(child_out).lines() {
             let line = line.expect("line");
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(a) = v["archived"].as_u64() {
-                    round_archived = round_archived.max(a);
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(a) = v["archived"].as_u64()
+            {
+                round_archived = round_archived.max(a);
             }
         }
         acknowledged += round_archived;
         let stored = volume_messages(&data);
-        eprintln!("round {round}: killed after {delay:?}; {acknowledged} acknowledged, {stored} stored");
-        assert!(stored >= acknowledged, "round {round}: {stored} messages in volumes, {acknowledged} acknowledged");
+        eprintln!(
+            "round {round}: killed after {delay:?}; {acknowledged} acknowledged, {stored} stored"
+        );
+        assert!(
+            stored >= acknowledged,
+            "round {round}: {stored} messages in volumes, {acknowledged} acknowledged"
+        );
         let verify = run(coffer(&data).arg("verify"));
-        assert_eq!(verify.status.code(), Some(0), "round {round}: {}", stdout(&verify));
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "round {round}: {}",
+            stdout(&verify)
+        );
     }
-    let finish = run(coffer(&data).arg("import").arg(&maildir).args(["--json", "--local-domain", "corp.example"]));
+    let finish = run(coffer(&data).arg("import").arg(&maildir).args([
+        "--json",
+        "--local-domain",
+        "corp.example",
+    ]));
     let summary = import_summary(&finish);
     assert_eq!(finish.status.code(), Some(0), "{summary}");
-    assert_eq!(volume_messages(&data), digests.len() as u64, "every message exactly once");
+    assert_eq!(
+        volume_messages(&data),
+        digests.len() as u64,
+        "every message exactly once"
+    );
     for sha in digests.iter().step_by(97) {
         let shown = run(coffer(&data).args(["show", "--json", sha]));
         assert_eq!(shown.status.code(), Some(0), "{sha}: {}", stderr(&shown));
     }
     assert_eq!(run(coffer(&data).arg("verify")).status.code(), Some(0));
-    let list: serde_json::Value = serde_json::from_slice(&run(coffer(&data).args(["volume", "list", "--json"])).stdout).expect("json");
+    let list: serde_json::Value =
+        serde_json::from_slice(&run(coffer(&data).args(["volume", "list", "--json"])).stdout)
+            .expect("json");
     assert_eq!(list[0]["index_lag"], 0, "the index caught up: {list}");
 }

@@ -386,10 +386,11 @@ impl Catalog {
     /// A message with this identity (journal copies; see `coffer_ingest::identity`), with
     /// its mailboxes. The oldest one when several share it.
     pub async fn find_by_identity(&self, identity: &Sha256) -> Result<Option<KnownMessage>> {
-        let row = sqlx::query("SELECT id FROM messages WHERE identity = $1 ORDER BY year, seq LIMIT 1")
-            .bind(identity.0.to_vec())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id FROM messages WHERE identity = $1 ORDER BY year, seq LIMIT 1")
+                .bind(identity.0.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let id = to_id(&row.try_get::<String, _>(0)?)?;
         let mailboxes = self.mailboxes_of(id).await?;

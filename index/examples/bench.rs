@@ -51,8 +51,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for r in &reports {
         println!(
-            "{:<24} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>12.0}   slowest: {}",
-            r.class, r.queries, r.p50_ms, r.p99_ms, r.max_ms, r.mean_total, r.slowest_query
+            "{:<24} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>12.0}   slowest: {}{}",
+            r.class,
+            r.queries,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.mean_total,
+            r.slowest_query,
+            r.mean_scope_messages
+                .map(|n| format!(" (scope: {n:.0} messages)"))
+                .unwrap_or_default()
         );
     }
     Ok(())

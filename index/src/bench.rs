@@ -582,6 +582,8 @@ pub struct ClassReport {
     pub mean_total: f64,
     /// The slowest query (synthetic text, safe to print).
     pub slowest_query: String,
+    /// For scoped classes: mean number of messages in the scope.
+    pub mean_scope_messages: Option<f64>,
 }
 
 /// Runs `per_class` queries of each class (after a warm-up with other queries of the
@@ -603,7 +605,14 @@ pub fn query_latency(
         let mut times = Vec::with_capacity(per_class);
         let mut totals = 0u64;
         let mut slowest = (0.0, String::new());
+        let mut scope_messages = 0u64;
+        let mut scoped_queries = 0u64;
         for (query, scope) in corpus.queries(class, per_class, 2) {
+            if matches!(scope, Scope::Restricted { .. }) {
+                // Not timed: how many messages the scope holds.
+                scope_messages += set.search(&request("*".into(), scope.clone(), 0))?.total;
+                scoped_queries += 1;
+            }
             let started = Instant::now();
             let results = set.search(&request(query.clone(), scope, limit))?;
             let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -630,6 +639,8 @@ pub fn query_latency(
             max_ms: times.last().copied().unwrap_or_default(),
             mean_total: totals as f64 / times.len().max(1) as f64,
             slowest_query: slowest.1,
+            mean_scope_messages: (scoped_queries > 0)
+                .then(|| scope_messages as f64 / scoped_queries as f64),
         });
     }
     Ok(reports)

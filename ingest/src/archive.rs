@@ -75,9 +75,8 @@ impl ArchiveError {
     /// Whether the disk (or quota) is full: SMTP answers `452`, HTTP `507`.
     pub fn is_storage_full(&self) -> bool {
         match self {
-            ArchiveError::Volume(coffer_volume::Error::Io { source, .. }) | ArchiveError::Io { source, .. } => {
-                coffer_volume::is_storage_full(source)
-            }
+            ArchiveError::Volume(coffer_volume::Error::Io { source, .. })
+            | ArchiveError::Io { source, .. } => coffer_volume::is_storage_full(source),
             _ => false,
         }
     }
@@ -354,7 +353,11 @@ impl std::fmt::Debug for Archive {
 }
 
 fn normalize_domains(domains: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = domains.iter().map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty()).collect();
+    let mut out: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -577,11 +580,11 @@ impl Archive {
             };
             for (i, mut item) in batch.into_iter().enumerate() {
                 let year = years[i];
-                if item.journaled {
-                    if let Some(excluded) = self.apply_rules(&mut item) {
-                        results[i] = Some(Ok(excluded));
-                        continue;
-                    }
+                if item.journaled
+                    && let Some(excluded) = self.apply_rules(&mut item)
+                {
+                    results[i] = Some(Ok(excluded));
+                    continue;
                 }
                 let existing = match self.find_existing(&pending, &known, &item) {
                     Ok(e) => e,
@@ -765,10 +768,16 @@ impl Archive {
         let Some(identity) = item.doc.identity.filter(|_| item.journaled) else {
             return Ok(None);
         };
-        if let Some(p) = pending.by_identity.get(&identity).and_then(|sha| pending.by_sha.get(sha)) {
+        if let Some(p) = pending
+            .by_identity
+            .get(&identity)
+            .and_then(|sha| pending.by_sha.get(sha))
+        {
             return Ok(Some((p.id, p.mailboxes.clone())));
         }
-        let found = self.runtime.block_on(self.catalog.find_by_identity(&identity))?;
+        let found = self
+            .runtime
+            .block_on(self.catalog.find_by_identity(&identity))?;
         Ok(found.map(|k| (k.id, k.mailboxes.into_iter().collect())))
     }
 
@@ -790,7 +799,11 @@ impl Archive {
         let rules = source.rules_for(&item.meta.mailboxes);
         let decision = crate::rules::evaluate(&item.meta.mailboxes, internal, &rules);
         if !decision.stored() {
-            return Some(Outcome::Excluded { internal, refused: decision.refused.len(), size: item.raw.len() as u64 });
+            return Some(Outcome::Excluded {
+                internal,
+                refused: decision.refused.len(),
+                size: item.raw.len() as u64,
+            });
         }
         if !decision.refused.is_empty() {
             item.meta.mailboxes = decision.admitted.clone();
@@ -803,13 +816,19 @@ impl Archive {
     /// The local domains (lowercased): their participants are mailboxes, and they define
     /// internal mail.
     pub fn local_domains(&self) -> Vec<String> {
-        self.local_domains.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.local_domains
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Replaces the local domains (the configuration plus the domains the administrator
     /// manages; `coffer serve` refreshes them).
     pub fn set_local_domains(&self, domains: &[String]) {
-        *self.local_domains.write().unwrap_or_else(|p| p.into_inner()) = normalize_domains(domains);
+        *self
+            .local_domains
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = normalize_domains(domains);
     }
 
     /// Installs the source of archiving rules (journaled mail only).
@@ -870,10 +889,10 @@ impl Archive {
     /// so everything accepted so far is under a signed tree head.
     pub fn checkpoint_all(&self) -> Result<()> {
         for year in self.volumes.years()? {
-            if let Some(volume) = self.volumes.get(year)? {
-                if volume.manifest().state == coffer_volume::VolumeState::Open {
-                    volume.checkpoint()?;
-                }
+            if let Some(volume) = self.volumes.get(year)?
+                && volume.manifest().state == coffer_volume::VolumeState::Open
+            {
+                volume.checkpoint()?;
             }
         }
         Ok(())
@@ -1052,7 +1071,7 @@ impl Archive {
     fn applier_loop(self: Arc<Self>) {
         let mut uncommitted: BTreeMap<i32, (u64, Instant)> = BTreeMap::new();
         loop {
-            let mut work: Vec<(i32, u64, Vec<(u64, Offer)>)> = Vec::new();
+            let mut work: Vec<YearWork> = Vec::new();
             {
                 let mut q = lock(&self.applier.queue);
                 if q.shutdown && q.offers.is_empty() {
@@ -1227,6 +1246,10 @@ fn lock_thread(
 ) -> MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// Records of one year ready to apply: the year, the last sequence they reach, and the
+/// offered derived changes among them.
+type YearWork = (i32, u64, Vec<(u64, Offer)>);
 
 /// A derived change from one record, during replay.
 enum Derived {

@@ -182,7 +182,7 @@ fn render(doc: &MessageDoc, i: u64, rng: &mut Rng) -> Vec<u8> {
                     .as_deref()
                     .and_then(|f| f.split('.').next())
                     .unwrap_or("document");
-                let csv = rng.next_u64() % 3 == 0;
+                let csv = rng.next_u64().is_multiple_of(3);
                 let mut bytes = Vec::with_capacity(size);
                 let words: Vec<&str> = text.split_whitespace().collect();
                 let mut w = 0usize;
@@ -215,7 +215,7 @@ fn render(doc: &MessageDoc, i: u64, rng: &mut Rng) -> Vec<u8> {
                     .as_deref()
                     .and_then(|f| f.split('.').next())
                     .unwrap_or("file");
-                if rng.next_u64() % 2 == 0 {
+                if rng.next_u64().is_multiple_of(2) {
                     bytes[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
                     (format!("{stem}.jpg"), "image/jpeg", bytes)
                 } else {

@@ -85,7 +85,10 @@ pub fn identity(raw: &[u8]) -> Option<Digest32> {
         fields += 1;
         hasher.update(name.to_ascii_lowercase().as_bytes());
         hasher.update(b":");
-        let collapsed: Vec<&[u8]> = value.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).collect();
+        let collapsed: Vec<&[u8]> = value
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect();
         hasher.update(collapsed.join(&b' '));
         hasher.update(b"\n");
     }
@@ -97,7 +100,11 @@ pub fn identity(raw: &[u8]) -> Option<Digest32> {
     let mut start = 0;
     for (i, b) in body.iter().enumerate() {
         if *b == b'\n' {
-            let line_end = if i > start && body[i - 1] == b'\r' { i - 1 } else { i };
+            let line_end = if i > start && body[i - 1] == b'\r' {
+                i - 1
+            } else {
+                i
+            };
             hasher.update(&body[start..line_end]);
             hasher.update(b"\n");
             start = i + 1;
@@ -111,7 +118,10 @@ pub fn identity(raw: &[u8]) -> Option<Digest32> {
 fn split_header(raw: &[u8]) -> (usize, usize) {
     let mut i = 0;
     while i < raw.len() {
-        let line_end = raw[i..].iter().position(|b| *b == b'\n').map_or(raw.len(), |p| i + p);
+        let line_end = raw[i..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |p| i + p);
         let line = &raw[i..line_end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
@@ -151,7 +161,9 @@ mod tests {
 
     #[test]
     fn journal_copies_with_different_trace_headers_share_an_identity() {
-        let a = format!("Received: from a by b; Tue, 3 Mar 2026 10:00:01 +0000\r\nReturn-Path: <alice@example.com>\r\n{MESSAGE}");
+        let a = format!(
+            "Received: from a by b; Tue, 3 Mar 2026 10:00:01 +0000\r\nReturn-Path: <alice@example.com>\r\n{MESSAGE}"
+        );
         let b = format!(
             "Received: from c by d; Tue, 3 Mar 2026 10:00:05 +0000\r\nX-MS-Exchange-Organization-AuthAs: Internal\r\nDelivered-To: bob@example.com\r\nAuthentication-Results: mx; spf=pass\r\n{}",
             MESSAGE.replace("\r\n", "\n")
@@ -169,7 +181,10 @@ mod tests {
             MESSAGE.replace("m1@", "m2@"),
             MESSAGE.replace("10:00:00", "10:00:01"),
             MESSAGE.replace("bob@", "carol@"),
-            MESSAGE.replace("To: bob@example.com\r\n", "To: bob@example.com\r\nCc: carol@example.com\r\n"),
+            MESSAGE.replace(
+                "To: bob@example.com\r\n",
+                "To: bob@example.com\r\nCc: carol@example.com\r\n",
+            ),
             MESSAGE.replace("is 42.\r\n", "is 42.\r\n\r\n"),
         ] {
             assert_ne!(identity(changed.as_bytes()), base, "{changed}");

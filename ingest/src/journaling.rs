@@ -56,7 +56,9 @@ pub struct ArchiveSink {
 
 impl std::fmt::Debug for ArchiveSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArchiveSink").field("in_flight", &self.in_flight.available_permits()).finish()
+        f.debug_struct("ArchiveSink")
+            .field("in_flight", &self.in_flight.available_permits())
+            .finish()
     }
 }
 
@@ -118,10 +120,19 @@ impl ArchiveSink {
             Ok(Outcome::Linked { .. } | Outcome::Duplicate { .. }) => {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Outcome::Excluded { internal, refused, size }) => {
+            Ok(Outcome::Excluded {
+                internal,
+                refused,
+                size,
+            }) => {
                 self.counters.excluded.fetch_add(1, Ordering::Relaxed);
                 if let Some(hook) = &self.on_excluded {
-                    hook(Exclusion { protocol, internal: *internal, refused: *refused, size: *size });
+                    hook(Exclusion {
+                        protocol,
+                        internal: *internal,
+                        refused: *refused,
+                        size: *size,
+                    });
                 }
             }
             Err(_) => {
@@ -140,7 +151,9 @@ impl DeliverySink for ArchiveSink {
             let bytes = delivery.transaction.data.len();
             match self.ingest(delivery.transaction.data, envelope, None).await {
                 Ok(outcome) => {
-                    let queue_id = outcome.id().map_or_else(|| "excluded".to_string(), |id| id.to_string());
+                    let queue_id = outcome
+                        .id()
+                        .map_or_else(|| "excluded".to_string(), |id| id.to_string());
                     tracing::debug!(session, bytes, id = %queue_id, "journaled message accepted");
                     DeliveryOutcome::Accepted { queue_id }
                 }

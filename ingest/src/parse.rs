@@ -60,7 +60,10 @@ pub fn build_doc(
             // list (Bcc and distribution-list members included) is its envelope.
             doc.flags.insert(MessageFlags::JOURNAL_REPORT);
             for r in &report.recipients {
-                for address in std::iter::once(&r.address).chain(&r.expanded_from).chain(&r.forwarded_from) {
+                for address in std::iter::once(&r.address)
+                    .chain(&r.expanded_from)
+                    .chain(&r.forwarded_from)
+                {
                     let address = normalize_address(address);
                     if address.contains('@') && !doc.envelope_recipients.contains(&address) {
                         doc.envelope_recipients.push(address);
@@ -70,10 +73,21 @@ pub fn build_doc(
             let original = with_final_newline(&report.original);
             doc.identity = identity(&original);
             parse_into(&mut doc, &original, received, limits);
-            if let Some(sender) = report.sender.as_deref().map(normalize_address).filter(|s| s.contains('@')) {
-                if !doc.from.iter().chain(&doc.sender).any(|a| a.email == sender) {
-                    doc.sender.push(Address { name: None, email: sender });
-                }
+            if let Some(sender) = report
+                .sender
+                .as_deref()
+                .map(normalize_address)
+                .filter(|s| s.contains('@'))
+                && !doc
+                    .from
+                    .iter()
+                    .chain(&doc.sender)
+                    .any(|a| a.email == sender)
+            {
+                doc.sender.push(Address {
+                    name: None,
+                    email: sender,
+                });
             }
         }
         JournalOutcome::Malformed { .. } => {
@@ -92,7 +106,11 @@ pub fn build_doc(
 /// The bytes with a line ending at the end (mail-parser drops a last header line without
 /// one); borrowed when they already end in one.
 fn with_final_newline(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if raw.ends_with(b"\n") { std::borrow::Cow::Borrowed(raw) } else { std::borrow::Cow::Owned([raw, b"\r\n"].concat()) }
+    if raw.ends_with(b"\n") {
+        std::borrow::Cow::Borrowed(raw)
+    } else {
+        std::borrow::Cow::Owned([raw, b"\r\n"].concat())
+    }
 }
 
 fn parse_into(doc: &mut MessageDoc, bytes: &[u8], received: i64, limits: Option<&ExtractLimits>) {

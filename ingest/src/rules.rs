@@ -69,7 +69,9 @@ impl FromStr for Rule {
             "external" => Ok(Rule::External),
             "both" => Ok(Rule::Both),
             "none" => Ok(Rule::None),
-            other => Err(format!("unknown archiving rule {other:?} (internal, external, both or none)")),
+            other => Err(format!(
+                "unknown archiving rule {other:?} (internal, external, both or none)"
+            )),
         }
     }
 }
@@ -102,9 +104,11 @@ pub fn is_internal<'a>(
     local_domains: &[String],
 ) -> bool {
     let local = |address: &str| {
-        address
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| local_domains.iter().any(|l| l.eq_ignore_ascii_case(d.trim())))
+        address.rsplit_once('@').is_some_and(|(_, d)| {
+            local_domains
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(d.trim()))
+        })
     };
     let Some(sender) = sender else { return false };
     local(sender) && recipients.into_iter().all(local)
@@ -132,18 +136,26 @@ impl Decision {
 /// Applies the rules to a message's mailboxes. `rules` maps a mailbox to its rules;
 /// mailboxes not in the map get the default (both). A message without any mailbox is
 /// stored (nothing refuses it): the archive keeps what it cannot attribute.
-pub fn evaluate(mailboxes: &[String], internal: bool, rules: &BTreeMap<String, MailboxRules>) -> Decision {
+pub fn evaluate(
+    mailboxes: &[String],
+    internal: bool,
+    rules: &BTreeMap<String, MailboxRules>,
+) -> Decision {
     let mut admitted = Vec::new();
     let mut refused = Vec::new();
     for mailbox in mailboxes {
-        let admits = rules.get(mailbox).map_or(true, |r| r.admits(internal));
+        let admits = rules.get(mailbox).is_none_or(|r| r.admits(internal));
         if admits {
             admitted.push(mailbox.clone());
         } else {
             refused.push(mailbox.clone());
         }
     }
-    Decision { internal, admitted, refused }
+    Decision {
+        internal,
+        admitted,
+        refused,
+    }
 }
 
 #[cfg(test)]
@@ -157,11 +169,23 @@ mod tests {
     #[test]
     fn internal_means_sender_and_all_recipients_local() {
         let d = domains();
-        assert!(is_internal(Some("a@corp.example"), ["b@corp.example", "c@CORP.example"], &d));
-        assert!(!is_internal(Some("a@corp.example"), ["b@corp.example", "x@other.org"], &d));
+        assert!(is_internal(
+            Some("a@corp.example"),
+            ["b@corp.example", "c@CORP.example"],
+            &d
+        ));
+        assert!(!is_internal(
+            Some("a@corp.example"),
+            ["b@corp.example", "x@other.org"],
+            &d
+        ));
         assert!(!is_internal(Some("x@other.org"), ["b@corp.example"], &d));
         assert!(!is_internal(None, ["b@corp.example"], &d));
-        assert!(!is_internal(Some("a@corp.example.evil"), ["b@corp.example"], &d));
+        assert!(!is_internal(
+            Some("a@corp.example.evil"),
+            ["b@corp.example"],
+            &d
+        ));
     }
 
     #[test]
@@ -181,9 +205,15 @@ mod tests {
 
     #[test]
     fn user_rule_wins_then_any_group_then_both() {
-        let user_none = MailboxRules { user: Some(Rule::None), groups: vec![Rule::Both] };
+        let user_none = MailboxRules {
+            user: Some(Rule::None),
+            groups: vec![Rule::Both],
+        };
         assert!(!user_none.admits(true));
-        let groups = MailboxRules { user: None, groups: vec![Rule::Internal, Rule::None] };
+        let groups = MailboxRules {
+            user: None,
+            groups: vec![Rule::Internal, Rule::None],
+        };
         assert!(groups.admits(true));
         assert!(!groups.admits(false));
         assert!(MailboxRules::default().admits(false));
@@ -192,9 +222,25 @@ mod tests {
     #[test]
     fn evaluate_links_only_admitting_mailboxes() {
         let mut rules = BTreeMap::new();
-        rules.insert("a@corp.example".to_string(), MailboxRules { user: Some(Rule::External), groups: vec![] });
-        rules.insert("b@corp.example".to_string(), MailboxRules { user: Some(Rule::None), groups: vec![] });
-        let mailboxes = vec!["a@corp.example".to_string(), "b@corp.example".to_string(), "c@corp.example".to_string()];
+        rules.insert(
+            "a@corp.example".to_string(),
+            MailboxRules {
+                user: Some(Rule::External),
+                groups: vec![],
+            },
+        );
+        rules.insert(
+            "b@corp.example".to_string(),
+            MailboxRules {
+                user: Some(Rule::None),
+                groups: vec![],
+            },
+        );
+        let mailboxes = vec![
+            "a@corp.example".to_string(),
+            "b@corp.example".to_string(),
+            "c@corp.example".to_string(),
+        ];
         let internal = evaluate(&mailboxes, true, &rules);
         assert_eq!(internal.admitted, vec!["c@corp.example"]);
         assert_eq!(internal.refused, vec!["a@corp.example", "b@corp.example"]);

@@ -15,9 +15,15 @@ use coffer_model::{Envelope, MessageFlags, Scope};
 const LOCAL: &str = "contoso.com";
 
 async fn open(dir: &std::path::Path) -> Arc<Archive> {
-    let options = ArchiveOptions { local_domains: vec![LOCAL.into()], ..ArchiveOptions::default() };
+    let options = ArchiveOptions {
+        local_domains: vec![LOCAL.into()],
+        ..ArchiveOptions::default()
+    };
     let data = DataDir::new(dir);
-    tokio::task::spawn_blocking(move || Archive::open(data, options)).await.expect("join").expect("open")
+    tokio::task::spawn_blocking(move || Archive::open(data, options))
+        .await
+        .expect("join")
+        .expect("open")
 }
 
 fn envelope(from: &str, to: &[&str]) -> Envelope {
@@ -32,13 +38,20 @@ fn envelope(from: &str, to: &[&str]) -> Envelope {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/eml/journal").join(name)).expect("fixture")
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata/eml/journal")
+            .join(name),
+    )
+    .expect("fixture")
 }
 
 /// Waits until the catalog and index have applied everything durable.
 async fn flushed(archive: &Arc<Archive>) {
     let archive = Arc::clone(archive);
-    tokio::task::spawn_blocking(move || archive.flush().expect("flush")).await.expect("join");
+    tokio::task::spawn_blocking(move || archive.flush().expect("flush"))
+        .await
+        .expect("join");
 }
 
 async fn search(archive: &Arc<Archive>, query: &str, scope: Scope) -> Vec<String> {
@@ -48,7 +61,13 @@ async fn search(archive: &Arc<Archive>, query: &str, scope: Scope) -> Vec<String
         archive.flush().expect("flush");
         let r = archive
             .index()
-            .search(&SearchRequest { query, scope, sort: Sort::DateDesc, limit: 100, offset: 0 })
+            .search(&SearchRequest {
+                query,
+                scope,
+                sort: Sort::DateDesc,
+                limit: 100,
+                offset: 0,
+            })
             .expect("search");
         r.hits.into_iter().map(|h| h.id.to_string()).collect()
     })
@@ -62,21 +81,57 @@ async fn journal_report_is_unwrapped_and_bcc_recipient_gets_it() {
     let archive = open(tmp.path()).await;
     let sink = ArchiveSink::new(Arc::clone(&archive), 64);
     let report = fixture("001.eml");
-    let outcome = sink.ingest(report.clone(), envelope("journal@contoso.com", &["journal@archive.example"]), None).await.expect("ingest");
-    let Outcome::Archived { id, .. } = outcome else { panic!("expected archived, got {outcome:?}") };
+    let outcome = sink
+        .ingest(
+            report.clone(),
+            envelope("journal@contoso.com", &["journal@archive.example"]),
+            None,
+        )
+        .await
+        .expect("ingest");
+    let Outcome::Archived { id, .. } = outcome else {
+        panic!("expected archived, got {outcome:?}")
+    };
     flushed(&archive).await;
-    let row = archive.catalog().message(id).await.expect("q").expect("row");
-    assert_eq!(row.sender.as_deref(), Some("alice@contoso.com"), "views present the original, not the report");
+    let row = archive
+        .catalog()
+        .message(id)
+        .await
+        .expect("q")
+        .expect("row");
+    assert_eq!(
+        row.sender.as_deref(),
+        Some("alice@contoso.com"),
+        "views present the original, not the report"
+    );
     assert!(MessageFlags(row.flags).contains(MessageFlags::JOURNAL_REPORT));
-    assert!(row.mailboxes.contains(&"frank@contoso.com".to_string()), "Bcc recipient is a mailbox: {:?}", row.mailboxes);
+    assert!(
+        row.mailboxes.contains(&"frank@contoso.com".to_string()),
+        "Bcc recipient is a mailbox: {:?}",
+        row.mailboxes
+    );
     assert!(row.mailboxes.contains(&"bob@contoso.com".to_string()));
-    assert!(!row.mailboxes.iter().any(|m| m.ends_with("fabrikam.com")), "external recipients are not mailboxes");
+    assert!(
+        !row.mailboxes.iter().any(|m| m.ends_with("fabrikam.com")),
+        "external recipients are not mailboxes"
+    );
     // The record keeps the report exactly as received.
-    let volume = archive.volumes().get(id.year).expect("vol").expect("exists");
+    let volume = archive
+        .volumes()
+        .get(id.year)
+        .expect("vol")
+        .expect("exists");
     assert_eq!(volume.read(id.seq).expect("read").content, report);
     // Frank finds it in his personal archive; Bob's scope does not leak to others.
-    assert_eq!(search(&archive, "figures", Scope::mailboxes(["frank@contoso.com"])).await, vec![id.to_string()]);
-    assert!(search(&archive, "figures", Scope::mailboxes(["eve@contoso.com"])).await.is_empty());
+    assert_eq!(
+        search(&archive, "figures", Scope::mailboxes(["frank@contoso.com"])).await,
+        vec![id.to_string()]
+    );
+    assert!(
+        search(&archive, "figures", Scope::mailboxes(["eve@contoso.com"]))
+            .await
+            .is_empty()
+    );
     archive.shutdown().expect("shutdown");
 }
 
@@ -88,10 +143,28 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
     let body = "From: Alice <alice@contoso.com>\r\nTo: bob@contoso.com\r\nSubject: Plan\r\n\
                 Date: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <plan-1@contoso.com>\r\n\r\nThe plan.\r\n";
     let copy1 = format!("Received: from mx1 by archive; Tue, 3 Mar 2026 10:00:01 +0000\r\n{body}");
-    let copy2 = format!("Received: from mx2 by archive; Tue, 3 Mar 2026 10:00:09 +0000\r\nDelivered-To: carol@contoso.com\r\n{body}");
-    let first = sink.ingest(copy1.into_bytes(), envelope("alice@contoso.com", &["bob@contoso.com"]), None).await.expect("1");
-    let second = sink.ingest(copy2.into_bytes(), envelope("alice@contoso.com", &["carol@contoso.com"]), None).await.expect("2");
-    let Outcome::Archived { id, .. } = first else { panic!("{first:?}") };
+    let copy2 = format!(
+        "Received: from mx2 by archive; Tue, 3 Mar 2026 10:00:09 +0000\r\nDelivered-To: carol@contoso.com\r\n{body}"
+    );
+    let first = sink
+        .ingest(
+            copy1.into_bytes(),
+            envelope("alice@contoso.com", &["bob@contoso.com"]),
+            None,
+        )
+        .await
+        .expect("1");
+    let second = sink
+        .ingest(
+            copy2.into_bytes(),
+            envelope("alice@contoso.com", &["carol@contoso.com"]),
+            None,
+        )
+        .await
+        .expect("2");
+    let Outcome::Archived { id, .. } = first else {
+        panic!("{first:?}")
+    };
     match second {
         Outcome::Linked { id: linked, added } => {
             assert_eq!(linked, id);
@@ -100,13 +173,37 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
         other => panic!("second journal copy must be linked, got {other:?}"),
     }
     // A different message (one changed word) is stored separately.
-    let different = format!("Received: from mx1 by archive; Tue, 3 Mar 2026 10:00:01 +0000\r\n{}", body.replace("The plan.", "The plan!"));
-    let third = sink.ingest(different.into_bytes(), envelope("alice@contoso.com", &["bob@contoso.com"]), None).await.expect("3");
-    assert!(matches!(third, Outcome::Archived { id: other, .. } if other != id), "{third:?}");
+    let different = format!(
+        "Received: from mx1 by archive; Tue, 3 Mar 2026 10:00:01 +0000\r\n{}",
+        body.replace("The plan.", "The plan!")
+    );
+    let third = sink
+        .ingest(
+            different.into_bytes(),
+            envelope("alice@contoso.com", &["bob@contoso.com"]),
+            None,
+        )
+        .await
+        .expect("3");
+    assert!(
+        matches!(third, Outcome::Archived { id: other, .. } if other != id),
+        "{third:?}"
+    );
     flushed(&archive).await;
-    let row = archive.catalog().message(id).await.expect("q").expect("row");
-    assert_eq!(row.mailboxes, vec!["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"]);
-    assert_eq!(search(&archive, "plan", Scope::mailboxes(["carol@contoso.com"])).await, vec![id.to_string()]);
+    let row = archive
+        .catalog()
+        .message(id)
+        .await
+        .expect("q")
+        .expect("row");
+    assert_eq!(
+        row.mailboxes,
+        vec!["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"]
+    );
+    assert_eq!(
+        search(&archive, "plan", Scope::mailboxes(["carol@contoso.com"])).await,
+        vec![id.to_string()]
+    );
     archive.shutdown().expect("shutdown");
 }
 
@@ -115,7 +212,10 @@ struct FixedRules(BTreeMap<String, MailboxRules>);
 
 impl RuleSource for FixedRules {
     fn rules_for(&self, mailboxes: &[String]) -> BTreeMap<String, MailboxRules> {
-        mailboxes.iter().filter_map(|m| self.0.get(m).map(|r| (m.clone(), r.clone()))).collect()
+        mailboxes
+            .iter()
+            .filter_map(|m| self.0.get(m).map(|r| (m.clone(), r.clone())))
+            .collect()
     }
 }
 
@@ -124,9 +224,27 @@ async fn archiving_rules_keep_and_link_only_what_they_admit() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = open(tmp.path()).await;
     let mut rules = BTreeMap::new();
-    rules.insert("bob@contoso.com".to_string(), MailboxRules { user: Some(Rule::External), groups: vec![] });
-    rules.insert("carol@contoso.com".to_string(), MailboxRules { user: None, groups: vec![Rule::None] });
-    rules.insert("alice@contoso.com".to_string(), MailboxRules { user: Some(Rule::None), groups: vec![] });
+    rules.insert(
+        "bob@contoso.com".to_string(),
+        MailboxRules {
+            user: Some(Rule::External),
+            groups: vec![],
+        },
+    );
+    rules.insert(
+        "carol@contoso.com".to_string(),
+        MailboxRules {
+            user: None,
+            groups: vec![Rule::None],
+        },
+    );
+    rules.insert(
+        "alice@contoso.com".to_string(),
+        MailboxRules {
+            user: Some(Rule::None),
+            groups: vec![],
+        },
+    );
     archive.set_rule_source(Arc::new(FixedRules(rules)));
     let excluded: Arc<Mutex<Vec<Exclusion>>> = Arc::default();
     let seen = Arc::clone(&excluded);
@@ -136,17 +254,59 @@ async fn archiving_rules_keep_and_link_only_what_they_admit() {
         format!("From: {from}\r\nTo: {to}\r\nSubject: m{n}\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r{n}@x>\r\n\r\nhello {n}\r\n").into_bytes()
     };
     // Internal, alice (none) -> bob (external only) and carol (group: none): nobody keeps it.
-    let internal = sink.ingest(message("alice@contoso.com", "bob@contoso.com, carol@contoso.com", 1), envelope("alice@contoso.com", &[]), None).await.expect("1");
-    assert!(matches!(internal, Outcome::Excluded { internal: true, refused: 3, .. }), "{internal:?}");
+    let internal = sink
+        .ingest(
+            message("alice@contoso.com", "bob@contoso.com, carol@contoso.com", 1),
+            envelope("alice@contoso.com", &[]),
+            None,
+        )
+        .await
+        .expect("1");
+    assert!(
+        matches!(
+            internal,
+            Outcome::Excluded {
+                internal: true,
+                refused: 3,
+                ..
+            }
+        ),
+        "{internal:?}"
+    );
     assert_eq!(excluded.lock().expect("lock").len(), 1);
     // External mail to bob and dave (no rule: both): kept, linked to bob and dave only.
-    let external = sink.ingest(message("x@fabrikam.com", "bob@contoso.com, dave@contoso.com, carol@contoso.com", 2), envelope("x@fabrikam.com", &[]), None).await.expect("2");
-    let Outcome::Archived { id, .. } = external else { panic!("{external:?}") };
+    let external = sink
+        .ingest(
+            message(
+                "x@fabrikam.com",
+                "bob@contoso.com, dave@contoso.com, carol@contoso.com",
+                2,
+            ),
+            envelope("x@fabrikam.com", &[]),
+            None,
+        )
+        .await
+        .expect("2");
+    let Outcome::Archived { id, .. } = external else {
+        panic!("{external:?}")
+    };
     flushed(&archive).await;
-    let row = archive.catalog().message(id).await.expect("q").expect("row");
+    let row = archive
+        .catalog()
+        .message(id)
+        .await
+        .expect("q")
+        .expect("row");
     assert_eq!(row.mailboxes, vec!["bob@contoso.com", "dave@contoso.com"]);
-    assert!(search(&archive, "hello", Scope::mailboxes(["carol@contoso.com"])).await.is_empty());
-    assert_eq!(search(&archive, "hello", Scope::mailboxes(["dave@contoso.com"])).await, vec![id.to_string()]);
+    assert!(
+        search(&archive, "hello", Scope::mailboxes(["carol@contoso.com"]))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        search(&archive, "hello", Scope::mailboxes(["dave@contoso.com"])).await,
+        vec![id.to_string()]
+    );
     // Imports ignore journaling rules (they are explicit).
     archive.shutdown().expect("shutdown");
 }

@@ -95,7 +95,10 @@ impl AppState {
         let dummy_hash = accounts::hash_password(&accounts::generate_password(), config.password)?;
         let public_key = archive.key().public_key();
         let throttle = Throttle::new(config.throttle);
-        let journal = Arc::new(ArchiveSink::new(Arc::clone(&archive), config.max_ingest_in_flight));
+        let journal = Arc::new(ArchiveSink::new(
+            Arc::clone(&archive),
+            config.max_ingest_in_flight,
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 journal,
@@ -124,7 +127,13 @@ impl AppState {
     /// called at start-up, after domain changes, and periodically by `coffer serve`.
     pub async fn refresh_local_domains(&self) -> Result<(), coffer_catalog::Error> {
         let mut domains = self.inner.config.local_domains.clone();
-        domains.extend(self.catalog().list_domains().await?.into_iter().map(|d| d.name));
+        domains.extend(
+            self.catalog()
+                .list_domains()
+                .await?
+                .into_iter()
+                .map(|d| d.name),
+        );
         self.inner.archive.set_local_domains(&domains);
         Ok(())
     }

@@ -149,7 +149,8 @@ fn print_summary(s: &ImportSummary) {
     crate::outln!("archived          {}", s.archived);
     crate::outln!(
         "duplicates        {} ({} added mailboxes)",
-        s.duplicates, s.linked
+        s.duplicates,
+        s.linked
     );
     crate::outln!("flagged           {}", s.flagged);
     crate::outln!("rejected          {}", s.rejected.len());

@@ -43,9 +43,19 @@ pub async fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
         "date-asc" => Sort::DateAsc,
         other => anyhow::bail!("unknown sort {other:?} (relevance, date or date-asc)"),
     };
-    let scope = if args.mailboxes.is_empty() { Scope::All } else { Scope::mailboxes(&args.mailboxes) };
+    let scope = if args.mailboxes.is_empty() {
+        Scope::All
+    } else {
+        Scope::mailboxes(&args.mailboxes)
+    };
     let index_dir = data_dir.join("index");
-    let request = SearchRequest { query: args.query, scope, sort, limit: args.limit, offset: args.offset };
+    let request = SearchRequest {
+        query: args.query,
+        scope,
+        sort,
+        limit: args.limit,
+        offset: args.offset,
+    };
     let results = tokio::task::spawn_blocking(move || -> Result<_> {
         let index = IndexSet::open_read_only(&index_dir).context("opening the index")?;
         Ok(index.search(&request)?)
@@ -66,7 +76,10 @@ pub async fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
             hit.from,
             hit.subject.as_deref().unwrap_or("(no subject)")
         );
-        let snippet = hit.snippet.replace("<b>", "\x1b[1m").replace("</b>", "\x1b[0m");
+        let snippet = hit
+            .snippet
+            .replace("<b>", "\x1b[1m")
+            .replace("</b>", "\x1b[0m");
         if !snippet.is_empty() {
             crate::outln!("    {}", html_unescape(&snippet));
         }
@@ -76,5 +89,9 @@ pub async fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
 
 /// Undoes the HTML escaping of snippets for terminal display.
 fn html_unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }

@@ -61,7 +61,9 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let (archive, mut config) = super::open_archive(data_dir, "coffer serve").await?;
-    config.local_domains.extend(args.local_domains.iter().cloned());
+    config
+        .local_domains
+        .extend(args.local_domains.iter().cloned());
     let audit = AuditLog::open(
         &audit_dir(data_dir),
         archive.key().clone(),
@@ -98,7 +100,10 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr()?;
-    state.refresh_local_domains().await.context("reading the local domains")?;
+    state
+        .refresh_local_domains()
+        .await
+        .context("reading the local domains")?;
 
     let (shutdown, stopping) = watch::channel(false);
     let http = {
@@ -113,15 +118,22 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
                 .await
         })
     };
-    let mut tasks: Vec<tokio::task::JoinHandle<()>> = vec![spawn_housekeeping(
-        state.clone(),
-        stopping.clone(),
-    )];
-    let smtp_listen = args.smtp.or(config.smtp.listen.clone()).unwrap_or_else(|| DEFAULT_SMTP.to_string());
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> =
+        vec![spawn_housekeeping(state.clone(), stopping.clone())];
+    let smtp_listen = args
+        .smtp
+        .or(config.smtp.listen.clone())
+        .unwrap_or_else(|| DEFAULT_SMTP.to_string());
     let lmtp_listen = args.lmtp.or(config.smtp.lmtp.clone());
-    for (listen, protocol) in [(Some(smtp_listen), super::smtp::Protocol::Smtp), (lmtp_listen, super::smtp::Protocol::Lmtp)] {
-        let Some(listen) = listen.filter(|l| l != "off") else { continue };
-        let smtp_config = super::smtp::server_config(&config.smtp, protocol, archive.catalog().clone())?;
+    for (listen, protocol) in [
+        (Some(smtp_listen), super::smtp::Protocol::Smtp),
+        (lmtp_listen, super::smtp::Protocol::Lmtp),
+    ] {
+        let Some(listen) = listen.filter(|l| l != "off") else {
+            continue;
+        };
+        let smtp_config =
+            super::smtp::server_config(&config.smtp, protocol, archive.catalog().clone())?;
         let (_, task) = super::smtp::start(
             &listen,
             protocol,

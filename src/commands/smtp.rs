@@ -10,8 +10,8 @@ use coffer_audit::{AuditEntry, AuditLog, Outcome};
 use coffer_catalog::Catalog;
 use coffer_ingest::journaling::{ArchiveSink, Exclusion};
 use coffer_ingest::smtp::{
-    AuthPolicy, Authenticator, BoxFuture, Cidr, Credentials, Delivery, DeliveryOutcome, DeliverySink,
-    SmtpConfig, SmtpServerConfig, run_listener, tls_config_from_pem,
+    AuthPolicy, Authenticator, BoxFuture, Cidr, Credentials, Delivery, DeliveryOutcome,
+    DeliverySink, SmtpConfig, SmtpServerConfig, run_listener, tls_config_from_pem,
 };
 use coffer_model::Role;
 use coffer_query_api::Metrics;
@@ -38,7 +38,11 @@ impl Protocol {
 }
 
 /// Builds the listener settings from `[smtp]`.
-pub fn server_config(file: &SmtpFileConfig, protocol: Protocol, catalog: Arc<Catalog>) -> Result<SmtpServerConfig> {
+pub fn server_config(
+    file: &SmtpFileConfig,
+    protocol: Protocol,
+    catalog: Arc<Catalog>,
+) -> Result<SmtpServerConfig> {
     let mut proto = SmtpConfig {
         hostname: file.hostname.clone().unwrap_or_else(|| "coffer".into()),
         lmtp: protocol == Protocol::Lmtp,
@@ -64,7 +68,10 @@ pub fn server_config(file: &SmtpFileConfig, protocol: Protocol, catalog: Arc<Cat
         config.allowed_clients = file
             .allowed_clients
             .iter()
-            .map(|c| c.parse::<Cidr>().map_err(|e| anyhow::anyhow!("[smtp] allowed_clients {c:?}: {e}")))
+            .map(|c| {
+                c.parse::<Cidr>()
+                    .map_err(|e| anyhow::anyhow!("[smtp] allowed_clients {c:?}: {e}"))
+            })
             .collect::<Result<_>>()?;
     }
     match (&file.tls_cert, &file.tls_key) {
@@ -113,27 +120,50 @@ impl DeliverySink for CountingSink {
             let envelope = delivery.envelope();
             let size = delivery.transaction.data.len() as u64;
             let source = self.protocol.name();
-            match self.inner.ingest(delivery.transaction.data, envelope, None).await {
-                Ok(coffer_ingest::archive::Outcome::Excluded { internal, refused, .. }) => {
+            match self
+                .inner
+                .ingest(delivery.transaction.data, envelope, None)
+                .await
+            {
+                Ok(coffer_ingest::archive::Outcome::Excluded {
+                    internal, refused, ..
+                }) => {
                     self.metrics.ingest(source, "excluded");
-                    let exclusion = Exclusion { protocol: source.into(), internal, refused, size };
-                    let entry = AuditEntry::new(source, "message.excluded", "", Outcome::Success, &client)
-                        .with_detail(serde_json::json!({
-                            "internal": exclusion.internal,
-                            "refused": exclusion.refused,
-                            "size": exclusion.size,
-                        }));
+                    let exclusion = Exclusion {
+                        protocol: source.into(),
+                        internal,
+                        refused,
+                        size,
+                    };
+                    let entry =
+                        AuditEntry::new(source, "message.excluded", "", Outcome::Success, &client)
+                            .with_detail(serde_json::json!({
+                                "internal": exclusion.internal,
+                                "refused": exclusion.refused,
+                                "size": exclusion.size,
+                            }));
                     if let Err(e) = self.audit.record(entry).await {
                         // Not stored and not audited: make the sender retry instead.
                         tracing::error!(error = %e, "could not audit an excluded message");
-                        return DeliveryOutcome::from_error_code(coffer_model::ErrorCode::Unavailable);
+                        return DeliveryOutcome::from_error_code(
+                            coffer_model::ErrorCode::Unavailable,
+                        );
                     }
-                    DeliveryOutcome::Accepted { queue_id: "excluded".into() }
+                    DeliveryOutcome::Accepted {
+                        queue_id: "excluded".into(),
+                    }
                 }
                 Ok(outcome) => {
-                    let what = if matches!(outcome, coffer_ingest::archive::Outcome::Archived { .. }) { "archived" } else { "duplicate" };
+                    let what =
+                        if matches!(outcome, coffer_ingest::archive::Outcome::Archived { .. }) {
+                            "archived"
+                        } else {
+                            "duplicate"
+                        };
                     self.metrics.ingest(source, what);
-                    DeliveryOutcome::Accepted { queue_id: outcome.id().map(|i| i.to_string()).unwrap_or_default() }
+                    DeliveryOutcome::Accepted {
+                        queue_id: outcome.id().map(|i| i.to_string()).unwrap_or_default(),
+                    }
                 }
                 Err(e) => {
                     self.metrics.ingest(source, "failed");
@@ -159,10 +189,17 @@ pub async fn start(
     audit: AuditLog,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {} on {listen}", protocol.name()))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {} on {listen}", protocol.name()))?;
     let bound = listener.local_addr()?;
     crate::outln!("coffer: {} listening on {bound}", protocol.name());
-    let sink: Arc<dyn DeliverySink> = Arc::new(CountingSink { inner: sink, metrics, audit, protocol });
+    let sink: Arc<dyn DeliverySink> = Arc::new(CountingSink {
+        inner: sink,
+        metrics,
+        audit,
+        protocol,
+    });
     let config = Arc::new(config);
     let handle = tokio::spawn(async move {
         let shutdown = async move {

@@ -71,7 +71,10 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             if r.is_intact() {
                 crate::outln!(
                     "{name}: intact — {} records ({} messages), {} signatures verified, root {}",
-                    r.records, r.messages, r.signatures_verified, r.root
+                    r.records,
+                    r.messages,
+                    r.signatures_verified,
+                    r.root
                 );
             } else {
                 crate::outln!("{name}: DAMAGED — {} problem(s)", r.problems.len());

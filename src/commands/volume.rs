@@ -150,7 +150,9 @@ async fn seal(data_dir: &Path, year: i32, force: bool) -> Result<i32> {
     .context("sealing panicked")??;
     crate::outln!(
         "sealed {year}: {} records, root {}, signed by {}",
-        head.tree_size, head.root, head.key
+        head.tree_size,
+        head.root,
+        head.key
     );
     Ok(0)
 }

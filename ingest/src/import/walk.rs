@@ -724,7 +724,7 @@ mod tests {
             rng ^= rng << 17;
             let lines = if count == 7 {
                 300 * 1024 * 1024 / 77 // the oversized one
-            } else if rng % 100 == 0 {
+            } else if rng.is_multiple_of(100) {
                 (rng % (6 * 1024 * 1024 / 77)) as usize
             } else {
                 50 + (rng % 30) as usize

@@ -97,7 +97,11 @@ async fn submit(
     state.refresh_local_domains().await?;
     let outcome = state
         .journal()
-        .ingest(body.to_vec(), envelope, Some(format!("token:{}", caller.name)))
+        .ingest(
+            body.to_vec(),
+            envelope,
+            Some(format!("token:{}", caller.name)),
+        )
         .await
         .map_err(ApiError::from);
     let outcome = match outcome {
