@@ -13,71 +13,18 @@ mod common;
 #[path = "../query-api/tests/common/http.rs"]
 mod http;
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-const ADMIN_PASSWORD: &str = "admin-password-e2e-7f3k";
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stdout: Vec<String>,
-}
-
 fn start(data: &Path) -> Server {
-    let mut child = coffer(data)
-        .args(["serve", "--http", "127.0.0.1:0"])
-        .env("COFFER_LOG", "debug")
-        .env("COFFER_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut stdout = Vec::new();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve printed its address")
-            .expect("line");
-        stdout.push(line.clone());
-        if let Some(rest) = line.strip_prefix("coffer: listening on http://") {
-            break rest.parse().expect("address");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        addr,
-        stdout,
-    }
+    start_server(data, &[], "debug")
 }
 
-fn stop(mut server: Server) -> String {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let mut stderr = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    let exit = server.child.wait().expect("wait");
-    assert!(
-        exit.success(),
-        "serve exited with {exit}; stderr:\n{stderr}"
-    );
-    stderr
+fn stop(server: Server) -> String {
+    stop_server(server)
 }
 
 /// A journaled message whose every piece of content is unique, so a leak is findable.

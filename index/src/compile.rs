@@ -14,7 +14,7 @@ use tantivy::query::{
     Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption, Term};
-use tantivy::{DateTime, DocId, DocSet, Score, SegmentReader};
+use tantivy::{DocId, DocSet, Score, SegmentReader};
 
 use crate::analysis::{self, MAX_ADDRESS_BYTES, MAX_WORD_BYTES};
 use crate::error::{Error, Result};
@@ -37,9 +37,7 @@ pub(crate) fn compile(ast: &QueryAst, fields: &Fields) -> Result<Box<dyn Query>>
         }
         QueryAst::Date(filter) => {
             let (lower, upper) = filter.bounds();
-            let bound = |seconds: i64| {
-                Term::from_field_date(fields.date, DateTime::from_timestamp_secs(seconds))
-            };
+            let bound = |seconds: i64| Term::from_field_i64(fields.date, seconds);
             match (lower, upper) {
                 (None, None) => Box::new(AllQuery),
                 (lower, upper) => Box::new(RangeQuery::new(

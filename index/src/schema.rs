@@ -9,10 +9,10 @@
 
 use coffer_model::{Address, MessageDoc, MessageFlags};
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, NumericOptions, STORED,
+    Field, INDEXED, IndexRecordOption, NumericOptions, STORED,
     Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{DateTime, TantivyDocument};
+use tantivy::TantivyDocument;
 
 use crate::analysis;
 
@@ -85,11 +85,9 @@ impl IndexSchema {
         let text = || indexed_text(analysis::TEXT, positions, true);
         let text_grams = || indexed_text(analysis::TEXT_GRAMS, positions, true);
         let raw = || indexed_text(analysis::RAW, IndexRecordOption::Basic, false);
-        let seconds = || {
-            DateOptions::default()
-                .set_fast()
-                .set_precision(DateTimePrecision::Seconds)
-        };
+        // Unix seconds as plain i64 fast fields: tantivy's DateTime counts nanoseconds
+        // and cannot hold the absurd dates (year 9999) that real headers carry.
+        let seconds = || NumericOptions::default().set_fast();
 
         let seq = builder.add_u64_field(
             names::SEQ,
@@ -112,8 +110,8 @@ impl IndexSchema {
         let mailbox = builder.add_text_field("mailbox", raw().set_stored());
         let mailbox_domain = builder.add_text_field("mailbox_domain", raw());
         let flag = builder.add_text_field("flag", raw());
-        let received = builder.add_date_field(names::RECEIVED, seconds().set_stored());
-        let date = builder.add_date_field(names::DATE, seconds());
+        let received = builder.add_i64_field(names::RECEIVED, seconds().set_stored());
+        let date = builder.add_i64_field(names::DATE, seconds());
         let header_date = builder.add_i64_field("header_date", STORED);
         let size = builder.add_u64_field(names::SIZE, NumericOptions::default().set_fast());
         let has_attachment = builder.add_bool_field("has_attachment", INDEXED);
@@ -232,11 +230,8 @@ impl IndexSchema {
                 out.add_text(f.flag, name);
             }
         }
-        out.add_date(f.received, DateTime::from_timestamp_secs(doc.received));
-        out.add_date(
-            f.date,
-            DateTime::from_timestamp_secs(doc.date.unwrap_or(doc.received)),
-        );
+        out.add_i64(f.received, doc.received);
+        out.add_i64(f.date, doc.date.unwrap_or(doc.received));
         if let Some(date) = doc.date {
             out.add_i64(f.header_date, date);
         }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur};
 use tantivy::schema::{Field, Term, Value};
-use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument};
+use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
 use tracing::debug;
 
 use crate::compile::{compile, scope_filter};
@@ -303,7 +303,7 @@ impl IndexSet {
                     let collector = (
                         Count,
                         TopDocs::with_limit(window)
-                            .order_by_fast_field::<DateTime>(names::DATE, order),
+                            .order_by_fast_field::<i64>(names::DATE, order),
                     );
                     let (count, top) = searcher.search(query, &collector).map_err(engine)?;
                     let candidates = top
@@ -312,7 +312,7 @@ impl IndexSet {
                             searcher: position,
                             address,
                             score: 0.0,
-                            date: date.map_or(0, DateTime::into_timestamp_secs),
+                            date: date.unwrap_or_default(),
                         })
                         .collect();
                     Ok((count as u64, candidates))
@@ -426,9 +426,9 @@ fn date_range(searcher: &Searcher) -> tantivy::Result<Option<(i64, i64)>> {
         if segment.num_docs() == 0 {
             continue;
         }
-        let column = segment.fast_fields().date(names::DATE)?;
-        let min = column.min_value().into_timestamp_secs();
-        let max = column.max_value().into_timestamp_secs();
+        let column = segment.fast_fields().i64(names::DATE)?;
+        let min = column.min_value();
+        let max = column.max_value();
         range = Some(range.map_or((min, max), |(a, b)| (a.min(min), b.max(max))));
     }
     Ok(range)
@@ -451,8 +451,8 @@ fn hit(
         .unwrap_or_default();
     let received = document
         .get_first(fields.received)
-        .and_then(|v| v.as_datetime())
-        .map_or(0, DateTime::into_timestamp_secs);
+        .and_then(|v| v.as_i64())
+        .unwrap_or_default();
     let subject = first_str(document, fields.subject).map(str::to_string);
     let body = first_str(document, fields.body_excerpt).unwrap_or_default();
     let attachment_text = first_str(document, fields.attachment_excerpt).unwrap_or_default();

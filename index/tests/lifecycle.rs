@@ -624,3 +624,28 @@ fn bad_requests_are_rejected_precisely() {
         ErrorCode::InvalidInput
     );
 }
+
+#[test]
+fn absurd_dates_are_indexed_and_searched_exactly() {
+    let mut docs = corpus(8);
+    docs[0].date = Some(253_402_300_799); // 9999-12-31T23:59:59Z
+    docs[1].date = Some(-62_135_596_800); // 0001-01-01
+    docs[2].date = Some(i64::MAX);
+    docs[3].date = Some(i64::MIN);
+    let (_dir, set) = build(&docs);
+    let ids = |query: &str| search_ids(&set, query, &Scope::All);
+    assert_eq!(ids("during:9999"), BTreeSet::from([docs[0].id]));
+    assert_eq!(ids("after:9999"), BTreeSet::from([docs[0].id, docs[2].id]));
+    assert_eq!(ids("before:1000"), BTreeSet::from([docs[1].id, docs[3].id]));
+    assert_eq!(ids("during:2300"), BTreeSet::new());
+    let newest = set
+        .search(&request("*", Sort::DateDesc, 2, 0))
+        .expect("searches");
+    assert_eq!(newest.hits[0].id, docs[2].id);
+    assert_eq!(newest.hits[0].date, Some(i64::MAX));
+    assert_eq!(newest.hits[1].id, docs[0].id);
+    let oldest = set
+        .search(&request("*", Sort::DateAsc, 1, 0))
+        .expect("searches");
+    assert_eq!(oldest.hits[0].id, docs[3].id);
+}

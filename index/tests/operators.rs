@@ -237,3 +237,52 @@ fn random_boolean_queries_match_the_oracle() {
         "only {nontrivial} queries had a non-trivial answer"
     );
 }
+
+mod never_panics {
+    use std::sync::OnceLock;
+
+    use coffer_index::{IndexSet, SearchRequest, Sort};
+    use coffer_model::Scope;
+    use proptest::prelude::*;
+
+    use super::common::{build, corpus};
+
+    fn fixture() -> &'static (tempfile::TempDir, IndexSet) {
+        static FIXTURE: OnceLock<(tempfile::TempDir, IndexSet)> = OnceLock::new();
+        FIXTURE.get_or_init(|| build(&corpus(24)))
+    }
+
+    fn run(query: &str, sort: Sort) {
+        let (_, set) = fixture();
+        for scope in [Scope::All, Scope::domains(["acme.example"])] {
+            let request = SearchRequest {
+                query: query.to_string(),
+                scope,
+                sort,
+                limit: 5,
+                offset: 1,
+            };
+            if let Ok(results) = set.search(&request) {
+                assert!(results.hits.len() <= 5);
+                assert!(results.total as usize >= results.hits.len());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn searching_arbitrary_text_never_panics(query in any::<String>()) {
+            run(&query, Sort::Relevance);
+        }
+
+        #[test]
+        fn searching_query_like_text_never_panics(
+            query in r#"([a-z]{0,6}(:|\*|>|<|=|-)?|"|\(|\)| |AND|OR|NOT|-|of the|during:9999|after:1000|size>1G|from:|[0-9./kMG]{0,5}|é|東京|の){0,16}"#,
+            descending in any::<bool>(),
+        ) {
+            run(&query, if descending { Sort::DateDesc } else { Sort::Relevance });
+        }
+    }
+}

@@ -1,12 +1,17 @@
 //! Helpers for the end-to-end tests: run the real `coffer` binary against a temporary
 //! data directory.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::Digest;
+
+mod server;
+mod smtp_client;
+pub use server::*;
+pub use smtp_client::SmtpClient;
 
 /// The built binary.
 pub fn coffer_bin() -> PathBuf {
