@@ -18,6 +18,10 @@ pub struct Config {
     /// Domains whose addresses are mailboxes of this organisation.
     #[serde(default)]
     pub local_domains: Vec<String>,
+    /// The archive's own journal addresses (the `always_bcc` target of the mail
+    /// server): envelope recipients that are not participants of the message.
+    #[serde(default)]
+    pub journal_addresses: Vec<String>,
     /// Catalog database URL (`postgres://...`); default: the embedded SQLite file.
     pub catalog_url: Option<String>,
     /// HTTP settings.

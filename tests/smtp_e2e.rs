@@ -14,28 +14,53 @@ use serde_json::json;
 
 fn swaks(addr: std::net::SocketAddr, args: &[&str]) -> (bool, String) {
     let out = Command::new("swaks")
-        .args(["--server", &addr.to_string(), "--helo", "mx.test", "--timeout", "20"])
+        .args([
+            "--server",
+            &addr.to_string(),
+            "--helo",
+            "mx.test",
+            "--timeout",
+            "20",
+        ])
         .args(args)
         .output()
         .expect("swaks is installed (Debian package swaks; .ci/run installs it)");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
-    let r = http::json(addr, "POST", "/api/v1/session", None, &json!({"username": user, "password": password})).await;
+    let r = http::json(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        &json!({"username": user, "password": password}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["token"].as_str().expect("token").to_string()
 }
 
 async fn search(addr: std::net::SocketAddr, token: &str, q: &str) -> serde_json::Value {
-    let path = format!("/api/v1/search?q={}", q.replace(' ', "%20").replace(':', "%3A"));
+    let path = format!(
+        "/api/v1/search?q={}",
+        q.replace(' ', "%20").replace(':', "%3A")
+    );
     let r = http::get(addr, &path, Some(token)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
 
 /// Polls until the search finds `expected` messages (the index commits within a second).
-async fn search_until(addr: std::net::SocketAddr, token: &str, q: &str, expected: u64) -> serde_json::Value {
+async fn search_until(
+    addr: std::net::SocketAddr,
+    token: &str,
+    q: &str,
+    expected: u64,
+) -> serde_json::Value {
     for _ in 0..100 {
         let r = search(addr, token, q).await;
         if r["total"].as_u64() == Some(expected) {
@@ -58,34 +83,97 @@ async fn swaks_protocol_cases_and_personal_archives() {
     let addr = server.addr;
 
     // Plain delivery, with PIPELINING.
-    let (ok, out) = swaks(smtp, &["--pipeline", "--from", "alice@corp.example", "--to", "bob@corp.example", "--header", "Subject: pipelined hello", "--body", "first message"]);
+    let (ok, out) = swaks(
+        smtp,
+        &[
+            "--pipeline",
+            "--from",
+            "alice@corp.example",
+            "--to",
+            "bob@corp.example",
+            "--header",
+            "Subject: pipelined hello",
+            "--body",
+            "first message",
+        ],
+    );
     assert!(ok && out.contains("250 2.0.0 Ok: queued as"), "{out}");
 
     // Bcc: frank is only in the envelope.
-    let (ok, out) = swaks(smtp, &[
-        "--from", "alice@corp.example", "--to", "bob@corp.example,frank@corp.example",
-        "--header", "To: bob@corp.example", "--header", "Subject: quarterly plan", "--body", "the quarterly plan is attached",
-    ]);
+    let (ok, out) = swaks(
+        smtp,
+        &[
+            "--from",
+            "alice@corp.example",
+            "--to",
+            "bob@corp.example,frank@corp.example",
+            "--header",
+            "To: bob@corp.example",
+            "--header",
+            "Subject: quarterly plan",
+            "--body",
+            "the quarterly plan is attached",
+        ],
+    );
     assert!(ok, "{out}");
 
     // Dot-stuffing: lines that start with dots arrive intact.
     let message = "From: alice@corp.example\r\nTo: bob@corp.example\r\nSubject: dots\r\nMessage-ID: <dots@corp.example>\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nend\r\n";
     let file = tmp.path().join("dots.eml");
     std::fs::write(&file, message).expect("write");
-    let (ok, out) = swaks(smtp, &["--from", "alice@corp.example", "--to", "bob@corp.example", "--data", &format!("@{}", file.display())]);
+    let (ok, out) = swaks(
+        smtp,
+        &[
+            "--from",
+            "alice@corp.example",
+            "--to",
+            "bob@corp.example",
+            "--data",
+            &format!("@{}", file.display()),
+        ],
+    );
     assert!(ok, "{out}");
-    let id = out.lines().find_map(|l| l.split("queued as ").nth(1)).expect("queued as").trim().to_string();
+    let id = out
+        .lines()
+        .find_map(|l| l.split("queued as ").nth(1))
+        .expect("queued as")
+        .trim()
+        .to_string();
     let shown = run(coffer(&data).args(["show", "--raw", &id]));
     // swaks ends the data with one more CRLF before the terminating dot; everything it
     // dot-stuffed must come back unstuffed, byte for byte.
-    assert_eq!(String::from_utf8_lossy(&shown.stdout), format!("{message}\r\n"), "stored bytes differ from what was sent");
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        format!("{message}\r\n"),
+        "stored bytes differ from what was sent"
+    );
 
     // Too large: 552, nothing stored.
     let big = "x".repeat(30_000);
-    let (ok, out) = swaks(smtp, &["--from", "alice@corp.example", "--to", "bob@corp.example", "--body", &big]);
+    let (ok, out) = swaks(
+        smtp,
+        &[
+            "--from",
+            "alice@corp.example",
+            "--to",
+            "bob@corp.example",
+            "--body",
+            &big,
+        ],
+    );
     assert!(!ok && out.contains("552"), "{out}");
     // Too many recipients: the sixth is refused with 452.
-    let (_, out) = swaks(smtp, &["--from", "alice@corp.example", "--to", "a@corp.example,b@corp.example,c@corp.example,d@corp.example,e@corp.example,f@corp.example", "--body", "six"]);
+    let (_, out) = swaks(
+        smtp,
+        &[
+            "--from",
+            "alice@corp.example",
+            "--to",
+            "a@corp.example,b@corp.example,c@corp.example,d@corp.example,e@corp.example,f@corp.example",
+            "--body",
+            "six",
+        ],
+    );
     assert!(out.contains("452"), "{out}");
     // Commands out of order.
     let mut raw = std::net::TcpStream::connect(smtp).expect("connect");
@@ -94,7 +182,8 @@ async fn swaks_protocol_cases_and_personal_archives() {
         let mut reader = BufReader::new(raw.try_clone().expect("clone"));
         let mut line = String::new();
         reader.read_line(&mut line).expect("greeting");
-        raw.write_all(b"HELO x\r\nDATA\r\nRCPT TO:<bob@corp.example>\r\nQUIT\r\n").expect("write");
+        raw.write_all(b"HELO x\r\nDATA\r\nRCPT TO:<bob@corp.example>\r\nQUIT\r\n")
+            .expect("write");
         let mut replies = String::new();
         for _ in 0..4 {
             line.clear();
@@ -106,12 +195,30 @@ async fn swaks_protocol_cases_and_personal_archives() {
 
     // LMTP: one reply per recipient.
     let lmtp = server.lmtp.expect("lmtp");
-    let (ok, out) = swaks(lmtp, &["--protocol", "LMTP", "--from", "carol@corp.example", "--to", "bob@corp.example,frank@corp.example", "--header", "Subject: over lmtp", "--body", "lmtp body"]);
+    let (ok, out) = swaks(
+        lmtp,
+        &[
+            "--protocol",
+            "LMTP",
+            "--from",
+            "carol@corp.example",
+            "--to",
+            "bob@corp.example,frank@corp.example",
+            "--header",
+            "Subject: over lmtp",
+            "--body",
+            "lmtp body",
+        ],
+    );
     assert!(ok && out.matches("250 2.0.0").count() >= 2, "{out}");
 
     // What each user's archive shows.
     let admin = login(addr, "admin", ADMIN_PASSWORD).await;
-    for (user, mailbox) in [("frank", "frank@corp.example"), ("bob", "bob@corp.example"), ("eve", "eve@corp.example")] {
+    for (user, mailbox) in [
+        ("frank", "frank@corp.example"),
+        ("bob", "bob@corp.example"),
+        ("eve", "eve@corp.example"),
+    ] {
         let r = http::json(addr, "POST", "/api/v1/users", Some(&admin), &json!({"username": user, "password": format!("{user}-password-123"), "role": "user", "mailboxes": [mailbox]})).await;
         assert_eq!(r.status, 201, "{}", r.text());
     }
@@ -121,10 +228,18 @@ async fn swaks_protocol_cases_and_personal_archives() {
     let r = search_until(addr, &frank, "quarterly", 1).await;
     assert_eq!(r["total"], 1, "frank (Bcc) finds the plan: {r}");
     assert_eq!(search_until(addr, &frank, "lmtp", 1).await["total"], 1);
-    assert_eq!(search(addr, &frank, "pipelined").await["total"], 0, "frank was not a recipient");
+    assert_eq!(
+        search(addr, &frank, "pipelined").await["total"],
+        0,
+        "frank was not a recipient"
+    );
     assert_eq!(search_until(addr, &bob, "pipelined", 1).await["total"], 1);
     for q in ["quarterly", "pipelined", "lmtp", "dots", "*"] {
-        assert_eq!(search(addr, &eve, q).await["total"], 0, "eve sees nothing ({q})");
+        assert_eq!(
+            search(addr, &eve, q).await["total"],
+            0,
+            "eve sees nothing ({q})"
+        );
     }
     stop_server(server);
     assert_eq!(run(coffer(&data).arg("verify")).status.code(), Some(0));
@@ -138,21 +253,45 @@ async fn smtp_source_load_is_all_acknowledged_and_counted() {
     let smtp = server.smtp.expect("smtp");
     let messages = 300;
     let out = Command::new("/usr/sbin/smtp-source")
-        .args(["-c", "-m", &messages.to_string(), "-s", "16", "-l", "5000", "-f", "load@corp.example", "-t", "bob@corp.example"])
+        .args([
+            "-c",
+            "-m",
+            &messages.to_string(),
+            "-s",
+            "16",
+            "-l",
+            "5000",
+            "-f",
+            "load@corp.example",
+            "-t",
+            "bob@corp.example",
+        ])
         .arg(smtp.to_string())
         .output()
         .expect("smtp-source is installed (Debian package postfix; .ci/run installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let metrics = http::get(server.addr, "/metrics", None).await.text();
     let count = |outcome: &str| -> u64 {
         metrics
             .lines()
-            .find(|l| l.starts_with(&format!("coffer_ingest_messages_total{{source=\"smtp\",outcome=\"{outcome}\"}}")))
+            .find(|l| {
+                l.starts_with(&format!(
+                    "coffer_ingest_messages_total{{source=\"smtp\",outcome=\"{outcome}\"}}"
+                ))
+            })
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    assert_eq!(count("archived") + count("duplicate"), messages, "{metrics}");
+    assert_eq!(
+        count("archived") + count("duplicate"),
+        messages,
+        "{metrics}"
+    );
     assert_eq!(count("failed"), 0);
     stop_server(server);
     assert_eq!(run(coffer(&data).arg("verify")).status.code(), Some(0));

@@ -53,7 +53,8 @@ pub enum Sort {
     /// Best match first (newest first for queries without text).
     #[default]
     Relevance,
-    /// Newest message date first.
+    /// Newest message date first (`date` is accepted too).
+    #[serde(alias = "date")]
     DateDesc,
     /// Oldest message date first.
     DateAsc,

@@ -161,6 +161,9 @@ pub struct ArchiveOptions {
     pub rebuild: Rebuild,
     /// Local domains, for telling internal from external mail (archiving rules).
     pub local_domains: Vec<String>,
+    /// The archive's own journal addresses (e.g. Postfix's `always_bcc` target): envelope
+    /// recipients that are not participants of the message.
+    pub journal_addresses: Vec<String>,
     /// Leave the index behind (no attachment extraction, no indexing): it catches up at
     /// the next start or `coffer reindex`. For bulk migrations; search lags meanwhile.
     pub defer_index: bool,
@@ -192,6 +195,7 @@ impl Default for ArchiveOptions {
             rebuild: Rebuild::Nothing,
             defer_index: false,
             local_domains: Vec::new(),
+            journal_addresses: Vec::new(),
         }
     }
 }
@@ -509,6 +513,15 @@ impl Archive {
             mailboxes: Vec::new(),
             envelope: incoming.envelope,
             origin: incoming.origin,
+            journal_addresses: if incoming.journaled {
+                self.options
+                    .journal_addresses
+                    .iter()
+                    .map(|a| a.trim().to_ascii_lowercase())
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
         let mut doc = build_doc(
             &incoming.raw,

@@ -26,6 +26,10 @@ pub struct MessageMeta {
     /// Where an imported message came from (file path, mbox offset, Maildir folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Envelope recipients that are the archive's own journal addresses (the target of
+    /// an `always_bcc`, say): kept in the envelope for custody, but not participants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal_addresses: Vec<String>,
 }
 
 /// Metadata of a link record (kind 2): mailboxes added to an archived message.

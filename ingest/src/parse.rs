@@ -45,7 +45,7 @@ pub fn build_doc(
                 e.rcpt_to
                     .iter()
                     .map(|r| normalize_address(r))
-                    .filter(|r| !r.is_empty())
+                    .filter(|r| !r.is_empty() && !meta.journal_addresses.contains(r))
                     .collect()
             })
             .unwrap_or_default(),

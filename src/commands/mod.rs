@@ -38,6 +38,8 @@ pub async fn open_archive_with(
         catalog_url: config.catalog_url.clone(),
         holder: holder.to_string(),
         defer_index,
+        local_domains: config.local_domains.clone(),
+        journal_addresses: config.journal_addresses.clone(),
         ..ArchiveOptions::default()
     };
     let dir = DataDir::new(data_dir);

@@ -58,7 +58,14 @@ pub fn start_server(data: &Path, extra: &[&str], log: &str) -> Server {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr, smtp, lmtp, stdout, data: data.to_path_buf() }
+    Server {
+        child,
+        addr,
+        smtp,
+        lmtp,
+        stdout,
+        data: data.to_path_buf(),
+    }
 }
 
 /// SIGTERM, wait for a clean exit, and return stderr.
@@ -69,9 +76,18 @@ pub fn stop_server(mut server: Server) -> String {
         .expect("kill");
     assert!(status.success());
     let mut stderr = String::new();
-    server.child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
+    server
+        .child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
     let exit = server.child.wait().expect("wait");
-    assert!(exit.success(), "serve exited with {exit}; stderr:\n{stderr}");
+    assert!(
+        exit.success(),
+        "serve exited with {exit}; stderr:\n{stderr}"
+    );
     stderr
 }
 

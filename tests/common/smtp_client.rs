@@ -18,7 +18,10 @@ impl SmtpClient {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         let writer = stream.try_clone()?;
-        let mut client = Self { reader: BufReader::new(stream), writer };
+        let mut client = Self {
+            reader: BufReader::new(stream),
+            writer,
+        };
         client.reply()?;
         client.command("EHLO test.client")?;
         Ok(client)
@@ -29,7 +32,10 @@ impl SmtpClient {
         loop {
             let mut line = String::new();
             if self.reader.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
             if line.as_bytes().get(3) != Some(&b'-') {
