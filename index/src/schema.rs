@@ -8,11 +8,11 @@
 //! snippets; the full text is indexed, not stored (the volume holds the message).
 
 use coffer_model::{Address, MessageDoc, MessageFlags};
-use tantivy::schema::{
-    Field, INDEXED, IndexRecordOption, NumericOptions, STORED,
-    Schema, TextFieldIndexing, TextOptions,
-};
 use tantivy::TantivyDocument;
+use tantivy::schema::{
+    Field, INDEXED, IndexRecordOption, NumericOptions, STORED, Schema, TextFieldIndexing,
+    TextOptions,
+};
 
 use crate::analysis;
 

@@ -303,8 +303,7 @@ impl IndexSet {
                     };
                     let collector = (
                         Count,
-                        TopDocs::with_limit(window)
-                            .order_by_fast_field::<i64>(names::DATE, order),
+                        TopDocs::with_limit(window).order_by_fast_field::<i64>(names::DATE, order),
                     );
                     let (count, top) = searcher.search(query, &collector).map_err(engine)?;
                     let candidates = top

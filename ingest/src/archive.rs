@@ -300,6 +300,8 @@ struct PendingMessage {
     mailboxes: BTreeSet<String>,
     /// The last record (message or link) that changed it, not yet applied.
     record: (i32, u64),
+    /// Its identity, when registered in `Pending::by_identity`.
+    identity: Option<Sha256>,
 }
 
 #[derive(Default)]
@@ -716,6 +718,7 @@ impl Archive {
                 id: target,
                 mailboxes,
                 record: (year, appended.seq),
+                identity: None,
             },
         );
         offers.push((
@@ -758,6 +761,7 @@ impl Archive {
                 id,
                 mailboxes: item.meta.mailboxes.iter().cloned().collect(),
                 record: (year, appended.seq),
+                identity: doc.identity,
             },
         );
         offers.push(((year, appended.seq), Offer::Message(Box::new(doc))));
@@ -1227,8 +1231,11 @@ impl Archive {
             let mut pending = lock(&self.pending);
             for (sha, record) in shas {
                 if pending.by_sha.get(&sha).is_some_and(|p| p.record == record) {
-                    pending.by_sha.remove(&sha);
-                    pending.by_identity.retain(|_, s| *s != sha);
+                    if let Some(identity) = pending.by_sha.remove(&sha).and_then(|p| p.identity) {
+                        if pending.by_identity.get(&identity) == Some(&sha) {
+                            pending.by_identity.remove(&identity);
+                        }
+                    }
                 }
             }
         }
