@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Histogram bucket bounds, seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+const BUCKETS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 #[derive(Debug, Default, Clone)]
@@ -37,7 +37,39 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     auth_failures: Mutex<BTreeMap<&'static str, u64>>,
     ingest: Mutex<BTreeMap<(String, &'static str), u64>>,
+    ingest_latency: Mutex<BTreeMap<String, Histogram>>,
     audit_failures: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines of one labelled series.
+    fn render(&self, out: &mut String, name: &str, label: &str, value: &str) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{label}=\"{value}\",le=\"{bound}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", self.count);
+    }
 }
 
 /// A value computed at scrape time.
@@ -70,16 +102,19 @@ impl Metrics {
         *lock(&self.requests)
             .entry((route.to_string(), status))
             .or_insert(0) += 1;
-        let secs = elapsed.as_secs_f64();
-        let mut latency = lock(&self.latency);
-        let h = latency.entry(route.to_string()).or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += secs;
+        lock(&self.latency)
+            .entry(route.to_string())
+            .or_default()
+            .observe(elapsed);
+    }
+
+    /// Records how long accepting one message took, from the end of its content (SMTP:
+    /// the final dot; HTTP: the body) to the acknowledgement being ready.
+    pub fn ingest_latency(&self, source: &str, elapsed: Duration) {
+        lock(&self.ingest_latency)
+            .entry(source.to_string())
+            .or_default()
+            .observe(elapsed);
     }
 
     /// Records an authentication or authorization failure.
@@ -120,28 +155,11 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE coffer_http_request_duration_seconds histogram");
         for (route, h) in lock(&self.latency).iter() {
-            let route = escape(route);
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "coffer_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "coffer_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "coffer_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "coffer_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
+            h.render(
+                &mut out,
+                "coffer_http_request_duration_seconds",
+                "route",
+                &escape(route),
             );
         }
         let _ = writeln!(
@@ -163,6 +181,19 @@ impl Metrics {
                 out,
                 "coffer_ingest_messages_total{{source=\"{}\",outcome=\"{outcome}\"}} {n}",
                 escape(source)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP coffer_ingest_duration_seconds Time from the end of a message's content to its acknowledgement (fsynced), by source."
+        );
+        let _ = writeln!(out, "# TYPE coffer_ingest_duration_seconds histogram");
+        for (source, h) in lock(&self.ingest_latency).iter() {
+            h.render(
+                &mut out,
+                "coffer_ingest_duration_seconds",
+                "source",
+                &escape(source),
             );
         }
         let _ = writeln!(
@@ -204,6 +235,7 @@ mod tests {
         m.request("/api/v1/search", 200, Duration::from_millis(30));
         m.auth_failure("login");
         m.ingest("http", "archived");
+        m.ingest_latency("smtp", Duration::from_millis(12));
         let text = m.render(&[Gauge {
             name: "coffer_index_lag_records",
             help: "lag",
@@ -224,5 +256,11 @@ mod tests {
             text.contains("coffer_ingest_messages_total{source=\"http\",outcome=\"archived\"} 1")
         );
         assert!(text.contains("coffer_index_lag_records{year=\"2026\"} 3"));
+        assert!(
+            text.contains("coffer_ingest_duration_seconds_bucket{source=\"smtp\",le=\"0.02\"} 1")
+        );
+        assert!(
+            text.contains("coffer_ingest_duration_seconds_bucket{source=\"smtp\",le=\"0.01\"} 0")
+        );
     }
 }

@@ -120,11 +120,13 @@ impl DeliverySink for CountingSink {
             let envelope = delivery.envelope();
             let size = delivery.transaction.data.len() as u64;
             let source = self.protocol.name();
-            match self
+            let started = std::time::Instant::now();
+            let outcome = self
                 .inner
                 .ingest(delivery.transaction.data, envelope, None)
-                .await
-            {
+                .await;
+            self.metrics.ingest_latency(source, started.elapsed());
+            match outcome {
                 Ok(coffer_ingest::archive::Outcome::Excluded {
                     internal, refused, ..
                 }) => {

@@ -111,6 +111,7 @@ async fn submit(
             return Err(e);
         }
     };
+    state.metrics().ingest_latency("http", started.elapsed());
     let elapsed_ms = started.elapsed().as_millis() as u64;
     if let Outcome::Excluded {
         internal,
