@@ -18,7 +18,10 @@ use serde_json::json;
 async fn smtp_server_killed_at_random_moments_keeps_every_acknowledged_message() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_nanos() as u64;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_nanos() as u64;
     eprintln!("crash test seed {seed}");
     let mut acknowledged_total = 0usize;
     for round in 0..4u32 {
@@ -46,7 +49,9 @@ async fn smtp_server_killed_at_random_moments_keeps_every_acknowledged_message()
                 })
             })
             .collect();
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         tokio::time::sleep(Duration::from_millis(400 + (seed >> 33) % 1500)).await;
         kill_server(server);
         for c in clients {
@@ -54,31 +59,74 @@ async fn smtp_server_killed_at_random_moments_keeps_every_acknowledged_message()
         }
         let acked: BTreeSet<String> = acked.lock().expect("lock").clone();
         acknowledged_total += acked.len();
-        eprintln!("round {round}: {} messages acknowledged before the kill", acked.len());
+        eprintln!(
+            "round {round}: {} messages acknowledged before the kill",
+            acked.len()
+        );
 
         // Restart: recovery truncates any torn tail, the derived views catch up.
         let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
         let r = http::json(server.addr, "POST", "/api/v1/users", None, &json!({})).await;
         assert_eq!(r.status, 401);
-        let login = http::json(server.addr, "POST", "/api/v1/session", None, &json!({"username": "admin", "password": ADMIN_PASSWORD})).await;
+        let login = http::json(
+            server.addr,
+            "POST",
+            "/api/v1/session",
+            None,
+            &json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        )
+        .await;
         let admin = login.json()["token"].as_str().expect("token").to_string();
         if round == 0 {
             let r = http::json(server.addr, "POST", "/api/v1/users", Some(&admin), &json!({"username": "officer", "password": "officer-password-1", "role": "officer", "domains": ["*"]})).await;
             assert_eq!(r.status, 201, "{}", r.text());
         }
-        let login = http::json(server.addr, "POST", "/api/v1/session", None, &json!({"username": "officer", "password": "officer-password-1"})).await;
+        let login = http::json(
+            server.addr,
+            "POST",
+            "/api/v1/session",
+            None,
+            &json!({"username": "officer", "password": "officer-password-1"}),
+        )
+        .await;
         let officer = login.json()["token"].as_str().expect("token").to_string();
-        let r = http::get(server.addr, &format!("/api/v1/search?q=subject:crashr{round}*&limit=0"), Some(&officer)).await;
+        let r = http::get(
+            server.addr,
+            &format!("/api/v1/search?q=subject:crashr{round}*&limit=0"),
+            Some(&officer),
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let total = r.json()["total"].as_u64().expect("total") as usize;
-        assert!(total >= acked.len(), "round {round}: {total} searchable, {} acknowledged", acked.len());
+        assert!(
+            total >= acked.len(),
+            "round {round}: {total} searchable, {} acknowledged",
+            acked.len()
+        );
         for token in acked.iter().step_by(7) {
-            let r = http::get(server.addr, &format!("/api/v1/search?q=subject:{token}"), Some(&officer)).await;
-            assert_eq!(r.json()["total"], 1, "round {round}: acknowledged message {token} not found after restart");
+            let r = http::get(
+                server.addr,
+                &format!("/api/v1/search?q=subject:{token}"),
+                Some(&officer),
+            )
+            .await;
+            assert_eq!(
+                r.json()["total"],
+                1,
+                "round {round}: acknowledged message {token} not found after restart"
+            );
         }
         stop_server(server);
         let verify = run(coffer(&data).arg("verify"));
-        assert_eq!(verify.status.code(), Some(0), "round {round}: {}", stdout(&verify));
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "round {round}: {}",
+            stdout(&verify)
+        );
     }
-    assert!(acknowledged_total > 20, "too few acknowledged messages to prove anything ({acknowledged_total})");
+    assert!(
+        acknowledged_total > 20,
+        "too few acknowledged messages to prove anything ({acknowledged_total})"
+    );
 }

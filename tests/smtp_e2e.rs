@@ -296,3 +296,49 @@ async fn smtp_source_load_is_all_acknowledged_and_counted() {
     stop_server(server);
     assert_eq!(run(coffer(&data).arg("verify")).status.code(), Some(0));
 }
+
+#[test]
+fn import_through_a_running_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = start_server(&data, &["--local-domain", "example.com"], "warn");
+    let token_out = run(coffer(&data).args(["token", "create", "--name", "importer"]));
+    assert_eq!(token_out.status.code(), Some(0), "{}", stderr(&token_out));
+    let token = stdout(&token_out)
+        .split_whitespace()
+        .find(|w| w.starts_with("cj_"))
+        .expect("token printed")
+        .to_string();
+    let fixtures = eml_fixtures(&["rfc", "charset"]);
+    let url = format!("http://{}", server.addr);
+    let out = run(coffer(&data)
+        .arg("import")
+        .args(["--server", &url, "--token", &token, "--json"])
+        .args(&fixtures));
+    let summary = import_summary(&out);
+    let unique: std::collections::BTreeSet<String> = fixtures
+        .iter()
+        .map(|p| sha256_hex(&std::fs::read(p).expect("read")))
+        .collect();
+    assert_eq!(summary["archived"], unique.len() as u64, "{summary}");
+    assert_eq!(out.status.code(), Some(0));
+    // The same again: all duplicates.
+    let again = import_summary(&run(coffer(&data)
+        .arg("import")
+        .args(["--server", &url, "--token", &token, "--json"])
+        .args(&fixtures)));
+    assert_eq!(again["archived"], 0);
+    assert_eq!(again["duplicates"], fixtures.len() as u64);
+    // A bad token is refused for every message, nothing is archived.
+    let bad = run(coffer(&data)
+        .arg("import")
+        .args(["--server", &url, "--token", "cj_nope", "--json"])
+        .arg(&fixtures[0]));
+    assert_eq!(bad.status.code(), Some(2));
+    for path in &fixtures {
+        let original = std::fs::read(path).expect("read");
+        let shown = run(coffer(&data).args(["show", "--raw", &sha256_hex(&original)]));
+        assert!(shown.stdout == original, "{}", path.display());
+    }
+    stop_server(server);
+}

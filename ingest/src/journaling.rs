@@ -93,19 +93,26 @@ impl ArchiveSink {
         envelope: coffer_model::Envelope,
         origin: Option<String>,
     ) -> Result<Outcome, ArchiveError> {
-        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(ArchiveError::Applier("ingest pipeline saturated".into()));
-        };
-        let archive = Arc::clone(&self.archive);
-        let protocol = envelope.protocol.clone();
         let incoming = Incoming {
             raw,
-            source: protocol.clone(),
+            source: envelope.protocol.clone(),
             envelope: Some(envelope),
             origin,
             policy: MailboxPolicy::LocalDomains(self.archive.local_domains()),
             journaled: true,
         };
+        self.submit(incoming).await
+    }
+
+    /// Archives one message through the shared pipeline (bounded concurrency, counters,
+    /// exclusion hook): journaled mail as [`ArchiveSink::ingest`] builds it, or an import
+    /// sent through the server (`coffer import --server`). Returns once durable.
+    pub async fn submit(&self, incoming: Incoming) -> Result<Outcome, ArchiveError> {
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            return Err(ArchiveError::Applier("ingest pipeline saturated".into()));
+        };
+        let archive = Arc::clone(&self.archive);
+        let protocol = incoming.source.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let analyzed = archive.analyze(incoming);
             archive.commit(vec![analyzed]).pop()

@@ -32,6 +32,13 @@ pub struct ImportArgs {
     /// the next start or `coffer reindex`: for bulk migrations.
     #[arg(long)]
     defer_index: bool,
+    /// Import through a running server (`http://HOST:PORT`) instead of opening the data
+    /// directory (which the server holds).
+    #[arg(long, value_name = "URL", requires = "token")]
+    server: Option<String>,
+    /// Journal token for --server (`coffer token create`).
+    #[arg(long, env = "COFFER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print a JSON line on stdout after every durable batch (for scripts and tests).
     #[arg(long, hide = true)]
     progress_json: bool,
@@ -39,6 +46,9 @@ pub struct ImportArgs {
 
 /// Runs the import and prints the summary; returns the exit status.
 pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
+    if let Some(server) = &args.server {
+        return run_remote(server, &args).await;
+    }
     let (archive, config) =
         super::open_archive_with(data_dir, "coffer import", args.defer_index).await?;
     let policy = if args.mailboxes.is_empty() {
@@ -59,11 +69,7 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
     } else {
         MailboxPolicy::Fixed(args.mailboxes.clone())
     };
-    let flavor = match args.mbox_flavor.as_str() {
-        "mboxrd" => MboxFlavor::Mboxrd,
-        "mboxo" => MboxFlavor::Mboxo,
-        other => anyhow::bail!("unknown mbox flavor {other:?} (mboxrd or mboxo)"),
-    };
+    let flavor = flavor(&args.mbox_flavor)?;
     let options = ImportOptions {
         policy,
         walk: WalkOptions {
@@ -112,6 +118,53 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
         print_summary(&summary);
     }
     Ok(summary.exit_code())
+}
+
+/// `--server`: the same import through a running server's HTTP API.
+async fn run_remote(server: &str, args: &ImportArgs) -> Result<i32> {
+    if !args.local_domains.is_empty() {
+        anyhow::bail!(
+            "--local-domain does not apply with --server: the server's local domains decide (or use --mailbox)"
+        );
+    }
+    let remote = super::import_remote::RemoteImport {
+        authority: super::import_remote::authority(server)?,
+        token: args.token.clone().unwrap_or_default(),
+        mailboxes: args.mailboxes.clone(),
+        walk: WalkOptions {
+            mbox: MboxOptions {
+                flavor: flavor(&args.mbox_flavor)?,
+                ..MboxOptions::default()
+            },
+        },
+    };
+    let total = total_bytes(&args.paths);
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        output::progress_bar(Some(total), "importing")
+    };
+    let progress_bar = bar.clone();
+    let summary = super::import_remote::run(remote, args.paths.clone(), move |messages, bytes| {
+        progress_bar.set_position(bytes.min(total));
+        progress_bar.set_message(format!("{messages} messages"));
+    })
+    .await?;
+    bar.finish_and_clear();
+    if args.json {
+        output::print_json(&summary)?;
+    } else {
+        print_summary(&summary);
+    }
+    Ok(summary.exit_code())
+}
+
+fn flavor(name: &str) -> Result<MboxFlavor> {
+    match name {
+        "mboxrd" => Ok(MboxFlavor::Mboxrd),
+        "mboxo" => Ok(MboxFlavor::Mboxo),
+        other => anyhow::bail!("unknown mbox flavor {other:?} (mboxrd or mboxo)"),
+    }
 }
 
 /// Sum of the sizes of regular files under the paths (for the progress bar).

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bench;
 pub mod import;
+pub mod import_remote;
 pub mod rebuild;
 pub mod search;
 pub mod serve;

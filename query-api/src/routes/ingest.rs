@@ -11,7 +11,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use coffer_audit::Outcome as AuditOutcome;
-use coffer_ingest::archive::Outcome;
+use coffer_ingest::archive::{Incoming, Outcome};
+use coffer_ingest::parse::MailboxPolicy;
 use coffer_model::Envelope;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -44,7 +45,10 @@ const MAX_RCPT: usize = 10_000;
 /// Submit a journaled message (raw RFC 5322 body).
 #[utoipa::path(post, path = "/messages", tag = "ingest", security(("bearer" = [])),
     params(("mail_from" = Option<String>, Query, description = "envelope sender"),
-           ("rcpt" = Option<Vec<String>>, Query, description = "envelope recipient (repeat for each)")),
+           ("rcpt" = Option<Vec<String>>, Query, description = "envelope recipient (repeat for each)"),
+           ("mode" = Option<String>, Query, description = "journal (default) or import (coffer import --server: no envelope, no archiving rules)"),
+           ("mailbox" = Option<Vec<String>>, Query, description = "mode=import: assign to this mailbox (repeat; default: participants in local domains)"),
+           ("origin" = Option<String>, Query, description = "mode=import: where the message came from (file path)")),
     request_body(content = Vec<u8>, content_type = "message/rfc822"),
     responses((status = 201, body = Submitted), (status = 200, body = Submitted), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse),
               (status = 413, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
@@ -68,16 +72,33 @@ async fn submit(
     }
     let mut mail_from = None;
     let mut rcpt_to = Vec::new();
+    let mut import = false;
+    let mut mailboxes = Vec::new();
+    let mut origin = None;
     for (key, value) in params {
         match key.as_str() {
             "mail_from" => mail_from = Some(value),
             "rcpt" => rcpt_to.push(value),
+            "mode" if value == "journal" => import = false,
+            "mode" if value == "import" => import = true,
+            "mode" => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown mode {value:?} (journal or import)"
+                )));
+            }
+            "mailbox" => mailboxes.push(value),
+            "origin" => origin = Some(value),
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown parameter {other:?} (mail_from, rcpt)"
+                    "unknown parameter {other:?} (mail_from, rcpt, mode, mailbox, origin)"
                 )));
             }
         }
+    }
+    if !import && (!mailboxes.is_empty() || origin.is_some()) {
+        return Err(ApiError::BadRequest(
+            "mailbox and origin apply to mode=import only".into(),
+        ));
     }
     if rcpt_to.len() > MAX_RCPT {
         return Err(ApiError::BadRequest(format!(
@@ -95,15 +116,41 @@ async fn submit(
     let size = body.len();
     let started = std::time::Instant::now();
     state.refresh_local_domains().await?;
-    let outcome = state
-        .journal()
-        .ingest(
-            body.to_vec(),
-            envelope,
-            Some(format!("token:{}", caller.name)),
-        )
-        .await
-        .map_err(ApiError::from);
+    let outcome = if import {
+        // An import through the server (`coffer import --server`): no envelope, no
+        // archiving rules, mailboxes as the importer chose them.
+        let policy = if mailboxes.is_empty() {
+            MailboxPolicy::LocalDomains(state.archive().local_domains())
+        } else {
+            MailboxPolicy::Fixed(mailboxes)
+        };
+        state
+            .journal()
+            .submit(Incoming {
+                raw: body.to_vec(),
+                source: "import".into(),
+                envelope: None,
+                origin: Some(format!(
+                    "token:{}: {}",
+                    caller.name,
+                    origin.unwrap_or_default()
+                )),
+                policy,
+                journaled: false,
+            })
+            .await
+            .map_err(ApiError::from)
+    } else {
+        state
+            .journal()
+            .ingest(
+                body.to_vec(),
+                envelope,
+                Some(format!("token:{}", caller.name)),
+            )
+            .await
+            .map_err(ApiError::from)
+    };
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
