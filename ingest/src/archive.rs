@@ -46,6 +46,10 @@ use crate::parse::{MailboxPolicy, assign_mailboxes, build_doc};
 /// Purpose name of the mail volumes.
 pub const MAIL: &str = "mail";
 
+/// Most records written but not yet applied to the catalog and index before writers
+/// wait for the applier.
+const MAX_APPLY_BACKLOG: usize = 4_096;
+
 /// Errors of the archive.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -666,8 +670,18 @@ impl Archive {
             for (key, offer) in offers {
                 q.offers.insert(key, offer);
             }
-            drop(q);
             self.applier.wake.notify_all();
+            // Backpressure: the derived views may lag, but not without bound (offered
+            // documents hold text in memory). What was written is durable already; this
+            // only delays the next batch until the applier catches up.
+            while q.offers.len() > MAX_APPLY_BACKLOG && q.failed.is_none() && !q.shutdown {
+                q = self
+                    .applier
+                    .applied_cv
+                    .wait_timeout(q, Duration::from_millis(100))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
         }
         results
             .into_iter()
@@ -1230,12 +1244,12 @@ impl Archive {
         {
             let mut pending = lock(&self.pending);
             for (sha, record) in shas {
-                if pending.by_sha.get(&sha).is_some_and(|p| p.record == record) {
-                    if let Some(identity) = pending.by_sha.remove(&sha).and_then(|p| p.identity) {
-                        if pending.by_identity.get(&identity) == Some(&sha) {
-                            pending.by_identity.remove(&identity);
-                        }
-                    }
+                if !pending.by_sha.get(&sha).is_some_and(|p| p.record == record) {
+                    continue;
+                }
+                let identity = pending.by_sha.remove(&sha).and_then(|p| p.identity);
+                if let Some(identity) = identity.filter(|i| pending.by_identity.get(i) == Some(&sha)) {
+                    pending.by_identity.remove(&identity);
                 }
             }
         }
