@@ -43,6 +43,17 @@ pub async fn open_archive_with(
         journal_addresses: config.journal_addresses.clone(),
         ..ArchiveOptions::default()
     };
+    let options = if holder == "coffer serve" {
+        options
+    } else {
+        // A bulk command: an index commit waits for every indexing thread, so commit
+        // rarely (search is not waiting on it; the final flush commits the rest).
+        ArchiveOptions {
+            index_commit_docs: 200_000,
+            index_commit_interval: std::time::Duration::from_secs(60),
+            ..options
+        }
+    };
     let dir = DataDir::new(data_dir);
     let archive = tokio::task::spawn_blocking(move || Archive::open(dir, options))
         .await
