@@ -1248,7 +1248,9 @@ impl Archive {
                     continue;
                 }
                 let identity = pending.by_sha.remove(&sha).and_then(|p| p.identity);
-                if let Some(identity) = identity.filter(|i| pending.by_identity.get(i) == Some(&sha)) {
+                if let Some(identity) =
+                    identity.filter(|i| pending.by_identity.get(i) == Some(&sha))
+                {
                     pending.by_identity.remove(&identity);
                 }
             }
