@@ -28,6 +28,7 @@ pub const MAX_ATTACHMENT_BYTES: usize = 8 * 1024 * 1024;
 pub struct MailCorpus {
     docs: Corpus,
     seed: u64,
+    text_only: bool,
 }
 
 impl MailCorpus {
@@ -41,7 +42,15 @@ impl MailCorpus {
         Self {
             docs: Corpus::new(spec),
             seed,
+            text_only: false,
         }
+    }
+
+    /// The same corpus without attachments (a few KB per message): for load tests that
+    /// need many messages rather than many bytes.
+    pub fn text_only(mut self) -> Self {
+        self.text_only = true;
+        self
     }
 
     /// Number of messages.
@@ -61,7 +70,10 @@ impl MailCorpus {
 
     /// Message `i`, rendered.
     pub fn message(&self, i: u64) -> Vec<u8> {
-        let doc = self.docs.doc(i);
+        let mut doc = self.docs.doc(i);
+        if self.text_only {
+            doc.attachments.clear();
+        }
         let mut rng = Rng(self.seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xC0FF);
         render(&doc, i, &mut rng)
     }

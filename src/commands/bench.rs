@@ -38,6 +38,9 @@ pub enum BenchCommand {
         /// Seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// No attachments (a few KB per message): many messages, few bytes.
+        #[arg(long)]
+        text_only: bool,
     },
     /// Import benchmark against sha256sum and zstd -3 baselines.
     Import {
@@ -70,8 +73,9 @@ pub async fn run(command: BenchCommand) -> Result<i32> {
             out,
             format,
             seed,
+            text_only,
         } => {
-            let bytes = write_corpus(messages, seed, &format, &out)?;
+            let bytes = write_corpus(messages, seed, text_only, &format, &out)?;
             crate::outln!(
                 "wrote {messages} messages, {} ({bytes} bytes) to {}",
                 output::bytes(bytes),
@@ -93,8 +97,18 @@ pub async fn run(command: BenchCommand) -> Result<i32> {
 }
 
 /// Writes the corpus as a Maildir (`cur/` files) or one mbox file; returns raw bytes.
-fn write_corpus(messages: u64, seed: u64, format: &str, out: &Path) -> Result<u64> {
-    let corpus = MailCorpus::new(messages, seed);
+fn write_corpus(
+    messages: u64,
+    seed: u64,
+    text_only: bool,
+    format: &str,
+    out: &Path,
+) -> Result<u64> {
+    let corpus = if text_only {
+        MailCorpus::new(messages, seed).text_only()
+    } else {
+        MailCorpus::new(messages, seed)
+    };
     let bar = output::progress_bar(Some(messages), "generating");
     let mut total = 0u64;
     let mut mbox = match format {
@@ -183,7 +197,7 @@ fn import_bench(
         let tmp = work.join(format!(".tmp-corpus-{messages}-{seed}.{format}"));
         let _ = fs::remove_dir_all(&tmp);
         let _ = fs::remove_file(&tmp);
-        write_corpus(messages, seed, format, &tmp)?;
+        write_corpus(messages, seed, false, format, &tmp)?;
         fs::rename(&tmp, &corpus_path)?;
     }
     if fs::symlink_metadata(&concat).is_err() {
