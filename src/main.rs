@@ -44,6 +44,9 @@ enum Command {
     Recatalog,
     /// Rebuild the index and the catalog from the volumes.
     Reindex(commands::rebuild::ReindexArgs),
+    /// Archiving rules of users and groups (journaled mail).
+    #[command(subcommand)]
+    Rule(commands::rule::RuleCommand),
     /// Search from the shell (the query language of the API and the UI).
     Search(commands::search::SearchArgs),
     /// Serve the HTTP API (creates the data directory and an admin account on first start).
@@ -99,6 +102,7 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Reindex(args) => commands::rebuild::reindex(&data_dir, args).await,
             Command::Bench(cmd) => commands::bench::run(cmd).await,
             Command::Search(args) => commands::search::run(&data_dir, args).await,
+            Command::Rule(cmd) => commands::rule::run(&data_dir, cmd).await,
             Command::Serve(args) => commands::serve::run(&data_dir, args).await,
             Command::User(cmd) => commands::user::run_user(&data_dir, cmd).await,
             Command::Token(cmd) => commands::user::run_token(&data_dir, cmd).await,

@@ -463,7 +463,17 @@ impl Catalog {
         Ok(groups)
     }
 
-    /// Deletes a group (its members stay); false when there was none.
+    /// Sets a group's archiving rule; false when there is no such group.
+    pub async fn set_group_rule(&self, name: &str, rule: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE user_groups SET archiving_rule = $1 WHERE name = $2")
+            .bind(norm(rule))
+            .bind(norm(name))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a group (its members stay); false when there is none by that name.
     pub async fn delete_group(&self, name: &str) -> Result<bool> {
         let name = norm(name);
         let mut tx = self.pool().begin().await?;

@@ -1244,7 +1244,7 @@ impl Archive {
         {
             let mut pending = lock(&self.pending);
             for (sha, record) in shas {
-                if !pending.by_sha.get(&sha).is_some_and(|p| p.record == record) {
+                if pending.by_sha.get(&sha).is_none_or(|p| p.record != record) {
                     continue;
                 }
                 let identity = pending.by_sha.remove(&sha).and_then(|p| p.identity);

@@ -663,7 +663,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 24] = [
+const ENDPOINTS: [(&str, &str); 25] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -676,6 +676,7 @@ const ENDPOINTS: [(&str, &str); 24] = [
     ("DELETE", "/api/v1/users/{username}"),
     ("POST", "/api/v1/groups"),
     ("GET", "/api/v1/groups"),
+    ("PATCH", "/api/v1/groups/{name}"),
     ("DELETE", "/api/v1/groups/{name}"),
     ("POST", "/api/v1/domains"),
     ("GET", "/api/v1/domains"),

@@ -265,6 +265,14 @@ async fn authorization_matrix() {
             general_status(caller, &admin, 200),
             &mut failures,
         );
+        let rule = serde_json::json!({ "archiving_rule": "external" });
+        let r = http::json(addr, "PATCH", "/api/v1/groups/g-adm", token, &rule).await;
+        check(
+            format!("{caller} PATCH group"),
+            &r,
+            general_status(caller, &admin, 204),
+            &mut failures,
+        );
         let r = http::request(addr, "DELETE", "/api/v1/groups/g-adm", token, None, b"").await;
         check(
             format!("{caller} DELETE group"),

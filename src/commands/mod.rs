@@ -6,6 +6,7 @@ pub mod bench;
 pub mod import;
 pub mod import_remote;
 pub mod rebuild;
+pub mod rule;
 pub mod search;
 pub mod serve;
 pub mod show;

@@ -18,7 +18,7 @@ use crate::state::{AppState, now_secs};
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_group, list_groups))
-        .routes(routes!(delete_group))
+        .routes(routes!(delete_group, set_group_rule))
 }
 
 /// A new group.
@@ -102,6 +102,40 @@ async fn list_groups(
     Ok(AppJson(GroupList {
         groups: groups.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// A change of a group's archiving rule.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupRuleChange {
+    /// `internal`, `external`, `both` or `none`.
+    archiving_rule: String,
+}
+
+/// Set a group's archiving rule.
+#[utoipa::path(patch, path = "/groups/{name}", tag = "groups", security(("bearer" = [])),
+    params(("name" = String, Path, description = "group name")), request_body = GroupRuleChange,
+    responses((status = 204), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn set_group_rule(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ManageAccounts>,
+    AppPath(name): AppPath<String>,
+    AppJson(change): AppJson<GroupRuleChange>,
+) -> Result<Response, ApiError> {
+    let name = name.trim().to_ascii_lowercase();
+    let rule = validate_rule(&change.archiving_rule)?;
+    if !state.catalog().set_group_rule(&name, &rule).await? {
+        return Err(ApiError::NotFound("no such group".into()));
+    }
+    state
+        .audit()
+        .record(
+            caller
+                .entry("group.update", name, Outcome::Success)
+                .with_detail(serde_json::json!({ "archiving_rule": rule })),
+        )
+        .await?;
+    Ok(crate::no_content())
 }
 
 /// Delete a group (its members stay).
