@@ -125,6 +125,41 @@ fn eml_fixtures_import_verify_show_reimport_and_tamper() {
             .expect("json");
     assert_eq!(list2[0]["messages"], row["messages"]);
 
+    // The catalog is checked against the volumes too: a row whose hash no longer
+    // matches its record makes verification fail.
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let catalog = coffer_catalog::Catalog::open_sqlite(&data.join("catalog.sqlite"))
+                .await
+                .expect("catalog");
+            sqlx::query("UPDATE messages SET sha256 = $1 WHERE seq = 1")
+                .bind(vec![0u8; 32])
+                .execute(catalog.pool())
+                .await
+                .expect("update");
+            catalog.close().await;
+        });
+        let broken = run(coffer(&data).arg("verify"));
+        assert_eq!(broken.status.code(), Some(1), "{}", stdout(&broken));
+        assert!(
+            stdout(&broken).contains("INCONSISTENT"),
+            "{}",
+            stdout(&broken)
+        );
+        run(coffer(&data).arg("recatalog"));
+        let repaired = run(coffer(&data).arg("verify"));
+        assert_eq!(
+            repaired.status.code(),
+            Some(0),
+            "recatalog rebuilds it: {}",
+            stdout(&repaired)
+        );
+    }
+
     // A copied volume verifies on its own with the public key.
     let year = row["year"].as_i64().expect("year");
     let copy = tmp.path().join("copy");

@@ -436,6 +436,23 @@ impl Catalog {
             .collect()
     }
 
+    /// `(sequence, SHA-256)` of every message of a volume year, in sequence order (for
+    /// cross-checking the catalog against the volume).
+    pub async fn message_hashes(&self, year: i32) -> Result<Vec<(u64, Sha256)>> {
+        let rows = sqlx::query("SELECT seq, sha256 FROM messages WHERE year = $1 ORDER BY seq")
+            .bind(i64::from(year))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    to_u64(r.try_get::<i64, _>(0)?)?,
+                    to_sha(r.try_get::<Vec<u8>, _>(1)?)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Number of messages per volume year.
     pub async fn message_counts(&self) -> Result<HashMap<i32, u64>> {
         let rows = sqlx::query("SELECT year, COUNT(*) FROM messages GROUP BY year")

@@ -1,4 +1,6 @@
-//! `coffer verify`: every volume of the data directory, or one copied volume.
+//! `coffer verify`: every volume of the data directory (mail and audit), then the catalog
+//! against the mail volumes (every catalog message must be a message record of its volume
+//! with the same SHA-256); or, with `--volume`, one copied volume alone.
 
 use std::path::{Path, PathBuf};
 
@@ -27,12 +29,78 @@ pub struct VerifyArgs {
 struct Summary {
     intact: bool,
     volumes: Vec<VerifyReport>,
+    catalog: Vec<CatalogCheck>,
+}
+
+/// The catalog checked against one mail volume: every catalog row must point at a
+/// message record of the volume with the same SHA-256.
+#[derive(Debug, Serialize)]
+struct CatalogCheck {
+    year: i32,
+    catalog_messages: u64,
+    volume_records: u64,
+    applied_up_to: u64,
+    problems: Vec<String>,
+}
+
+/// Cross-checks the catalog's message rows against the (already verified) volumes.
+async fn check_catalog(data_dir: &Path) -> Result<Vec<CatalogCheck>> {
+    let config = crate::config::Config::load(data_dir)?;
+    let dir = coffer_ingest::archive::DataDir::new(data_dir);
+    if config.catalog_url.is_none() && std::fs::symlink_metadata(dir.catalog_file()).is_err() {
+        return Ok(Vec::new());
+    }
+    let catalog = coffer_ingest::archive::open_catalog(&dir, config.catalog_url.as_deref()).await?;
+    let set = coffer_volume::VolumeSet::reader(&dir.volumes(), "mail");
+    let mut checks = Vec::new();
+    for year in set.years()? {
+        let rows = catalog.message_hashes(year).await?;
+        let applied_up_to = catalog.high_water("mail", year).await?;
+        let set_year = set.get(year)?;
+        let check = tokio::task::spawn_blocking(move || -> Result<CatalogCheck> {
+            let Some(volume) = set_year else {
+                anyhow::bail!("volume {year} vanished");
+            };
+            let mut problems = Vec::new();
+            for (seq, sha) in &rows {
+                match volume.read_meta(*seq) {
+                    Ok((header, _))
+                        if header.kind == coffer_volume::RecordKind::Message
+                            && header.content_sha256 == sha.0 => {}
+                    Ok((header, _)) if header.kind != coffer_volume::RecordKind::Message => {
+                        problems.push(format!(
+                            "catalog message {year}-{seq} is a {} record in the volume",
+                            header.kind.name()
+                        ));
+                    }
+                    Ok(_) => problems.push(format!(
+                        "catalog message {year}-{seq}: SHA-256 differs from the volume record"
+                    )),
+                    Err(e) => problems.push(format!("catalog message {year}-{seq}: {e}")),
+                }
+            }
+            Ok(CatalogCheck {
+                year,
+                catalog_messages: rows.len() as u64,
+                volume_records: volume.last_seq(),
+                applied_up_to,
+                problems,
+            })
+        })
+        .await
+        .context("catalog check panicked")??;
+        checks.push(check);
+    }
+    catalog.close().await;
+    Ok(checks)
 }
 
 /// Verifies and prints; exit status 0 only when everything is intact.
 pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let json = args.json;
+    let standalone = args.volume.is_some();
     let data_dir = data_dir.to_path_buf();
+    let data_dir_for_catalog = data_dir.clone();
     let reports = tokio::task::spawn_blocking(move || -> Result<Vec<VerifyReport>> {
         if let Some(dir) = args.volume {
             let key_path = args
@@ -56,11 +124,18 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
         Ok(reports)
     });
     let reports = reports.await.context("verification panicked")??;
-    let intact = reports.iter().all(VerifyReport::is_intact);
+    let catalog = if standalone {
+        Vec::new()
+    } else {
+        check_catalog(&data_dir_for_catalog).await?
+    };
+    let intact = reports.iter().all(VerifyReport::is_intact)
+        && catalog.iter().all(|c| c.problems.is_empty());
     if json {
         output::print_json(&Summary {
             intact,
             volumes: reports,
+            catalog,
         })?;
     } else {
         if reports.is_empty() {
@@ -90,6 +165,26 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             }
             for n in &r.notes {
                 crate::outln!("  note: {n}");
+            }
+        }
+        for c in &catalog {
+            if c.problems.is_empty() {
+                crate::outln!(
+                    "catalog {}: {} messages, every one a message record of the volume with the same SHA-256 (applied up to record {} of {})",
+                    c.year,
+                    c.catalog_messages,
+                    c.applied_up_to,
+                    c.volume_records
+                );
+            } else {
+                crate::outln!(
+                    "catalog {}: INCONSISTENT — {} problem(s)",
+                    c.year,
+                    c.problems.len()
+                );
+                for p in c.problems.iter().take(50) {
+                    crate::outln!("  {p}");
+                }
             }
         }
     }
