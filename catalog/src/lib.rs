@@ -90,7 +90,7 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub enum Applied {
     /// A message record.
-    Message(Box<MessageDoc>),
+    Message(std::sync::Arc<MessageDoc>),
     /// A link record: more mailboxes for an archived message.
     Link {
         /// The message.

@@ -60,12 +60,12 @@ async fn apply_replay_dedup_links_and_rebuild(cat: &Catalog) {
             year: 2026,
             up_to_seq: 3,
             items: vec![
-                Applied::Message(Box::new(doc(
+                Applied::Message(std::sync::Arc::new(doc(
                     2026,
                     1,
                     &["alice@example.com", "bob@example.com"],
                 ))),
-                Applied::Message(Box::new(doc(2026, 2, &["bob@example.com"]))),
+                Applied::Message(std::sync::Arc::new(doc(2026, 2, &["bob@example.com"]))),
             ],
         };
         cat.apply(&batch).await.expect("apply");
@@ -167,7 +167,7 @@ async fn many_messages_in_one_batch(cat: &Catalog) {
                     7,
                     7,
                 ]);
-                Applied::Message(Box::new(d))
+                Applied::Message(std::sync::Arc::new(d))
             })
             .collect();
         cat.apply(&ApplyBatch {

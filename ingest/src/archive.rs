@@ -316,7 +316,7 @@ struct Pending {
 }
 
 enum Offer {
-    Message(Box<MessageDoc>),
+    Message(Arc<MessageDoc>),
     Link {
         target: MessageId,
         sha256: Sha256,
@@ -778,7 +778,7 @@ impl Archive {
                 identity: doc.identity,
             },
         );
-        offers.push(((year, appended.seq), Offer::Message(Box::new(doc))));
+        offers.push(((year, appended.seq), Offer::Message(Arc::new(doc))));
         Ok(Outcome::Archived { id, stored_bytes })
     }
 
@@ -1036,7 +1036,7 @@ impl Archive {
                             self.extract_limits(),
                         );
                         doc.id = MessageId::new(year, seq);
-                        Some((seq, Derived::Message(Box::new(doc))))
+                        Some((seq, Derived::Message(Arc::new(doc))))
                     }
                     RecordKind::Link => {
                         let (_, meta) = volume.read_meta(seq)?;
@@ -1066,12 +1066,15 @@ impl Archive {
     fn index_derived(&self, derived: &Derived) -> Result<()> {
         match derived {
             Derived::Message(doc) => {
-                let mut doc = doc.as_ref().clone();
                 let mailboxes = self.runtime.block_on(self.catalog.mailboxes_of(doc.id))?;
-                if !mailboxes.is_empty() {
+                if mailboxes.is_empty() || mailboxes == doc.mailboxes {
+                    self.index.add(doc)?;
+                } else {
+                    // Links added mailboxes after the message record.
+                    let mut doc = doc.as_ref().clone();
                     doc.mailboxes = mailboxes;
+                    self.index.add(&doc)?;
                 }
-                self.index.add(&doc)?;
             }
             Derived::Link { target, .. } => self.reindex_message(*target)?,
         }
@@ -1220,7 +1223,7 @@ impl Archive {
             match offer {
                 Offer::Message(doc) => {
                     shas.push((doc.sha256, (year, *seq)));
-                    applied.push(Applied::Message(doc.clone()));
+                    applied.push(Applied::Message(Arc::clone(doc)));
                 }
                 Offer::Link {
                     target,
@@ -1289,7 +1292,7 @@ type YearWork = (i32, u64, Vec<(u64, Offer)>);
 
 /// A derived change from one record, during replay.
 enum Derived {
-    Message(Box<MessageDoc>),
+    Message(Arc<MessageDoc>),
     Link {
         target: MessageId,
         mailboxes: Vec<String>,
@@ -1299,7 +1302,7 @@ enum Derived {
 impl Derived {
     fn to_applied(&self) -> Applied {
         match self {
-            Derived::Message(doc) => Applied::Message(doc.clone()),
+            Derived::Message(doc) => Applied::Message(Arc::clone(doc)),
             Derived::Link { target, mailboxes } => Applied::Link {
                 target: *target,
                 mailboxes: mailboxes.clone(),
