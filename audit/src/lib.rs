@@ -180,6 +180,9 @@ struct Inner {
     catalog: Arc<Catalog>,
     /// Per year, the last sequence applied to the catalog; the lock serialises appliers.
     applied: tokio::sync::Mutex<BTreeMap<i32, u64>>,
+    /// Whether a background apply is scheduled (coalesces the catalog writes of many
+    /// concurrent records into one transaction).
+    apply_scheduled: std::sync::atomic::AtomicBool,
 }
 
 /// The audit trail writer. Cheap to clone.
@@ -226,6 +229,7 @@ impl AuditLog {
                 volumes,
                 catalog,
                 applied: tokio::sync::Mutex::new(BTreeMap::new()),
+                apply_scheduled: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         log.catch_up().await?;
@@ -242,8 +246,10 @@ impl AuditLog {
         self.inner.volumes.root()
     }
 
-    /// Records an entry: appends it (fsynced) to the audit volume of the current year,
-    /// then applies it to the catalog. Returns once the record is durable and applied.
+    /// Records an entry: appends it (fsynced, group commit) to the audit volume of the
+    /// current year and returns once it is durable. Its catalog row (a derived view) is
+    /// written by a background task that coalesces concurrent records; readers call
+    /// [`AuditLog::catch_up`] first, so a query always sees every durable entry.
     pub async fn record(&self, mut entry: AuditEntry) -> Result<Receipt> {
         entry.v = AUDIT_VERSION;
         entry.time_us = now_us();
@@ -255,8 +261,24 @@ impl AuditLog {
             Ok(volume.append(RecordKind::Audit, meta, None)?.seq)
         })
         .await?;
-        self.apply_year(year).await?;
+        self.schedule_apply();
         Ok(Receipt { year, seq })
+    }
+
+    /// Starts a background catch-up unless one is already pending.
+    fn schedule_apply(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.apply_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let log = self.clone();
+        tokio::spawn(async move {
+            // Cleared before applying: a record made during the apply schedules another.
+            log.inner.apply_scheduled.store(false, Ordering::Release);
+            if let Err(e) = log.catch_up().await {
+                tracing::error!(error = %e, "audit rows not applied to the catalog; they are replayed at the next query or start");
+            }
+        });
     }
 
     /// Applies every durable record of every year past the catalog's marks.
@@ -401,6 +423,7 @@ mod tests {
             limit: 100,
             ..Default::default()
         };
+        log.catch_up().await.expect("catch up");
         let (total, rows) = catalog.audit_entries(&all).await.expect("rows");
         assert_eq!(total, 20);
         assert!(
@@ -436,6 +459,7 @@ mod tests {
         ))
         .await
         .expect("record");
+        log.catch_up().await.expect("catch up");
         assert_eq!(catalog.audit_entries(&all).await.expect("rows").0, 21);
 
         let reports = verify(&audit_dir, &key.public_key()).expect("verify");

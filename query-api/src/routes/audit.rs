@@ -127,6 +127,9 @@ async fn list(
         limit,
         offset: params.offset.unwrap_or(0),
     };
+    // The catalog rows are applied in the background: catch up first, so the answer
+    // holds every durable entry.
+    state.audit().catch_up().await?;
     let (total, rows) = state.catalog().audit_entries(&filter).await?;
     let entries = rows
         .into_iter()
