@@ -166,13 +166,19 @@ impl DeliverySink for ArchiveSink {
                 }
                 Err(e) => {
                     tracing::warn!(session, bytes, error = %e, "journaled message not accepted; sender will retry");
-                    if e.is_storage_full() {
-                        DeliveryOutcome::TempFail(TempFailure::Storage)
-                    } else {
-                        DeliveryOutcome::from_error_code(e.code())
-                    }
+                    refusal(&e)
                 }
             }
         })
+    }
+}
+
+/// The SMTP answer to a message the archive could not take: `452` when the disk is
+/// full, otherwise by the error's class (temporary unless it is the client's fault).
+pub fn refusal(error: &ArchiveError) -> DeliveryOutcome {
+    if error.is_storage_full() {
+        DeliveryOutcome::TempFail(TempFailure::Storage)
+    } else {
+        DeliveryOutcome::from_error_code(error.code())
     }
 }

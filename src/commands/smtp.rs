@@ -170,11 +170,7 @@ impl DeliverySink for CountingSink {
                 Err(e) => {
                     self.metrics.ingest(source, "failed");
                     tracing::warn!(bytes = size, error = %e, "journaled message not accepted; the sender will retry");
-                    if e.is_storage_full() {
-                        DeliveryOutcome::TempFail(coffer_ingest::smtp::TempFailure::Storage)
-                    } else {
-                        DeliveryOutcome::from_error_code(e.code())
-                    }
+                    coffer_ingest::journaling::refusal(&e)
                 }
             }
         })
