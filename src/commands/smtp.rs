@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use coffer_audit::{AuditEntry, AuditLog, Outcome};
 use coffer_catalog::Catalog;
-use coffer_ingest::journaling::{ArchiveSink, Exclusion};
+use coffer_ingest::journaling::ArchiveSink;
 use coffer_ingest::smtp::{
     AuthPolicy, Authenticator, BoxFuture, Cidr, Credentials, Delivery, DeliveryOutcome,
     DeliverySink, SmtpConfig, SmtpServerConfig, run_listener, tls_config_from_pem,
@@ -105,15 +105,18 @@ impl Authenticator for TokenAuthenticator {
     }
 }
 
-/// Wraps the shared sink to count per protocol and audit rule exclusions.
-struct CountingSink {
+/// The SMTP/LMTP delivery adapter: hands each message to the journaling pipeline shared
+/// with HTTP submissions, answers from its outcome, counts and times it per protocol, and
+/// audits messages the archiving rules exclude (an exclusion it cannot audit is refused
+/// with a temporary failure, so the sender retries).
+struct JournalDelivery {
     inner: Arc<ArchiveSink>,
     metrics: Arc<Metrics>,
     audit: AuditLog,
     protocol: Protocol,
 }
 
-impl DeliverySink for CountingSink {
+impl DeliverySink for JournalDelivery {
     fn deliver(&self, delivery: Delivery) -> BoxFuture<'_, DeliveryOutcome> {
         Box::pin(async move {
             let client = delivery.client_addr.ip().to_string();
@@ -131,18 +134,12 @@ impl DeliverySink for CountingSink {
                     internal, refused, ..
                 }) => {
                     self.metrics.ingest(source, "excluded");
-                    let exclusion = Exclusion {
-                        protocol: source.into(),
-                        internal,
-                        refused,
-                        size,
-                    };
                     let entry =
                         AuditEntry::new(source, "message.excluded", "", Outcome::Success, &client)
                             .with_detail(serde_json::json!({
-                                "internal": exclusion.internal,
-                                "refused": exclusion.refused,
-                                "size": exclusion.size,
+                                "internal": internal,
+                                "refused": refused,
+                                "size": size,
                             }));
                     if let Err(e) = self.audit.record(entry).await {
                         // Not stored and not audited: make the sender retry instead.
@@ -192,7 +189,7 @@ pub async fn start(
         .with_context(|| format!("binding {} on {listen}", protocol.name()))?;
     let bound = listener.local_addr()?;
     crate::outln!("coffer: {} listening on {bound}", protocol.name());
-    let sink: Arc<dyn DeliverySink> = Arc::new(CountingSink {
+    let sink: Arc<dyn DeliverySink> = Arc::new(JournalDelivery {
         inner: sink,
         metrics,
         audit,

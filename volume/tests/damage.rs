@@ -239,8 +239,10 @@ fn any_flipped_byte_of_a_sealed_volume_fails_verification() {
 const CHILD_ENV: &str = "COFFER_VOLUME_CRASH_CHILD";
 
 /// Child mode: appends from several threads until killed, printing each acknowledged
-/// record as `seq sha256hex` after `append` returned.
+/// record as `seq sha256hex` after `append` returned. Ignored in normal runs: only the
+/// crash test starts it (with `--ignored`), in a process of its own.
 #[test]
+#[ignore = "child process of sigkill_mid_append_loses_nothing_acknowledged"]
 fn crash_child() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;
@@ -302,6 +304,7 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
             .args([
                 "--exact",
                 "crash_child",
+                "--ignored",
                 "--nocapture",
                 "--test-threads",
                 "1",
