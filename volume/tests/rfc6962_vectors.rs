@@ -11,7 +11,9 @@ use serde_json::Value;
 
 fn vector_files(kind: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("vector dir") {
+        for entry in
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("vector dir {}: {e}", dir.display()))
+        {
             let path = entry.expect("entry").path();
             if path.is_dir() {
                 walk(&path, out);
