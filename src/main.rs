@@ -88,20 +88,25 @@ fn run(cli: Cli) -> Result<i32> {
     } else {
         "warn"
     });
+    let data_dir = cli.data_dir;
+    let command = match cli.command {
+        Command::Search(args) => return commands::search::run(&data_dir, args),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let data_dir = cli.data_dir;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Import(args) => commands::import::run(&data_dir, args).await,
             Command::Verify(args) => commands::verify::run(&data_dir, args).await,
             Command::Volume(cmd) => commands::volume::run(&data_dir, cmd).await,
             Command::Show(args) => commands::show::run(&data_dir, args).await,
             Command::Recatalog => commands::rebuild::recatalog(&data_dir).await,
             Command::Reindex(args) => commands::rebuild::reindex(&data_dir, args).await,
-            Command::Bench(cmd) => commands::bench::run(cmd).await,
-            Command::Search(args) => commands::search::run(&data_dir, args).await,
+            Command::Bench(cmd) => commands::bench::run(&data_dir, cmd).await,
+            // Normally run above, before any runtime exists.
+            Command::Search(args) => commands::search::run(&data_dir, args),
             Command::Rule(cmd) => commands::rule::run(&data_dir, cmd).await,
             Command::Serve(args) => commands::serve::run(&data_dir, args).await,
             Command::User(cmd) => commands::user::run_user(&data_dir, cmd).await,

@@ -118,7 +118,7 @@ fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
             (fields.participant, Analysis::Address),
             (fields.subject, Analysis::TextWithGrams),
             (fields.body, Analysis::TextWithGrams),
-            (fields.attachment, Analysis::TextWithGrams),
+            (fields.attachment, Analysis::Text),
             (fields.filename, Analysis::Text),
         ],
         Some(TextField::From) => vec![(fields.from, Analysis::Address)],
@@ -129,7 +129,7 @@ fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
         Some(TextField::Participant) => vec![(fields.participant, Analysis::Address)],
         Some(TextField::Subject) => vec![(fields.subject, Analysis::TextWithGrams)],
         Some(TextField::Body) => vec![(fields.body, Analysis::TextWithGrams)],
-        Some(TextField::Attachment) => vec![(fields.attachment, Analysis::TextWithGrams)],
+        Some(TextField::Attachment) => vec![(fields.attachment, Analysis::Text)],
         Some(TextField::Filename) => vec![(fields.filename, Analysis::Text)],
         Some(TextField::Mailbox) => return Ok(mailbox_query(text, fields)),
         Some(TextField::MessageId) => {

@@ -104,7 +104,7 @@ impl IndexSchema {
         let participant = builder.add_text_field("participant", address());
         let subject = builder.add_text_field("subject", text_grams().set_stored());
         let body = builder.add_text_field("body", text_grams());
-        let attachment = builder.add_text_field("attachment", text_grams());
+        let attachment = builder.add_text_field("attachment", text());
         let filename = builder.add_text_field("filename", text());
         let message_id = builder.add_text_field("message_id", raw());
         let mailbox = builder.add_text_field("mailbox", raw().set_stored());

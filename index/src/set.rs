@@ -43,10 +43,10 @@ use crate::error::{Error, Result};
 use crate::schema::{IndexSchema, names};
 
 /// Version of the commit payload format (and of the schema); bump on any schema change.
-pub const PAYLOAD_FORMAT: u32 = 1;
+pub const PAYLOAD_FORMAT: u32 = 2;
 
 /// Tuning of an [`IndexSet`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexOptions {
     /// Memory budget of one year's writer, in bytes, shared by its threads (at least
     /// 15 MB per thread). Default 80 MB.
@@ -65,6 +65,23 @@ impl Default for IndexOptions {
             writer_memory_bytes: 80 << 20,
             writer_threads: cores.clamp(1, 2),
             search_threads: cores.clamp(1, 4),
+        }
+    }
+}
+
+impl IndexOptions {
+    /// Writer memory of bulk commands (`coffer import`, `coffer reindex`).
+    pub const BULK_WRITER_MEMORY_BYTES: usize = 1 << 30;
+
+    /// Tuning for bulk commands: a writer with [`Self::BULK_WRITER_MEMORY_BYTES`], so
+    /// that segments are large and few. Each segment flush is later merged; with the
+    /// server's 80 MB a 50,000-message import wrote 14 segments and spent about 12% of
+    /// its CPU merging them (measured: 71 → 63 CPU seconds, 37 → 33 s, peak RSS 1.1 →
+    /// 1.5 GB, 2 segments). The memory is the indexing arena, released at the end.
+    pub fn bulk() -> IndexOptions {
+        IndexOptions {
+            writer_memory_bytes: Self::BULK_WRITER_MEMORY_BYTES,
+            ..IndexOptions::default()
         }
     }
 }
@@ -178,6 +195,8 @@ pub(crate) enum Slot {
 pub struct IndexSet {
     dir: PathBuf,
     read_only: bool,
+    /// Readers only: pick up new commits by themselves (a watcher thread per year).
+    follow_commits: bool,
     options: IndexOptions,
     pub(crate) schema: IndexSchema,
     years: RwLock<BTreeMap<i32, Slot>>,
@@ -223,6 +242,7 @@ impl IndexSet {
         let set = IndexSet {
             dir: dir.to_path_buf(),
             read_only: false,
+            follow_commits: false,
             options,
             schema: IndexSchema::build(),
             years: RwLock::new(BTreeMap::new()),
@@ -243,6 +263,18 @@ impl IndexSet {
     /// [`IndexSet::open_read_only`] with explicit options (only `search_threads`
     /// matters to a reader).
     pub fn open_read_only_with(dir: &Path, options: IndexOptions) -> Result<IndexSet> {
+        IndexSet::open_reader(dir, options, true)
+    }
+
+    /// Opens the index set as it is now, for one-shot readers such as `coffer search`:
+    /// like [`IndexSet::open_read_only`] but without the threads that watch for new
+    /// commits (the process is gone before one would be seen; [`IndexSet::refresh`]
+    /// still reloads). Starting no threads keeps a command's start-up short.
+    pub fn open_snapshot(dir: &Path) -> Result<IndexSet> {
+        IndexSet::open_reader(dir, IndexOptions::default(), false)
+    }
+
+    fn open_reader(dir: &Path, options: IndexOptions, follow_commits: bool) -> Result<IndexSet> {
         match fs::metadata(dir) {
             Ok(metadata) if metadata.is_dir() => {}
             _ => return Err(Error::NoIndex(dir.to_path_buf())),
@@ -250,6 +282,7 @@ impl IndexSet {
         let set = IndexSet {
             dir: dir.to_path_buf(),
             read_only: true,
+            follow_commits,
             options,
             schema: IndexSchema::build(),
             years: RwLock::new(BTreeMap::new()),
@@ -624,7 +657,7 @@ impl IndexSet {
             .load_metas()
             .map_err(|e| format!("meta.json unreadable: {e}"))?;
         let committed = Payload::parse(metas.payload.as_deref())?;
-        let policy = if self.read_only {
+        let policy = if self.follow_commits {
             ReloadPolicy::OnCommitWithDelay
         } else {
             ReloadPolicy::Manual

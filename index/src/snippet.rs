@@ -9,6 +9,7 @@
 //! markup is `<b>`, `</b>` and the `…` marking cut text.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use tantivy::tokenizer::TokenStream;
 
@@ -21,10 +22,15 @@ pub const SNIPPET_CHARS: usize = 200;
 const LEAD_BYTES: usize = 40;
 /// Matches examined per text (enough to choose a good window).
 const MAX_MATCHES: usize = 64;
+/// Bytes of ASCII text tokenized after the first place a query word may occur: the
+/// window is chosen among the matches there (a search hit's excerpt can be 32 KB, and
+/// tokenizing all of it for every hit was most of a search's own CPU time).
+const SCAN_BYTES: usize = 1024;
 
 /// The words and prefixes to highlight for one query.
 pub(crate) struct Highlighter {
-    terms: HashSet<String>,
+    /// Distinct words (a handful: a linear scan beats hashing every token).
+    terms: Vec<String>,
     prefixes: Vec<String>,
 }
 
@@ -38,7 +44,7 @@ impl Highlighter {
     /// Collects the positive text clauses that can occur in body, attachment text or
     /// subject.
     pub(crate) fn new(ast: &QueryAst) -> Highlighter {
-        let mut terms = HashSet::new();
+        let mut terms: Vec<String> = Vec::new();
         let mut prefixes = Vec::new();
         ast.for_each_positive_text(&mut |text| {
             if !matches!(
@@ -53,7 +59,11 @@ impl Highlighter {
             {
                 prefixes.push(last);
             }
-            terms.extend(words);
+            for word in words {
+                if !terms.contains(&word) {
+                    terms.push(word);
+                }
+            }
         });
         Highlighter { terms, prefixes }
     }
@@ -63,10 +73,20 @@ impl Highlighter {
         if self.terms.is_empty() && self.prefixes.is_empty() {
             return None;
         }
-        if text.is_ascii() && !self.may_occur_in_ascii(text) {
-            return None;
+        let mut matches = Vec::new();
+        match self.first_candidate_in_ascii(text) {
+            Some(None) => return None,
+            Some(Some(first)) => {
+                let region = ascii_region(text, first);
+                let rest = region.end;
+                self.find_matches(text, region, &mut matches);
+                if matches.is_empty() && rest < text.len() {
+                    // The candidate was inside a longer word: look at the rest.
+                    self.find_matches(text, rest..text.len(), &mut matches);
+                }
+            }
+            None => self.find_matches(text, 0..text.len(), &mut matches),
         }
-        let matches = self.find_matches(text);
         let anchor = best_window(&matches)?;
         let start = window_start(text, matches[anchor].start);
         let end = window_end(text, start);
@@ -103,23 +123,33 @@ impl Highlighter {
         Some(out)
     }
 
-    /// A cheap test that rules out most texts without tokenizing them: in ASCII text
-    /// every token is a lowercase ASCII substring of the lowercased text, so a term or
-    /// prefix that is not a substring cannot match.
-    fn may_occur_in_ascii(&self, text: &str) -> bool {
+    /// For ASCII text, where a query word can first occur: in ASCII text every token
+    /// is a lowercase ASCII substring of the lowercased text, so the earliest substring
+    /// occurrence of any word or prefix is at or before the first match, and no
+    /// occurrence means no match (`Some(None)`). `None` for other text, which is
+    /// tokenized whole.
+    fn first_candidate_in_ascii(&self, text: &str) -> Option<Option<usize>> {
+        if !text.is_ascii() {
+            return None;
+        }
         let lower = text.to_ascii_lowercase();
-        self.terms
-            .iter()
-            .chain(&self.prefixes)
-            .any(|needle| lower.contains(needle.as_str()))
+        Some(
+            self.terms
+                .iter()
+                .chain(&self.prefixes)
+                .filter_map(|needle| lower.find(needle.as_str()))
+                .min(),
+        )
     }
 
-    fn find_matches(&self, text: &str) -> Vec<Match> {
+    /// Appends the matches of the words in `region` of `text` (offsets into `text`),
+    /// up to [`MAX_MATCHES`] in all.
+    fn find_matches(&self, text: &str, region: Range<usize>, matches: &mut Vec<Match>) {
+        let start = region.start;
         let mut analyzer = analysis::text_analyzer();
-        let mut stream = analyzer.token_stream(text);
-        let mut matches = Vec::new();
+        let mut stream = analyzer.token_stream(&text[region]);
         let mut ids: Vec<String> = Vec::new();
-        while stream.advance() {
+        while matches.len() < MAX_MATCHES && stream.advance() {
             let token = stream.token();
             let hit = self.terms.contains(&token.text)
                 || self
@@ -137,16 +167,27 @@ impl Highlighter {
                 }
             };
             matches.push(Match {
-                start: token.offset_from,
-                end: token.offset_to,
+                start: start + token.offset_from,
+                end: start + token.offset_to,
                 term,
             });
-            if matches.len() >= MAX_MATCHES {
-                break;
-            }
         }
-        matches
     }
+}
+
+/// The part of ASCII `text` tokenized for a candidate at byte `first`: from the start
+/// of the word around `first` to [`SCAN_BYTES`] later, ending between words.
+fn ascii_region(text: &str, first: usize) -> Range<usize> {
+    let bytes = text.as_bytes();
+    let mut start = first;
+    while start > 0 && bytes[start - 1].is_ascii_alphanumeric() {
+        start -= 1;
+    }
+    let mut end = (first + SCAN_BYTES).min(bytes.len());
+    while end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
+        end += 1;
+    }
+    start..end
 }
 
 /// The index of the match that starts the best window: most distinct terms, then most
@@ -186,8 +227,13 @@ fn window_start(text: &str, match_start: usize) -> usize {
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    match text[start..match_start].find(char::is_whitespace) {
-        Some(space) => start + space + 1,
+    // Just after the first whitespace character, which may be wider than a byte
+    // (no-break space, ideographic space).
+    match text[start..match_start]
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+    {
+        Some((space, c)) => start + space + c.len_utf8(),
         None => start,
     }
 }
@@ -281,6 +327,46 @@ mod tests {
         assert!(result.starts_with('…') && result.ends_with('…'), "{result}");
         assert!(result.contains("<b>needle</b>"));
         assert!(result.chars().count() < SNIPPET_CHARS + 20);
+    }
+
+    #[test]
+    fn a_word_deep_in_a_long_text_is_found_and_a_false_lead_is_skipped() {
+        // "budgetary" contains "budget" early; the word itself comes 10 KB later.
+        let text = format!(
+            "budgetary {} the budget {}",
+            "filler words ".repeat(800),
+            "tail ".repeat(50)
+        );
+        let result = snippet("budget", &text).expect("matches");
+        assert!(result.contains("the <b>budget</b>"), "{result}");
+        assert!(!result.contains("<b>budgetary</b>"), "{result}");
+        assert_eq!(snippet("budgets", &text), None);
+        // A prefix matches the early word, inside the scanned region.
+        let result = snippet("budg*", &text).expect("matches");
+        assert!(result.starts_with("<b>budgetary</b>"), "{result}");
+    }
+
+    #[test]
+    fn wide_whitespace_before_a_match_is_no_cut_point_inside_a_character() {
+        // Found in real mail: a no-break space in the lead-in of a match.
+        let text = format!("{}\u{a0}\u{3000}printer toner cartridges", "x".repeat(30));
+        let result = snippet("cartridges", &text).expect("matches");
+        assert!(result.contains("<b>cartridges</b>"), "{result}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_gets_a_snippet_without_panicking(
+            text in "([a-z ]|\\PC){0,400}",
+            word in "[a-z]{2,3}",
+        ) {
+            let highlighter = Highlighter::new(&parse_query(&word).expect("parses"));
+            if let Some(result) = highlighter.snippet(&text) {
+                proptest::prop_assert!(result.contains("<b>"));
+            }
+            let prefix = Highlighter::new(&parse_query(&format!("{word}*")).expect("parses"));
+            let _ = prefix.snippet(&text);
+        }
     }
 
     #[test]

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, TimeZone, Utc};
 use coffer_catalog::{Applied, ApplyBatch, Catalog};
-use coffer_index::IndexSet;
 use coffer_index::extract::ExtractLimits;
+use coffer_index::{IndexOptions, IndexSet};
 use coffer_model::{Envelope, ErrorCode, MessageDoc, MessageId, Sha256};
 use coffer_volume::{
     ArchiveKey, DataDirLock, Prepared, RecordKind, Volume, VolumeConfig, VolumeSet,
@@ -171,6 +171,8 @@ pub struct ArchiveOptions {
     /// Leave the index behind (no attachment extraction, no indexing): it catches up at
     /// the next start or `coffer reindex`. For bulk migrations; search lags meanwhile.
     pub defer_index: bool,
+    /// Index writer tuning ([`IndexOptions::bulk`] for bulk commands).
+    pub index: IndexOptions,
 }
 
 /// What [`Archive::open`] rebuilds from scratch before replaying.
@@ -200,6 +202,7 @@ impl Default for ArchiveOptions {
             defer_index: false,
             local_domains: Vec::new(),
             journal_addresses: Vec::new(),
+            index: IndexOptions::default(),
         }
     }
 }
@@ -430,7 +433,10 @@ impl Archive {
         )?;
         let catalog =
             Arc::new(runtime.block_on(open_catalog(&data_dir, options.catalog_url.as_deref()))?);
-        let index = Arc::new(IndexSet::open(&data_dir.index())?);
+        let index = Arc::new(IndexSet::open_with(
+            &data_dir.index(),
+            options.index.clone(),
+        )?);
         let applier = Arc::new(ApplierShared {
             queue: Mutex::new(ApplierQueue::default()),
             wake: Condvar::new(),

@@ -7,9 +7,12 @@
 //! It is pure apart from attachment extraction's time bound, and never panics: input
 //! that mail-parser cannot make sense of yields a doc flagged `malformed`.
 
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use coffer_index::extract::{ExtractLimits, extract_text, html_to_text};
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};
-use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::identity::identity;
 use crate::journal::{JournalOutcome, unwrap_journal_report};
@@ -176,14 +179,106 @@ fn fill_from_message(
             }
         }
     }
+    // A text part mail-parser could not decode is kept as an attachment of still-encoded
+    // text, and so is a part typed `text` alone; when there is no other body, their text
+    // is the body.
+    let mut body_parts = Vec::new();
+    if body.is_empty() {
+        for (index, part) in message.attachments().enumerate() {
+            let Some(html) = inline_text_kind(part) else {
+                continue;
+            };
+            // Also `Content-Type: text` without a subtype, which RFC 2045 (5.2) says to
+            // read as text/plain (seen in real mail).
+            let bytes = match recovered_contents(part) {
+                Some(bytes) => bytes,
+                None if part.content_type().is_some_and(|ct| ct.subtype().is_none()) => {
+                    part.contents().to_vec()
+                }
+                None => continue,
+            };
+            let text = decode_charset(part, &bytes);
+            append_bounded(&mut body, &if html { html_to_text(&text) } else { text });
+            body_parts.push(index);
+        }
+    }
     doc.body = body;
     if message.parts.iter().any(|p| p.is_encoding_problem) {
         doc.flags.insert(MessageFlags::ENCODING_PROBLEM);
     }
-    for part in message.attachments() {
-        doc.attachments
-            .push(attachment(part, limits, &mut doc.flags));
+    for (index, part) in message.attachments().enumerate() {
+        if !body_parts.contains(&index) {
+            doc.attachments
+                .push(attachment(part, limits, &mut doc.flags));
+        }
     }
+}
+
+/// Lenient base64: characters outside the alphabet are skipped by the caller, padding is
+/// optional, stray trailing bits are allowed.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// The decoded content of a base64 part mail-parser gave up on. mail-parser then keeps
+/// the still-encoded bytes and flags the part (seen in real mail: a base64 part whose
+/// closing boundary is missing, so the decoder never finds its end). `None` for parts
+/// that decoded fine and for other transfer encodings.
+fn recovered_contents(part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    if !part.is_encoding_problem
+        || !part
+            .content_transfer_encoding()?
+            .trim()
+            .eq_ignore_ascii_case("base64")
+    {
+        return None;
+    }
+    let mut encoded: Vec<u8> = part
+        .contents()
+        .iter()
+        .copied()
+        .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
+        .collect();
+    if encoded.len() % 4 == 1 {
+        encoded.pop();
+    }
+    LENIENT_BASE64.decode(&encoded).ok()
+}
+
+/// For an inline (not attached, unnamed) text/plain or text/html part: whether it is HTML.
+fn inline_text_kind(part: &MessagePart<'_>) -> Option<bool> {
+    let content_type = part.content_type()?;
+    let attached = part
+        .content_disposition()
+        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+    if attached
+        || part.attachment_name().is_some()
+        || !content_type.ctype().eq_ignore_ascii_case("text")
+    {
+        return None;
+    }
+    match content_type.subtype() {
+        Some(sub) if sub.eq_ignore_ascii_case("html") => Some(true),
+        Some(sub) if sub.eq_ignore_ascii_case("plain") => Some(false),
+        None => Some(false),
+        Some(_) => None,
+    }
+}
+
+/// Bytes of a text part as text, in its declared charset (UTF-8, lossily, otherwise).
+fn decode_charset(part: &MessagePart<'_>, bytes: &[u8]) -> String {
+    part.content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .and_then(|charset| {
+            mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes())
+        })
+        .map_or_else(
+            || String::from_utf8_lossy(bytes).into_owned(),
+            |decode| decode(bytes),
+        )
 }
 
 fn attachment(
@@ -200,7 +295,8 @@ fn attachment(
         .unwrap_or_else(|| "application/octet-stream".to_string())
         .to_ascii_lowercase();
     let filename = part.attachment_name().map(str::to_string);
-    let contents = part.contents();
+    let recovered = recovered_contents(part);
+    let contents = recovered.as_deref().unwrap_or_else(|| part.contents());
     // Pass the declared charset on so text attachments decode correctly.
     let declared = part
         .content_type()
@@ -242,11 +338,8 @@ fn attachment(
 /// header was missing or absurd.
 fn message_date(message: &Message<'_>, received: i64, flags: &mut MessageFlags) -> Option<i64> {
     let plausible = |t: i64| (EARLIEST_PLAUSIBLE..=received + FUTURE_TOLERANCE_SECS).contains(&t);
-    if let Some(date) = message.date().filter(|d| d.is_valid()) {
-        let t = date.to_timestamp();
-        if plausible(t) {
-            return Some(t);
-        }
+    if let Some(t) = header_date(message).filter(|t| plausible(*t)) {
+        return Some(t);
     }
     flags.insert(MessageFlags::DATE_UNRELIABLE);
     message
@@ -255,6 +348,38 @@ fn message_date(message: &Message<'_>, received: i64, flags: &mut MessageFlags) 
         .map(|d| d.to_timestamp())
         .filter(|t| plausible(*t))
         .max()
+}
+
+/// Date header forms mail-parser does not read, tried in order on the whitespace-
+/// normalized value. Real mail has them (seen in the SpamAssassin corpus): no zone, as
+/// RFC 5322's `-0000` ("local time unknown") taken as UTC, and C's `asctime` form.
+const ZONELESS_DATE_FORMATS: &[&str] = &[
+    "%a, %d %b %Y %H:%M:%S",
+    "%d %b %Y %H:%M:%S",
+    "%a, %d %b %Y %H:%M",
+    "%d %b %Y %H:%M",
+    "%a %b %e %H:%M:%S %Y",
+];
+
+/// The Date header as Unix seconds. A three-digit year is 1900 + year (RFC 5322 §4.3,
+/// obs-year): mailers with a Y2K bug wrote 2002 as `102`, often as `0102`.
+fn header_date(message: &Message<'_>) -> Option<i64> {
+    if let Some(date) = message.date() {
+        let mut date = *date;
+        if (100..=999).contains(&date.year) {
+            date.year += 1900;
+        }
+        if date.is_valid() {
+            return Some(date.to_timestamp());
+        }
+    }
+    let raw = message.header_raw("Date")?;
+    let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    ZONELESS_DATE_FORMATS.iter().find_map(|format| {
+        chrono::NaiveDateTime::parse_from_str(&text, format)
+            .ok()
+            .map(|d| d.and_utc().timestamp())
+    })
 }
 
 fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
@@ -401,6 +526,66 @@ mod tests {
         );
         assert!(d.flags.contains(MessageFlags::DATE_UNRELIABLE));
         assert_eq!(d.date, Some(1_772_618_400));
+    }
+
+    #[test]
+    fn real_world_date_forms_are_read() {
+        let date = |header: &str| {
+            let d = doc_of(&format!(
+                "Received: from x by y; Wed, 4 Mar 2026 10:00:00 +0000\r\nFrom: a@b.c\r\n\
+                 Date: {header}\r\n\r\nx\r\n"
+            ));
+            (d.date, d.flags.contains(MessageFlags::DATE_UNRELIABLE))
+        };
+        // 2002-08-23 19:27:52 UTC.
+        let expected = (Some(1_030_130_872), false);
+        assert_eq!(date("Fri, 23 Aug 2002 19:27:52 +0000"), expected);
+        assert_eq!(date("Fri, 23 Aug 2002 19:27:52"), expected, "no zone: UTC");
+        assert_eq!(date("23 Aug 2002 19:27:52"), expected);
+        assert_eq!(date("Fri Aug 23 19:27:52 2002"), expected, "asctime");
+        assert_eq!(date("Fri, 23 Aug 0102 19:27:52 +0000"), expected, "Y2K bug");
+        assert_eq!(date("Fri, 23 Aug 102 19:27:52 +0000"), expected);
+        // Not a date at all: the newest Received date, flagged.
+        assert_eq!(
+            date("2002/09/14 Sat 02:29:32 CDT"),
+            (Some(1_772_618_400), true)
+        );
+    }
+
+    #[test]
+    fn a_base64_text_part_without_its_closing_boundary_is_still_the_body() {
+        // Seen in real mail (SpamAssassin corpus): multipart/mixed, one base64 text/html
+        // part, a blank line before the base64, no closing boundary.
+        let html = "<html><body><p>Please read this message &amp; reply</p></body></html>";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(html);
+        let d = doc_of(&format!(
+            "From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
+             --XX\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n\r\n{}\r\n{}\r\n",
+            &encoded[..40],
+            &encoded[40..]
+        ));
+        assert!(
+            d.body.contains("Please read this message & reply"),
+            "{:?}",
+            d.body
+        );
+        assert!(d.attachments.is_empty(), "{:?}", d.attachments);
+        assert!(d.flags.contains(MessageFlags::ENCODING_PROBLEM));
+    }
+
+    #[test]
+    fn a_text_part_without_subtype_is_plain_text() {
+        let d = doc_of(
+            "From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: text; charset=us-ascii\r\n\
+             Content-Transfer-Encoding: 7bit\r\n\r\nThis message has no subtype.\r\n",
+        );
+        assert!(
+            d.body.contains("This message has no subtype."),
+            "{:?}",
+            d.body
+        );
+        assert!(d.attachments.is_empty(), "{:?}", d.attachments);
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! - `coffer bench import [--messages N] [--format maildir|mbox] [--work DIR]` runs the
 //!   import benchmark (the `coffer import` child process is timed and its peak RSS read
 //!   from /proc while it runs).
+//! - `coffer bench search QUERY... [--runs N]` times searches in one process with the
+//!   index open (the latency the API serves, without HTTP): each query is run `--warmup`
+//!   times, then `--runs` times; p50 and p99 per query. `scripts/bench-search` reports
+//!   it beside the whole-command latencies.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -15,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use coffer_index::{IndexSet, SearchRequest, Sort};
 use coffer_ingest::corpus::MailCorpus;
+use coffer_model::Scope;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -63,10 +69,42 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// In-process search latency over the data directory's index.
+    Search {
+        /// Queries (Coffer query language), each timed on its own.
+        #[arg(required = true)]
+        queries: Vec<String>,
+        /// Only messages of this mailbox (for every query).
+        #[arg(long = "mailbox", value_name = "ADDR")]
+        mailboxes: Vec<String>,
+        /// Timed runs per query.
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// Untimed runs per query first.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Hits per search (with snippets).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// In-process latency of one query (`coffer bench search`).
+#[derive(Debug, Serialize)]
+struct SearchLatency {
+    query: String,
+    total: u64,
+    runs: usize,
+    p50_ms: f64,
+    p99_ms: f64,
 }
 
 /// Runs a bench command.
-pub async fn run(command: BenchCommand) -> Result<i32> {
+pub async fn run(data_dir: &Path, command: BenchCommand) -> Result<i32> {
+    let data_dir = data_dir.to_path_buf();
     tokio::task::spawn_blocking(move || match command {
         BenchCommand::Corpus {
             messages,
@@ -91,9 +129,84 @@ pub async fn run(command: BenchCommand) -> Result<i32> {
             with_index,
             json,
         } => import_bench(messages, &format, &work, seed, with_index, json),
+        BenchCommand::Search {
+            queries,
+            mailboxes,
+            runs,
+            warmup,
+            limit,
+            json,
+        } => search_bench(&data_dir, &queries, &mailboxes, runs, warmup, limit, json),
     })
     .await
     .context("bench panicked")?
+}
+
+/// `coffer bench search`: each query `warmup` times untimed, then `runs` times.
+fn search_bench(
+    data_dir: &Path,
+    queries: &[String],
+    mailboxes: &[String],
+    runs: usize,
+    warmup: usize,
+    limit: usize,
+    json: bool,
+) -> Result<i32> {
+    let index = IndexSet::open_snapshot(&data_dir.join("index")).context("opening the index")?;
+    let scope = if mailboxes.is_empty() {
+        Scope::All
+    } else {
+        Scope::mailboxes(mailboxes)
+    };
+    let mut report = Vec::new();
+    for query in queries {
+        let request = SearchRequest {
+            query: query.clone(),
+            scope: scope.clone(),
+            sort: Sort::Relevance,
+            limit,
+            offset: 0,
+        };
+        let mut total = 0;
+        for _ in 0..warmup {
+            total = index.search(&request)?.total;
+        }
+        let mut times: Vec<f64> = (0..runs.max(1))
+            .map(|_| {
+                let started = Instant::now();
+                index.search(&request).map(|results| {
+                    total = results.total;
+                    started.elapsed().as_secs_f64() * 1e3
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort_by(f64::total_cmp);
+        let percentile = |p: f64| {
+            let rank = ((p * times.len() as f64).ceil() as usize).clamp(1, times.len());
+            times[rank - 1]
+        };
+        report.push(SearchLatency {
+            query: query.clone(),
+            total,
+            runs: times.len(),
+            p50_ms: percentile(0.50),
+            p99_ms: percentile(0.99),
+        });
+    }
+    if json {
+        output::print_json(&report)?;
+    } else {
+        for line in &report {
+            crate::outln!(
+                "{:>8.3} ms p50  {:>8.3} ms p99  {:>8} hits  {}",
+                line.p50_ms,
+                line.p99_ms,
+                line.total,
+                line.query
+            );
+        }
+    }
+    Ok(0)
 }
 
 /// Writes the corpus as a Maildir (`cur/` files) or one mbox file; returns raw bytes.

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use coffer_index::IndexOptions;
 use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir};
 
 use crate::config::Config;
@@ -52,6 +53,7 @@ pub async fn open_archive_with(
         ArchiveOptions {
             index_commit_docs: 200_000,
             index_commit_interval: std::time::Duration::from_secs(60),
+            index: IndexOptions::bulk(),
             ..options
         }
     };

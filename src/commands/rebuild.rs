@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use coffer_index::IndexOptions;
 use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Rebuild};
 
 use crate::config::Config;
@@ -37,6 +38,7 @@ async fn rebuild(data_dir: &Path, what: Rebuild, label: &'static str) -> Result<
         catalog_url: config.catalog_url.clone(),
         holder: format!("coffer {label}"),
         rebuild: what,
+        index: IndexOptions::bulk(),
         ..ArchiveOptions::default()
     };
     let dir = DataDir::new(data_dir);

@@ -36,7 +36,9 @@ pub struct SearchArgs {
 }
 
 /// Runs the search; exit status 0 (also when nothing matches), 2 on a bad query.
-pub async fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
+/// Synchronous on the calling thread (no async runtime, no thread started): a search
+/// from the shell is a short process whose start-up is most of its time.
+pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
     let sort = match args.sort.as_str() {
         "relevance" => Sort::Relevance,
         "date" | "date-desc" => Sort::DateDesc,
@@ -56,12 +58,8 @@ pub async fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
         limit: args.limit,
         offset: args.offset,
     };
-    let results = tokio::task::spawn_blocking(move || -> Result<_> {
-        let index = IndexSet::open_read_only(&index_dir).context("opening the index")?;
-        Ok(index.search(&request)?)
-    })
-    .await
-    .context("search panicked")??;
+    let index = IndexSet::open_snapshot(&index_dir).context("opening the index")?;
+    let results = index.search(&request)?;
     if args.json {
         output::print_json(&results)?;
         return Ok(0);

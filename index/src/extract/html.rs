@@ -118,6 +118,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn text_after_the_end_of_the_document_is_kept() {
+        // Seen in real mail: list footers and a second document after `</html>`;
+        // browsers show that text.
+        let text = html_to_text(
+            "<html><body><p>Offer</p></body></html>\n\n<title>T2</title><body>Second</body>\n\
+             </html>\nhttp://xent.com/mailman/listinfo/fork\n",
+        );
+        assert!(text.contains("Offer"), "{text}");
+        assert!(text.contains("Second"), "{text}");
+        assert!(text.contains("listinfo"), "{text}");
+    }
+
+    #[test]
     fn converts_blocks_entities_and_drops_scripts() {
         let html = "<html><head><title>T</title><style>p{color:red}</style>\
                     <script>alert('x')</script></head><body><h1>Quarterly&nbsp;report</h1>\

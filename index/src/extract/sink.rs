@@ -32,10 +32,31 @@ impl TextSink {
     /// Appends text. Carriage returns are dropped, other control characters (except tab
     /// and newline) become spaces. Returns false once the limit is reached.
     pub(super) fn push(&mut self, s: &str) -> bool {
-        for c in s.chars() {
+        let mut rest = s;
+        while !rest.is_empty() {
+            // Runs of printable ASCII, tab and newline (one character per byte, kept as
+            // they are) are copied whole: most extracted text is such runs.
+            let run = rest
+                .bytes()
+                .position(|b| !matches!(b, b'\t' | b'\n' | 0x20..=0x7e))
+                .unwrap_or(rest.len());
+            if run > 0 {
+                let take = run.min(self.max_chars.saturating_sub(self.chars));
+                self.text.push_str(&rest[..take]);
+                self.chars += take;
+                if take < run {
+                    self.truncated = true;
+                    return false;
+                }
+                rest = &rest[run..];
+                continue;
+            }
+            let Some(c) = rest.chars().next() else {
+                break;
+            };
+            rest = &rest[c.len_utf8()..];
             let c = match c {
                 '\r' => continue,
-                '\t' | '\n' => c,
                 c if c.is_control() => ' ',
                 c => c,
             };
@@ -117,6 +138,52 @@ mod tests {
         assert!(sink.is_full());
         assert!(sink.truncated());
         assert_eq!(sink.into_text(), "abcdé");
+    }
+
+    /// The sink as first written, one character at a time: the oracle for the bulk path.
+    fn reference(max_chars: usize, pieces: &[String]) -> (String, bool) {
+        let mut text = String::new();
+        let mut chars = 0;
+        let mut truncated = false;
+        'pieces: for piece in pieces {
+            for c in piece.chars() {
+                let c = match c {
+                    '\r' => continue,
+                    '\t' | '\n' => c,
+                    c if c.is_control() => ' ',
+                    c => c,
+                };
+                if chars >= max_chars {
+                    truncated = true;
+                    break 'pieces;
+                }
+                text.push(c);
+                chars += 1;
+            }
+        }
+        (text, truncated)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bulk_copying_agrees_with_the_reference(
+            max_chars in 0usize..40,
+            pieces in proptest::collection::vec("[a-z \t\r\n\u{0}\u{7f}\u{85}é東]{0,15}", 0..5),
+        ) {
+            let mut sink = TextSink::new(max_chars);
+            for piece in &pieces {
+                if !sink.push(piece) {
+                    break;
+                }
+            }
+            let truncated = sink.truncated();
+            let chars = sink.chars();
+            let text = sink.text.clone();
+            let (expected, expected_truncated) = reference(max_chars, &pieces);
+            proptest::prop_assert_eq!(&text, &expected);
+            proptest::prop_assert_eq!(chars, expected.chars().count());
+            proptest::prop_assert_eq!(truncated, expected_truncated);
+        }
     }
 
     #[test]
