@@ -223,17 +223,21 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
-/// The decoded content of a base64 part mail-parser gave up on. mail-parser then keeps
-/// the still-encoded bytes and flags the part (seen in real mail: a base64 part whose
-/// closing boundary is missing, so the decoder never finds its end). `None` for parts
-/// that decoded fine and for other transfer encodings.
+/// The decoded content of a base64 or quoted-printable part mail-parser gave up on.
+/// mail-parser then keeps the still-encoded bytes and flags the part (seen in real mail:
+/// a base64 part whose closing boundary is missing, so the decoder never finds its end;
+/// quoted-printable with a stray `==`). `None` for parts that decoded fine and for other
+/// transfer encodings.
 fn recovered_contents(part: &MessagePart<'_>) -> Option<Vec<u8>> {
-    if !part.is_encoding_problem
-        || !part
-            .content_transfer_encoding()?
-            .trim()
-            .eq_ignore_ascii_case("base64")
-    {
+    if !part.is_encoding_problem {
+        return None;
+    }
+    let encoding = part.content_transfer_encoding()?.trim();
+    if encoding.eq_ignore_ascii_case("quoted-printable") {
+        // Robust mode keeps what is not a valid escape as it is.
+        return quoted_printable::decode(part.contents(), quoted_printable::ParseMode::Robust).ok();
+    }
+    if !encoding.eq_ignore_ascii_case("base64") {
         return None;
     }
     let mut encoded: Vec<u8> = part
@@ -572,6 +576,20 @@ mod tests {
         );
         assert!(d.attachments.is_empty(), "{:?}", d.attachments);
         assert!(d.flags.contains(MessageFlags::ENCODING_PROBLEM));
+    }
+
+    #[test]
+    fn quoted_printable_mail_parser_rejects_is_still_decoded() {
+        // Seen in real mail: a stray "==" makes mail-parser keep the encoded text.
+        let d = doc_of(
+            "From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"XX\"\r\n\r\n\
+             --XX\r\nContent-Type: text/html; charset=us-ascii\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n\
+             <p>Political System =3D good ==\r\nspecial=\r\nized</p>\r\n--XX--\r\n",
+        );
+        assert!(d.body.contains("Political System = good"), "{:?}", d.body);
+        assert!(d.body.contains("specialized"), "{:?}", d.body);
+        assert!(d.attachments.is_empty(), "{:?}", d.attachments);
     }
 
     #[test]

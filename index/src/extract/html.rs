@@ -7,6 +7,7 @@
 //! streaming tag stripper instead, which has no tree and no recursion. Nothing is ever
 //! fetched: images, styles and links are not followed.
 
+use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 
 use super::Ctx;
@@ -39,8 +40,40 @@ pub fn html_to_text(html: &str) -> String {
     } else {
         None
     };
-    let text = text.unwrap_or_else(|| mail_parser::decoders::html::html_to_text(html));
-    tidy(&text)
+    let stripped = mail_parser::decoders::html::html_to_text(html);
+    match text {
+        Some(rendered) => with_missing_words(tidy(&rendered), &stripped),
+        None => tidy(&stripped),
+    }
+}
+
+/// `html2text` occasionally renders less than a document holds (seen in real mail: a
+/// form inside nested tables, after which nothing was rendered, and so nothing was
+/// searchable). The words that `mail-parser`'s streaming tag stripper finds but the
+/// rendering lacks are appended on a last line, so every word of the document can be
+/// found. (The stripper alone is no substitute: it glues words across tags, as in
+/// `<td>a</td><td>b</td>`, and keeps no layout for snippets.)
+fn with_missing_words(mut rendered: String, stripped: &str) -> String {
+    let is_separator = |c: char| !c.is_alphanumeric();
+    let present: HashSet<String> = rendered
+        .split(is_separator)
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut added: HashSet<String> = HashSet::new();
+    let mut missing = String::new();
+    for word in stripped.split(is_separator).filter(|w| !w.is_empty()) {
+        let lower = word.to_lowercase();
+        if !present.contains(&lower) && added.insert(lower) {
+            missing.push(' ');
+            missing.push_str(word);
+        }
+    }
+    if !missing.is_empty() {
+        rendered.push('\n');
+        rendered.push_str(missing.trim_start());
+    }
+    rendered
 }
 
 /// Extracts an HTML attachment.
@@ -116,6 +149,19 @@ fn nesting_depth(html: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_the_rendering_lost_are_appended_once() {
+        let text = with_missing_words(
+            "Offer\nClick here".into(),
+            "Offer Click here Please reply just once, please",
+        );
+        assert_eq!(text, "Offer\nClick here\nPlease reply just once");
+        assert_eq!(
+            with_missing_words("All here".into(), "all HERE"),
+            "All here"
+        );
+    }
 
     #[test]
     fn text_after_the_end_of_the_document_is_kept() {
