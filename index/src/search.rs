@@ -456,17 +456,29 @@ fn hit(
     let subject = first_str(document, fields.subject).map(str::to_string);
     let body = first_str(document, fields.body_excerpt).unwrap_or_default();
     let attachment_text = first_str(document, fields.attachment_excerpt).unwrap_or_default();
-    let snippet = highlighter
-        .snippet(body)
-        .or_else(|| highlighter.snippet(attachment_text))
-        .or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))
-        .unwrap_or_else(|| {
-            if body.trim().is_empty() {
-                snippet::plain(attachment_text)
-            } else {
-                snippet::plain(body)
-            }
-        });
+    // Highlighting works on arbitrary message text; should it ever fail on some text,
+    // the hit keeps a plain snippet instead of failing the whole search.
+    let highlighted = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        highlighter
+            .snippet(body)
+            .or_else(|| highlighter.snippet(attachment_text))
+            .or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))
+    }))
+    .unwrap_or_else(|_| {
+        tracing::warn!(
+            year,
+            seq,
+            "snippet highlighting failed; plain snippet shown"
+        );
+        None
+    });
+    let snippet = highlighted.unwrap_or_else(|| {
+        if body.trim().is_empty() {
+            snippet::plain(attachment_text)
+        } else {
+            snippet::plain(body)
+        }
+    });
     Hit {
         id: MessageId::new(year, seq),
         received,
