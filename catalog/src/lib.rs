@@ -157,8 +157,11 @@ pub struct Catalog {
     mailbox_ids: Mutex<HashMap<String, i64>>,
 }
 
-/// Rows per multi-row INSERT (keeps statements well under every parameter limit).
-const ROWS_PER_INSERT: usize = 64;
+/// Rows per multi-row INSERT (keeps statements well under every parameter limit). Small:
+/// binding a parameter costs time proportional to the statement's parameter count in
+/// the SQLite driver: with 64 rows (832 parameters) about 40% of the catalog thread's
+/// CPU went to binding, with 16 under 5% (perf, 50,000-message import).
+const ROWS_PER_INSERT: usize = 16;
 
 impl Catalog {
     /// Opens (creating if needed) the SQLite catalog file at `path`.
