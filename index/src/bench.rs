@@ -565,6 +565,16 @@ pub fn directory_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// The `p` quantile (0..=1) of ascending `sorted` by the nearest-rank method; 0 when
+/// empty.
+pub fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
 /// Latency of one query class.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassReport {
@@ -623,14 +633,7 @@ pub fn query_latency(
             }
         }
         times.sort_by(f64::total_cmp);
-        let percentile = |p: f64| {
-            if times.is_empty() {
-                0.0
-            } else {
-                let rank = ((p * times.len() as f64).ceil() as usize).clamp(1, times.len());
-                times[rank - 1]
-            }
-        };
+        let percentile = |p: f64| nearest_rank(&times, p);
         reports.push(ClassReport {
             class: class.to_string(),
             queries: times.len(),

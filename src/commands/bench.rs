@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use coffer_index::bench::nearest_rank;
 use coffer_index::{IndexSet, SearchRequest, Sort};
 use coffer_ingest::corpus::MailCorpus;
 use coffer_model::Scope;
@@ -181,10 +182,7 @@ fn search_bench(
             })
             .collect::<Result<_, _>>()?;
         times.sort_by(f64::total_cmp);
-        let percentile = |p: f64| {
-            let rank = ((p * times.len() as f64).ceil() as usize).clamp(1, times.len());
-            times[rank - 1]
-        };
+        let percentile = |p: f64| nearest_rank(&times, p);
         report.push(SearchLatency {
             query: query.clone(),
             total,
