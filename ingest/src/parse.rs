@@ -10,7 +10,7 @@
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use coffer_index::extract::{ExtractLimits, extract_text, html_to_text};
+use coffer_index::extract::{ExtractLimits, decode_text, extract_text, html_to_text};
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};
 use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
@@ -197,7 +197,8 @@ fn fill_from_message(
                 }
                 None => continue,
             };
-            let text = decode_charset(part, &bytes);
+            let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+            let text = decode_text(&bytes, charset).into_owned();
             append_bounded(&mut body, &if html { html_to_text(&text) } else { text });
             body_parts.push(index);
         }
@@ -270,19 +271,6 @@ fn inline_text_kind(part: &MessagePart<'_>) -> Option<bool> {
         None => Some(false),
         Some(_) => None,
     }
-}
-
-/// Bytes of a text part as text, in its declared charset (UTF-8, lossily, otherwise).
-fn decode_charset(part: &MessagePart<'_>, bytes: &[u8]) -> String {
-    part.content_type()
-        .and_then(|ct| ct.attribute("charset"))
-        .and_then(|charset| {
-            mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes())
-        })
-        .map_or_else(
-            || String::from_utf8_lossy(bytes).into_owned(),
-            |decode| decode(bytes),
-        )
 }
 
 fn attachment(

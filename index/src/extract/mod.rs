@@ -80,6 +80,7 @@ use coffer_model::ErrorCode;
 
 pub use html::html_to_text;
 pub use run::{EXTRACT_THREAD_NAME, abandoned_threads};
+pub use text::decode as decode_text;
 
 use sink::TextSink;
 

@@ -32,7 +32,7 @@ pub(super) fn extract(ctx: &mut Ctx, hint: &Hint, data: &[u8]) {
 
 /// Decodes bytes to text: BOM first, then the declared charset, then UTF-8, then
 /// windows-1252. Invalid sequences become U+FFFD; never fails.
-pub(super) fn decode<'a>(data: &'a [u8], charset: Option<&str>) -> Cow<'a, str> {
+pub fn decode<'a>(data: &'a [u8], charset: Option<&str>) -> Cow<'a, str> {
     if let Some(rest) = data.strip_prefix(b"\xef\xbb\xbf") {
         return String::from_utf8_lossy(rest);
     }
