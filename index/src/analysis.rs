@@ -864,6 +864,12 @@ mod tests {
     }
 
     proptest::proptest! {
+        // Failures are turned into named regression tests, not persisted files.
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
         #[test]
         fn the_ascii_fast_path_agrees_with_the_reference(
             text in "([a-zA-Z0-9 .,;:!?'@_\\-]|[éÉüßøİæ\u{301}\u{308}\u{5b0}\u{640}東京한ｅﬁ—’ \u{a0}]){0,60}"

@@ -355,6 +355,12 @@ mod tests {
     }
 
     proptest::proptest! {
+        // Failures are turned into named regression tests, not persisted files.
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
         #[test]
         fn any_text_gets_a_snippet_without_panicking(
             text in "([a-z ]|\\PC){0,400}",

@@ -594,6 +594,60 @@ mod tests {
         assert!(d.attachments.is_empty(), "{:?}", d.attachments);
     }
 
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// MIME skeletons with random pieces: broken encodings, missing boundaries,
+        /// odd content types and dates, to reach the recovery paths.
+        fn mimeish() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just(b"--XX\r\n".to_vec()),
+                Just(b"--XX--\r\n".to_vec()),
+                Just(b"Content-Type: text/html; charset=gb2312\r\n".to_vec()),
+                Just(b"Content-Type: text\r\n".to_vec()),
+                Just(b"Content-Type: text/plain; name=a.txt\r\n".to_vec()),
+                Just(b"Content-Type: message/rfc822\r\n".to_vec()),
+                Just(b"Content-Disposition: attachment\r\n".to_vec()),
+                Just(b"Content-Transfer-Encoding: base64\r\n".to_vec()),
+                Just(b"Content-Transfer-Encoding: quoted-printable\r\n".to_vec()),
+                Just(b"Date: Fri, 23 Aug 0102 19:27:52\r\n".to_vec()),
+                Just(b"\r\n".to_vec()),
+                Just(b"PGh0bWw+PGJvZHk+aGk8L2JvZHk+PC9odG1sPg==\r\n".to_vec()),
+                Just(b"a ==\r\n=3D=\r\n<p>x</p><!-- y\r\n".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..32),
+            ];
+            proptest::collection::vec(piece, 0..30).prop_map(|pieces| {
+                let mut raw =
+                    b"From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+                        .to_vec();
+                raw.extend(pieces.concat());
+                raw
+            })
+        }
+
+        proptest! {
+            // Failures are turned into named regression tests, not persisted files.
+            #![proptest_config(ProptestConfig {
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn any_input_becomes_a_document(raw in prop_oneof![proptest::collection::vec(any::<u8>(), 0..2048), mimeish()]) {
+                let doc = build_doc(
+                    &raw,
+                    Sha256::default(),
+                    1_800_000_000,
+                    &MessageMeta::default(),
+                    Some(&ExtractLimits::default()),
+                );
+                prop_assert_eq!(doc.size, raw.len() as u64);
+                prop_assert!(doc.body.len() <= MAX_BODY_CHARS + 4);
+            }
+        }
+    }
+
     #[test]
     fn garbage_is_flagged_malformed_not_dropped() {
         let d = doc_of("\u{1}\u{2}\u{3} no headers here at all");

@@ -165,6 +165,12 @@ mod tests {
     }
 
     proptest::proptest! {
+        // Failures are turned into named regression tests, not persisted files.
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
         #[test]
         fn bulk_copying_agrees_with_the_reference(
             max_chars in 0usize..40,
