@@ -698,32 +698,25 @@ mod tests {
 
         /// A journal report skeleton with random pieces, to reach the deep states.
         fn reportish() -> impl Strategy<Value = Vec<u8>> {
-            let piece = prop_oneof![
-                Just(b"--jr\r\n".to_vec()),
-                Just(b"--jr--\r\n".to_vec()),
-                Just(b"Content-Type: message/rfc822\r\n".to_vec()),
-                Just(b"Content-Type: text/plain\r\n".to_vec()),
-                Just(b"Content-Transfer-Encoding: base64\r\n".to_vec()),
-                Just(b"\r\n".to_vec()),
-                Just(b"Sender: a@b\r\nTo: c@d, Expanded: e@f\r\n".to_vec()),
-                Just(b"From: x@y\r\nSubject: s\r\n".to_vec()),
-                proptest::collection::vec(any::<u8>(), 0..32),
-            ];
-            proptest::collection::vec(piece, 0..30).prop_map(|pieces| {
-                let mut raw =
-                    b"X-MS-Journal-Report:\r\nContent-Type: multipart/mixed; boundary=jr\r\n\r\n"
-                        .to_vec();
-                raw.extend(pieces.concat());
-                raw
-            })
+            crate::fuzz::pieces_after(
+                b"X-MS-Journal-Report:\r\nContent-Type: multipart/mixed; boundary=jr\r\n\r\n",
+                &[
+                    b"--jr\r\n",
+                    b"--jr--\r\n",
+                    b"Content-Type: message/rfc822\r\n",
+                    b"Content-Type: text/plain\r\n",
+                    b"Content-Transfer-Encoding: base64\r\n",
+                    b"\r\n",
+                    b"Sender: a@b\r\nTo: c@d, Expanded: e@f\r\n",
+                    b"From: x@y\r\nSubject: s\r\n",
+                ],
+                30,
+                32,
+            )
         }
 
         proptest! {
-            // Failures are turned into named regression tests, not persisted files.
-            #![proptest_config(ProptestConfig {
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            })]
+            #![proptest_config(crate::fuzz::config())]
 
             #[test]
             fn never_panics(raw in prop_oneof![proptest::collection::vec(any::<u8>(), 0..2048), reportish()]) {

@@ -14,6 +14,8 @@
 
 pub mod archive;
 pub mod corpus;
+#[cfg(test)]
+mod fuzz;
 pub mod identity;
 pub mod import;
 pub mod importer;

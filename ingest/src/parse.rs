@@ -601,37 +601,30 @@ mod tests {
         /// MIME skeletons with random pieces: broken encodings, missing boundaries,
         /// odd content types and dates, to reach the recovery paths.
         fn mimeish() -> impl Strategy<Value = Vec<u8>> {
-            let piece = prop_oneof![
-                Just(b"--XX\r\n".to_vec()),
-                Just(b"--XX--\r\n".to_vec()),
-                Just(b"Content-Type: text/html; charset=gb2312\r\n".to_vec()),
-                Just(b"Content-Type: text\r\n".to_vec()),
-                Just(b"Content-Type: text/plain; name=a.txt\r\n".to_vec()),
-                Just(b"Content-Type: message/rfc822\r\n".to_vec()),
-                Just(b"Content-Disposition: attachment\r\n".to_vec()),
-                Just(b"Content-Transfer-Encoding: base64\r\n".to_vec()),
-                Just(b"Content-Transfer-Encoding: quoted-printable\r\n".to_vec()),
-                Just(b"Date: Fri, 23 Aug 0102 19:27:52\r\n".to_vec()),
-                Just(b"\r\n".to_vec()),
-                Just(b"PGh0bWw+PGJvZHk+aGk8L2JvZHk+PC9odG1sPg==\r\n".to_vec()),
-                Just(b"a ==\r\n=3D=\r\n<p>x</p><!-- y\r\n".to_vec()),
-                proptest::collection::vec(any::<u8>(), 0..32),
-            ];
-            proptest::collection::vec(piece, 0..30).prop_map(|pieces| {
-                let mut raw =
-                    b"From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
-                        .to_vec();
-                raw.extend(pieces.concat());
-                raw
-            })
+            crate::fuzz::pieces_after(
+                b"From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n",
+                &[
+                    b"--XX\r\n",
+                    b"--XX--\r\n",
+                    b"Content-Type: text/html; charset=gb2312\r\n",
+                    b"Content-Type: text\r\n",
+                    b"Content-Type: text/plain; name=a.txt\r\n",
+                    b"Content-Type: message/rfc822\r\n",
+                    b"Content-Disposition: attachment\r\n",
+                    b"Content-Transfer-Encoding: base64\r\n",
+                    b"Content-Transfer-Encoding: quoted-printable\r\n",
+                    b"Date: Fri, 23 Aug 0102 19:27:52\r\n",
+                    b"\r\n",
+                    b"PGh0bWw+PGJvZHk+aGk8L2JvZHk+PC9odG1sPg==\r\n",
+                    b"a ==\r\n=3D=\r\n<p>x</p><!-- y\r\n",
+                ],
+                30,
+                32,
+            )
         }
 
         proptest! {
-            // Failures are turned into named regression tests, not persisted files.
-            #![proptest_config(ProptestConfig {
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            })]
+            #![proptest_config(crate::fuzz::config())]
 
             #[test]
             fn any_input_becomes_a_document(raw in prop_oneof![proptest::collection::vec(any::<u8>(), 0..2048), mimeish()]) {

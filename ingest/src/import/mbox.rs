@@ -1169,25 +1169,24 @@ mod tests {
 
         /// Lines built from the pieces that matter to the splitter.
         fn mboxish() -> impl Strategy<Value = Vec<u8>> {
-            let piece = prop_oneof![
-                Just(b"From a@b Mon Jan  1 00:00:00 2024\n".to_vec()),
-                Just(b"From x\r\n".to_vec()),
-                Just(b">From y\n".to_vec()),
-                Just(b">>From z\n".to_vec()),
-                Just(b"\n".to_vec()),
-                Just(b"\r\n".to_vec()),
-                Just(b"Subject: s\n".to_vec()),
-                proptest::collection::vec(any::<u8>(), 0..40),
-            ];
-            proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+            crate::fuzz::pieces_after(
+                b"",
+                &[
+                    b"From a@b Mon Jan  1 00:00:00 2024\n",
+                    b"From x\r\n",
+                    b">From y\n",
+                    b">>From z\n",
+                    b"\n",
+                    b"\r\n",
+                    b"Subject: s\n",
+                ],
+                40,
+                40,
+            )
         }
 
         proptest! {
-            // Failures are turned into named regression tests, not persisted files.
-            #![proptest_config(ProptestConfig {
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            })]
+            #![proptest_config(crate::fuzz::config())]
 
             #[test]
             fn never_panics_and_respects_cap(
