@@ -11,6 +11,8 @@
 //! - [`analysis`]: how text, CJK and addresses become terms.
 //! - [`bench`]: a deterministic synthetic corpus and a query-latency runner.
 //! - [`extract`]: attachment text extraction.
+//! - [`sample_files`]: real PDF, DOCX and XLSX files carrying given text, for the
+//!   synthetic mail corpus.
 //!
 //! The index is a derived view: everything in it can be rebuilt from the volumes, and
 //! each year's commit records the last volume sequence it applied (DESIGN.md,
@@ -23,6 +25,7 @@ mod compile;
 mod error;
 pub mod extract;
 pub mod query;
+pub mod sample_files;
 mod schema;
 mod search;
 mod set;
