@@ -439,6 +439,36 @@ impl Catalog {
             .collect()
     }
 
+    /// The mailboxes of every message of volume `year` with a sequence number in
+    /// `from_seq..=to_seq`, each list sorted; messages without mailboxes are absent.
+    /// One query for a whole replay chunk instead of one per message.
+    pub async fn mailboxes_in_range(
+        &self,
+        year: i32,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> Result<HashMap<u64, Vec<String>>> {
+        let rows = sqlx::query(
+            "SELECT m.seq, mb.address FROM messages m \
+             JOIN message_mailboxes l ON l.message = m.id \
+             JOIN mailboxes mb ON mb.id = l.mailbox \
+             WHERE m.year = $1 AND m.seq >= $2 AND m.seq <= $3 ORDER BY m.seq, mb.address",
+        )
+        .bind(i64::from(year))
+        .bind(to_i64(from_seq)?)
+        .bind(to_i64(to_seq)?)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<u64, Vec<String>> = HashMap::new();
+        for row in &rows {
+            let seq = to_u64(row.try_get::<i64, _>(0)?)?;
+            out.entry(seq)
+                .or_default()
+                .push(row.try_get::<String, _>(1)?);
+        }
+        Ok(out)
+    }
+
     /// `(sequence, SHA-256)` of every message of a volume year, in sequence order (for
     /// cross-checking the catalog against the volume).
     pub async fn message_hashes(&self, year: i32) -> Result<Vec<(u64, Sha256)>> {

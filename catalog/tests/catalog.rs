@@ -108,6 +108,25 @@ async fn apply_replay_dedup_links_and_rebuild(cat: &Catalog) {
             cat.message_counts().await.expect("counts").get(&2026),
             Some(&2)
         );
+        // The range lookup agrees with the per-message one, and stays inside its range.
+        let in_range = cat.mailboxes_in_range(2026, 1, 2).await.expect("range");
+        assert_eq!(in_range.len(), 2);
+        for seq in [1, 2] {
+            assert_eq!(
+                in_range[&seq],
+                cat.mailboxes_of(MessageId::new(2026, seq))
+                    .await
+                    .expect("q")
+            );
+        }
+        let only_second = cat.mailboxes_in_range(2026, 2, 9).await.expect("range");
+        assert_eq!(only_second.keys().collect::<Vec<_>>(), vec![&2]);
+        assert!(
+            cat.mailboxes_in_range(2025, 1, 2)
+                .await
+                .expect("range")
+                .is_empty()
+        );
         cat.clear_derived("mail").await.expect("clear");
         assert!(
             cat.message(MessageId::new(2026, 1))

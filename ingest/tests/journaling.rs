@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use coffer_index::{SearchRequest, Sort};
-use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Outcome, RuleSource};
+use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Outcome, Rebuild, RuleSource};
 use coffer_ingest::journaling::ArchiveSink;
 use coffer_ingest::rules::{MailboxRules, Rule};
 use coffer_model::{Envelope, MessageFlags, Scope};
@@ -204,6 +204,97 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
         search(&archive, "plan", Scope::mailboxes(["carol@contoso.com"])).await,
         vec![id.to_string()]
     );
+    archive.shutdown().expect("shutdown");
+}
+
+/// `coffer reindex` replays the volume in chunks and takes each message's mailboxes
+/// from the rebuilt catalog, one query per chunk: mailboxes that journal copies added
+/// later (link records) must survive the rebuild in both chunks, and nobody gains any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = open(tmp.path()).await;
+    let sink = ArchiveSink::new(Arc::clone(&archive), 64);
+    let message = |n: usize| {
+        format!(
+            "From: Alice <alice@contoso.com>\r\nTo: bob@contoso.com\r\nSubject: Note {n}\r\n\
+             Date: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <note-{n}@contoso.com>\r\n\r\nQuarterly note {n}.\r\n"
+        )
+    };
+    let mut ids = Vec::new();
+    // More than one replay chunk (256 records).
+    for n in 0..300 {
+        let outcome = sink
+            .ingest(
+                message(n).into_bytes(),
+                envelope("alice@contoso.com", &["bob@contoso.com"]),
+                None,
+            )
+            .await
+            .expect("ingest");
+        let Outcome::Archived { id, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        ids.push(id);
+    }
+    let mut linked = Vec::new();
+    for n in [3, 290] {
+        let copy = format!("Delivered-To: carol@contoso.com\r\n{}", message(n));
+        let outcome = sink
+            .ingest(
+                copy.into_bytes(),
+                envelope("alice@contoso.com", &["carol@contoso.com"]),
+                None,
+            )
+            .await
+            .expect("copy");
+        assert!(matches!(outcome, Outcome::Linked { .. }), "{outcome:?}");
+        linked.push(ids[n].to_string());
+    }
+    linked.sort();
+    flushed(&archive).await;
+    let mut before = search(
+        &archive,
+        "quarterly",
+        Scope::mailboxes(["carol@contoso.com"]),
+    )
+    .await;
+    before.sort();
+    assert_eq!(before, linked);
+    drop(sink);
+    archive.shutdown().expect("shutdown");
+    drop(archive);
+
+    let options = ArchiveOptions {
+        local_domains: vec![LOCAL.into()],
+        rebuild: Rebuild::Everything,
+        ..ArchiveOptions::default()
+    };
+    let data = DataDir::new(tmp.path());
+    let archive = tokio::task::spawn_blocking(move || Archive::open(data, options))
+        .await
+        .expect("join")
+        .expect("reopen with rebuild");
+    let mut after = search(
+        &archive,
+        "quarterly",
+        Scope::mailboxes(["carol@contoso.com"]),
+    )
+    .await;
+    after.sort();
+    assert_eq!(after, linked, "carol's mailbox after the rebuild");
+    let total = archive
+        .index()
+        .search(&SearchRequest {
+            query: "quarterly".into(),
+            scope: Scope::mailboxes(["bob@contoso.com"]),
+            sort: Sort::DateDesc,
+            limit: 1,
+            offset: 0,
+        })
+        .expect("search")
+        .total;
+    assert_eq!(total, 300, "bob's mailbox after the rebuild");
     archive.shutdown().expect("shutdown");
 }
 

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use coffer_index::IndexOptions;
 use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Rebuild};
 
 use crate::config::Config;
@@ -34,13 +33,12 @@ pub async fn reindex(data_dir: &Path, args: ReindexArgs) -> Result<i32> {
 
 async fn rebuild(data_dir: &Path, what: Rebuild, label: &'static str) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let options = ArchiveOptions {
+    let options = super::bulk(ArchiveOptions {
         catalog_url: config.catalog_url.clone(),
         holder: format!("coffer {label}"),
         rebuild: what,
-        index: IndexOptions::bulk(),
         ..ArchiveOptions::default()
-    };
+    });
     let dir = DataDir::new(data_dir);
     let started = std::time::Instant::now();
     let bar = output::progress_bar(None, label);
