@@ -439,6 +439,37 @@ impl Catalog {
             .collect()
     }
 
+    /// The mailboxes of each of `ids`, each list sorted; messages without mailboxes (or
+    /// unknown) are absent.
+    pub async fn mailboxes_of_many(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, Vec<String>>> {
+        let mut out: HashMap<MessageId, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT l.message, mb.address FROM message_mailboxes l \
+                 JOIN mailboxes mb ON mb.id = l.mailbox WHERE l.message IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let id = to_id(&row.try_get::<String, _>(0)?)?;
+                out.entry(id)
+                    .or_default()
+                    .push(row.try_get::<String, _>(1)?);
+            }
+        }
+        for mailboxes in out.values_mut() {
+            mailboxes.sort();
+        }
+        Ok(out)
+    }
+
     /// The mailboxes of every message of volume `year` with a sequence number in
     /// `from_seq..=to_seq`, each list sorted; messages without mailboxes are absent.
     /// One query for a whole replay chunk instead of one per message.

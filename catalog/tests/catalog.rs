@@ -119,6 +119,18 @@ async fn apply_replay_dedup_links_and_rebuild(cat: &Catalog) {
                     .expect("q")
             );
         }
+        let many = cat
+            .mailboxes_of_many(&[
+                MessageId::new(2026, 2),
+                MessageId::new(2026, 1),
+                MessageId::new(2026, 77),
+            ])
+            .await
+            .expect("many");
+        assert_eq!(many.len(), 2);
+        for seq in [1, 2] {
+            assert_eq!(many[&MessageId::new(2026, seq)], in_range[&seq]);
+        }
         let only_second = cat.mailboxes_in_range(2026, 2, 9).await.expect("range");
         assert_eq!(only_second.keys().collect::<Vec<_>>(), vec![&2]);
         assert!(

@@ -210,6 +210,8 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
 /// `coffer reindex` replays the volume in chunks and takes each message's mailboxes
 /// from the rebuilt catalog, one query per chunk: mailboxes that journal copies added
 /// later (link records) must survive the rebuild in both chunks, and nobody gains any.
+/// Message 290's link falls in its own chunk and is skipped, so only the catalog lookup
+/// gives it carol; message 3's link falls in the next chunk and re-indexes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
     let tmp = tempfile::tempdir().expect("tempdir");
