@@ -61,6 +61,15 @@ fn lines(text: &str) -> Vec<String> {
 /// A PDF whose pages draw `text` in Helvetica, [`LINES_PER_PAGE`] lines a page, and
 /// whose first page also draws a DCT (JPEG) image holding `image` (any bytes).
 pub fn pdf(text: &str, image: &[u8]) -> Vec<u8> {
+    let lines = lines(text);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let pages: Vec<&[&str]> = lines.chunks(LINES_PER_PAGE).collect();
+    pdf_pages(&pages, image)
+}
+
+/// A PDF with one page per entry of `pages`, each line drawn in Helvetica; when `image`
+/// is not empty, the first page also draws a DCT (JPEG) image holding it.
+pub fn pdf_pages(pages: &[&[&str]], image: &[u8]) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let font_id = doc.add_object(dictionary! {
@@ -82,9 +91,8 @@ pub fn pdf(text: &str, image: &[u8]) -> Vec<u8> {
         "Font" => dictionary! { "F1" => font_id },
         "XObject" => xobjects,
     });
-    let all_lines = lines(text);
     let mut kids = Vec::new();
-    for (number, page) in all_lines.chunks(LINES_PER_PAGE).enumerate() {
+    for (number, page) in pages.iter().enumerate() {
         let mut operations = Vec::new();
         if number == 0 && !image.is_empty() {
             operations.extend([
@@ -110,11 +118,8 @@ pub fn pdf(text: &str, image: &[u8]) -> Vec<u8> {
             Operation::new("TL", vec![14.into()]),
             Operation::new("Td", vec![50.into(), 800.into()]),
         ]);
-        for line in page {
-            operations.push(Operation::new(
-                "Tj",
-                vec![Object::string_literal(line.as_str())],
-            ));
+        for line in page.iter() {
+            operations.push(Operation::new("Tj", vec![Object::string_literal(*line)]));
             operations.push(Operation::new("T*", vec![]));
         }
         operations.push(Operation::new("ET", vec![]));

@@ -1069,19 +1069,7 @@ impl Archive {
             .map(|&seq| {
                 Ok(match volume.kind(seq)? {
                     RecordKind::Message => {
-                        let record = volume.read(seq)?;
-                        let meta = MessageMeta::from_bytes(&record.meta).unwrap_or_else(|e| {
-                            tracing::warn!(year, seq, error = %e, "unreadable message metadata; indexing without mailboxes");
-                            MessageMeta::default()
-                        });
-                        let mut doc = build_doc(
-                            &record.content,
-                            Sha256(record.header.content_sha256),
-                            record.header.received_us.div_euclid(1_000_000),
-                            &meta,
-                            self.extract_limits(),
-                        );
-                        doc.id = MessageId::new(year, seq);
+                        let doc = self.read_message_doc(volume, MessageId::new(year, seq))?;
                         Some((seq, Derived::Message(Arc::new(doc))))
                     }
                     RecordKind::Link => {
@@ -1105,6 +1093,25 @@ impl Archive {
             }
         }
         Ok(out)
+    }
+
+    /// The index document of message record `id` of `volume`, derived from the
+    /// record alone (its mailboxes are those the record's metadata names).
+    fn read_message_doc(&self, volume: &Volume, id: MessageId) -> Result<MessageDoc> {
+        let record = volume.read(id.seq)?;
+        let meta = MessageMeta::from_bytes(&record.meta).unwrap_or_else(|e| {
+            tracing::warn!(year = id.year, seq = id.seq, error = %e, "unreadable message metadata; indexing without mailboxes");
+            MessageMeta::default()
+        });
+        let mut doc = build_doc(
+            &record.content,
+            Sha256(record.header.content_sha256),
+            record.header.received_us.div_euclid(1_000_000),
+            &meta,
+            self.extract_limits(),
+        );
+        doc.id = id;
+        Ok(doc)
     }
 
     /// Adds a replayed message to the index, with its mailboxes as the catalog knows
@@ -1149,16 +1156,7 @@ impl Archive {
                 let Some(volume) = self.volumes.get(id.year)? else {
                     return Ok(None);
                 };
-                let record = volume.read(id.seq)?;
-                let meta = MessageMeta::from_bytes(&record.meta).unwrap_or_default();
-                let mut doc = build_doc(
-                    &record.content,
-                    Sha256(record.header.content_sha256),
-                    record.header.received_us.div_euclid(1_000_000),
-                    &meta,
-                    self.extract_limits(),
-                );
-                doc.id = id;
+                let mut doc = self.read_message_doc(&volume, id)?;
                 doc.mailboxes = mailboxes.get(&id).cloned().unwrap_or_default();
                 Ok(Some(doc))
             })

@@ -1,58 +1,16 @@
 //! Test fixtures built in code with writer crates (lopdf, zip, mail-builder) and small
-//! hand-written office XML, so every test knows exactly which words went in.
+//! hand-written office XML, so every test knows exactly which words went in. Plain PDFs
+//! and zip archives come from [`crate::sample_files`], which the benchmark corpus uses.
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 
-use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, Stream, dictionary};
-use zip::write::SimpleFileOptions;
+
+use crate::sample_files::xml_escape;
 
 /// A PDF with one page per entry of `pages`, each line of text drawn in Helvetica.
 pub(super) fn pdf(pages: &[&[&str]]) -> Vec<u8> {
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
-    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
-    let mut kids = Vec::new();
-    for lines in pages {
-        let mut operations = vec![
-            Operation::new("BT", vec![]),
-            Operation::new("Tf", vec!["F1".into(), 11.into()]),
-            Operation::new("TL", vec![14.into()]),
-            Operation::new("Td", vec![50.into(), 800.into()]),
-        ];
-        for line in *lines {
-            operations.push(Operation::new("Tj", vec![Object::string_literal(*line)]));
-            operations.push(Operation::new("T*", vec![]));
-        }
-        operations.push(Operation::new("ET", vec![]));
-        let content = Content { operations };
-        let content_id = doc.add_object(Stream::new(
-            dictionary! {},
-            content.encode().expect("encode content"),
-        ));
-        let page_id = doc.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-        });
-        kids.push(page_id.into());
-    }
-    let count = i64::try_from(kids.len()).expect("few pages");
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => kids, "Count" => count,
-            "Resources" => resources_id,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        }),
-    );
-    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog_id);
-    doc.compress();
-    let mut out = Vec::new();
-    doc.save_to(&mut out).expect("save pdf");
-    out
+    crate::sample_files::pdf_pages(pages, &[])
 }
 
 /// A PDF whose page draws a form XObject that draws itself.
@@ -136,21 +94,11 @@ pub(super) fn pdf_with_flate_bomb(bomb_bytes: usize) -> Vec<u8> {
 
 /// A zip archive of `(name, bytes)` entries, deflated.
 pub(super) fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(false);
-    for (name, bytes) in entries {
-        writer.start_file(*name, options).expect("start entry");
-        writer.write_all(bytes).expect("write entry");
-    }
-    writer.finish().expect("finish zip").into_inner()
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let entries: Vec<(&str, &[u8], bool)> = entries
+        .iter()
+        .map(|(name, bytes)| (*name, *bytes, true))
+        .collect();
+    crate::sample_files::zip(&entries)
 }
 
 /// A DOCX with the paragraphs as the body, a two-cell table, a header and a footnote.
