@@ -163,6 +163,18 @@ pub struct Catalog {
 /// CPU went to binding, with 16 under 5% (perf, 50,000-message import).
 const ROWS_PER_INSERT: usize = 16;
 
+/// Keys per `IN (...)` lookup: one parameter each, far below the counts where binding
+/// cost grows (see [`ROWS_PER_INSERT`]).
+pub(crate) const KEYS_PER_LOOKUP: usize = 64;
+
+/// `$1, $2, ..., $n`: the parameter list of an `IN (...)` clause with `n` keys.
+pub(crate) fn in_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Catalog {
     /// Opens (creating if needed) the SQLite catalog file at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
@@ -354,14 +366,13 @@ impl Catalog {
         digests: &[Sha256],
     ) -> Result<HashMap<Sha256, KnownMessage>> {
         let mut out = HashMap::new();
-        for chunk in digests.chunks(ROWS_PER_INSERT) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in digests.chunks(KEYS_PER_LOOKUP) {
             let sql = format!(
                 "SELECT m.sha256, m.id, mb.address FROM messages m \
                  LEFT JOIN message_mailboxes l ON l.message = m.id \
                  LEFT JOIN mailboxes mb ON mb.id = l.mailbox \
                  WHERE m.sha256 IN ({})",
-                placeholders.join(", ")
+                in_list(chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for d in chunk {
@@ -446,12 +457,11 @@ impl Catalog {
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, Vec<String>>> {
         let mut out: HashMap<MessageId, Vec<String>> = HashMap::new();
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in ids.chunks(KEYS_PER_LOOKUP) {
             let sql = format!(
                 "SELECT l.message, mb.address FROM message_mailboxes l \
                  JOIN mailboxes mb ON mb.id = l.mailbox WHERE l.message IN ({})",
-                placeholders.join(", ")
+                in_list(chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {

@@ -17,7 +17,7 @@ use coffer_model::Role;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Catalog, Error, Result};
+use crate::{Catalog, Error, KEYS_PER_LOOKUP, Result, in_list};
 
 /// The officer domain value meaning "every domain".
 pub const ALL_DOMAINS: &str = "*";
@@ -498,15 +498,14 @@ impl Catalog {
     ) -> Result<BTreeMap<String, OwnerRules>> {
         let mut out: BTreeMap<String, OwnerRules> = BTreeMap::new();
         let wanted = norm_list(mailboxes);
-        for chunk in wanted.chunks(64) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in wanted.chunks(KEYS_PER_LOOKUP) {
             let sql = format!(
                 "SELECT um.address, u.archiving_rule, g.archiving_rule FROM user_mailboxes um \
                  JOIN users u ON u.id = um.user_id \
                  LEFT JOIN group_members gm ON gm.user_id = u.id \
                  LEFT JOIN user_groups g ON g.id = gm.group_id \
                  WHERE um.address IN ({})",
-                placeholders.join(", ")
+                in_list(chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for m in chunk {

@@ -1127,10 +1127,10 @@ impl Archive {
             Some(mailboxes) if *mailboxes != doc.mailboxes => {
                 let mut doc = doc.as_ref().clone();
                 doc.mailboxes = mailboxes.clone();
-                self.index.add(&doc)
+                self.index.add(&doc)?;
             }
-            _ => self.index.add(doc),
-        }?;
+            _ => self.index.add(doc)?,
+        }
         Ok(())
     }
 

@@ -15,8 +15,14 @@ use coffer_model::{Envelope, MessageFlags, Scope};
 const LOCAL: &str = "contoso.com";
 
 async fn open(dir: &std::path::Path) -> Arc<Archive> {
+    open_with(dir, Rebuild::Nothing).await
+}
+
+/// [`open`], rebuilding the derived views as `coffer recatalog`/`reindex` ask.
+async fn open_with(dir: &std::path::Path, rebuild: Rebuild) -> Arc<Archive> {
     let options = ArchiveOptions {
         local_domains: vec![LOCAL.into()],
+        rebuild,
         ..ArchiveOptions::default()
     };
     let data = DataDir::new(dir);
@@ -267,16 +273,7 @@ async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
     archive.shutdown().expect("shutdown");
     drop(archive);
 
-    let options = ArchiveOptions {
-        local_domains: vec![LOCAL.into()],
-        rebuild: Rebuild::Everything,
-        ..ArchiveOptions::default()
-    };
-    let data = DataDir::new(tmp.path());
-    let archive = tokio::task::spawn_blocking(move || Archive::open(data, options))
-        .await
-        .expect("join")
-        .expect("reopen with rebuild");
+    let archive = open_with(tmp.path(), Rebuild::Everything).await;
     let mut after = search(
         &archive,
         "quarterly",
