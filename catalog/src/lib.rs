@@ -200,6 +200,10 @@ impl Catalog {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        // Statement journals (each multi-row INSERT that can fail on a
+                        // foreign key has one) and sorters stay in memory instead of
+                        // spilling to files under /var/tmp.
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
                     }
                     Ok(())
                 })

@@ -37,8 +37,9 @@
 //!
 //! # Resource bounds and isolation
 //!
-//! Every call runs on a helper thread (named [`EXTRACT_THREAD_NAME`], with a large stack)
-//! inside `catch_unwind`; the caller waits at most [`ExtractLimits::timeout`]. Our own
+//! Every call runs on a helper thread (named [`EXTRACT_THREAD_NAME`], with a large stack,
+//! kept for later calls when it answers in time) inside `catch_unwind`; the caller waits
+//! at most [`ExtractLimits::timeout`]. Our own
 //! extractors check the deadline cooperatively and stop. Third-party code that cannot be
 //! interrupted (`pdf-extract`, `html2text`) may overrun: the caller then gets
 //! [`ExtractError::TimedOut`] and the thread is *abandoned* — it keeps running until the

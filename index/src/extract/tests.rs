@@ -2,6 +2,7 @@
 //! (bombs, loops, floods, garbage), the time bound and the abandoned-thread cap, a
 //! property test over random bytes, and a speed measurement.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -601,6 +602,34 @@ fn timeout_abandons_the_thread_and_the_cap_fails_fast() {
     }
     assert_eq!(abandoned_threads(), before);
     assert!(extract_text("text/plain", None, b"hello", &limits).is_ok());
+}
+
+/// Extractions one after another run on a reused helper thread, not each on a new one
+/// (a thread per attachment cost about 3% of an import's CPU). Other tests of this
+/// process may borrow idle helpers meanwhile, hence "fewer than half", not "one".
+#[test]
+fn helper_threads_are_reused() {
+    let calls = 20;
+    let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    for _ in 0..calls {
+        let seen = Arc::clone(&seen);
+        let result = run::run_isolated(Format::Text, 0, &ExtractLimits::default(), move |_| {
+            seen.lock()
+                .expect("not poisoned")
+                .insert(format!("{:?}", std::thread::current().id()));
+            assert_eq!(std::thread::current().name(), Some(EXTRACT_THREAD_NAME));
+            Err(ExtractError::Malformed {
+                format: Format::Text,
+                reason: "test",
+            })
+        });
+        assert!(matches!(result, Err(ExtractError::Malformed { .. })));
+    }
+    let threads = seen.lock().expect("not poisoned").len();
+    assert!(
+        threads < calls / 2,
+        "{threads} threads for {calls} extractions"
+    );
 }
 
 #[test]

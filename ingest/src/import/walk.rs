@@ -254,12 +254,9 @@ impl Walker {
             Ok((file, len))
         });
         match opened {
-            Ok((file, len)) => read_single_message(
-                BufReader::with_capacity(READ_BUFFER, file),
-                len,
-                self.cap(),
-                source,
-            ),
+            // Read straight into the message's buffer: a BufReader in between would
+            // read each file into its own buffer first and copy it from there.
+            Ok((file, len)) => read_single_message(file, len, self.cap(), source),
             Err(error) => Err(Rejected {
                 source,
                 reason: RejectReason::from_io(&error),
@@ -359,7 +356,7 @@ impl Iterator for Walker {
 
 /// Reads one whole-file message (at most `cap` bytes) and checks that it is mail.
 fn read_single_message(
-    reader: BufReader<File>,
+    reader: impl Read,
     len: u64,
     cap: u64,
     source: SourceRef,
