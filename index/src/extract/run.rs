@@ -4,9 +4,10 @@
 //!
 //! Helper threads are reused: a thread that answered in time goes back to a small idle
 //! list (before the caller gets the answer, so a caller extracting one attachment after
-//! another keeps using one thread) and takes the next extraction from there. Starting a thread with its stack for
-//! every attachment cost about 3% of an import's CPU (clone, stack mapping and its page
-//! faults, unmapping).
+//! another keeps using one thread) and takes the next extraction from there. Starting a
+//! thread with its stack for every attachment cost about 3% of an import's CPU (clone,
+//! stack mapping and its page faults, unmapping). The price: the stack pages a helper
+//! once touched stay resident while it waits, for at most [`MAX_IDLE_HELPERS`] helpers.
 //!
 //! A job's life: the caller refuses to start when [`ExtractLimits::max_abandoned_threads`]
 //! threads are already abandoned. It hands the job to an idle helper (or starts one)
