@@ -632,6 +632,62 @@ fn helper_threads_are_reused() {
     );
 }
 
+/// Callers on several threads at once, with panics and timeouts among their jobs, each
+/// get their own answer from the shared helper threads, and every abandoned helper
+/// eventually leaves the count. Only one caller lets jobs time out, so that at most one
+/// helper of this test is abandoned at a time: the count is global, and other tests of
+/// the process (under `cargo test`) extract with the default cap of 4.
+#[test]
+fn concurrent_callers_get_their_own_answers() {
+    let before = abandoned_threads();
+    std::thread::scope(|scope| {
+        for caller in 0..6u32 {
+            scope.spawn(move || {
+                let limits = ExtractLimits {
+                    timeout: Duration::from_millis(50),
+                    max_abandoned_threads: usize::MAX,
+                    ..ExtractLimits::default()
+                };
+                for job in 0..20u32 {
+                    let tag = format!("caller {caller} job {job}");
+                    let text = tag.clone();
+                    let result = run::run_isolated(Format::Text, 0, &limits, move |_| {
+                        match (caller, job % 5) {
+                            (_, 0) => panic!("a parser bug"),
+                            // A library call that ignores the deadline.
+                            (0, 1) => std::thread::sleep(Duration::from_millis(200)),
+                            _ => {}
+                        }
+                        Ok(Extracted {
+                            text,
+                            format: Format::Text,
+                            truncated: false,
+                            skipped_parts: 0,
+                            failed_parts: 0,
+                        })
+                    });
+                    match (caller, job % 5) {
+                        (_, 0) => assert!(
+                            matches!(result, Err(ExtractError::Panicked { .. })),
+                            "{tag}: {result:?}"
+                        ),
+                        (0, 1) => assert!(
+                            matches!(result, Err(ExtractError::TimedOut { .. })),
+                            "{tag}: {result:?}"
+                        ),
+                        _ => assert_eq!(result.map(|e| e.text).ok(), Some(tag.clone())),
+                    }
+                }
+            });
+        }
+    });
+    let wait_until = Instant::now() + Duration::from_secs(5);
+    while abandoned_threads() > before && Instant::now() < wait_until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(abandoned_threads() <= before, "{}", abandoned_threads());
+}
+
 #[test]
 fn panics_are_contained() {
     let result = run::run_isolated(Format::Docx, 0, &ExtractLimits::default(), |_| {
