@@ -200,9 +200,9 @@ impl Catalog {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        // Statement journals (each multi-row INSERT that can fail on a
-                        // foreign key has one) and sorters stay in memory instead of
-                        // spilling to files under /var/tmp.
+                        // Statement journals (a multi-row INSERT that can fail on a
+                        // constraint keeps one, to undo just that statement) and sorters
+                        // stay in memory instead of spilling to files under /var/tmp.
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
                     }
                     Ok(())
