@@ -148,11 +148,10 @@ where
 
 /// Gives `job` to an idle helper thread, or to a new one when none is idle.
 fn hand_over(mut job: Job) -> std::io::Result<()> {
-    loop {
-        let idle = lock_idle().pop();
-        let Some(helper) = idle else { break };
-        // A helper that has exited (it cannot, while listed; this is defensive) hands
-        // the job back.
+    let idle = lock_idle().pop();
+    if let Some(helper) = idle {
+        // A listed helper is waiting for this job (helpers leave only after a job they
+        // were given); should the send fail anyway, the job goes to a new helper.
         match helper.send(job) {
             Ok(()) => return Ok(()),
             Err(mpsc::SendError(returned)) => job = returned,
