@@ -277,9 +277,25 @@ fn a_second_writer_is_refused_naming_the_holder() {
         err.contains("in use by another Coffer process") && err.contains("test holder"),
         "{err}"
     );
+    // The holder is a server: the import says how to go through it instead.
+    assert!(err.contains("coffer import --server"), "{err}");
     // Readers still work beside the writer.
     assert_eq!(
         run(coffer(&data).args(["volume", "list"])).status.code(),
         Some(0)
     );
+}
+
+#[test]
+fn a_second_writer_beside_a_bulk_command_gets_no_server_hint() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    fs::create_dir_all(&data).expect("mkdir");
+    let _lock = coffer_volume::DataDirLock::acquire(&data, "coffer reindex").expect("lock");
+    let fixture = eml_fixtures(&["rfc"]).remove(0);
+    let out = run(coffer(&data).arg("import").arg(&fixture));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("coffer reindex"), "{err}");
+    assert!(!err.contains("--server"), "{err}");
 }

@@ -49,8 +49,23 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
     if let Some(server) = &args.server {
         return run_remote(server, &args).await;
     }
-    let (archive, config) =
-        super::open_archive_with(data_dir, "coffer import", args.defer_index).await?;
+    let (archive, config) = match super::open_archive_with(
+        data_dir,
+        "coffer import",
+        args.defer_index,
+    )
+    .await
+    {
+        Ok(opened) => opened,
+        Err(e) => {
+            if held_by_server(&e) {
+                eprintln!(
+                    "note: a running `coffer serve` holds this data directory; import through it with `coffer import --server http://HOST:PORT --token TOKEN PATH...` (a journal token from `coffer token create`)"
+                );
+            }
+            return Err(e);
+        }
+    };
     let policy = if args.mailboxes.is_empty() {
         let mut domains: Vec<String> = config
             .local_domains
@@ -234,4 +249,15 @@ fn print_summary(s: &ImportSummary) {
         "time              {:.2} s ({rate:.0} messages/s, {mb_rate:.1} MB/s)",
         s.seconds
     );
+}
+
+/// Whether opening the archive failed because `coffer serve` holds the data directory.
+fn held_by_server(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let locked = match cause.downcast_ref::<coffer_ingest::archive::ArchiveError>() {
+            Some(coffer_ingest::archive::ArchiveError::Volume(v)) => Some(v),
+            _ => cause.downcast_ref::<coffer_volume::Error>(),
+        };
+        matches!(locked, Some(coffer_volume::Error::Locked { holder, .. }) if holder.contains("coffer serve"))
+    })
 }
