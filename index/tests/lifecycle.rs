@@ -129,6 +129,75 @@ fn uncommitted_documents_are_lost_and_replay_does_not_duplicate() {
     assert_eq!(ids, docs.iter().map(|d| d.id).collect());
 }
 
+/// The doc store compressor a year's `meta.json` names.
+fn docstore_compression(year_dir: &Path) -> String {
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(year_dir.join("meta.json")).expect("reads meta.json"))
+            .expect("meta.json is JSON");
+    meta["index_settings"]["docstore_compression"]
+        .as_str()
+        .expect("names a compressor")
+        .to_owned()
+}
+
+/// Every document of `docs` is found by its Message-ID with its stored subject.
+fn assert_stored_fields_read(set: &IndexSet, docs: &[MessageDoc]) {
+    for doc in docs {
+        let query = format!("message-id:{}", doc.message_id.as_deref().expect("id"));
+        let results = set
+            .search(&SearchRequest::new(query, Scope::All))
+            .expect("searches");
+        assert_eq!(results.hits.len(), 1, "{}", doc.id);
+        assert_eq!(results.hits[0].subject, doc.subject, "{}", doc.id);
+    }
+}
+
+#[test]
+fn new_years_store_fields_with_zstd_and_lz4_years_keep_working() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let year_dir = dir.path().join("2023");
+    let docs = docs_of(2023, 10);
+    let (first, rest) = docs.split_at(docs.len() / 2);
+    {
+        let set = IndexSet::open(dir.path()).expect("opens");
+        for doc in first {
+            set.add(doc).expect("adds");
+        }
+        set.commit(2023, 10).expect("commits");
+        assert_stored_fields_read(&set, first);
+    }
+    assert_eq!(docstore_compression(&year_dir), "zstd(compression_level=3)");
+
+    // A year created before zstd names tantivy's default, lz4: it opens, takes new
+    // segments in lz4 and reads both kinds of blocks.
+    let meta_path = year_dir.join("meta.json");
+    let meta = fs::read_to_string(&meta_path).expect("reads");
+    fs::write(
+        &meta_path,
+        meta.replace("\"zstd(compression_level=3)\"", "\"lz4\""),
+    )
+    .expect("writes");
+    {
+        let set = IndexSet::open(dir.path()).expect("reopens");
+        assert!(matches!(set.year_status(2023), Some(YearStatus::Ready(_))));
+        for doc in rest {
+            set.add(doc).expect("adds");
+        }
+        set.commit(2023, 20).expect("commits");
+        assert_eq!(docstore_compression(&year_dir), "lz4");
+        assert_stored_fields_read(&set, &docs);
+
+        // Rebuilding the year (`coffer reindex`) creates it anew, with zstd.
+        set.clear_year(2023).expect("clears");
+        for doc in &docs {
+            set.add(doc).expect("re-adds");
+        }
+        set.commit(2023, 20).expect("commits");
+        assert_stored_fields_read(&set, &docs);
+    }
+    assert_eq!(docstore_compression(&year_dir), "zstd(compression_level=3)");
+}
+
 #[test]
 fn replace_updates_mailboxes_without_duplicates() {
     let docs = corpus(16);
