@@ -35,7 +35,6 @@ use coffer_model::MessageDoc;
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::Term;
-use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher};
 use tracing::{debug, info, warn};
 
@@ -222,29 +221,6 @@ fn check_year(year: i32) -> Result<()> {
         Err(Error::InvalidDocument(format!(
             "year {year} is outside 1000..=9999"
         )))
-    }
-}
-
-/// Level of the zstd compression of the stored fields (zstd's default, as for volumes).
-const DOCSTORE_ZSTD_LEVEL: i32 = 3;
-
-/// Settings of a newly created year: the stored fields (display fields, body and
-/// attachment excerpts for snippets) in zstd blocks instead of tantivy's default lz4.
-///
-/// Measured with `coffer import` on the benchmark corpus (`coffer bench corpus`, 50,000
-/// messages; lz4 → zstd 3): stored fields 99.2 → 67.0 MB and the whole index 168 → 136 MB
-/// (1.8 GB of mail); without attachments (110.7 MB of mail) 59.1 → 40.2 MB and 105 → 86
-/// MB. Import times did not change measurably (tantivy compresses on its own thread);
-/// a whole `coffer search` command, which decompresses each hit's block, took about
-/// 0.2 ms more (4.4 → 4.6 ms p50); searches in a running server, which cache
-/// decompressed blocks, did not change. Years created before keep the lz4 named in their
-/// `meta.json` until `coffer reindex` recreates them; both read alike.
-fn index_settings() -> IndexSettings {
-    IndexSettings {
-        docstore_compression: Compressor::Zstd(ZstdCompressor {
-            compression_level: Some(DOCSTORE_ZSTD_LEVEL),
-        }),
-        ..IndexSettings::default()
     }
 }
 
@@ -725,7 +701,7 @@ impl IndexSet {
         {
             let index = Index::builder()
                 .schema(self.schema.schema.clone())
-                .settings(index_settings())
+                .settings(IndexSettings::default())
                 .create_in_dir(&temp)
                 .map_err(Error::engine(year))?;
             analysis::register(index.tokenizers());
