@@ -258,6 +258,6 @@ fn held_by_server(error: &anyhow::Error) -> bool {
             Some(coffer_ingest::archive::ArchiveError::Volume(v)) => Some(v),
             _ => cause.downcast_ref::<coffer_volume::Error>(),
         };
-        matches!(locked, Some(coffer_volume::Error::Locked { holder, .. }) if holder.contains("coffer serve"))
+        matches!(locked, Some(coffer_volume::Error::Locked { holder, .. }) if holder.contains(super::SERVE_HOLDER))
     })
 }

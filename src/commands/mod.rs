@@ -24,6 +24,10 @@ use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir};
 
 use crate::config::Config;
 
+/// How `coffer serve` names itself in the data directory's lock file (other commands
+/// recognise a running server by it).
+pub const SERVE_HOLDER: &str = "coffer serve";
+
 /// Opens the archive for writing (takes the data directory lock; replays what the
 /// derived views miss). `holder` names this process in the lock file.
 pub async fn open_archive(data_dir: &Path, holder: &str) -> Result<(Arc<Archive>, Config)> {
@@ -45,7 +49,7 @@ pub async fn open_archive_with(
         journal_addresses: config.journal_addresses.clone(),
         ..ArchiveOptions::default()
     };
-    let options = if holder == "coffer serve" {
+    let options = if holder == SERVE_HOLDER {
         options
     } else {
         bulk(options)

@@ -60,7 +60,7 @@ pub struct ServeArgs {
 pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let (archive, mut config) = super::open_archive(data_dir, "coffer serve").await?;
+    let (archive, mut config) = super::open_archive(data_dir, super::SERVE_HOLDER).await?;
     config
         .local_domains
         .extend(args.local_domains.iter().cloned());
