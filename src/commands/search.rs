@@ -16,7 +16,9 @@ use crate::output;
 /// Arguments of `coffer search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// The query (Coffer query language; quote it for the shell).
+    /// The query (Coffer query language; quote it for the shell). It may start with
+    /// `-` (a negation such as `-has:attachment`): it is never taken for an option.
+    #[arg(allow_hyphen_values = true)]
     query: String,
     /// Only messages of this mailbox (repeatable).
     #[arg(long = "mailbox", value_name = "ADDR")]
