@@ -65,6 +65,26 @@ pub fn time(secs: i64) -> String {
     )
 }
 
+/// An error and its causes on one line, outermost first, as `{:#}` would print them but
+/// without a cause whose text an outer message already quotes. Many of our error types
+/// say "what failed: {source}" and also chain that source, so the plain chain printed
+/// every detail twice ("invalid query at position 5: missing value after 'from:': at
+/// position 5: missing value after 'from:'").
+pub fn error_report(error: &anyhow::Error) -> String {
+    let mut report = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || report.contains(&text) {
+            continue;
+        }
+        if !report.is_empty() {
+            report.push_str(": ");
+        }
+        report.push_str(&text);
+    }
+    report
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     crate::outln!("{}", serde_json::to_string_pretty(value)?);
@@ -79,4 +99,38 @@ macro_rules! outln {
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("at position 5: missing value")]
+    struct Parse;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("invalid query {0}")]
+    struct Query(#[from] Parse);
+
+    #[test]
+    fn a_cause_quoted_by_its_outer_message_is_not_repeated() {
+        let error = anyhow::Error::from(Query(Parse));
+        assert_eq!(error.chain().count(), 2);
+        assert_eq!(
+            error_report(&error),
+            "invalid query at position 5: missing value"
+        );
+    }
+
+    #[test]
+    fn context_and_a_distinct_cause_are_both_kept() {
+        let error = anyhow::Error::from(Query(Parse)).context("opening the index");
+        assert_eq!(
+            error_report(&error),
+            "opening the index: invalid query at position 5: missing value"
+        );
+        let io = anyhow::Error::from(std::io::Error::other("disk full")).context("writing x");
+        assert_eq!(error_report(&io), "writing x: disk full");
+    }
 }
