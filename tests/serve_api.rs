@@ -147,7 +147,14 @@ fn serve_logs_no_content_and_the_audit_trail_detects_tampering() {
         let r = http::get(addr, &format!("/api/v1/messages/{id}/attachments/0"), Some(&user)).await;
         assert!(r.text().contains("SaffronWombat"));
         // A denied request and an out-of-scope id, for the audit trail.
-        assert_eq!(http::get(addr, "/api/v1/search?q=x", Some(&admin)).await.status, 403);
+        let denied = http::get(addr, "/api/v1/search?q=x", Some(&admin)).await;
+        assert_eq!(denied.status, 403);
+        // The refusal says why: the caller's role, the capability, who has it.
+        assert!(
+            denied.text().contains("the admin role does not have content.read (roles that do: officer, user)"),
+            "{}",
+            denied.text()
+        );
         assert_eq!(http::get(addr, "/api/v1/messages/2026-999", Some(&user)).await.status, 404);
         let metrics = http::get(addr, "/metrics", None).await.text();
         assert!(metrics.contains("coffer_archived_messages{year="), "{metrics}");

@@ -23,6 +23,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Officer,
+        Role::Auditor,
+        Role::User,
+        Role::Journal,
+    ];
+
     /// The lowercase name used in the API, the catalog and the command line.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -288,6 +288,22 @@ impl<C: Needs> FromRequestParts<AppState> for Authorized<C> {
             state.metrics().audit_failure();
             tracing::error!(error = %e, "could not audit a denied request");
         }
-        Err(ApiError::Forbidden)
+        Err(ApiError::Forbidden(denial(caller.role, C::CAPABILITY)))
     }
+}
+
+/// Why a request was refused, for the caller: their own role, the capability and the
+/// roles that have it (from the one role table), so that an administrator who tries to
+/// search learns that content is for officers and users rather than just "forbidden".
+pub fn denial(role: Role, capability: Capability) -> String {
+    let allowed: Vec<&str> = Role::ALL
+        .into_iter()
+        .filter(|r| allows(*r, capability))
+        .map(Role::as_str)
+        .collect();
+    format!(
+        "forbidden: the {role} role does not have {} (roles that do: {})",
+        capability.name(),
+        allowed.join(", ")
+    )
 }

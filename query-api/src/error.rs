@@ -29,9 +29,10 @@ pub enum ApiError {
     /// 401: no valid bearer token, or wrong username or password.
     #[error("{0}")]
     Unauthenticated(&'static str),
-    /// 403: the caller's role may not do this.
-    #[error("forbidden")]
-    Forbidden,
+    /// 403: the caller's role may not do this (the message names the caller's role, the
+    /// capability and the roles that have it; nothing about the target).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such thing, or outside the caller's scope.
     #[error("{0}")]
     NotFound(String),
@@ -110,7 +111,7 @@ impl ApiError {
             ErrorCode::NotFound => ApiError::NotFound(message),
             ErrorCode::Conflict => ApiError::Conflict(message),
             ErrorCode::Unauthenticated => ApiError::Unauthenticated("authentication required"),
-            ErrorCode::Forbidden => ApiError::Forbidden,
+            ErrorCode::Forbidden => ApiError::Forbidden("forbidden".into()),
             ErrorCode::Unavailable => ApiError::Unavailable(message),
             ErrorCode::Corruption => ApiError::Corruption(message),
             ErrorCode::Internal => ApiError::Internal(message),
@@ -134,7 +135,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_input", None),
             ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", None),
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "no_route", None),
             ApiError::MethodNotAllowed => {
