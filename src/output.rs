@@ -66,15 +66,17 @@ pub fn time(secs: i64) -> String {
 }
 
 /// An error and its causes on one line, outermost first, as `{:#}` would print them but
-/// without a cause whose text an outer message already quotes. Many of our error types
-/// say "what failed: {source}" and also chain that source, so the plain chain printed
-/// every detail twice ("invalid query at position 5: missing value after 'from:': at
-/// position 5: missing value after 'from:'").
+/// without a cause that the message before it already ends with. Many of our error
+/// types say "what failed: {source}" (or are transparent) and also chain that source,
+/// so the plain chain printed every detail twice ("invalid query at position 5: missing
+/// value after 'from:': at position 5: missing value after 'from:'"). Only a quoted
+/// *ending* is skipped, so a distinct cause that merely appears inside an outer message
+/// is still printed.
 pub fn error_report(error: &anyhow::Error) -> String {
     let mut report = String::new();
     for cause in error.chain() {
         let text = cause.to_string();
-        if text.is_empty() || report.contains(&text) {
+        if text.is_empty() || report.ends_with(&text) {
             continue;
         }
         if !report.is_empty() {

@@ -7,9 +7,11 @@
 //! archive would silently answer differently from the one it replaced (DESIGN.md
 //! principle 1: derived views are rebuildable from the volumes). This test imports a
 //! generated corpus with real PDF, DOCX and XLSX attachments plus every fixture suite
-//! (RFC, charsets, malformed, journal reports, and the one copy that becomes a link
-//! record), runs a battery of queries over every field, reindexes, and compares every
-//! total and every hit field for field (snippets included).
+//! (RFC, charsets, malformed, journal reports; their `.json` expectation files are
+//! rejected as not mail), runs a battery of queries over every field, reindexes, and
+//! compares every total and every hit field for field (snippets included). Nothing
+//! here is a journal copy, so no link record is replayed: that path has its own test
+//! (`a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk`, ingest/tests).
 
 mod common;
 
@@ -108,7 +110,7 @@ fn reindex_answers_every_query_as_live_ingest_did() {
     );
 
     let live = answers(&data);
-    // The battery must look at something: attachments, several senders, phrases.
+    // The battery must look at something: attachments, their text and names, phrases.
     for query in [
         "*",
         "has:attachment",

@@ -295,7 +295,7 @@ impl<C: Needs> FromRequestParts<AppState> for Authorized<C> {
 /// Why a request was refused, for the caller: their own role, the capability and the
 /// roles that have it (from the one role table), so that an administrator who tries to
 /// search learns that content is for officers and users rather than just "forbidden".
-pub fn denial(role: Role, capability: Capability) -> String {
+fn denial(role: Role, capability: Capability) -> String {
     let allowed: Vec<&str> = Role::ALL
         .into_iter()
         .filter(|r| allows(*r, capability))
