@@ -22,9 +22,9 @@ pub const SNIPPET_CHARS: usize = 200;
 const LEAD_BYTES: usize = 40;
 /// Matches examined per text (enough to choose a good window).
 const MAX_MATCHES: usize = 64;
-/// Bytes of ASCII text tokenized after the first place a query word may occur: the
-/// window is chosen among the matches there (a search hit's excerpt can be 32 KB, and
-/// tokenizing all of it for every hit was most of a search's own CPU time).
+/// Bytes of text tokenized after the first match: the window is chosen among the
+/// matches there (a search hit's excerpt can be 32 KB, and tokenizing all of it for
+/// every hit was most of a search's own CPU time).
 const SCAN_BYTES: usize = 1024;
 
 /// The words and prefixes to highlight for one query.
@@ -70,22 +70,22 @@ impl Highlighter {
 
     /// A highlighted snippet of `text`, or `None` when no query word occurs in it.
     pub(crate) fn snippet(&self, text: &str) -> Option<String> {
+        self.snippet_with(text, text.is_ascii())
+    }
+
+    /// [`Self::snippet`]; `ascii_search` says whether the first match may be found by
+    /// substring search ([`Self::first_match_in_ascii`]: only for ASCII text) instead of
+    /// tokenizing the text from its start. Both ways give the same snippet.
+    fn snippet_with(&self, text: &str, ascii_search: bool) -> Option<String> {
         if self.terms.is_empty() && self.prefixes.is_empty() {
             return None;
         }
         let mut matches = Vec::new();
-        match self.first_candidate_in_ascii(text) {
-            Some(None) => return None,
-            Some(Some(first)) => {
-                let region = ascii_region(text, first);
-                let rest = region.end;
-                self.find_matches(text, region, &mut matches);
-                if matches.is_empty() && rest < text.len() {
-                    // The candidate was inside a longer word: look at the rest.
-                    self.find_matches(text, rest..text.len(), &mut matches);
-                }
-            }
-            None => self.find_matches(text, 0..text.len(), &mut matches),
+        if ascii_search {
+            let first = self.first_match_in_ascii(text)?;
+            self.find_matches(text, ascii_region(text, first), &mut matches);
+        } else {
+            self.find_matches(text, 0..text.len(), &mut matches);
         }
         let anchor = best_window(&matches)?;
         let start = window_start(text, matches[anchor].start);
@@ -123,27 +123,33 @@ impl Highlighter {
         Some(out)
     }
 
-    /// For ASCII text, where a query word can first occur: in ASCII text every token
-    /// is a lowercase ASCII substring of the lowercased text, so the earliest substring
-    /// occurrence of any word or prefix is at or before the first match, and no
-    /// occurrence means no match (`Some(None)`). `None` for other text, which is
-    /// tokenized whole.
-    fn first_candidate_in_ascii(&self, text: &str) -> Option<Option<usize>> {
-        if !text.is_ascii() {
-            return None;
-        }
+    /// The start of the first match in ASCII `text`, found without tokenizing. In
+    /// ASCII text the tokens are exactly the runs of ASCII letters and digits,
+    /// lowercased, so a word matches where it occurs in the lowercased text with no
+    /// letter or digit on either side, and a prefix where it occurs with none before.
+    fn first_match_in_ascii(&self, text: &str) -> Option<usize> {
+        debug_assert!(text.is_ascii());
         let lower = text.to_ascii_lowercase();
-        Some(
-            self.terms
-                .iter()
-                .chain(&self.prefixes)
-                .filter_map(|needle| lower.find(needle.as_str()))
-                .min(),
-        )
+        let bytes = lower.as_bytes();
+        let in_word = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_alphanumeric);
+        let starts_word = |at: usize| at == 0 || !in_word(at - 1);
+        let words = self.terms.iter().filter_map(|term| {
+            lower
+                .match_indices(term.as_str())
+                .map(|(at, _)| at)
+                .find(|&at| starts_word(at) && !in_word(at + term.len()))
+        });
+        let prefixes = self.prefixes.iter().filter_map(|prefix| {
+            lower
+                .match_indices(prefix.as_str())
+                .map(|(at, _)| at)
+                .find(|&at| starts_word(at))
+        });
+        words.chain(prefixes).min()
     }
 
-    /// Appends the matches of the words in `region` of `text` (offsets into `text`),
-    /// up to [`MAX_MATCHES`] in all.
+    /// Appends the matches of the words in `region` of `text` (offsets into `text`):
+    /// those up to [`SCAN_BYTES`] after the first, at most [`MAX_MATCHES`] in all.
     fn find_matches(&self, text: &str, region: Range<usize>, matches: &mut Vec<Match>) {
         let start = region.start;
         let mut analyzer = analysis::text_analyzer();
@@ -151,6 +157,12 @@ impl Highlighter {
         let mut ids: Vec<String> = Vec::new();
         while matches.len() < MAX_MATCHES && stream.advance() {
             let token = stream.token();
+            if matches
+                .first()
+                .is_some_and(|first| start + token.offset_from > first.start + SCAN_BYTES)
+            {
+                break;
+            }
             let hit = self.terms.contains(&token.text)
                 || self
                     .prefixes
@@ -175,19 +187,15 @@ impl Highlighter {
     }
 }
 
-/// The part of ASCII `text` tokenized for a candidate at byte `first`: from the start
-/// of the word around `first` to [`SCAN_BYTES`] later, ending between words.
+/// The part of ASCII `text` tokenized for a first match at byte `first`: from there
+/// to [`SCAN_BYTES`] later, ending between words.
 fn ascii_region(text: &str, first: usize) -> Range<usize> {
     let bytes = text.as_bytes();
-    let mut start = first;
-    while start > 0 && bytes[start - 1].is_ascii_alphanumeric() {
-        start -= 1;
-    }
     let mut end = (first + SCAN_BYTES).min(bytes.len());
     while end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
         end += 1;
     }
-    start..end
+    first..end
 }
 
 /// The index of the match that starts the best window: most distinct terms, then most
@@ -372,6 +380,37 @@ mod tests {
             }
             let prefix = Highlighter::new(&parse_query(&format!("{word}*")).expect("parses"));
             let _ = prefix.snippet(&text);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            cases: 512,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// The substring search for ASCII text finds what tokenizing finds: words of a
+        /// two-letter alphabet make matches, near misses inside longer words and texts
+        /// longer than the scanned region frequent.
+        #[test]
+        fn ascii_substring_search_gives_the_tokenized_snippet(
+            text in "([abAB1]{1,5}[ .,'-]{1,2}){0,700}",
+            words in proptest::collection::vec("[ab1]{1,3}", 1..3),
+            prefix in proptest::bool::ANY,
+        ) {
+            let query = if prefix {
+                // A prefix needs two characters.
+                format!("{}a* OR {}", words[0], words.join(" OR "))
+            } else {
+                words.join(" OR ")
+            };
+            let highlighter = Highlighter::new(&parse_query(&query).expect("parses"));
+            proptest::prop_assert_eq!(
+                highlighter.snippet_with(&text, true),
+                highlighter.snippet_with(&text, false),
+                "query {}", query
+            );
         }
     }
 

@@ -8,8 +8,18 @@ use coffer_index::{SearchRequest, Sort};
 use coffer_model::Scope;
 use common::*;
 
+/// `known` plus enough absent mailboxes to make a scope of `size` mailboxes: scopes
+/// of up to 32 terms are filtered by a union of term queries, larger ones by a term set.
+fn padded(known: &[&str], size: usize) -> Scope {
+    let absent = (known.len()..size).map(|i| format!("absent{i}@acme.example"));
+    Scope::mailboxes(known.iter().map(|m| m.to_string()).chain(absent))
+}
+
 fn scopes() -> Vec<Scope> {
     vec![
+        padded(&["BOB@acme.example"], 32),
+        padded(&["alice.smith@acme.example", "carol@globex.example"], 33),
+        padded(&["alice.smith@acme.example", "carol@globex.example"], 200),
         Scope::mailboxes(["alice.smith@acme.example"]),
         Scope::mailboxes(["carol@globex.example", "BOB@acme.example"]),
         Scope::domains(["globex.example"]),
