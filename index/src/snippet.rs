@@ -175,11 +175,9 @@ impl Highlighter {
             .min()
             .map(|at| base + at);
 
-        let mut from = 0;
-        while let Some(offset) = (!lower.is_ascii())
-            .then(|| bytes[from..].iter().position(|b| !b.is_ascii()))
-            .flatten()
-        {
+        // An ASCII window (most mail) has nothing to tokenize here.
+        let mut from = if lower.is_ascii() { bytes.len() } else { 0 };
+        while let Some(offset) = bytes[from..].iter().position(|b| !b.is_ascii()) {
             let non_ascii = base + from + offset;
             if first.is_some_and(|first| non_ascii >= first) {
                 // Pieces before `first` are ASCII up to here: the substring search
