@@ -53,16 +53,18 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "admin" => Ok(Role::Admin),
-            "officer" => Ok(Role::Officer),
-            "auditor" => Ok(Role::Auditor),
-            "user" => Ok(Role::User),
-            "journal" => Ok(Role::Journal),
-            other => Err(format!(
-                "unknown role {other:?} (expected admin, officer, auditor, user or journal)"
-            )),
-        }
+        let name = s.trim().to_ascii_lowercase();
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Role::ALL.into_iter().map(Role::as_str).collect();
+                let (last, rest) = names.split_last().expect("there are roles");
+                format!(
+                    "unknown role {name:?} (expected {} or {last})",
+                    rest.join(", ")
+                )
+            })
     }
 }
 
@@ -138,15 +140,29 @@ mod tests {
 
     #[test]
     fn roles_parse() {
-        for r in [
-            Role::Admin,
-            Role::Officer,
-            Role::Auditor,
-            Role::User,
-            Role::Journal,
-        ] {
+        for r in Role::ALL {
             assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+            assert_eq!(
+                format!(" {} ", r.as_str().to_uppercase()).parse::<Role>(),
+                Ok(r)
+            );
         }
-        assert!("root".parse::<Role>().is_err());
+        assert_eq!(
+            "root".parse::<Role>(),
+            Err("unknown role \"root\" (expected admin, officer, auditor, user or journal)".into())
+        );
+    }
+
+    #[test]
+    fn all_lists_every_role_once() {
+        // No wildcard: a new role does not compile until it is counted here, which is
+        // the reminder to add it to `Role::ALL`.
+        const VARIANTS: usize = 5;
+        let _exhaustive = |role: Role| match role {
+            Role::Admin | Role::Officer | Role::Auditor | Role::User | Role::Journal => (),
+        };
+        let distinct: std::collections::BTreeSet<&str> =
+            Role::ALL.into_iter().map(Role::as_str).collect();
+        assert_eq!(distinct.len(), VARIANTS);
     }
 }
