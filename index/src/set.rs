@@ -44,14 +44,15 @@ use crate::schema::{IndexSchema, names};
 
 /// Uncompressed size at which a block of the document store is closed (tantivy's default
 /// is 16 KB). Every hit of a search reads its stored fields, and reading one document
-/// decompresses its whole block: with 16 KB blocks a hit decompressed three or four
-/// neighbours with it. With 4 KB a typical message's stored fields are a block of their
-/// own (a larger document makes a block by itself anyway). Measured with callgrind on the
-/// 50,000-message benchmark corpus, a whole `coffer search --limit 20` took 10–25% fewer
-/// instructions (rare term 7.35M → 5.55M, `attachment:` term 8.08M → 6.72M, common term
+/// decompresses its whole block: the benchmark corpus stores a few KB per message, so
+/// with 16 KB blocks a hit decompressed several neighbours with it; with 4 KB blocks
+/// about one message each (a larger document makes a block by itself anyway). Measured
+/// with callgrind on the 50,000-message benchmark corpus, a whole `coffer search --limit
+/// 20` took 10–25% fewer instructions (rare term 7.35M → 5.55M, `attachment:` term 8.08M → 6.72M, common term
 /// 9.87M → 8.84M) for an index 4% larger (165 vs 159 MB). A setting of the index, read
-/// from its `meta.json`: years created before keep their 16 KB blocks and need no
-/// rebuild (`coffer reindex` recreates a year, and with it the new block size).
+/// from its `meta.json`: years created before keep their 16 KB blocks, take new
+/// documents and need no rebuild (checked by importing into an index of the previous
+/// build); `coffer reindex` recreates a year, and with it the new block size.
 const DOCSTORE_BLOCK_BYTES: usize = 4096;
 
 /// Version of the commit payload format (and of the schema); bump on any schema change.
