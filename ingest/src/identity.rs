@@ -103,10 +103,15 @@ pub fn identity(raw: &[u8]) -> Option<Digest32> {
 /// Bytes of LF-normalised body gathered before each hash update.
 const BODY_CHUNK: usize = 64 * 1024;
 
-/// Feeds `body` to `hasher` with every CRLF as LF. Lines are gathered into chunks of
-/// [`BODY_CHUNK`] bytes: hashing line by line (two updates per 76-byte base64 line) took
-/// more CPU than the hashing itself.
+/// Feeds `body` to `hasher` with every CRLF as LF. A body without CRLF (mail stored with
+/// Unix line endings: Maildir, mbox) is hashed as it is, without a copy. Otherwise lines
+/// are gathered into chunks of [`BODY_CHUNK`] bytes: hashing line by line (two updates per
+/// 76-byte base64 line) took more CPU than the hashing itself.
 fn hash_body_lf(hasher: &mut Sha256, body: &[u8]) {
+    if memchr::memmem::find(body, b"\r\n").is_none() {
+        hasher.update(body);
+        return;
+    }
     let mut chunk = Vec::with_capacity(BODY_CHUNK + 1024);
     let mut start = 0;
     for newline in memchr::memchr_iter(b'\n', body) {
