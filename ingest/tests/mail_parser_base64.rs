@@ -116,3 +116,21 @@ fn well_formed_attachments_parse_as_upstream() {
         }
     }
 }
+
+/// Every byte value, at every place of a four-character group: the fast path must accept
+/// exactly the characters upstream's decoder accepts.
+#[test]
+fn every_byte_at_every_place_of_a_group_parses_as_upstream() {
+    for byte in 0..=255u8 {
+        for place in 0..4 {
+            let mut group = *b"QUJD";
+            group[place] = byte;
+            let mut body = b"QUJDREVG".to_vec();
+            body.extend_from_slice(&group);
+            body.extend_from_slice(b"R0hJ\r\n");
+            let raw = multipart(&[body], true);
+            let (patched, upstream) = both(&raw);
+            assert_eq!(patched, upstream, "byte {byte:#04x} at {place}");
+        }
+    }
+}
