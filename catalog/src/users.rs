@@ -505,7 +505,7 @@ impl Catalog {
                  LEFT JOIN group_members gm ON gm.user_id = u.id \
                  LEFT JOIN user_groups g ON g.id = gm.group_id \
                  WHERE um.address IN ({})",
-                in_list(chunk.len())
+                in_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for m in chunk {
