@@ -1,0 +1,215 @@
+//! The vendored pdf-extract (`third_party/pdf-extract`, one change: `to_utf8`, the
+//! decoding of simple-font text through the font's encoding) against the unpatched
+//! pdf-extract 0.12.1 from crates.io: both must extract exactly the same text from the
+//! same PDF, and must both panic where one panics.
+//!
+//! The PDFs are built here with the same lopdf the library reads them with: text drawn in
+//! simple fonts with every kind of encoding the library decodes through `to_utf8` (no
+//! encoding, the named encodings, a `/Differences` dictionary over a base encoding, and
+//! TrueType), shown as strings holding every byte value and as arbitrary byte strings.
+//! `/Differences` names include `uniXXXX` glyph names that map to UTF-16 surrogates, so
+//! surrogate pairs made of two bytes, and unpaired surrogates (upstream panics on those:
+//! `unwrap` of encoding_rs's strict decoder), are covered too.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use pdf_extract::content::{Content, Operation};
+use pdf_extract::{Dictionary, Document, Object, Stream, StringFormat, dictionary};
+use proptest::prelude::*;
+
+/// Glyph names for `/Differences`: standard names, `uniXXXX` names (two of them UTF-16
+/// surrogates), a name the glyph list does not know, and names of non-Latin letters.
+const GLYPH_NAMES: &[&str] = &[
+    "A",
+    "eacute",
+    "germandbls",
+    "Euro",
+    "quotedblleft",
+    "fi",
+    "uni4E2D",
+    "uni05D0",
+    "uniD83D",
+    "uniDE00",
+    "alpha",
+    "afii10017",
+    "notaglyphname",
+    "space",
+    "zero",
+];
+
+/// A font dictionary: Type1 Helvetica with the given `/Encoding`, or TrueType without one.
+fn font(encoding: Option<Object>, truetype: bool) -> Dictionary {
+    let mut font = if truetype {
+        dictionary! { "Type" => "Font", "Subtype" => "TrueType", "BaseFont" => "Arial" }
+    } else {
+        dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" }
+    };
+    if let Some(encoding) = encoding {
+        font.set("Encoding", encoding);
+    }
+    font
+}
+
+/// A `/Differences` encoding dictionary over `base` (or none): `(code, glyph name index)`.
+fn differences(base: Option<&str>, entries: &[(u8, usize)]) -> Object {
+    let mut array = Vec::new();
+    for (code, name) in entries {
+        array.push(Object::Integer(i64::from(*code)));
+        array.push(Object::Name(
+            GLYPH_NAMES[name % GLYPH_NAMES.len()].as_bytes().to_vec(),
+        ));
+    }
+    let mut dict = dictionary! { "Type" => "Encoding", "Differences" => array };
+    if let Some(base) = base {
+        dict.set("BaseEncoding", Object::Name(base.as_bytes().to_vec()));
+    }
+    Object::Dictionary(dict)
+}
+
+/// A one-page PDF showing each of `strings` with `font`, one `Tj` per string.
+fn pdf(font: Dictionary, strings: &[Vec<u8>]) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(font);
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let mut operations = vec![
+        Operation::new("BT", vec![]),
+        Operation::new("Tf", vec!["F1".into(), 11.into()]),
+        Operation::new("TL", vec![14.into()]),
+        Operation::new("Td", vec![50.into(), 800.into()]),
+    ];
+    for string in strings {
+        operations.push(Operation::new(
+            "Tj",
+            vec![Object::String(string.clone(), StringFormat::Hexadecimal)],
+        ));
+        operations.push(Operation::new("T*", vec![]));
+    }
+    operations.push(Operation::new("ET", vec![]));
+    let content = Content { operations }.encode().expect("content encodes");
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("saving to memory");
+    out
+}
+
+/// What one crate made of a PDF: its text, its error's message, or that it panicked.
+fn outcome<E: std::fmt::Display>(extract: impl FnOnce() -> Result<String, E>) -> String {
+    match catch_unwind(AssertUnwindSafe(extract)) {
+        Ok(Ok(text)) => text,
+        Ok(Err(error)) => format!("error: {error}"),
+        Err(_) => "panicked".to_string(),
+    }
+}
+
+/// Extracts `bytes` with both crates; returns (vendored, upstream).
+fn both(bytes: &[u8]) -> (String, String) {
+    (
+        outcome(|| pdf_extract::extract_text_from_mem(bytes)),
+        outcome(|| pdf_extract_upstream::extract_text_from_mem(bytes)),
+    )
+}
+
+/// Every encoding the library decodes simple-font text through.
+fn encodings() -> Vec<(&'static str, Dictionary)> {
+    let name = |n: &str| Some(Object::Name(n.as_bytes().to_vec()));
+    let all_names: Vec<(u8, usize)> = (0..=255u8).map(|code| (code, code as usize)).collect();
+    vec![
+        ("Type1, no encoding", font(None, false)),
+        ("WinAnsiEncoding", font(name("WinAnsiEncoding"), false)),
+        ("MacRomanEncoding", font(name("MacRomanEncoding"), false)),
+        ("MacExpertEncoding", font(name("MacExpertEncoding"), false)),
+        (
+            "Differences over WinAnsi",
+            font(
+                Some(differences(Some("WinAnsiEncoding"), &all_names)),
+                false,
+            ),
+        ),
+        (
+            "Differences without a base",
+            font(
+                Some(differences(None, &[(65, 1), (200, 6), (201, 7)])),
+                false,
+            ),
+        ),
+        ("TrueType, no encoding", font(None, true)),
+    ]
+}
+
+#[test]
+fn every_byte_through_every_encoding_extracts_as_upstream() {
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    let printable: Vec<u8> = (32..=126u8).chain(160..=255).collect();
+    for (what, font) in encodings() {
+        let bytes = pdf(font, &[printable.clone(), every_byte.clone()]);
+        let (vendored, upstream) = both(&bytes);
+        assert_eq!(vendored, upstream, "{what}");
+    }
+}
+
+#[test]
+fn surrogate_pairs_and_unpaired_surrogates_behave_as_upstream() {
+    // uniD83D at 0x80, uniDE00 at 0x81: "\x80\x81" is U+1F600, each alone is unpaired.
+    let encoding = differences(Some("WinAnsiEncoding"), &[(0x80, 8), (0x81, 9)]);
+    for string in [
+        b"a\x80\x81b".to_vec(),
+        b"\x80\x81\x80\x81".to_vec(),
+        b"a\x80b".to_vec(),
+        b"\x81".to_vec(),
+        b"\x81\x80".to_vec(),
+    ] {
+        let bytes = pdf(font(Some(encoding.clone()), false), &[string.clone()]);
+        let (vendored, upstream) = both(&bytes);
+        assert_eq!(vendored, upstream, "{string:x?}");
+    }
+    // The pair really decodes to one character (the comparison above is not vacuous).
+    let bytes = pdf(font(Some(encoding), false), &[b"a\x80\x81b".to_vec()]);
+    assert!(both(&bytes).0.contains('\u{1F600}'));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn arbitrary_text_and_differences_extract_as_upstream(
+        strings in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 1..6),
+        entries in prop::collection::vec((any::<u8>(), 0..GLYPH_NAMES.len()), 0..24),
+        base in prop::sample::select(vec![None, Some("WinAnsiEncoding"), Some("MacRomanEncoding")]),
+        named in prop::sample::select(vec![None, Some("WinAnsiEncoding"), Some("MacRomanEncoding")]),
+        truetype in any::<bool>(),
+    ) {
+        let encoding = if entries.is_empty() {
+            named.map(|n| Object::Name(n.as_bytes().to_vec()))
+        } else {
+            Some(differences(base, &entries))
+        };
+        let bytes = pdf(font(encoding, truetype), &strings);
+        let (vendored, upstream) = both(&bytes);
+        prop_assert_eq!(vendored, upstream);
+    }
+}
+
+#[test]
+fn generated_attachments_extract_as_upstream() {
+    // The PDFs the benchmark corpus attaches: real text, many pages, an embedded image.
+    let text = "Quarterly résumé für Zürich — naïve café, 10% ≥ 5€ «quoted» and ſome ligatures ﬁ. "
+        .repeat(200);
+    let bytes = coffer_index::sample_files::pdf(&text, &[0xFF, 0xD8, 0xFF, 0xD9]);
+    let (vendored, upstream) = both(&bytes);
+    assert_eq!(vendored, upstream);
+    assert!(vendored.contains("Quarterly"), "{vendored:.200}");
+}
