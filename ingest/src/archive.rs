@@ -60,7 +60,7 @@ const MAX_APPLY_BACKLOG: usize = 4_096;
 /// commit and copies it back at the next checkpoint. Applying whatever was queued made a
 /// 50,000-message import commit 109 transactions of ~460 messages, each rewriting most
 /// of those index pages (commits and checkpoints: 3.4% of the import's CPU, perf); with
-/// gathering it commits 13.
+/// gathering it commits 16.
 const APPLY_BATCH: usize = 3_072;
 
 /// How long the applier waits for writers to add records to a batch still smaller than
