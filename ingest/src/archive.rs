@@ -51,8 +51,9 @@ pub const MAIL: &str = "mail";
 const MAX_APPLY_BACKLOG: usize = 4_096;
 
 /// Records the applier gathers into one catalog transaction while writers keep adding
-/// more (see [`APPLY_GATHER_STEP`]); below [`MAX_APPLY_BACKLOG`] by more than one import
-/// batch, so writers never wait for a batch that is still gathering.
+/// more, when [`ArchiveOptions::apply_gather`] allows (bulk commands); below
+/// [`MAX_APPLY_BACKLOG`] by more than one import batch, so writers never wait for a
+/// batch that is still gathering.
 ///
 /// Why gather: the catalog's `sha256` and `identity` indexes have random keys (digests),
 /// and message ids sort as text (`2026-10` before `2026-9`), so each transaction dirties
@@ -65,14 +66,10 @@ const APPLY_BATCH: usize = 3_072;
 
 /// How long the applier waits for writers to add records to a batch still smaller than
 /// [`APPLY_BATCH`]: it stops as soon as a wait brings nothing new (writers are idle or
-/// slow, e.g. one message at a time over SMTP, which is then applied after this long),
-/// when someone waits in [`Archive::flush`], and after [`APPLY_GATHER`] in all. Longer
-/// than the time a bulk import takes to write one batch (about 150 ms).
+/// slow), when someone waits in [`Archive::flush`], and after
+/// [`ArchiveOptions::apply_gather`] in all. Longer than the time a bulk import takes to
+/// write one batch (about 150 ms).
 const APPLY_GATHER_STEP: Duration = Duration::from_millis(250);
-
-/// Longest the applier gathers one batch. With the index commit interval after it, a
-/// record written under continuous load is searchable within about two seconds.
-const APPLY_GATHER: Duration = Duration::from_secs(1);
 
 /// Errors of the archive.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +194,11 @@ pub struct ArchiveOptions {
     pub defer_index: bool,
     /// Index writer tuning ([`IndexOptions::bulk`] for bulk commands).
     pub index: IndexOptions,
+    /// Longest the applier gathers records into one catalog transaction while writers
+    /// keep adding more (see [`APPLY_BATCH`]). Zero (the default, the server's) applies
+    /// whatever is queued at once, so a message is in the catalog (`coffer show`, the
+    /// API) moments after it is acknowledged; bulk commands gather for up to a second.
+    pub apply_gather: Duration,
 }
 
 /// What [`Archive::open`] rebuilds from scratch before replaying.
@@ -227,6 +229,7 @@ impl Default for ArchiveOptions {
             local_domains: Vec::new(),
             journal_addresses: Vec::new(),
             index: IndexOptions::default(),
+            apply_gather: Duration::ZERO,
         }
     }
 }
@@ -416,6 +419,14 @@ pub fn now_us() -> i64 {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Waits on `cv` for at most `timeout`, giving the guard back (a poisoned lock is taken
+/// over, as in [`lock`]).
+fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>, timeout: Duration) -> MutexGuard<'a, T> {
+    cv.wait_timeout(guard, timeout)
+        .map(|(g, _)| g)
+        .unwrap_or_else(|p| p.into_inner().0)
 }
 
 /// Opens the catalog for a data directory (embedded SQLite unless a URL is given).
@@ -707,12 +718,7 @@ impl Archive {
             // documents hold text in memory). What was written is durable already; this
             // only delays the next batch until the applier catches up.
             while q.offers.len() > MAX_APPLY_BACKLOG && q.failed.is_none() && !q.shutdown {
-                q = self
-                    .applier
-                    .applied_cv
-                    .wait_timeout(q, Duration::from_millis(100))
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
+                q = wait(&self.applier.applied_cv, q, Duration::from_millis(100));
             }
         }
         results
@@ -925,12 +931,7 @@ impl Archive {
                 break Ok(());
             }
             self.applier.wake.notify_all();
-            q = self
-                .applier
-                .applied_cv
-                .wait_timeout(q, Duration::from_millis(200))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+            q = wait(&self.applier.applied_cv, q, Duration::from_millis(200));
         };
         q.flushing -= 1;
         drop(q);
@@ -1213,12 +1214,7 @@ impl Archive {
                     } else {
                         Duration::from_millis(100)
                     };
-                    q = self
-                        .applier
-                        .wake
-                        .wait_timeout(q, timeout)
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|p| p.into_inner().0);
+                    q = wait(&self.applier.wake, q, timeout);
                 }
                 let gathering = Instant::now();
                 let mut gathered = q.offers.len();
@@ -1226,14 +1222,9 @@ impl Archive {
                     && gathered < APPLY_BATCH
                     && q.flushing == 0
                     && !q.shutdown
-                    && gathering.elapsed() < APPLY_GATHER
+                    && gathering.elapsed() < self.options.apply_gather
                 {
-                    q = self
-                        .applier
-                        .wake
-                        .wait_timeout(q, APPLY_GATHER_STEP)
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|p| p.into_inner().0);
+                    q = wait(&self.applier.wake, q, APPLY_GATHER_STEP);
                     if q.offers.len() <= gathered {
                         break;
                     }

@@ -66,12 +66,15 @@ pub async fn open_archive_with(
 /// indexing thread and writes a segment that must later be merged; nobody is waiting
 /// to search, and the final flush commits the rest. (With the server's policy, a commit
 /// every second, a 50,000-message `coffer reindex` wrote ~40 small segments and took
-/// 57 s instead of 37 s.)
+/// 57 s instead of 37 s.) The applier gathers up to a second of records into each
+/// catalog transaction (`ArchiveOptions::apply_gather`: 109 → 16 transactions for
+/// 50,000 messages).
 pub fn bulk(options: ArchiveOptions) -> ArchiveOptions {
     ArchiveOptions {
         index_commit_docs: 200_000,
         index_commit_interval: std::time::Duration::from_secs(60),
         index: IndexOptions::bulk(),
+        apply_gather: std::time::Duration::from_secs(1),
         ..options
     }
 }
