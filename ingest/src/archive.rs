@@ -63,6 +63,7 @@ const MAX_APPLY_BACKLOG: usize = 4_096;
 /// of those index pages (commits and checkpoints: 3.4% of the import's CPU, perf); with
 /// gathering it commits 16.
 const APPLY_BATCH: usize = 3_072;
+const _: () = assert!(APPLY_BATCH + crate::importer::BATCH_MESSAGES <= MAX_APPLY_BACKLOG);
 
 /// How long the applier waits for writers to add records to a batch still smaller than
 /// [`APPLY_BATCH`]: it stops as soon as a wait brings nothing new (writers are idle or
