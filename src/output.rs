@@ -93,6 +93,15 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `text` (whole lines, each ending in a newline) to stdout in one write; like
+/// [`outln!`](crate::outln), output to a closed pipe is dropped.
+pub fn print_text(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
 /// `println!` that does not panic when stdout is closed (`coffer search ... | head`):
 /// output to a closed pipe is simply dropped.
 #[macro_export]

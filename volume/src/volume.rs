@@ -54,7 +54,7 @@ pub struct VolumeConfig {
     pub checkpoint_every: u64,
     /// ... or when this much time has passed since the last one and records were added.
     pub checkpoint_interval: Duration,
-    /// zstd compression level for content.
+    /// zstd compression level for content (default 1: see `FORMAT.md`, "Compression").
     pub zstd_level: i32,
 }
 
@@ -64,7 +64,7 @@ impl Default for VolumeConfig {
             segment_size_limit: 256 * 1024 * 1024,
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(60),
-            zstd_level: 3,
+            zstd_level: 1,
         }
     }
 }
