@@ -144,6 +144,11 @@ enum Analysis {
 fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
     let targets: Vec<(Field, Analysis)> = match text.field {
         None => vec![
+            (fields.from, Analysis::Address),
+            (fields.to, Analysis::Address),
+            (fields.cc, Analysis::Address),
+            (fields.bcc, Analysis::Address),
+            (fields.envelope, Analysis::Address),
             (fields.participant, Analysis::Address),
             (fields.subject, Analysis::TextWithGrams),
             (fields.body, Analysis::TextWithGrams),
@@ -155,7 +160,14 @@ fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
         Some(TextField::Cc) => vec![(fields.cc, Analysis::Address)],
         Some(TextField::Bcc) => vec![(fields.bcc, Analysis::Address)],
         Some(TextField::Envelope) => vec![(fields.envelope, Analysis::Address)],
-        Some(TextField::Participant) => vec![(fields.participant, Analysis::Address)],
+        Some(TextField::Participant) => vec![
+            (fields.from, Analysis::Address),
+            (fields.to, Analysis::Address),
+            (fields.cc, Analysis::Address),
+            (fields.bcc, Analysis::Address),
+            (fields.envelope, Analysis::Address),
+            (fields.participant, Analysis::Address),
+        ],
         Some(TextField::Subject) => vec![(fields.subject, Analysis::TextWithGrams)],
         Some(TextField::Body) => vec![(fields.body, Analysis::TextWithGrams)],
         Some(TextField::Attachment) => vec![(fields.attachment, Analysis::Text)],

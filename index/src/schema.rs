@@ -174,26 +174,15 @@ impl IndexSchema {
                 out.add_text(f.bcc, recipient);
             }
         }
-        // Each distinct display name and each distinct address once (envelope
-        // recipients usually repeat To and Cc).
-        let mut names: Vec<&str> = Vec::new();
-        for address in [&doc.from, &doc.sender, &doc.to, &doc.cc, &doc.bcc]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(name) = address
-                .name
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                && !names.contains(&name)
-            {
-                names.push(name);
-                out.add_text(f.participant, name.replace('@', " "));
-            }
+        // `participant` holds only the participants that no other address field holds
+        // (Sender, Delivered-To): queries for a participant (and plain words) search it
+        // together with from, to, cc, bcc and envelope. Indexing every address a second
+        // time here cost about 7% of the indexed tokens.
+        for sender in &doc.sender {
+            add_addresses(&mut out, f.participant, std::slice::from_ref(sender));
         }
-        for address in doc.participants() {
-            out.add_text(f.participant, address);
+        for delivered_to in &doc.delivered_to {
+            out.add_text(f.participant, delivered_to);
         }
 
         if let Some(subject) = &doc.subject {

@@ -56,7 +56,7 @@ use crate::schema::{IndexSchema, names};
 const DOCSTORE_BLOCK_BYTES: usize = 4096;
 
 /// Version of the commit payload format (and of the schema); bump on any schema change.
-pub const PAYLOAD_FORMAT: u32 = 2;
+pub const PAYLOAD_FORMAT: u32 = 3;
 
 /// Tuning of an [`IndexSet`].
 #[derive(Debug, Clone)]

@@ -75,6 +75,22 @@ fn every_operator_matches_the_oracle() {
     nonempty("participant:eve@initech.example", &|d| {
         has_text(d, "participant", "eve@initech.example")
     });
+    // Sender and Delivered-To are participants (and plain words), not senders.
+    nonempty("participant:ivan.assistant@initech.example", &|d| {
+        has_text(d, "participant", "ivan.assistant@initech.example")
+    });
+    nonempty("participant:assistant", &|d| {
+        has_text(d, "participant", "assistant")
+    });
+    nonempty("participant:judy.archive", &|d| {
+        has_text(d, "participant", "judy.archive")
+    });
+    nonempty("ivan", &|d| has_text(d, "", "ivan"));
+    nonempty("judy.archive@globex.example", &|d| {
+        has_text(d, "", "judy.archive@globex.example")
+    });
+    check(&set, &docs, "from:ivan", |d| has_text(d, "from", "ivan"));
+    assert!(search_ids(&set, "from:ivan", &Scope::All).is_empty());
     nonempty("subject:merger", &|d| has_text(d, "subject", "merger"));
     nonempty("body:lunch", &|d| has_text(d, "body", "lunch"));
     nonempty("attachment:audit", &|d| has_text(d, "attachment", "audit"));

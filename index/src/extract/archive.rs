@@ -10,7 +10,7 @@
 //! text and for their extension.
 
 use std::cell::Cell;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, Cursor, Read};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -147,12 +147,20 @@ pub(super) fn read_xml(
     let budget = ctx.archive_budget.clone();
     let timeout = ctx.limits.timeout;
     let entry = open_entry(zip, index, &budget, format)?;
-    let reader = BufReader::new(BudgetReader {
+    let declared = entry.size();
+    let reader = BudgetReader {
         inner: entry,
         budget: budget.clone(),
-    });
+    };
     let sink = &mut ctx.sink;
-    match xml::walk(reader, ctx.deadline, |event| on_event(event, sink)) {
+    let walked = xml::walk_read(
+        reader,
+        declared,
+        xml::IN_MEMORY_BYTES,
+        ctx.deadline,
+        |event| on_event(event, sink),
+    );
+    match walked {
         Ok(()) => Ok(()),
         Err(XmlStop::Deadline) => Err(ExtractError::TimedOut {
             format,

@@ -329,7 +329,8 @@ fn sheet(
         match event {
             XmlEvent::Open(start) => match local(start) {
                 "c" => {
-                    cell_type = attribute(start, "t").unwrap_or_default().into_owned();
+                    cell_type.clear();
+                    cell_type.push_str(&attribute(start, "t").unwrap_or_default());
                     value.clear();
                 }
                 "v" => in_value = true,

@@ -1,10 +1,11 @@
-//! A small streaming layer over `quick-xml` for the office formats: local element
+//! A small layer over `quick-xml` for the office formats (in memory, or streamed when
+//! a part is large): local element
 //! names, text with the predefined and numeric entities resolved, a deadline check,
 //! and nothing else. No DTD is read and no custom entity is expanded, so entity bombs
 //! have nothing to expand.
 
 use std::borrow::Cow;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader, Cursor, Read};
 use std::time::Instant;
 
 use quick_xml::Reader;
@@ -41,43 +42,116 @@ pub(super) fn walk<R: BufRead>(
     mut on_event: impl FnMut(XmlEvent<'_>) -> bool,
 ) -> Result<(), XmlStop> {
     let mut reader = Reader::from_reader(source);
-    let config = reader.config_mut();
-    config.check_end_names = false;
-    config.allow_unmatched_ends = true;
-    config.allow_dangling_amp = true;
+    configure(&mut reader);
     let mut buf = Vec::new();
     let mut events = 0u32;
     loop {
-        events = events.wrapping_add(1);
-        if events.is_multiple_of(DEADLINE_EVERY) && Instant::now() >= deadline {
-            return Err(XmlStop::Deadline);
-        }
+        check_deadline(&mut events, deadline)?;
         buf.clear();
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|_| XmlStop::Malformed)?;
-        let go_on = match &event {
-            Event::Start(start) => on_event(XmlEvent::Open(start)),
-            Event::Empty(start) => {
-                on_event(XmlEvent::Open(start)) && on_event(XmlEvent::Close(local(start)))
-            }
-            Event::End(end) => {
-                let name = end.local_name();
-                on_event(XmlEvent::Close(name.as_ref()))
-            }
-            Event::Text(text) => on_event(XmlEvent::Text(&text.xml10_content())),
-            Event::CData(data) => on_event(XmlEvent::Text(&data.xml10_content())),
-            Event::GeneralRef(reference) => match resolve_entity(reference) {
-                Some(resolved) => on_event(XmlEvent::Text(&resolved)),
-                None => true,
-            },
-            Event::Eof => return Ok(()),
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => true,
-        };
-        if !go_on {
-            return Ok(());
+        match dispatch(&event, &mut on_event) {
+            Flow::Next => {}
+            Flow::Stop => return Ok(()),
         }
     }
+}
+
+/// Largest document [`walk_read`] parses in memory; a larger one is streamed.
+pub(super) const IN_MEMORY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Walks the document `source` yields: in memory ([`walk_slice`], faster) when it is at
+/// most `in_memory` bytes, which nearly every office part is; streamed ([`walk`]) when it
+/// is larger or its container understated its size (`declared`), so memory stays bounded
+/// whatever the container says. A read error is [`XmlStop::Malformed`].
+pub(super) fn walk_read<R: Read>(
+    mut source: R,
+    declared: u64,
+    in_memory: usize,
+    deadline: Instant,
+    on_event: impl FnMut(XmlEvent<'_>) -> bool,
+) -> Result<(), XmlStop> {
+    let mut head =
+        Vec::with_capacity(usize::try_from(declared).map_or(in_memory, |d| d.min(in_memory)));
+    let limit = u64::try_from(in_memory).unwrap_or(u64::MAX).saturating_add(1);
+    (&mut source)
+        .take(limit)
+        .read_to_end(&mut head)
+        .map_err(|_| XmlStop::Malformed)?;
+    if head.len() <= in_memory {
+        walk_slice(&head, deadline, on_event)
+    } else {
+        walk(
+            BufReader::new(Cursor::new(head).chain(source)),
+            deadline,
+            on_event,
+        )
+    }
+}
+
+/// [`walk`] over a document already in memory: the events borrow from `source`, so
+/// nothing is copied into an event buffer.
+pub(super) fn walk_slice(
+    source: &[u8],
+    deadline: Instant,
+    mut on_event: impl FnMut(XmlEvent<'_>) -> bool,
+) -> Result<(), XmlStop> {
+    let mut reader = Reader::from_reader(source);
+    configure(&mut reader);
+    let mut events = 0u32;
+    loop {
+        check_deadline(&mut events, deadline)?;
+        let event = reader.read_event().map_err(|_| XmlStop::Malformed)?;
+        match dispatch(&event, &mut on_event) {
+            Flow::Next => {}
+            Flow::Stop => return Ok(()),
+        }
+    }
+}
+
+fn configure<R>(reader: &mut Reader<R>) {
+    let config = reader.config_mut();
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    config.allow_dangling_amp = true;
+}
+
+fn check_deadline(events: &mut u32, deadline: Instant) -> Result<(), XmlStop> {
+    *events = events.wrapping_add(1);
+    if events.is_multiple_of(DEADLINE_EVERY) && Instant::now() >= deadline {
+        return Err(XmlStop::Deadline);
+    }
+    Ok(())
+}
+
+enum Flow {
+    Next,
+    Stop,
+}
+
+/// Hands one parsed event to `on_event`; [`Flow::Stop`] at the end of the document or
+/// when `on_event` says so.
+fn dispatch(event: &Event<'_>, on_event: &mut impl FnMut(XmlEvent<'_>) -> bool) -> Flow {
+    let go_on = match event {
+        Event::Start(start) => on_event(XmlEvent::Open(start)),
+        Event::Empty(start) => {
+            on_event(XmlEvent::Open(start)) && on_event(XmlEvent::Close(local(start)))
+        }
+        Event::End(end) => {
+            let name = end.local_name();
+            on_event(XmlEvent::Close(name.as_ref()))
+        }
+        Event::Text(text) => on_event(XmlEvent::Text(&text.xml10_content())),
+        Event::CData(data) => on_event(XmlEvent::Text(&data.xml10_content())),
+        Event::GeneralRef(reference) => match resolve_entity(reference) {
+            Some(resolved) => on_event(XmlEvent::Text(&resolved)),
+            None => true,
+        },
+        Event::Eof => return Flow::Stop,
+        Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => true,
+    };
+    if go_on { Flow::Next } else { Flow::Stop }
 }
 
 /// The local name (without prefix) of a start tag.
@@ -95,11 +169,13 @@ pub(super) fn attribute<'a>(start: &'a BytesStart<'_>, name: &str) -> Option<Cow
         .find_map(|attribute| {
             let key = attribute.key.into_inner();
             let key_local = key.rsplit_once(':').map_or(key, |(_, local)| local);
-            (key_local == name).then(|| {
-                match attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+            (key_local == name).then(|| match attribute.value {
+                // Nothing to normalize (no reference, no tab or line break): borrow.
+                Cow::Borrowed(raw) if !raw.contains(['&', '\t', '\n', '\r']) => Cow::Borrowed(raw),
+                _ => match attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
                     Ok(value) => Cow::Owned(value.into_owned()),
                     Err(_) => Cow::Owned(attribute.value.into_owned()),
-                }
+                },
             })
         })
 }
@@ -149,6 +225,40 @@ mod tests {
         )
         .expect("well-formed");
         assert_eq!(got, "<p><t>AT&T é☺ </t><br></br><raw></p>");
+    }
+
+    #[test]
+    fn in_memory_and_streamed_walks_see_the_same_events() {
+        let xml = r#"<?xml version="1.0"?><w:p xmlns:w="x"><w:t>AT&amp;T &#233;</w:t><w:br/><c t="s" r="A1"><v>7</v></c><![CDATA[<raw>]]></w:p>"#;
+        let events = |in_memory: usize| {
+            let mut out = Vec::new();
+            walk_read(
+                xml.as_bytes(),
+                xml.len() as u64,
+                in_memory,
+                Instant::now() + Duration::from_secs(5),
+                |event| {
+                    out.push(match event {
+                        XmlEvent::Open(start) => format!(
+                            "<{} t={:?}>",
+                            local(start),
+                            attribute(start, "t").map(|t| t.into_owned())
+                        ),
+                        XmlEvent::Close(name) => format!("</{name}>"),
+                        XmlEvent::Text(text) => text.to_owned(),
+                    });
+                    true
+                },
+            )
+            .expect("well-formed");
+            out
+        };
+        let in_memory = events(IN_MEMORY_BYTES);
+        assert_eq!(in_memory, events(xml.len()), "exactly at the limit: in memory");
+        assert_eq!(in_memory, events(xml.len() - 1), "one byte over: streamed");
+        assert_eq!(in_memory, events(16), "streamed from the first bytes");
+        assert!(in_memory.contains(&"<c t=Some(\"s\")>".to_owned()), "{in_memory:?}");
+        assert_eq!(in_memory.concat().matches("AT&T é").count(), 1, "{in_memory:?}");
     }
 
     #[test]

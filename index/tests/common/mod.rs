@@ -222,11 +222,21 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
             date,
             message_id: Some(format!("<Msg{i}.X@Mail.Example>")),
             from,
-            sender: Vec::new(),
+            // Participants that only Sender and Delivered-To name (an assistant sending
+            // on someone's behalf, an archive copy's final recipient).
+            sender: if i % 6 == 1 {
+                vec![address(("Ivan Assistant", "ivan.assistant@initech.example"))]
+            } else {
+                Vec::new()
+            },
             to,
             cc,
             bcc,
-            delivered_to: Vec::new(),
+            delivered_to: if i % 8 == 5 {
+                vec!["judy.archive@globex.example".into()]
+            } else {
+                Vec::new()
+            },
             envelope_recipients: envelope,
             subject,
             body,
