@@ -28,7 +28,10 @@ pub enum Error {
     InvalidDocument(String),
     /// A yearly index is missing, damaged or incompatible and must be rebuilt from the
     /// volumes. Searches refuse to answer rather than silently missing that year.
-    #[error("index for {year} needs a rebuild: {reason}")]
+    #[error(
+        "index for {year} needs a rebuild: {reason} (`coffer reindex --year {year}` rebuilds it \
+         from the volume; `coffer serve` and `coffer import` do so when they start)"
+    )]
     NeedsRebuild {
         /// The year.
         year: i32,

@@ -74,7 +74,9 @@ pub(super) fn walk_read<R: Read>(
 ) -> Result<(), XmlStop> {
     let mut head =
         Vec::with_capacity(usize::try_from(declared).map_or(in_memory, |d| d.min(in_memory)));
-    let limit = u64::try_from(in_memory).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(in_memory)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     (&mut source)
         .take(limit)
         .read_to_end(&mut head)
@@ -254,11 +256,22 @@ mod tests {
             out
         };
         let in_memory = events(IN_MEMORY_BYTES);
-        assert_eq!(in_memory, events(xml.len()), "exactly at the limit: in memory");
+        assert_eq!(
+            in_memory,
+            events(xml.len()),
+            "exactly at the limit: in memory"
+        );
         assert_eq!(in_memory, events(xml.len() - 1), "one byte over: streamed");
         assert_eq!(in_memory, events(16), "streamed from the first bytes");
-        assert!(in_memory.contains(&"<c t=Some(\"s\")>".to_owned()), "{in_memory:?}");
-        assert_eq!(in_memory.concat().matches("AT&T é").count(), 1, "{in_memory:?}");
+        assert!(
+            in_memory.contains(&"<c t=Some(\"s\")>".to_owned()),
+            "{in_memory:?}"
+        );
+        assert_eq!(
+            in_memory.concat().matches("AT&T é").count(),
+            1,
+            "{in_memory:?}"
+        );
     }
 
     #[test]

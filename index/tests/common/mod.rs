@@ -225,7 +225,10 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
             // Participants that only Sender and Delivered-To name (an assistant sending
             // on someone's behalf, an archive copy's final recipient).
             sender: if i % 6 == 1 {
-                vec![address(("Ivan Assistant", "ivan.assistant@initech.example"))]
+                vec![address((
+                    "Ivan Assistant",
+                    "ivan.assistant@initech.example",
+                ))]
             } else {
                 Vec::new()
             },
