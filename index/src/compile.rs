@@ -141,33 +141,36 @@ enum Analysis {
     Address,
 }
 
+/// Where a participant is indexed: each address header's own field, and `participant`
+/// for those no other field holds (Sender, Delivered-To; see `IndexSchema::document`).
+fn participant_targets(fields: &Fields) -> [(Field, Analysis); 6] {
+    [
+        (fields.from, Analysis::Address),
+        (fields.to, Analysis::Address),
+        (fields.cc, Analysis::Address),
+        (fields.bcc, Analysis::Address),
+        (fields.envelope, Analysis::Address),
+        (fields.participant, Analysis::Address),
+    ]
+}
+
 fn text_query(text: &TextQuery, fields: &Fields) -> Result<Box<dyn Query>> {
     let targets: Vec<(Field, Analysis)> = match text.field {
-        None => vec![
-            (fields.from, Analysis::Address),
-            (fields.to, Analysis::Address),
-            (fields.cc, Analysis::Address),
-            (fields.bcc, Analysis::Address),
-            (fields.envelope, Analysis::Address),
-            (fields.participant, Analysis::Address),
-            (fields.subject, Analysis::TextWithGrams),
-            (fields.body, Analysis::TextWithGrams),
-            (fields.attachment, Analysis::Text),
-            (fields.filename, Analysis::Text),
-        ],
+        None => participant_targets(fields)
+            .into_iter()
+            .chain([
+                (fields.subject, Analysis::TextWithGrams),
+                (fields.body, Analysis::TextWithGrams),
+                (fields.attachment, Analysis::Text),
+                (fields.filename, Analysis::Text),
+            ])
+            .collect(),
         Some(TextField::From) => vec![(fields.from, Analysis::Address)],
         Some(TextField::To) => vec![(fields.to, Analysis::Address)],
         Some(TextField::Cc) => vec![(fields.cc, Analysis::Address)],
         Some(TextField::Bcc) => vec![(fields.bcc, Analysis::Address)],
         Some(TextField::Envelope) => vec![(fields.envelope, Analysis::Address)],
-        Some(TextField::Participant) => vec![
-            (fields.from, Analysis::Address),
-            (fields.to, Analysis::Address),
-            (fields.cc, Analysis::Address),
-            (fields.bcc, Analysis::Address),
-            (fields.envelope, Analysis::Address),
-            (fields.participant, Analysis::Address),
-        ],
+        Some(TextField::Participant) => participant_targets(fields).to_vec(),
         Some(TextField::Subject) => vec![(fields.subject, Analysis::TextWithGrams)],
         Some(TextField::Body) => vec![(fields.body, Analysis::TextWithGrams)],
         Some(TextField::Attachment) => vec![(fields.attachment, Analysis::Text)],
