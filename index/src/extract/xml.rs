@@ -1,8 +1,7 @@
-//! A small layer over `quick-xml` for the office formats (in memory, or streamed when
-//! a part is large): local element
-//! names, text with the predefined and numeric entities resolved, a deadline check,
-//! and nothing else. No DTD is read and no custom entity is expanded, so entity bombs
-//! have nothing to expand.
+//! A small layer over `quick-xml` for the office formats (in memory, or streamed when a
+//! part is large): local element names, text with the predefined and numeric entities
+//! resolved, a deadline check, and nothing else. No DTD is read and no custom entity is
+//! expanded, so entity bombs have nothing to expand.
 
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Cursor, Read};
@@ -77,10 +76,12 @@ pub(super) fn walk_read<R: Read>(
     let limit = u64::try_from(in_memory)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
-    (&mut source)
-        .take(limit)
-        .read_to_end(&mut head)
-        .map_err(|_| XmlStop::Malformed)?;
+    if (&mut source).take(limit).read_to_end(&mut head).is_err() {
+        // A corrupt or over-budget part: the events of what was read come first, as when
+        // streaming, so the text before the damage is kept.
+        walk_slice(&head, deadline, on_event)?;
+        return Err(XmlStop::Malformed);
+    }
     if head.len() <= in_memory {
         walk_slice(&head, deadline, on_event)
     } else {
@@ -272,6 +273,49 @@ mod tests {
             1,
             "{in_memory:?}"
         );
+    }
+
+    /// Yields `data` in 7-byte reads, then fails.
+    struct Failing<'a> {
+        data: &'a [u8],
+    }
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(std::io::Error::other("corrupt deflate stream"));
+            }
+            let n = buf.len().min(7).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_part_that_fails_midway_keeps_the_text_before_the_damage() {
+        let xml = b"<r><t>first paragraph</t><t>second</t><t>cut he";
+        for in_memory in [IN_MEMORY_BYTES, 10] {
+            let mut texts = Vec::new();
+            let result = walk_read(
+                Failing { data: xml },
+                1_000,
+                in_memory,
+                Instant::now() + Duration::from_secs(5),
+                |event| {
+                    if let XmlEvent::Text(text) = event {
+                        texts.push(text.to_owned());
+                    }
+                    true
+                },
+            );
+            assert!(matches!(result, Err(XmlStop::Malformed)), "{in_memory}");
+            assert_eq!(
+                texts[..2],
+                ["first paragraph".to_owned(), "second".to_owned()],
+                "{in_memory}"
+            );
+        }
     }
 
     #[test]
