@@ -178,9 +178,7 @@ impl IndexSchema {
         // (Sender, Delivered-To): queries for a participant (and plain words) search it
         // together with from, to, cc, bcc and envelope. Indexing every address a second
         // time here cost about 7% of the indexed tokens.
-        for sender in &doc.sender {
-            add_addresses(&mut out, f.participant, std::slice::from_ref(sender));
-        }
+        add_addresses(&mut out, f.participant, &doc.sender);
         for delivered_to in &doc.delivered_to {
             out.add_text(f.participant, delivered_to);
         }
