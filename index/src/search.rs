@@ -23,6 +23,7 @@
 //! [`IndexOptions::search_threads`]: crate::IndexOptions::search_threads
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
@@ -34,9 +35,9 @@ use tantivy::schema::{Field, Term, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
 use tracing::debug;
 
-use crate::compile::{compile, scope_filter};
+use crate::compile::{IndexedFields, compile, scope_filter};
 use crate::error::{Error, Result};
-use crate::query::{QueryAst, TextKind, TextQuery, parse_query};
+use crate::query::{DateBounds, QueryAst, TextKind, TextQuery, parse_query};
 use crate::schema::{Fields, names};
 use crate::set::{IndexSet, Slot};
 use crate::snippet::{self, Highlighter};
@@ -206,7 +207,15 @@ impl IndexSet {
             years_searched: Vec::new(),
         };
         let fields = &self.schema.fields;
-        let mut query = compile(ast, fields)?;
+        let bounds = ast.date_bounds();
+        // The years are gathered first so that the query can leave out fields they do
+        // not hold; a query error still comes before an index error.
+        let searchers = self.searchers_within(&bounds);
+        let indexed = match &searchers {
+            Ok(searchers) => indexed_fields(searchers)?,
+            Err(_) => IndexedFields::All,
+        };
+        let mut query = compile(ast, fields, &indexed)?;
         if let Scope::Restricted { mailboxes, domains } = scope
             && mailboxes.is_empty()
             && domains.is_empty()
@@ -219,24 +228,7 @@ impl IndexSet {
                 (Occur::Must, filter),
             ]));
         }
-
-        let bounds = ast.date_bounds();
-        let mut searchers: Vec<(i32, Searcher)> = Vec::new();
-        for (year, slot) in self.slots() {
-            let index = match slot {
-                Slot::Ready(index) => index,
-                Slot::Broken(reason) => return Err(Error::NeedsRebuild { year, reason }),
-            };
-            let searcher = index.searcher();
-            if searcher.num_docs() == 0 {
-                continue;
-            }
-            if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))?
-                && bounds.overlaps(min, max)
-            {
-                searchers.push((year, searcher));
-            }
-        }
+        let searchers = searchers?;
         if bounds.is_empty() || searchers.is_empty() {
             return Ok(SearchResults {
                 years_searched: searchers.iter().map(|(y, _)| *y).collect(),
@@ -360,6 +352,50 @@ impl IndexSet {
             years_searched,
         })
     }
+}
+
+impl IndexSet {
+    /// A searcher for every year holding documents whose message dates can meet
+    /// `bounds`; a damaged year is an error.
+    fn searchers_within(&self, bounds: &DateBounds) -> Result<Vec<(i32, Searcher)>> {
+        let mut searchers: Vec<(i32, Searcher)> = Vec::new();
+        for (year, slot) in self.slots() {
+            let index = match slot {
+                Slot::Ready(index) => index,
+                Slot::Broken(reason) => return Err(Error::NeedsRebuild { year, reason }),
+            };
+            let searcher = index.searcher();
+            if searcher.num_docs() == 0 {
+                continue;
+            }
+            if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))?
+                && bounds.overlaps(min, max)
+            {
+                searchers.push((year, searcher));
+            }
+        }
+        Ok(searchers)
+    }
+}
+
+/// The fields that hold at least one term in some segment of `searchers`
+/// (see [`IndexedFields`]).
+fn indexed_fields(searchers: &[(i32, Searcher)]) -> Result<IndexedFields> {
+    let mut indexed = HashSet::new();
+    for (year, searcher) in searchers {
+        let schema = searcher.schema();
+        for segment in searcher.segment_readers() {
+            let metadata = segment.fields_metadata().map_err(Error::engine(*year))?;
+            for field in metadata {
+                if field.postings_size.is_some_and(|size| size.get_bytes() > 0)
+                    && let Ok(handle) = schema.get_field(&field.field_name)
+                {
+                    indexed.insert(handle);
+                }
+            }
+        }
+    }
+    Ok(IndexedFields::Only(indexed))
 }
 
 /// Runs `work` for every searcher, on up to `threads` threads (years are independent), returning the results in searcher order. A panic inside tantivy (which

@@ -254,6 +254,91 @@ fn random_boolean_queries_match_the_oracle() {
     );
 }
 
+/// An index where some fields hold no term at all (an import: no envelope, no Sender or
+/// Delivered-To, no Bcc, no flags, no Message-ID, no mailbox, no attachment). The search
+/// leaves such fields out of the query; the answers must not change, and a bad word in
+/// such a field must still be an error.
+#[test]
+fn fields_that_hold_no_term_give_the_oracle_answers() {
+    let docs: Vec<MessageDoc> = corpus(80)
+        .into_iter()
+        .map(|mut d| {
+            d.envelope_recipients.clear();
+            d.sender.clear();
+            d.delivered_to.clear();
+            d.bcc.clear();
+            d.flags = coffer_model::MessageFlags::default();
+            d.message_id = None;
+            d.mailboxes.clear();
+            d.attachments.clear();
+            d
+        })
+        .collect();
+    let (_dir, set) = build(&docs);
+    let some = |query: &str, predicate: &dyn Fn(&MessageDoc) -> bool| {
+        assert!(
+            !expected(&docs, &Scope::All, predicate).is_empty(),
+            "fixture must exercise {query:?}"
+        );
+        check(&set, &docs, query, predicate);
+    };
+    some("budget", &|d| has_text(d, "", "budget"));
+    some("smith", &|d| has_text(d, "", "smith"));
+    some("participant:alice", &|d| {
+        has_text(d, "participant", "alice")
+    });
+    some("bud*", &|d| has_prefix(d, "", "bud"));
+    some("-smith", &|d| !has_text(d, "", "smith"));
+    for empty in [
+        "envelope:alice",
+        "bcc:alice",
+        "envelope:alice OR bcc:smith",
+        "flag:malformed",
+        "has:attachment",
+        "attachment:budget",
+        "filename:xlsx",
+        "message-id:msg5.x@mail.example",
+        "mailbox:acme.example",
+        "mailbox:bob@acme.example",
+        "mailbox:carol*",
+    ] {
+        check(&set, &docs, empty, |_| false);
+    }
+    check(&set, &docs, "-envelope:alice", |_| true);
+    check(&set, &docs, "smith -has:attachment", |d| {
+        has_text(d, "", "smith")
+    });
+
+    let long = "x".repeat(300);
+    for query in [
+        format!("envelope:{long}"),
+        format!("bcc:{long}"),
+        long.clone(),
+    ] {
+        let request = coffer_index::SearchRequest {
+            query: query.clone(),
+            scope: Scope::All,
+            sort: coffer_index::Sort::Relevance,
+            limit: 10,
+            offset: 0,
+        };
+        let error = set.search(&request).expect_err("a word too long to index");
+        assert!(
+            error.to_string().contains("longer than"),
+            "{query}: {error}"
+        );
+    }
+
+    let mut rng = Rng::new(99);
+    for _ in 0..300 {
+        let query = Q::random(&mut rng, 3);
+        let text = query.render(&mut rng);
+        let got = search_ids(&set, &text, &Scope::All);
+        let want = expected(&docs, &Scope::All, |d| query.eval(d));
+        assert_eq!(got, want, "query {text:?}");
+    }
+}
+
 mod never_panics {
     use std::sync::OnceLock;
 
