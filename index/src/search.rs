@@ -212,10 +212,10 @@ impl IndexSet {
         // not hold; a query error still comes before an index error.
         let searchers = self.searchers_within(&bounds);
         let indexed = match &searchers {
-            Ok(searchers) => indexed_fields(searchers)?,
-            Err(_) => IndexedFields::All,
+            Ok((_, indexed)) => indexed,
+            Err(_) => &IndexedFields::All,
         };
-        let mut query = compile(ast, fields, &indexed)?;
+        let mut query = compile(ast, fields, indexed)?;
         if let Scope::Restricted { mailboxes, domains } = scope
             && mailboxes.is_empty()
             && domains.is_empty()
@@ -228,7 +228,7 @@ impl IndexSet {
                 (Occur::Must, filter),
             ]));
         }
-        let searchers = searchers?;
+        let (searchers, _) = searchers?;
         if bounds.is_empty() || searchers.is_empty() {
             return Ok(SearchResults {
                 years_searched: searchers.iter().map(|(y, _)| *y).collect(),
@@ -356,9 +356,14 @@ impl IndexSet {
 
 impl IndexSet {
     /// A searcher for every year holding documents whose message dates can meet
-    /// `bounds`; a damaged year is an error.
-    fn searchers_within(&self, bounds: &DateBounds) -> Result<Vec<(i32, Searcher)>> {
+    /// `bounds`, and the fields that hold terms in any of them; a damaged year is an
+    /// error.
+    fn searchers_within(
+        &self,
+        bounds: &DateBounds,
+    ) -> Result<(Vec<(i32, Searcher)>, IndexedFields)> {
         let mut searchers: Vec<(i32, Searcher)> = Vec::new();
+        let mut indexed = HashSet::new();
         for (year, slot) in self.slots() {
             let index = match slot {
                 Slot::Ready(index) => index,
@@ -371,31 +376,12 @@ impl IndexSet {
             if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))?
                 && bounds.overlaps(min, max)
             {
+                indexed.extend(index.indexed_fields(&searcher)?.iter().copied());
                 searchers.push((year, searcher));
             }
         }
-        Ok(searchers)
+        Ok((searchers, IndexedFields::Only(indexed)))
     }
-}
-
-/// The fields that hold at least one term in some segment of `searchers`
-/// (see [`IndexedFields`]).
-fn indexed_fields(searchers: &[(i32, Searcher)]) -> Result<IndexedFields> {
-    let mut indexed = HashSet::new();
-    for (year, searcher) in searchers {
-        let schema = searcher.schema();
-        for segment in searcher.segment_readers() {
-            let metadata = segment.fields_metadata().map_err(Error::engine(*year))?;
-            for field in metadata {
-                if field.postings_size.is_some_and(|size| size.get_bytes() > 0)
-                    && let Ok(handle) = schema.get_field(&field.field_name)
-                {
-                    indexed.insert(handle);
-                }
-            }
-        }
-    }
-    Ok(IndexedFields::Only(indexed))
 }
 
 /// Runs `work` for every searcher, on up to `threads` threads (years are independent), returning the results in searcher order. A panic inside tantivy (which

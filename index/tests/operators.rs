@@ -337,6 +337,18 @@ fn fields_that_hold_no_term_give_the_oracle_answers() {
         let want = expected(&docs, &Scope::All, |d| query.eval(d));
         assert_eq!(got, want, "query {text:?}");
     }
+
+    // A field that comes to hold terms is searched from the next commit on (what the
+    // index holds is worked out again for each new searcher generation).
+    let mut late = docs[0].clone();
+    late.id.seq = docs.iter().map(|d| d.id.seq).max().unwrap_or(0) + 1;
+    late.envelope_recipients = vec!["late.recipient@acme.example".into()];
+    set.add(&late).expect("adds");
+    set.commit(late.id.year, late.id.seq).expect("commits");
+    for query in ["envelope:late.recipient@acme.example", "late.recipient"] {
+        let got = search_ids(&set, query, &Scope::All);
+        assert_eq!(got, [late.id].into_iter().collect(), "{query}");
+    }
 }
 
 mod never_panics {
