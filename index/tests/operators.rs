@@ -230,24 +230,36 @@ fn every_operator_matches_the_oracle() {
     check(&set, &docs, "during:2024 during:2023", |_| false);
 }
 
+/// Checks 300 random boolean queries (from `seed`) against the oracle; returns how many
+/// had a non-trivial answer (neither nothing nor everything).
+fn random_queries_match_the_oracle(
+    set: &coffer_index::IndexSet,
+    docs: &[MessageDoc],
+    seed: u64,
+) -> usize {
+    let mut rng = Rng::new(seed);
+    let mut nontrivial = 0;
+    for _ in 0..300 {
+        let query = Q::random(&mut rng, 3);
+        let text = query.render(&mut rng);
+        let got = search_ids(set, &text, &Scope::All);
+        let want = expected(docs, &Scope::All, |d| query.eval(d));
+        assert_eq!(got, want, "query {text:?}");
+        if !want.is_empty() && want.len() < docs.len() {
+            nontrivial += 1;
+        }
+    }
+    nontrivial
+}
+
 #[test]
 fn random_boolean_queries_match_the_oracle() {
     let docs = corpus(80);
     let (_dir, set) = build(&docs);
-    let mut nontrivial = 0;
-    for seed in [42, 7, 2024] {
-        let mut rng = Rng::new(seed);
-        for _ in 0..300 {
-            let query = Q::random(&mut rng, 3);
-            let text = query.render(&mut rng);
-            let got = search_ids(&set, &text, &Scope::All);
-            let want = expected(&docs, &Scope::All, |d| query.eval(d));
-            assert_eq!(got, want, "query {text:?}");
-            if !want.is_empty() && want.len() < docs.len() {
-                nontrivial += 1;
-            }
-        }
-    }
+    let nontrivial: usize = [42, 7, 2024]
+        .into_iter()
+        .map(|seed| random_queries_match_the_oracle(&set, &docs, seed))
+        .sum();
     assert!(
         nontrivial > 300,
         "only {nontrivial} queries had a non-trivial answer"
@@ -329,14 +341,7 @@ fn fields_that_hold_no_term_give_the_oracle_answers() {
         );
     }
 
-    let mut rng = Rng::new(99);
-    for _ in 0..300 {
-        let query = Q::random(&mut rng, 3);
-        let text = query.render(&mut rng);
-        let got = search_ids(&set, &text, &Scope::All);
-        let want = expected(&docs, &Scope::All, |d| query.eval(d));
-        assert_eq!(got, want, "query {text:?}");
-    }
+    random_queries_match_the_oracle(&set, &docs, 99);
 
     // A field that comes to hold terms is searched from the next commit on (what the
     // index holds is worked out again for each new searcher generation).
