@@ -138,11 +138,20 @@ pub(crate) fn compile(
 const SCOPE_UNION_MAX_TERMS: usize = 32;
 
 /// The scope filter, or `None` for [`Scope::All`]. Scores nothing (constant 0).
-/// A restricted scope with no mailbox and no domain matches nothing.
-pub(crate) fn scope_filter(scope: &Scope, fields: &Fields) -> Option<Box<dyn Query>> {
+/// A restricted scope with no mailbox and no domain matches nothing, and so does any
+/// restricted scope where no message has a mailbox (`mailbox_domain` holds terms only
+/// where `mailbox` does).
+pub(crate) fn scope_filter(
+    scope: &Scope,
+    fields: &Fields,
+    indexed: &IndexedFields,
+) -> Option<Box<dyn Query>> {
     let Scope::Restricted { mailboxes, domains } = scope else {
         return None;
     };
+    if !indexed.contains(fields.mailbox) {
+        return Some(Box::new(EmptyQuery));
+    }
     let mut terms: Vec<Term> = mailboxes
         .iter()
         .map(|mailbox| Term::from_field_text(fields.mailbox, &analysis::raw_term(mailbox)))

@@ -222,7 +222,7 @@ impl IndexSet {
         {
             return Ok(empty);
         }
-        if let Some(filter) = scope_filter(scope, fields) {
+        if let Some(filter) = scope_filter(scope, fields, indexed) {
             query = Box::new(BooleanQuery::new(vec![
                 (Occur::Must, query),
                 (Occur::Must, filter),
@@ -352,9 +352,7 @@ impl IndexSet {
             years_searched,
         })
     }
-}
 
-impl IndexSet {
     /// A searcher for every year holding documents whose message dates can meet
     /// `bounds`, and the fields that hold terms in any of them; a damaged year is an
     /// error.

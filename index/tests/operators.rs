@@ -317,6 +317,12 @@ fn fields_that_hold_no_term_give_the_oracle_answers() {
         check(&set, &docs, empty, |_| false);
     }
     check(&set, &docs, "-envelope:alice", |_| true);
+    for scope in [
+        Scope::mailboxes(["bob@acme.example"]),
+        Scope::domains(["acme.example"]),
+    ] {
+        assert!(search_ids(&set, "*", &scope).is_empty(), "{scope:?}");
+    }
     check(&set, &docs, "smith -has:attachment", |d| {
         has_text(d, "", "smith")
     });
