@@ -5,7 +5,6 @@
 //! Set semantics: `NOT x` is "all documents minus `x`", so a conjunction of negations
 //! still matches (all minus each), and `a OR NOT b` is `a ∪ (all ∖ b)`.
 
-use std::collections::HashSet;
 use std::ops::Bound;
 
 use coffer_model::{MessageFlags, Scope};
@@ -22,32 +21,48 @@ use crate::error::{Error, Result};
 use crate::query::{QueryAst, TextField, TextKind, TextQuery};
 use crate::schema::{Fields, message_id_term};
 
-/// The text fields that hold at least one term in the indexes a query will run on.
+/// The fields that hold at least one term in the indexes a query will run on, as a set
+/// of field ids (the schema has fewer than 64 fields; a field beyond that is always
+/// taken to hold terms).
 ///
 /// A clause on a field that holds no term cannot match, so [`compile`] leaves it out.
 /// Why bother: tantivy answers a clause on such a field with an empty term dictionary
 /// that it builds on first use in a process (an FST builder of about 1 MB: 0.7 ms,
 /// measured in a fresh process), and an imported archive has no envelope recipients,
 /// so every one-shot `coffer search` for a plain word paid it.
-#[derive(Debug, Clone)]
-pub(crate) enum IndexedFields {
-    /// Not known: every field may hold terms.
-    All,
-    /// Only these fields hold terms.
-    Only(HashSet<Field>),
-}
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexedFields(u64);
 
 impl IndexedFields {
-    fn contains(&self, field: Field) -> bool {
-        match self {
-            IndexedFields::All => true,
-            IndexedFields::Only(fields) => fields.contains(&field),
+    /// Every field may hold terms (nothing is left out).
+    pub(crate) const ALL: IndexedFields = IndexedFields(u64::MAX);
+    /// No field holds a term.
+    pub(crate) const NONE: IndexedFields = IndexedFields(0);
+
+    /// Adds `field`.
+    pub(crate) fn insert(&mut self, field: Field) {
+        if let Some(bit) = Self::bit(field) {
+            self.0 |= bit;
         }
     }
 
-    /// `query` (which searches `field` only) if `field` holds terms, else nothing.
-    fn only_in(&self, field: Field, query: Box<dyn Query>) -> Box<dyn Query> {
-        if self.contains(field) {
+    /// The fields of either set.
+    pub(crate) fn union(self, other: IndexedFields) -> IndexedFields {
+        IndexedFields(self.0 | other.0)
+    }
+
+    pub(crate) fn contains(self, field: Field) -> bool {
+        Self::bit(field).is_none_or(|bit| self.0 & bit != 0)
+    }
+
+    fn bit(field: Field) -> Option<u64> {
+        1u64.checked_shl(field.field_id())
+    }
+
+    /// `query` (which searches `fields` only) if one of `fields` holds terms, else
+    /// nothing.
+    fn only_in(self, fields: &[Field], query: Box<dyn Query>) -> Box<dyn Query> {
+        if fields.iter().any(|field| self.contains(*field)) {
             query
         } else {
             Box::new(EmptyQuery)
@@ -60,22 +75,22 @@ impl IndexedFields {
 pub(crate) fn compile(
     ast: &QueryAst,
     fields: &Fields,
-    indexed: &IndexedFields,
+    indexed: IndexedFields,
 ) -> Result<Box<dyn Query>> {
     Ok(match ast {
         QueryAst::All => Box::new(AllQuery),
         QueryAst::Text(text) => text_query(text, fields, indexed)?,
-        QueryAst::HasAttachment => indexed.only_in(
-            fields.has_attachment,
-            term(Term::from_field_bool(fields.has_attachment, true)),
-        ),
+        QueryAst::HasAttachment => term(Term::from_field_bool(fields.has_attachment, true)),
         QueryAst::Flag(flag) => {
             let name = MessageFlags::NAMES
                 .iter()
                 .find(|(candidate, _)| candidate == flag)
                 .map(|(_, name)| *name)
                 .unwrap_or_default();
-            indexed.only_in(fields.flag, term(Term::from_field_text(fields.flag, name)))
+            indexed.only_in(
+                &[fields.flag],
+                term(Term::from_field_text(fields.flag, name)),
+            )
         }
         QueryAst::Date(filter) => {
             let (lower, upper) = filter.bounds();
@@ -139,17 +154,16 @@ const SCOPE_UNION_MAX_TERMS: usize = 32;
 
 /// The scope filter, or `None` for [`Scope::All`]. Scores nothing (constant 0).
 /// A restricted scope with no mailbox and no domain matches nothing, and so does any
-/// restricted scope where no message has a mailbox (`mailbox_domain` holds terms only
-/// where `mailbox` does).
+/// restricted scope where no message has a mailbox.
 pub(crate) fn scope_filter(
     scope: &Scope,
     fields: &Fields,
-    indexed: &IndexedFields,
+    indexed: IndexedFields,
 ) -> Option<Box<dyn Query>> {
     let Scope::Restricted { mailboxes, domains } = scope else {
         return None;
     };
-    if !indexed.contains(fields.mailbox) {
+    if !indexed.contains(fields.mailbox) && !indexed.contains(fields.mailbox_domain) {
         return Some(Box::new(EmptyQuery));
     }
     let mut terms: Vec<Term> = mailboxes
@@ -209,11 +223,7 @@ fn participant_targets(fields: &Fields) -> [(Field, Analysis); 6] {
     ]
 }
 
-fn text_query(
-    text: &TextQuery,
-    fields: &Fields,
-    indexed: &IndexedFields,
-) -> Result<Box<dyn Query>> {
+fn text_query(text: &TextQuery, fields: &Fields, indexed: IndexedFields) -> Result<Box<dyn Query>> {
     let targets: Vec<(Field, Analysis)> = match text.field {
         None => participant_targets(fields)
             .into_iter()
@@ -234,9 +244,9 @@ fn text_query(
         Some(TextField::Body) => vec![(fields.body, Analysis::TextWithGrams)],
         Some(TextField::Attachment) => vec![(fields.attachment, Analysis::Text)],
         Some(TextField::Filename) => vec![(fields.filename, Analysis::Text)],
-        // `mailbox_domain` holds terms only where `mailbox` does (see the schema).
         Some(TextField::Mailbox) => {
-            return Ok(indexed.only_in(fields.mailbox, mailbox_query(text, fields)));
+            let query = mailbox_query(text, fields);
+            return Ok(indexed.only_in(&[fields.mailbox, fields.mailbox_domain], query));
         }
         Some(TextField::MessageId) => {
             let value = message_id_term(&text.text);
@@ -246,7 +256,7 @@ fn text_query(
                     term(Term::from_field_text(fields.message_id, &value))
                 }
             };
-            return Ok(indexed.only_in(fields.message_id, query));
+            return Ok(indexed.only_in(&[fields.message_id], query));
         }
     };
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(targets.len());

@@ -23,7 +23,6 @@
 //! [`IndexOptions::search_threads`]: crate::IndexOptions::search_threads
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
@@ -210,11 +209,10 @@ impl IndexSet {
         let bounds = ast.date_bounds();
         // The years are gathered first so that the query can leave out fields they do
         // not hold; a query error still comes before an index error.
-        let searchers = self.searchers_within(&bounds);
-        let indexed = match &searchers {
-            Ok((_, indexed)) => indexed,
-            Err(_) => &IndexedFields::All,
-        };
+        let within = self.searchers_within(&bounds);
+        let indexed = within
+            .as_ref()
+            .map_or(IndexedFields::ALL, |(_, indexed)| *indexed);
         let mut query = compile(ast, fields, indexed)?;
         if let Scope::Restricted { mailboxes, domains } = scope
             && mailboxes.is_empty()
@@ -228,7 +226,7 @@ impl IndexSet {
                 (Occur::Must, filter),
             ]));
         }
-        let (searchers, _) = searchers?;
+        let (searchers, _) = within?;
         if bounds.is_empty() || searchers.is_empty() {
             return Ok(SearchResults {
                 years_searched: searchers.iter().map(|(y, _)| *y).collect(),
@@ -361,7 +359,7 @@ impl IndexSet {
         bounds: &DateBounds,
     ) -> Result<(Vec<(i32, Searcher)>, IndexedFields)> {
         let mut searchers: Vec<(i32, Searcher)> = Vec::new();
-        let mut indexed = HashSet::new();
+        let mut indexed = IndexedFields::NONE;
         for (year, slot) in self.slots() {
             let index = match slot {
                 Slot::Ready(index) => index,
@@ -374,11 +372,11 @@ impl IndexSet {
             if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))?
                 && bounds.overlaps(min, max)
             {
-                indexed.extend(index.indexed_fields(&searcher)?.iter().copied());
+                indexed = indexed.union(index.indexed_fields(&searcher)?);
                 searchers.push((year, searcher));
             }
         }
-        Ok((searchers, IndexedFields::Only(indexed)))
+        Ok((searchers, indexed))
     }
 }
 
@@ -523,5 +521,82 @@ fn hit(
             .and_then(|v| v.as_u64())
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         score,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use coffer_model::{Address, MessageDoc, MessageId};
+
+    use super::*;
+
+    /// The fields left out of queries are exactly those without a term: an index of
+    /// one message with a sender, a recipient and a body holds no envelope, Bcc,
+    /// Message-ID or mailbox, and the answer follows the next commit.
+    #[test]
+    fn indexed_fields_are_those_holding_terms_at_the_last_commit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let set = IndexSet::open(dir.path()).expect("opens");
+        let address = |email: &str| Address {
+            name: None,
+            email: email.into(),
+        };
+        let mut doc = MessageDoc {
+            id: MessageId { year: 2024, seq: 1 },
+            from: vec![address("alice@example.com")],
+            to: vec![address("bob@example.com")],
+            body: "quarterly report".into(),
+            ..MessageDoc::default()
+        };
+        set.add(&doc).expect("adds");
+        set.commit(2024, 1).expect("commits");
+        let fields = &set.schema.fields;
+        let indexed = |set: &IndexSet| {
+            let (_, indexed) = set
+                .searchers_within(&QueryAst::All.date_bounds())
+                .expect("searchers");
+            indexed
+        };
+        let first = indexed(&set);
+        for held in [fields.from, fields.to, fields.body, fields.has_attachment] {
+            assert!(first.contains(held), "{held:?}");
+        }
+        for empty in [
+            fields.envelope,
+            fields.bcc,
+            fields.participant,
+            fields.message_id,
+            fields.mailbox,
+            fields.mailbox_domain,
+            fields.flag,
+            fields.attachment,
+        ] {
+            assert!(!first.contains(empty), "{empty:?}");
+        }
+
+        doc.id.seq = 2;
+        doc.envelope_recipients = vec!["carol@example.com".into()];
+        set.add(&doc).expect("adds");
+        set.commit(2024, 2).expect("commits");
+        let second = indexed(&set);
+        // An envelope recipient in neither To nor Cc is a Bcc too (see the schema).
+        assert!(second.contains(fields.envelope) && second.contains(fields.bcc));
+        assert!(!second.contains(fields.mailbox));
+    }
+
+    #[test]
+    fn indexed_fields_as_a_set() {
+        let mut set = IndexedFields::NONE;
+        let (a, b) = (Field::from_field_id(3), Field::from_field_id(40));
+        assert!(!set.contains(a));
+        set.insert(a);
+        assert!(set.contains(a) && !set.contains(b));
+        let mut other = IndexedFields::NONE;
+        other.insert(b);
+        let both = set.union(other);
+        assert!(both.contains(a) && both.contains(b));
+        // Beyond the bit set: always taken to hold terms (never wrongly left out).
+        assert!(IndexedFields::NONE.contains(Field::from_field_id(64)));
+        assert!(IndexedFields::ALL.contains(b));
     }
 }

@@ -25,7 +25,7 @@
 //! fail with [`Error::NeedsRebuild`] until [`IndexSet::clear_year`] and a replay from
 //! the volumes rebuild it. [`IndexSet::verify_year`] additionally checksums every file.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -34,11 +34,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use coffer_model::MessageDoc;
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
-use tantivy::schema::{Field, Term};
+use tantivy::schema::Term;
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher};
 use tracing::{debug, info, warn};
 
 use crate::analysis;
+use crate::compile::IndexedFields;
 use crate::error::{Error, Result};
 use crate::schema::{IndexSchema, names};
 
@@ -175,7 +176,7 @@ pub(crate) struct YearIndex {
     pub(crate) reader: IndexReader,
     write: Mutex<WriteSlot>,
     /// [`YearIndex::indexed_fields`] of the last searcher generation asked about.
-    indexed_fields: Mutex<Option<(u64, Arc<HashSet<Field>>)>>,
+    indexed_fields: Mutex<Option<(u64, IndexedFields)>>,
 }
 
 impl YearIndex {
@@ -191,19 +192,19 @@ impl YearIndex {
     /// The fields that hold at least one term in some segment of `searcher` (one of
     /// this year's), worked out once per searcher generation: about 5 µs per segment,
     /// which a server with many segments and years would otherwise pay on every query.
-    pub(crate) fn indexed_fields(&self, searcher: &Searcher) -> Result<Arc<HashSet<Field>>> {
+    pub(crate) fn indexed_fields(&self, searcher: &Searcher) -> Result<IndexedFields> {
         let generation = searcher.generation().generation_id();
         let mut cache = self
             .indexed_fields
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((cached, fields)) = &*cache
-            && *cached == generation
+        if let Some((cached, fields)) = *cache
+            && cached == generation
         {
-            return Ok(fields.clone());
+            return Ok(fields);
         }
         let schema = searcher.schema();
-        let mut fields = HashSet::new();
+        let mut fields = IndexedFields::NONE;
         for segment in searcher.segment_readers() {
             let metadata = segment
                 .fields_metadata()
@@ -216,8 +217,7 @@ impl YearIndex {
                 }
             }
         }
-        let fields = Arc::new(fields);
-        *cache = Some((generation, fields.clone()));
+        *cache = Some((generation, fields));
         Ok(fields)
     }
 
