@@ -369,10 +369,17 @@ impl IndexSet {
             if searcher.num_docs() == 0 {
                 continue;
             }
-            if let Some((min, max)) = date_range(&searcher).map_err(Error::engine(year))?
-                && bounds.overlaps(min, max)
-            {
-                indexed = indexed.union(index.indexed_fields(&searcher)?);
+            let meets = guard_year(year, || {
+                let range = date_range(&searcher).map_err(Error::engine(year))?;
+                Ok(match range {
+                    Some((min, max)) if bounds.overlaps(min, max) => {
+                        Some(index.indexed_fields(&searcher)?)
+                    }
+                    _ => None,
+                })
+            })?;
+            if let Some(fields) = meets {
+                indexed = indexed.union(fields);
                 searchers.push((year, searcher));
             }
         }
@@ -380,22 +387,26 @@ impl IndexSet {
     }
 }
 
-/// Runs `work` for every searcher, on up to `threads` threads (years are independent), returning the results in searcher order. A panic inside tantivy (which
-/// it documents for some kinds of data corruption) becomes [`Error::Corruption`] for
-/// that year instead of unwinding into the caller.
+/// Runs `work` on one year's index; a panic inside tantivy (which it documents for some
+/// kinds of data corruption) becomes [`Error::Corruption`] for that year instead of
+/// unwinding into the caller.
+fn guard_year<T>(year: i32, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        Err(Error::Corruption {
+            year,
+            detail: "the search engine failed on this year's index; verify it".into(),
+        })
+    })
+}
+
+/// Runs `work` for every searcher, on up to `threads` threads (years are independent),
+/// returning the results in searcher order, each year under [`guard_year`].
 fn for_each_year<T: Send>(
     searchers: &[(i32, Searcher)],
     threads: usize,
     work: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    let guarded = |position: usize| -> Result<T> {
-        std::panic::catch_unwind(AssertUnwindSafe(|| work(position))).unwrap_or_else(|_| {
-            Err(Error::Corruption {
-                year: searchers[position].0,
-                detail: "the search engine failed on this year's index; verify it".into(),
-            })
-        })
-    };
+    let guarded = |position: usize| guard_year(searchers[position].0, || work(position));
     let threads = threads.min(searchers.len());
     if threads <= 1 {
         return (0..searchers.len()).map(guarded).collect();
@@ -582,6 +593,16 @@ mod tests {
         // An envelope recipient in neither To nor Cc is a Bcc too (see the schema).
         assert!(second.contains(fields.envelope) && second.contains(fields.bcc));
         assert!(!second.contains(fields.mailbox));
+    }
+
+    #[test]
+    fn a_panic_on_one_year_is_that_year_s_corruption() {
+        let result: Result<()> = guard_year(2021, || panic!("damaged column"));
+        match result {
+            Err(Error::Corruption { year: 2021, .. }) => {}
+            other => panic!("expected corruption of 2021, got {other:?}"),
+        }
+        assert_eq!(guard_year(2021, || Ok(7)).ok(), Some(7));
     }
 
     #[test]
