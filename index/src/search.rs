@@ -18,7 +18,9 @@
 //! - **Speed**: years are searched in parallel (up to [`IndexOptions::search_threads`]);
 //!   a lone word is counted and ranked in two passes (the ranking pass skips blocks
 //!   with block-max WAND), anything else in one pass that counts and ranks together.
-//!   Phrases of frequent words use the common grams of [`crate::analysis`].
+//!   Phrases of frequent words use the common grams of [`crate::analysis`]. Clauses on
+//!   fields that hold no term in the searched years are left out (see
+//!   `compile::IndexedFields`: tantivy would build an empty term dictionary for them).
 //!
 //! [`IndexOptions::search_threads`]: crate::IndexOptions::search_threads
 
