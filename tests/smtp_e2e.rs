@@ -338,7 +338,13 @@ fn import_through_a_running_server() {
     for path in &fixtures {
         let original = std::fs::read(path).expect("read");
         let shown = run(coffer(&data).args(["show", "--raw", &sha256_hex(&original)]));
-        assert!(shown.stdout == original, "{}", path.display());
+        assert!(
+            shown.stdout == original,
+            "{}: status {:?}, stderr {}",
+            path.display(),
+            shown.status.code(),
+            stderr(&shown)
+        );
     }
     stop_server(server);
 }
