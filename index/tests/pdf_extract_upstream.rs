@@ -1,7 +1,7 @@
-//! The vendored pdf-extract (`third_party/pdf-extract`, one change: `to_utf8`, the
-//! decoding of simple-font text through the font's encoding) against the unpatched
-//! pdf-extract 0.12.1 from crates.io: both must extract exactly the same text from the
-//! same PDF, and must both panic where one panics.
+//! The vendored pdf-extract (`third_party/pdf-extract`, two changes: `to_utf8`, the
+//! decoding of simple-font text through the font's encoding, and glyph-name tables without
+//! pointers) against the unpatched pdf-extract 0.12.1 from crates.io: both must extract
+//! exactly the same text from the same PDF, and must both panic where one panics.
 //!
 //! The PDFs are built here with the same lopdf the library reads them with: text drawn in
 //! simple fonts with every kind of encoding the library decodes through `to_utf8` (no
@@ -37,13 +37,44 @@ const GLYPH_NAMES: &[&str] = &[
     "zero",
 ];
 
+/// The 14 standard Type1 fonts, whose widths and glyph names the library carries
+/// (`core_fonts.rs`), and a name it does not know (it falls back to Helvetica's metrics).
+const STANDARD_FONTS: &[&str] = &[
+    "Courier",
+    "Courier-Bold",
+    "Courier-BoldOblique",
+    "Courier-Oblique",
+    "Helvetica",
+    "Helvetica-Bold",
+    "Helvetica-BoldOblique",
+    "Helvetica-Oblique",
+    "Symbol",
+    "Times-Roman",
+    "Times-Bold",
+    "Times-BoldItalic",
+    "Times-Italic",
+    "ZapfDingbats",
+    "NotAStandardFont",
+];
+
 /// A font dictionary: Type1 Helvetica with the given `/Encoding`, or TrueType without one.
 fn font(encoding: Option<Object>, truetype: bool) -> Dictionary {
-    let mut font = if truetype {
-        dictionary! { "Type" => "Font", "Subtype" => "TrueType", "BaseFont" => "Arial" }
+    if truetype {
+        let mut font =
+            dictionary! { "Type" => "Font", "Subtype" => "TrueType", "BaseFont" => "Arial" };
+        if let Some(encoding) = encoding {
+            font.set("Encoding", encoding);
+        }
+        font
     } else {
-        dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" }
-    };
+        type1_font("Helvetica", encoding)
+    }
+}
+
+/// A Type1 font dictionary without widths: `base` with the given `/Encoding`.
+fn type1_font(base: &str, encoding: Option<Object>) -> Dictionary {
+    let mut font = dictionary! { "Type" => "Font", "Subtype" => "Type1" };
+    font.set("BaseFont", Object::Name(base.as_bytes().to_vec()));
     if let Some(encoding) = encoding {
         font.set("Encoding", encoding);
     }
@@ -64,8 +95,17 @@ fn differences(base: Option<&str>, entries: &[(u8, &str)]) -> Object {
     Object::Dictionary(dict)
 }
 
-/// A one-page PDF showing each of `strings` with `font`, one `Tj` per string.
+/// A one-page PDF showing each of `strings` with `font`, one `Tj` per string, each on
+/// its own line.
 fn pdf(font: Dictionary, strings: &[Vec<u8>]) -> Vec<u8> {
+    pdf_laid_out(font, strings, None)
+}
+
+/// A one-page PDF showing each of `strings` with `font`, one `Tj` per string: each on its
+/// own line, or with `step`, all on one line, each string starting `step` units after the
+/// start of the one before (whether the library puts a space between two strings then
+/// depends on the glyph widths it knows).
+fn pdf_laid_out(font: Dictionary, strings: &[Vec<u8>], step: Option<i64>) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let font_id = doc.add_object(font);
@@ -81,7 +121,10 @@ fn pdf(font: Dictionary, strings: &[Vec<u8>]) -> Vec<u8> {
             "Tj",
             vec![Object::String(string.clone(), StringFormat::Hexadecimal)],
         ));
-        operations.push(Operation::new("T*", vec![]));
+        match step {
+            None => operations.push(Operation::new("T*", vec![])),
+            Some(step) => operations.push(Operation::new("Td", vec![step.into(), 0.into()])),
+        }
     }
     operations.push(Operation::new("ET", vec![]));
     let content = Content { operations }.encode().expect("content encodes");
@@ -165,6 +208,56 @@ fn every_byte_through_every_encoding_extracts_as_upstream() {
         let (vendored, upstream) = both(&bytes);
         assert_eq!(vendored, upstream, "{what}");
     }
+}
+
+#[test]
+fn every_standard_font_extracts_as_upstream() {
+    // The library's metrics and glyph names of the standard fonts (a pointer-free copy in
+    // the vendored crate): character codes to text through the font's own encoding (no
+    // /Encoding) or a named one, and widths through the spacing between strings.
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    let words: Vec<Vec<u8>> = (32..=126u8)
+        .chain(160..=255)
+        .collect::<Vec<u8>>()
+        .chunks(3)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let name = |n: &str| Some(Object::Name(n.as_bytes().to_vec()));
+    let mut spaced = Vec::new();
+    for base in STANDARD_FONTS {
+        for (what, encoding) in [
+            ("no encoding", None),
+            ("WinAnsiEncoding", name("WinAnsiEncoding")),
+            ("MacRomanEncoding", name("MacRomanEncoding")),
+        ] {
+            let lines = pdf(
+                type1_font(base, encoding.clone()),
+                std::slice::from_ref(&every_byte),
+            );
+            let (vendored, upstream) = both(&lines);
+            assert_eq!(vendored, upstream, "{base}, {what}, every byte");
+            let one_line = pdf_laid_out(type1_font(base, encoding), &words, Some(17));
+            let (vendored, upstream) = both(&one_line);
+            assert_eq!(vendored, upstream, "{base}, {what}, widths");
+            if what == "no encoding" {
+                spaced.push((*base, vendored));
+            }
+        }
+    }
+    // Not vacuous: a font's own encoding applies (Symbol shows `a` as alpha), and the
+    // widths decide the spacing (Courier's fixed widths space the words differently from
+    // Helvetica's).
+    let symbol = both(&pdf(type1_font("Symbol", None), &[b"a".to_vec()])).0;
+    assert!(symbol.contains('α'), "{symbol:?}");
+    let spacing = |font: &str| {
+        let text = &spaced
+            .iter()
+            .find(|(base, _)| *base == font)
+            .expect("font")
+            .1;
+        text.matches(' ').count()
+    };
+    assert_ne!(spacing("Courier"), spacing("Helvetica"));
 }
 
 #[test]

@@ -4707,6 +4707,8 @@ pub fn name_to_unicode(name: &str) -> Option<u16> {
 ("zuhiragana", 0x305a),
 ("zukatakana", 0x30ba)
     ];
-    let result = names.binary_search_by_key(&name, |&(name,_code)| &name);
-    result.ok().map(|indx| names[indx].1)
+    // Coffer: search a copy of `names` without pointers (packed.rs), in the same order.
+    static PACKED: [(crate::packed::Name<{ crate::packed::GLYPH_NAME_LEN }>, u16); 4700] = crate::packed::pack_codes(&names);
+    let result = PACKED.binary_search_by(|(packed, _code)| packed.as_bytes().cmp(name.as_bytes()));
+    result.ok().map(|indx| PACKED[indx].1)
 }

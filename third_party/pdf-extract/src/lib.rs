@@ -31,6 +31,7 @@ use std::marker::PhantomData;
 use std::result::Result;
 use log::{warn, error, debug};
 mod core_fonts;
+mod packed; // Coffer: pointer-free glyph-name tables (packed.rs).
 mod glyphnames;
 mod zapfglyphnames;
 mod encodings;
@@ -622,7 +623,7 @@ impl<'a> PdfSimpleFont<'a> {
                     if let Some(ref encoding) = encoding_table {
                         dlog!("has encoding");
                         for w in font_metrics.2 {
-                            let c = glyphnames::name_to_unicode(w.2).unwrap();
+                            let c = glyphnames::name_to_unicode(w.2.as_str()).unwrap(); // Coffer: packed name
                             for i in 0..encoding.len() {
                                 if encoding[i] == c {
                                     width_map.insert(i as CharCode, w.1 as f64);
@@ -640,9 +641,9 @@ impl<'a> PdfSimpleFont<'a> {
                             // -1 is "not encoded"
                             if w.0 != -1 {
                                 table[w.0 as usize] = if base_name == "ZapfDingbats" {
-                                    zapfglyphnames::zapfdigbats_names_to_unicode(w.2).unwrap_or_else(|| panic!("bad name {:?}", w))
+                                    zapfglyphnames::zapfdigbats_names_to_unicode(w.2.as_str()).unwrap_or_else(|| panic!("bad name {:?}", w)) // Coffer: packed name
                                 } else {
-                                    glyphnames::name_to_unicode(w.2).unwrap()
+                                    glyphnames::name_to_unicode(w.2.as_str()).unwrap() // Coffer: packed name
                                 }
                             }
                         }
