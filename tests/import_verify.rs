@@ -1,7 +1,8 @@
 //! End-to-end: import real `.eml` fixtures and generated mbox/Maildir trees with the
 //! real binary, then verify, list, show (byte-identical), re-import (all duplicates),
-//! tamper (verify fails naming the record), verify a copied volume standalone, and check
-//! that a second writer is refused.
+//! tamper (verify fails naming the record), verify a copied volume standalone, show a
+//! message acknowledged but not yet in the catalog, and check that a second writer is
+//! refused.
 
 mod common;
 
@@ -191,6 +192,80 @@ fn eml_fixtures_import_verify_show_reimport_and_tamper() {
     assert!(
         text.contains("DAMAGED") && text.contains("000001.seg") && text.contains("record"),
         "{text}"
+    );
+}
+
+#[test]
+fn show_finds_a_message_acknowledged_but_not_yet_in_the_catalog() {
+    // A server acknowledges a message once its volume record is fsynced and applies it to
+    // the catalog moments later. The catalog is put back to that in-between state here:
+    // the newest message's row removed and the high-water mark set before its record.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let fixtures = eml_fixtures(&["rfc"]);
+    let out = run(coffer(&data).arg("import").args(&fixtures).args([
+        "--local-domain",
+        "example.com",
+        "--json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut newest: Option<(u64, i32, Vec<u8>)> = None;
+    for path in &fixtures {
+        let original = fs::read(path).expect("read");
+        let shown = run(coffer(&data).args(["show", "--json", &sha256_hex(&original)]));
+        assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+        let meta: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+        let id = meta["id"].as_str().expect("id").to_string();
+        let (year, seq) = id.split_once('-').expect("YEAR-SEQ");
+        let (year, seq): (i32, u64) = (year.parse().expect("year"), seq.parse().expect("seq"));
+        if newest.as_ref().is_none_or(|(s, _, _)| seq > *s) {
+            newest = Some((seq, year, original));
+        }
+    }
+    let (seq, year, original) = newest.expect("some message");
+    let id = format!("{year}-{seq}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let catalog = coffer_catalog::Catalog::open_sqlite(&data.join("catalog.sqlite"))
+            .await
+            .expect("catalog");
+        for sql in [
+            "DELETE FROM message_mailboxes WHERE message = $1",
+            "DELETE FROM messages WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(&id)
+                .execute(catalog.pool())
+                .await
+                .expect("delete");
+        }
+        sqlx::query("UPDATE high_water SET applied_seq = $1 WHERE purpose = 'mail' AND year = $2")
+            .bind(i64::try_from(seq - 1).expect("seq"))
+            .bind(i64::from(year))
+            .execute(catalog.pool())
+            .await
+            .expect("update");
+        catalog.close().await;
+    });
+    let sha = sha256_hex(&original);
+    let raw = run(coffer(&data).args(["show", "--raw", &sha]));
+    assert_eq!(raw.status.code(), Some(0), "{}", stderr(&raw));
+    assert!(raw.stdout == original, "the original bytes");
+    let meta = run(coffer(&data).args(["show", "--json", &sha]));
+    assert_eq!(meta.status.code(), Some(0), "{}", stderr(&meta));
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).expect("json");
+    assert_eq!(meta["id"], id.as_str());
+    assert_eq!(meta["sha256"], sha.as_str());
+    // Bytes in no record at all are still "not archived".
+    let unknown = run(coffer(&data).args(["show", "--raw", &sha256_hex(b"never archived")]));
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("no archived message"),
+        "{}",
+        stderr(&unknown)
     );
 }
 

@@ -3,13 +3,14 @@
 use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use coffer_catalog::Catalog;
 use coffer_ingest::meta::MessageMeta;
 use coffer_model::{MessageFlags, MessageId, Sha256};
-use coffer_volume::{Volume, VolumeSet};
+use coffer_volume::{RecordKind, Volume, VolumeSet};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -47,6 +48,45 @@ struct Shown {
     record_hash: String,
 }
 
+/// The message whose original bytes have SHA-256 `sha`: the catalog's, or else one whose
+/// record is durable in a volume but not yet applied to the catalog (past the catalog's
+/// high-water mark for that year). A server acknowledges a message once its record is
+/// fsynced and applies it to the catalog moments later, so without the second look a
+/// message acknowledged a moment ago would be "not archived" to this command.
+async fn message_with_sha256(
+    catalog: &Catalog,
+    volumes: &Arc<VolumeSet>,
+    sha: Sha256,
+) -> Result<Option<MessageId>> {
+    if let Some(row) = catalog.message_by_sha256(&sha).await? {
+        return Ok(Some(row.id));
+    }
+    let years = volumes.years()?;
+    for year in years.into_iter().rev() {
+        let applied = catalog.high_water("mail", year).await?;
+        let volumes = Arc::clone(volumes);
+        let found = tokio::task::spawn_blocking(move || -> Result<Option<u64>> {
+            let Some(volume) = volumes.get(year)? else {
+                return Ok(None);
+            };
+            for seq in applied + 1..=volume.last_seq() {
+                if volume.kind(seq)? == RecordKind::Message
+                    && volume.read_meta(seq)?.0.content_sha256 == sha.0
+                {
+                    return Ok(Some(seq));
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .context("volume scan panicked")??;
+        if let Some(seq) = found {
+            return Ok(Some(MessageId { year, seq }));
+        }
+    }
+    Ok(None)
+}
+
 /// Prints the message; exit status 0, or an error when it does not exist.
 pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
     let config = Config::load(data_dir)?;
@@ -54,6 +94,7 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
         Some(url) => Catalog::connect(url).await?,
         None => Catalog::open_sqlite(&data_dir.join("catalog.sqlite")).await?,
     };
+    let volumes = Arc::new(VolumeSet::reader(&data_dir.join("volumes"), "mail"));
     let id = match MessageId::from_str(&args.id) {
         Ok(id) => id,
         Err(_) => {
@@ -63,13 +104,12 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
                     args.id
                 )
             })?;
-            match catalog.message_by_sha256(&sha).await? {
-                Some(row) => row.id,
+            match message_with_sha256(&catalog, &volumes, sha).await? {
+                Some(id) => id,
                 None => bail!("no archived message has SHA-256 {sha}"),
             }
         }
     };
-    let volumes = VolumeSet::reader(&data_dir.join("volumes"), "mail");
     let year = id.year;
     let volume: Volume = tokio::task::spawn_blocking(move || volumes.get(year))
         .await
@@ -78,7 +118,7 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
     let record = tokio::task::spawn_blocking(move || volume.read(id.seq))
         .await
         .context("read panicked")??;
-    if record.header.kind != coffer_volume::RecordKind::Message {
+    if record.header.kind != RecordKind::Message {
         bail!(
             "{id} is a {} record, not a message",
             record.header.kind.name()
