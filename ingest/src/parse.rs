@@ -342,15 +342,26 @@ fn message_date(message: &Message<'_>, received: i64, flags: &mut MessageFlags) 
         .max()
 }
 
-/// Date header forms mail-parser does not read, tried in order on the whitespace-
-/// normalized value. Real mail has them (seen in the SpamAssassin corpus): no zone, as
-/// RFC 5322's `-0000` ("local time unknown") taken as UTC, and C's `asctime` form.
+/// Date header forms mail-parser does not read, with a numeric zone, tried in order on the
+/// normalized value (see [`normalize_date`]). Real mail has them: full month and weekday
+/// names (`5 February 2001`; chrono's `%B` and `%A` read abbreviations too), day, month
+/// and year joined by dashes (`5-Feb-2001`), and a zone written `-08:00`.
+const ZONED_DATE_FORMATS: &[&str] = &[
+    "%A, %d %B %Y %H:%M:%S %z",
+    "%d %B %Y %H:%M:%S %z",
+    "%A, %d %B %Y %H:%M %z",
+    "%d %B %Y %H:%M %z",
+];
+
+/// Date header forms without a zone, tried after [`ZONED_DATE_FORMATS`]. Real mail has
+/// them (seen in the SpamAssassin corpus): no zone, as RFC 5322's `-0000` ("local time
+/// unknown") taken as UTC, and C's `asctime` form.
 const ZONELESS_DATE_FORMATS: &[&str] = &[
-    "%a, %d %b %Y %H:%M:%S",
-    "%d %b %Y %H:%M:%S",
-    "%a, %d %b %Y %H:%M",
-    "%d %b %Y %H:%M",
-    "%a %b %e %H:%M:%S %Y",
+    "%A, %d %B %Y %H:%M:%S",
+    "%d %B %Y %H:%M:%S",
+    "%A, %d %B %Y %H:%M",
+    "%d %B %Y %H:%M",
+    "%A %B %e %H:%M:%S %Y",
 ];
 
 /// The Date header as Unix seconds. A three-digit year is 1900 + year (RFC 5322 §4.3,
@@ -365,13 +376,53 @@ fn header_date(message: &Message<'_>) -> Option<i64> {
             return Some(date.to_timestamp());
         }
     }
-    let raw = message.header_raw("Date")?;
-    let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    ZONELESS_DATE_FORMATS.iter().find_map(|format| {
-        chrono::NaiveDateTime::parse_from_str(&text, format)
-            .ok()
-            .map(|d| d.and_utc().timestamp())
-    })
+    let text = normalize_date(message.header_raw("Date")?);
+    ZONED_DATE_FORMATS
+        .iter()
+        .find_map(|format| {
+            chrono::DateTime::parse_from_str(&text, format)
+                .ok()
+                .map(|d| d.timestamp())
+        })
+        .or_else(|| {
+            ZONELESS_DATE_FORMATS.iter().find_map(|format| {
+                chrono::NaiveDateTime::parse_from_str(&text, format)
+                    .ok()
+                    .map(|d| d.and_utc().timestamp())
+            })
+        })
+}
+
+/// A Date header value for the fallback formats: whitespace collapsed to single spaces, a
+/// trailing comment such as `(PST)` dropped, and `5-Feb-2001` written `5 Feb 2001`.
+fn normalize_date(raw: &str) -> String {
+    let mut words: Vec<String> = raw.split_whitespace().map(str::to_string).collect();
+    if words.last().is_some_and(|w| w.ends_with(')'))
+        && let Some(open) = words.iter().rposition(|w| w.starts_with('('))
+    {
+        words.truncate(open);
+    }
+    let dashed_date = |w: &str| {
+        let parts: Vec<&str> = w.split('-').collect();
+        parts.len() == 3
+            && parts[0].len() <= 2
+            && parts[0].bytes().all(|b| b.is_ascii_digit())
+            && parts[1].len() >= 3
+            && parts[1].bytes().all(|b| b.is_ascii_alphabetic())
+            && parts[2].len() >= 2
+            && parts[2].bytes().all(|b| b.is_ascii_digit())
+    };
+    words
+        .into_iter()
+        .map(|w| {
+            if dashed_date(&w) {
+                w.replace('-', " ")
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
@@ -537,6 +588,25 @@ mod tests {
         assert_eq!(date("Fri Aug 23 19:27:52 2002"), expected, "asctime");
         assert_eq!(date("Fri, 23 Aug 0102 19:27:52 +0000"), expected, "Y2K bug");
         assert_eq!(date("Fri, 23 Aug 102 19:27:52 +0000"), expected);
+        // Forms mail-parser does not read, with their zones applied.
+        assert_eq!(
+            date("Fri, 23 August 2002 12:27:52 -0700"),
+            expected,
+            "month name"
+        );
+        assert_eq!(date("Friday, 23 August 2002 21:27:52 +0200"), expected);
+        assert_eq!(
+            date("Fri, 23-Aug-2002 12:27:52 -0700 (PDT)"),
+            expected,
+            "dashes"
+        );
+        assert_eq!(date("23-Aug-2002 19:27:52"), expected);
+        assert_eq!(
+            date("Fri, 23 Aug 2002 12:27:52 -07:00"),
+            expected,
+            "zone -07:00"
+        );
+        assert_eq!(date("23 August 2002 19:27"), (Some(1_030_130_820), false));
         // Not a date at all: the newest Received date, flagged.
         assert_eq!(
             date("2002/09/14 Sat 02:29:32 CDT"),
