@@ -459,14 +459,22 @@ fn header_text(value: &HeaderValue<'_>) -> Option<String> {
     }
 }
 
-/// Lowercases and trims an address, removing angle brackets.
+/// Lowercases and trims an address, removing angle brackets and the whitespace that the
+/// obsolete syntax allows around the `@` (RFC 5322 §4.4: `bob @ example.com`).
 pub fn normalize_address(address: &str) -> String {
-    address
+    let address = address
         .trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
-        .trim()
-        .to_lowercase()
+        .trim();
+    match address.split_once('@') {
+        Some((local, domain))
+            if local.ends_with(char::is_whitespace) || domain.starts_with(char::is_whitespace) =>
+        {
+            format!("{}@{}", local.trim_end(), domain.trim_start()).to_lowercase()
+        }
+        _ => address.to_lowercase(),
+    }
 }
 
 fn append_bounded(body: &mut String, text: &str) {
@@ -558,6 +566,20 @@ mod tests {
         assert_eq!(
             local,
             vec!["alice@example.com", "bob@example.com", "dave@example.com"]
+        );
+    }
+
+    #[test]
+    fn whitespace_around_the_at_sign_is_not_part_of_the_address() {
+        let d = doc_of(
+            "From: alice\t@ example.com\r\nTo: bob @ example.com, Carol <carol @Example.org>\r\n\r\nx\r\n",
+        );
+        assert_eq!(d.from[0].email, "alice@example.com");
+        let to: Vec<&str> = d.to.iter().map(|a| a.email.as_str()).collect();
+        assert_eq!(to, ["bob@example.com", "carol@example.org"]);
+        assert_eq!(
+            normalize_address(" <Dave@Example.com> "),
+            "dave@example.com"
         );
     }
 
