@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::path::Path;
 
 use coffer_ingest::import::MboxFlavor;
 use coffer_ingest::import::testgen::{
@@ -129,20 +130,12 @@ fn eml_fixtures_import_verify_show_reimport_and_tamper() {
     // The catalog is checked against the volumes too: a row whose hash no longer
     // matches its record makes verification fail.
     {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let catalog = coffer_catalog::Catalog::open_sqlite(&data.join("catalog.sqlite"))
-                .await
-                .expect("catalog");
+        edit_catalog(&data, async |catalog| {
             sqlx::query("UPDATE messages SET sha256 = $1 WHERE seq = 1")
                 .bind(vec![0u8; 32])
                 .execute(catalog.pool())
                 .await
                 .expect("update");
-            catalog.close().await;
         });
         let broken = run(coffer(&data).arg("verify"));
         assert_eq!(broken.status.code(), Some(1), "{}", stdout(&broken));
@@ -195,6 +188,21 @@ fn eml_fixtures_import_verify_show_reimport_and_tamper() {
     );
 }
 
+/// Runs `edit` on the archive's SQLite catalog from outside Coffer, then closes it.
+fn edit_catalog(data: &Path, edit: impl AsyncFnOnce(&coffer_catalog::Catalog)) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let catalog = coffer_catalog::Catalog::open_sqlite(&data.join("catalog.sqlite"))
+            .await
+            .expect("catalog");
+        edit(&catalog).await;
+        catalog.close().await;
+    });
+}
+
 #[test]
 fn show_finds_a_message_acknowledged_but_not_yet_in_the_catalog() {
     // A server acknowledges a message once its volume record is fsynced and applies it to
@@ -224,14 +232,7 @@ fn show_finds_a_message_acknowledged_but_not_yet_in_the_catalog() {
     }
     let (seq, year, original) = newest.expect("some message");
     let id = format!("{year}-{seq}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let catalog = coffer_catalog::Catalog::open_sqlite(&data.join("catalog.sqlite"))
-            .await
-            .expect("catalog");
+    edit_catalog(&data, async |catalog| {
         for sql in [
             "DELETE FROM message_mailboxes WHERE message = $1",
             "DELETE FROM messages WHERE id = $1",
@@ -248,7 +249,6 @@ fn show_finds_a_message_acknowledged_but_not_yet_in_the_catalog() {
             .execute(catalog.pool())
             .await
             .expect("update");
-        catalog.close().await;
     });
     let sha = sha256_hex(&original);
     let raw = run(coffer(&data).args(["show", "--raw", &sha]));
