@@ -343,23 +343,16 @@ fn message_date(message: &Message<'_>, received: i64, flags: &mut MessageFlags) 
 }
 
 /// Date header forms mail-parser does not read, with a numeric zone, tried in order on the
-/// normalized value (see [`normalize_date`]). Real mail has them: full month and weekday
-/// names (`5 February 2001`; chrono's `%B` and `%A` read abbreviations too), day, month
-/// and year joined by dashes (`5-Feb-2001`), and a zone written `-08:00`.
-const ZONED_DATE_FORMATS: &[&str] = &[
-    "%A, %d %B %Y %H:%M:%S %z",
-    "%d %B %Y %H:%M:%S %z",
-    "%A, %d %B %Y %H:%M %z",
-    "%d %B %Y %H:%M %z",
-];
+/// normalized value (see [`normalize_date`]). Real mail has them: full month names
+/// (`5 February 2001`; chrono's `%B` reads abbreviations too) and day, month and year
+/// joined by dashes (`5-Feb-2001`).
+const ZONED_DATE_FORMATS: &[&str] = &["%d %B %Y %H:%M:%S %z", "%d %B %Y %H:%M %z"];
 
 /// Date header forms without a zone, tried after [`ZONED_DATE_FORMATS`]. Real mail has
 /// them (seen in the SpamAssassin corpus): no zone, as RFC 5322's `-0000` ("local time
 /// unknown") taken as UTC, and C's `asctime` form.
 const ZONELESS_DATE_FORMATS: &[&str] = &[
-    "%A, %d %B %Y %H:%M:%S",
     "%d %B %Y %H:%M:%S",
-    "%A, %d %B %Y %H:%M",
     "%d %B %Y %H:%M",
     "%A %B %e %H:%M:%S %Y",
 ];
@@ -394,9 +387,17 @@ fn header_date(message: &Message<'_>) -> Option<i64> {
 }
 
 /// A Date header value for the fallback formats: whitespace collapsed to single spaces, a
-/// trailing comment such as `(PST)` dropped, and `5-Feb-2001` written `5 Feb 2001`.
+/// leading `Weekday,` dropped (chrono would reject a date whose weekday is wrong; the date
+/// itself says which day it is), a trailing comment such as `(PST)` dropped, and
+/// `5-Feb-2001` written `5 Feb 2001`.
 fn normalize_date(raw: &str) -> String {
     let mut words: Vec<String> = raw.split_whitespace().map(str::to_string).collect();
+    if words.first().is_some_and(|w| {
+        w.strip_suffix(',')
+            .is_some_and(|day| !day.is_empty() && day.chars().all(char::is_alphabetic))
+    }) {
+        words.remove(0);
+    }
     if words.last().is_some_and(|w| w.ends_with(')'))
         && let Some(open) = words.iter().rposition(|w| w.starts_with('('))
     {
@@ -467,9 +468,13 @@ pub fn normalize_address(address: &str) -> String {
         .trim_start_matches('<')
         .trim_end_matches('>')
         .trim();
-    match address.split_once('@') {
+    // The last `@` separates the domain; a quoted local part (`"a @ b"@example.com`, where
+    // spaces are part of the mailbox) is left as it is.
+    match address.rsplit_once('@') {
         Some((local, domain))
-            if local.ends_with(char::is_whitespace) || domain.starts_with(char::is_whitespace) =>
+            if !local.contains('"')
+                && (local.ends_with(char::is_whitespace)
+                    || domain.starts_with(char::is_whitespace)) =>
         {
             format!("{}@{}", local.trim_end(), domain.trim_start()).to_lowercase()
         }
@@ -581,6 +586,12 @@ mod tests {
             normalize_address(" <Dave@Example.com> "),
             "dave@example.com"
         );
+        assert_eq!(
+            normalize_address("\"a @ b\"@Example.com"),
+            "\"a @ b\"@example.com",
+            "quoted local part"
+        );
+        assert_eq!(normalize_address("a@b @ example.com"), "a@b@example.com");
     }
 
     #[test]
@@ -624,11 +635,16 @@ mod tests {
         );
         assert_eq!(date("23-Aug-2002 19:27:52"), expected);
         assert_eq!(
-            date("Fri, 23 Aug 2002 12:27:52 -07:00"),
+            date("Fri, 23 August 2002 12:27:52 -07:00"),
             expected,
             "zone -07:00"
         );
         assert_eq!(date("23 August 2002 19:27"), (Some(1_030_130_820), false));
+        assert_eq!(
+            date("Mon, 23 August 2002 19:27:52 +0000"),
+            expected,
+            "wrong weekday"
+        );
         // Not a date at all: the newest Received date, flagged.
         assert_eq!(
             date("2002/09/14 Sat 02:29:32 CDT"),

@@ -48,6 +48,12 @@ struct Shown {
     record_hash: String,
 }
 
+/// Receive years whose volumes are searched for records not yet in the catalog: the newest
+/// two (a message acknowledged moments ago was received this year, or last year just after
+/// New Year). Older volumes are complete in the catalog once a server has started, and
+/// opening one reads every record header.
+const UNAPPLIED_YEARS: usize = 2;
+
 /// The message whose original bytes have SHA-256 `sha`: the catalog's, or else one whose
 /// record is durable in a volume but not yet applied to the catalog (past the catalog's
 /// high-water mark for that year). A server acknowledges a message once its record is
@@ -58,12 +64,16 @@ async fn message_with_sha256(
     volumes: &Arc<VolumeSet>,
     sha: Sha256,
 ) -> Result<Option<MessageId>> {
+    // The high-water marks are read before the catalog is asked: a record applied in
+    // between is then in the catalog, or at or past the mark read, never in neither.
+    let mut marks = Vec::new();
+    for year in volumes.years()?.into_iter().rev().take(UNAPPLIED_YEARS) {
+        marks.push((year, catalog.high_water("mail", year).await?));
+    }
     if let Some(row) = catalog.message_by_sha256(&sha).await? {
         return Ok(Some(row.id));
     }
-    let years = volumes.years()?;
-    for year in years.into_iter().rev() {
-        let applied = catalog.high_water("mail", year).await?;
+    for (year, applied) in marks {
         let volumes = Arc::clone(volumes);
         let found = tokio::task::spawn_blocking(move || -> Result<Option<u64>> {
             let Some(volume) = volumes.get(year)? else {
@@ -79,7 +89,13 @@ async fn message_with_sha256(
             Ok(None)
         })
         .await
-        .context("volume scan panicked")??;
+        .context("volume scan panicked")?
+        .with_context(|| {
+            format!(
+                "{sha} is not in the catalog, and volume {year} could not be searched for \
+                 records not yet applied to it"
+            )
+        })?;
         if let Some(seq) = found {
             return Ok(Some(MessageId { year, seq }));
         }

@@ -60,7 +60,7 @@ impl<const W: usize> fmt::Display for Name<W> {
 /// The longest name in `glyphnames.rs`.
 pub const GLYPH_NAME_LEN: usize = 39;
 /// The longest glyph name in `core_fonts.rs`.
-pub const METRIC_NAME_LEN: usize = 21;
+pub const METRIC_NAME_LEN: usize = 14;
 
 /// `glyphnames.rs`'s `(name, code)` table, names inline (same order).
 pub const fn pack_codes<const N: usize>(table: &[(&str, u16); N]) -> [(Name<GLYPH_NAME_LEN>, u16); N] {
