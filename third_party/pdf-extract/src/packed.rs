@@ -51,12 +51,6 @@ impl<const W: usize> fmt::Debug for Name<W> {
     }
 }
 
-impl<const W: usize> fmt::Display for Name<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.as_str(), f)
-    }
-}
-
 /// The longest name in `glyphnames.rs`.
 pub const GLYPH_NAME_LEN: usize = 39;
 /// The longest glyph name in `core_fonts.rs`.
