@@ -433,19 +433,58 @@ fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
     value
         .iter()
         .filter_map(|a| {
-            let email = normalize_address(a.address.as_deref()?);
+            let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            let (email, name) = match a.address.as_deref() {
+                Some(address) => match spelled_out_address(address) {
+                    Some((email, _)) => (email, name.map(str::to_string)),
+                    None => (normalize_address(address), name.map(str::to_string)),
+                },
+                // mail-parser reads `alice at example.com (Alice Smith)` as a name alone.
+                None => spelled_out_address(name?)?,
+            };
             if email.is_empty() {
                 return None;
             }
-            let name = a
-                .name
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_string);
             Some(Address { name, email })
         })
         .collect()
+}
+
+/// An address with its `@` spelled out, `alice at example.com (Alice Smith)`: how the
+/// text archives of Mailman 2 (pipermail), a large share of the public mail on the web,
+/// write every From header. Read as `alice@example.com` with the comment as display
+/// name, so that such an archive is searchable by sender like any other mail. Only the
+/// exact shape `LOCAL at DOMAIN [(comment)]`, with a local part of address characters and
+/// a dotted domain, is read; anything else stays what it was (a value without an
+/// address, or an address as written).
+fn spelled_out_address(text: &str) -> Option<(String, Option<String>)> {
+    let text = text.trim();
+    let (head, comment) = match text.strip_suffix(')').and_then(|t| t.split_once('(')) {
+        Some((head, comment)) => (head, Some(comment.trim()).filter(|c| !c.is_empty())),
+        None => (text, None),
+    };
+    let mut words = head.split_whitespace();
+    let (Some(local), Some(at), Some(domain), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return None;
+    };
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with(['.', '-'])
+        && !domain.ends_with(['.', '-'])
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+    (at.eq_ignore_ascii_case("at") && local_ok && domain_ok).then(|| {
+        (
+            format!("{local}@{domain}").to_lowercase(),
+            comment.map(str::to_string),
+        )
+    })
 }
 
 fn header_text(value: &HeaderValue<'_>) -> Option<String> {
@@ -592,6 +631,49 @@ mod tests {
             "quoted local part"
         );
         assert_eq!(normalize_address("a@b @ example.com"), "a@b@example.com");
+    }
+
+    #[test]
+    fn addresses_with_the_at_spelled_out_are_read_as_addresses() {
+        // Mailman 2's text archives (pipermail) write every From header this way.
+        let d = doc_of(
+            "From: alice at Example.com (Alice Smith)\r\nTo: Bob <bob.jones at example.org>, \
+             carol at mail.example.net\r\nCc: Meet me at example.com, Team at localhost, \
+             Undisclosed recipients\r\nSubject: s\r\n\r\nx\r\n",
+        );
+        assert_eq!(
+            d.from,
+            vec![Address {
+                name: Some("Alice Smith".into()),
+                email: "alice@example.com".into()
+            }]
+        );
+        assert_eq!(
+            d.to,
+            vec![
+                Address {
+                    name: Some("Bob".into()),
+                    email: "bob.jones@example.org".into()
+                },
+                Address {
+                    name: None,
+                    email: "carol@mail.example.net".into()
+                }
+            ]
+        );
+        // Other shapes are not taken for addresses: more words, no dotted domain, no `at`.
+        assert!(d.cc.is_empty(), "{:?}", d.cc);
+        for text in [
+            "alice at example..com",
+            "alice at .example.com",
+            "alice at example.com extra",
+            "al(ice at example.com",
+            "alice in example.com",
+        ] {
+            assert_eq!(spelled_out_address(text), None, "{text}");
+        }
+        let local = assign_mailboxes(&d, &MailboxPolicy::LocalDomains(vec!["example.com".into()]));
+        assert_eq!(local, vec!["alice@example.com"]);
     }
 
     #[test]
