@@ -13,6 +13,13 @@
 //! - **Any other directory**: its entries, sorted, recursively. Hidden entries (names
 //!   starting with `.`) are skipped, except Maildir++ folders inside a Maildir and paths
 //!   given explicitly as arguments.
+//! - **A gzip-compressed file** (`.gz`, as mailing-list archives are published: pipermail's
+//!   `2024-January.txt.gz`, `mbox.gz` exports): decompressed while it is read (every
+//!   member of a multi-member file), then classified by its content like any other file
+//!   below. Offsets in rejections are then offsets in the decompressed stream; a corrupt
+//!   or truncated stream is a rejection with its reason, after the messages before it.
+//!   Other compressed formats (xz, bzip2, zstd) are rejected as binary: decompress them
+//!   first.
 //! - **A regular file whose first non-empty line starts with `From `**: an mbox file, read
 //!   by [`MboxReader`](super::MboxReader). A single `.eml` saved with an envelope line in
 //!   front is thus a one-message mbox, and the `From ` line is not archived.
@@ -33,6 +40,8 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
 use std::path::{Path, PathBuf};
 
 use super::maildir::{self, MaildirEntry, MaildirWalk};
@@ -42,6 +51,12 @@ use super::{ImportItem, Location, RejectReason, Rejected, SourceRef};
 
 /// Read buffer for files: large enough that mbox scanning is not syscall-bound.
 const READ_BUFFER: usize = 256 * 1024;
+
+/// The first bytes of a gzip member (RFC 1952: ID1, ID2, CM = deflate).
+const GZIP_MAGIC: &[u8] = b"\x1f\x8b\x08";
+
+/// A file being read: as it is on disk, or decompressed.
+type FileReader = Box<dyn BufRead + Send>;
 
 /// Options for [`walk`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,6 +73,8 @@ pub struct WalkStats {
     pub files: u64,
     /// Of those, mbox files.
     pub mbox_files: u64,
+    /// Of those, gzip-compressed files (decompressed while read).
+    pub gzip_files: u64,
     /// Maildir roots walked.
     pub maildirs: u64,
     /// Plain directories walked.
@@ -87,7 +104,7 @@ enum Work {
     /// An mbox file being split.
     Mbox {
         path: PathBuf,
-        reader: Box<MboxReader<BufReader<File>>>,
+        reader: Box<MboxReader<FileReader>>,
         messages: u64,
     },
     /// A Maildir being walked.
@@ -165,7 +182,20 @@ impl Walker {
             Ok(file) => file,
             Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
         };
-        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+        let mut plain = BufReader::with_capacity(READ_BUFFER, file);
+        let gzip = match plain.fill_buf() {
+            Ok(head) => head.starts_with(GZIP_MAGIC),
+            Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+        };
+        // The size on disk bounds a plain file's message; a compressed one is bounded
+        // while it is read (`read_single_message` never reads past the cap).
+        let (mut reader, len): (FileReader, u64) = if gzip {
+            self.stats.gzip_files += 1;
+            let decoded = MultiGzDecoder::new(plain);
+            (Box::new(BufReader::with_capacity(READ_BUFFER, decoded)), 0)
+        } else {
+            (Box::new(plain), metadata.len())
+        };
         let starts_with_from = match reader.fill_buf() {
             Ok(head) => starts_like_mbox(head),
             Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
@@ -181,7 +211,7 @@ impl Walker {
         }
         Some(read_single_message(
             reader,
-            metadata.len(),
+            len,
             self.cap(),
             SourceRef::file(path),
         ))
@@ -574,6 +604,81 @@ mod tests {
                 ("missing.eml".to_string(), RejectReason::NotFound),
             ]
         );
+    }
+
+    fn gzip(content: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(content).expect("gzip");
+        encoder.finish().expect("gzip")
+    }
+
+    #[test]
+    fn gzip_files_are_read_decompressed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let mbox = b"From a Mon Jan  1 00:00:00 2024\nSubject: 1\n\none\n\n\
+                     From b Mon Jan  1 00:00:01 2024\nSubject: 2\n\ntwo\n";
+        write(&root.join("1-2024-January.txt.gz"), &gzip(mbox));
+        write(&root.join("2-message.eml.gz"), &gzip(MAIL));
+        // Two gzip members, as `cat a.gz b.gz` makes: both are read.
+        let mut members = gzip(b"From c Mon Jan  1 00:00:02 2024\nSubject: 3\n\nthree\n\n");
+        members.extend(gzip(
+            b"From d Mon Jan  1 00:00:03 2024\nSubject: 4\n\nfour\n",
+        ));
+        write(&root.join("3-members.mbox.gz"), &members);
+        // Cut short: the messages before the cut, then the reason.
+        let long: Vec<u8> = (0..200)
+            .flat_map(|i| {
+                format!(
+                    "From x Mon Jan  1 00:00:00 2024\nSubject: m{i}\n\n{}\n\n",
+                    "w ".repeat(200)
+                )
+                .into_bytes()
+            })
+            .collect();
+        let whole = gzip(&long);
+        write(&root.join("4-truncated.mbox.gz"), &whole[..whole.len() / 2]);
+        // Garbage after a gzip header; and a gzip of something that is not mail.
+        write(
+            &root.join("5-corrupt.gz"),
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage, not deflate",
+        );
+        write(&root.join("6-binary.gz"), &gzip(b"\x00\x01\x02\x03 binary"));
+
+        let (items, rejected, stats) = collect(&[root.to_path_buf()]);
+        let subjects: Vec<String> = items
+            .iter()
+            .filter(|i| !name(&i.source.path).starts_with('4'))
+            .map(|i| String::from_utf8_lossy(&i.raw).into_owned())
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                "Subject: 1\n\none\n",
+                "Subject: 2\n\ntwo\n",
+                std::str::from_utf8(MAIL).expect("utf-8"),
+                "Subject: 3\n\nthree\n",
+                "Subject: 4\n\nfour\n"
+            ]
+        );
+        let truncated = items
+            .iter()
+            .filter(|i| name(&i.source.path).starts_with('4'))
+            .count();
+        assert!((1..200).contains(&truncated), "{truncated}");
+        let reasons: Vec<(String, String)> = rejected
+            .iter()
+            .map(|r| (name(&r.source.path), r.reason.to_string()))
+            .collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert_eq!(reasons[0].0, "4-truncated.mbox.gz");
+        assert_eq!(reasons[1].0, "5-corrupt.gz");
+        assert_eq!(reasons[2].0, "6-binary.gz");
+        assert!(reasons[0].1.contains("deflate"), "{reasons:?}");
+        assert!(reasons[1].1.contains("deflate"), "{reasons:?}");
+        assert!(reasons[2].1.starts_with("not mail"), "{reasons:?}");
+        assert_eq!(stats.gzip_files, 6);
     }
 
     #[test]
