@@ -10,9 +10,11 @@
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use coffer_index::extract::{ExtractLimits, decode_text, extract_text, html_to_text};
+use coffer_index::extract::{
+    ExtractLimits, decode_text, extract_text, html_to_text, message_parser,
+};
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};
-use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{HeaderValue, Message, MessagePart, MimeHeaders, PartType};
 
 use crate::identity::identity;
 use crate::journal::{JournalOutcome, unwrap_journal_report};
@@ -117,7 +119,7 @@ fn with_final_newline(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 fn parse_into(doc: &mut MessageDoc, bytes: &[u8], received: i64, limits: Option<&ExtractLimits>) {
-    let parsed = MessageParser::default().parse(bytes);
+    let parsed = message_parser().parse(bytes);
     let Some(message) = parsed.filter(|m| has_header_fields(m)) else {
         doc.flags.insert(MessageFlags::MALFORMED);
         doc.flags.insert(MessageFlags::DATE_UNRELIABLE);
@@ -433,21 +435,35 @@ fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
     value
         .iter()
         .filter_map(|a| {
-            let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-            let (email, name) = match a.address.as_deref() {
-                Some(address) => match spelled_out_address(address) {
-                    Some((email, _)) => (email, name.map(str::to_string)),
-                    None => (normalize_address(address), name.map(str::to_string)),
-                },
-                // mail-parser reads `alice at example.com (Alice Smith)` as a name alone.
-                None => spelled_out_address(name?)?,
-            };
+            let (name, email) = read_mailbox(a)?;
+            let email = normalize_address(&email);
             if email.is_empty() {
                 return None;
             }
             Some(Address { name, email })
         })
         .collect()
+}
+
+/// One mailbox of an address header as Coffer reads it: the display name (trimmed, if
+/// any) and the address as written, or `None` when there is no address. An address with
+/// its `@` spelled out is read as an address (see `spelled_out_address`). Indexing and the
+/// rendered message view both read addresses through this.
+pub fn read_mailbox(addr: &mail_parser::Addr<'_>) -> Option<(Option<String>, String)> {
+    let name = addr
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    match addr.address.as_deref() {
+        Some(address) => {
+            let address =
+                spelled_out_address(address).map_or_else(|| address.to_string(), |(a, _)| a);
+            Some((name.map(str::to_string), address))
+        }
+        // mail-parser reads `alice at example.com (Alice Smith)` as a name alone.
+        None => spelled_out_address(name?).map(|(address, comment)| (comment, address)),
+    }
 }
 
 /// An address with its `@` spelled out, `alice at example.com (Alice Smith)`: how the
@@ -674,6 +690,36 @@ mod tests {
         }
         let local = assign_mailboxes(&d, &MailboxPolicy::LocalDomains(vec!["example.com".into()]));
         assert_eq!(local, vec!["alice@example.com"]);
+    }
+
+    #[test]
+    fn text_without_a_declared_charset_is_utf8_or_else_windows_1252() {
+        let body_of = |raw: &[u8]| {
+            build_doc(
+                raw,
+                Sha256::default(),
+                1_800_000_000,
+                &MessageMeta::default(),
+                Some(&ExtractLimits::default()),
+            )
+            .body
+        };
+        // Undeclared 8-bit text (old mailing-list archives): windows-1252, not U+FFFD.
+        let latin = b"From: a@example.com\r\n\r\nthe caf\xe9 in M\xfcnchen \x93quoted\x94\r\n";
+        assert_eq!(body_of(latin).trim(), "the café in München “quoted”");
+        let typed = b"From: a@example.com\r\nContent-Type: text/plain\r\n\r\ncaf\xe9\r\n";
+        assert_eq!(body_of(typed).trim(), "café");
+        // Undeclared UTF-8 stays UTF-8.
+        assert_eq!(
+            body_of("From: a@example.com\r\n\r\nGrüße, 東京\r\n".as_bytes()).trim(),
+            "Grüße, 東京"
+        );
+        // A declared charset wins; declared UTF-8 that is not UTF-8 stays lossy.
+        let declared = b"From: a@example.com\r\nContent-Type: text/plain; charset=iso-8859-2\r\n\r\n\xb3\xf3d\xbc\r\n";
+        assert_eq!(body_of(declared).trim(), "łódź");
+        let lying =
+            b"From: a@example.com\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ncaf\xe9\r\n";
+        assert_eq!(body_of(lying).trim(), "caf\u{fffd}");
     }
 
     #[test]

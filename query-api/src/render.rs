@@ -16,7 +16,9 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use mail_parser::{Address, MessageParser, MimeHeaders};
+use coffer_index::extract::message_parser;
+use coffer_ingest::parse::read_mailbox;
+use mail_parser::{Address, MimeHeaders};
 use serde::Serialize;
 
 /// A participant as shown.
@@ -61,10 +63,8 @@ fn addresses(address: Option<&Address<'_>>) -> Vec<AddressView> {
         .map(|a| {
             a.iter()
                 .filter_map(|addr| {
-                    Some(AddressView {
-                        name: addr.name.as_deref().map(str::to_string),
-                        email: addr.address.as_deref()?.to_string(),
-                    })
+                    let (name, email) = read_mailbox(addr)?;
+                    Some(AddressView { name, email })
                 })
                 .collect()
         })
@@ -105,7 +105,7 @@ fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
 /// `malformed` flag and the raw download remain).
 pub(crate) fn render(raw: &[u8]) -> Rendered {
     let input = terminated(raw);
-    let Some(message) = MessageParser::default().parse(input.as_ref()) else {
+    let Some(message) = message_parser().parse(input.as_ref()) else {
         return Rendered::default();
     };
     let attachments = message
@@ -145,7 +145,7 @@ pub(crate) fn render(raw: &[u8]) -> Rendered {
 /// Attachment `n`: file name, content type and decoded bytes.
 pub(crate) fn attachment(raw: &[u8], n: usize) -> Option<(Option<String>, String, Vec<u8>)> {
     let input = terminated(raw);
-    let message = MessageParser::default().parse(input.as_ref())?;
+    let message = message_parser().parse(input.as_ref())?;
     let part = message.attachments().nth(n)?;
     Some((
         part.attachment_name().map(str::to_string),
@@ -243,5 +243,16 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
         );
         assert!(attachment(raw, 1).is_none());
         assert!(render(b"\x00\x01garbage").from.is_empty());
+    }
+
+    /// The view reads messages as indexing does: a pipermail-style From and undeclared
+    /// 8-bit text show what search found them by.
+    #[test]
+    fn renders_spelled_out_addresses_and_undeclared_8bit_text_as_indexed() {
+        let r = render(b"From: ann at example.com (Ann Lee)\r\nSubject: s\r\n\r\ncaf\xe9\r\n");
+        assert_eq!(r.from.len(), 1);
+        assert_eq!(r.from[0].email, "ann@example.com");
+        assert_eq!(r.from[0].name.as_deref(), Some("Ann Lee"));
+        assert_eq!(r.text.as_deref().map(str::trim), Some("café"));
     }
 }

@@ -2,14 +2,14 @@
 //! from, to, cc, date), the body text (HTML bodies converted), then every attachment,
 //! extracted by its own type one level deeper, so a forwarded message's PDF is found too.
 
-use mail_parser::{Address, Message, MessageParser, MimeHeaders};
+use mail_parser::{Address, Message, MimeHeaders};
 
 use super::detect::Hint;
 use super::{Ctx, ExtractError, Format};
 
 /// Extracts an attached message at `depth`.
 pub(super) fn extract(ctx: &mut Ctx, data: &[u8], depth: u32) -> Result<(), ExtractError> {
-    let message = MessageParser::default()
+    let message = super::message_parser()
         .parse(data)
         .ok_or(ExtractError::Malformed {
             format: Format::Message,

@@ -20,6 +20,8 @@ use std::{borrow::Cow, collections::HashMap, hash::Hash, net::IpAddr};
 pub struct MessageParser {
     pub(crate) header_map: HashMap<HeaderName<'static>, HdrParseFnc>,
     pub(crate) def_hdr_parse_fnc: HdrParseFnc,
+    // Coffer: see `MessageParser::with_windows_1252_for_undeclared_text`.
+    pub(crate) undeclared_text_windows_1252: bool,
 }
 
 pub(crate) type HdrParseFnc = for<'x> fn(&mut MessageStream<'x>) -> crate::HeaderValue<'x>;

@@ -18,7 +18,19 @@ impl MessageParser {
         Self {
             header_map: Default::default(),
             def_hdr_parse_fnc: |s| s.parse_raw(),
+            undeclared_text_windows_1252: false,
         }
+    }
+
+    /// Coffer: reads text parts that declare no charset and are not valid UTF-8 as
+    /// windows-1252 instead of lossy UTF-8 (every invalid byte a U+FFFD). RFC 2045 makes
+    /// undeclared text US-ASCII, which this crate's charset map (like the WHATWG Encoding
+    /// Standard and mail clients) reads as windows-1252 when it is declared; 8-bit bytes
+    /// in undeclared text are that in practice (old mailing-list archives: `café`,
+    /// `München`). Off by default, so that the default parser is upstream's.
+    pub fn with_windows_1252_for_undeclared_text(mut self) -> Self {
+        self.undeclared_text_windows_1252 = true;
+        self
     }
 
     /// Parse all MIME headers:

@@ -313,21 +313,22 @@ impl MessageParser {
                 }
 
                 if is_text {
-                    let text = match (
-                        bytes,
-                        content_type.and_then(|ct| {
-                            ct.attribute("charset")
-                                .and_then(|c| charset_decoder(c.as_bytes()))
-                        }),
-                    ) {
+                    // Coffer: text without a declared charset that is not UTF-8 may be read
+                    // as windows-1252 (see `undeclared_charset`), not as lossy UTF-8.
+                    let declared = content_type.and_then(|ct| ct.attribute("charset"));
+                    let fallback = self.undeclared_text_windows_1252 && declared.is_none();
+                    let text = match (bytes, declared.and_then(|c| charset_decoder(c.as_bytes()))) {
                         (Cow::Owned(vec), Some(charset_decoder)) => charset_decoder(&vec).into(),
                         (Cow::Owned(vec), None) => String::from_utf8(vec)
-                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                            .unwrap_or_else(|e| undeclared_charset(e.as_bytes(), fallback))
                             .into(),
                         (Cow::Borrowed(bytes), Some(charset_decoder)) => {
                             charset_decoder(bytes).into()
                         }
-                        (Cow::Borrowed(bytes), None) => String::from_utf8_lossy(bytes),
+                        (Cow::Borrowed(bytes), None) => match std::str::from_utf8(bytes) {
+                            Ok(text) => text.into(),
+                            Err(_) => undeclared_charset(bytes, fallback).into(),
+                        },
                     };
 
                     let is_html = mime_type == MimeType::TextHtml;
@@ -579,6 +580,16 @@ impl<'x> Message<'x> {
     /// Returns `false` if at least one header field was successfully parsed.
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
+    }
+}
+
+/// Coffer: text that is not valid UTF-8, and no charset decoder for it: windows-1252 when
+/// `windows_1252` (no declared charset, and the parser was built
+/// `with_windows_1252_for_undeclared_text`), else lossy UTF-8 as upstream.
+fn undeclared_charset(bytes: &[u8], windows_1252: bool) -> String {
+    match charset_decoder(b"windows-1252").filter(|_| windows_1252) {
+        Some(decoder) => decoder(bytes),
+        None => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
