@@ -13,13 +13,14 @@
 //! - **Any other directory**: its entries, sorted, recursively. Hidden entries (names
 //!   starting with `.`) are skipped, except Maildir++ folders inside a Maildir and paths
 //!   given explicitly as arguments.
-//! - **A gzip-compressed file** (`.gz`, as mailing-list archives are published: pipermail's
-//!   `2024-January.txt.gz`, `mbox.gz` exports): decompressed while it is read (every
-//!   member of a multi-member file), then classified by its content like any other file
-//!   below. Offsets in rejections are then offsets in the decompressed stream; a corrupt
-//!   or truncated stream is a rejection with its reason, after the messages before it.
-//!   Other compressed formats (xz, bzip2, zstd) are rejected as binary: decompress them
-//!   first.
+//! - **A gzip- or zstd-compressed file** (`.gz`, as mailing-list archives are published:
+//!   pipermail's `2024-January.txt.gz`, `mbox.gz` exports; `.zst`), recognised by its
+//!   first bytes: decompressed while it is read (every member or frame of the file), then
+//!   classified by its content like any other file below. Offsets in rejections are then
+//!   offsets in the decompressed stream; a corrupt or truncated stream is a rejection with
+//!   its reason, after the messages before it. Maildir message files stored compressed
+//!   (Dovecot's `zlib` plugin, gzip or zstd) are decompressed too. Other compressed
+//!   formats (xz, bzip2) are rejected as binary: decompress them first.
 //! - **A regular file whose first non-empty line starts with `From `**: an mbox file, read
 //!   by [`MboxReader`](super::MboxReader). A single `.eml` saved with an envelope line in
 //!   front is thus a one-message mbox, and the `From ` line is not archived.
@@ -40,9 +41,9 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 
 use flate2::bufread::MultiGzDecoder;
-use std::path::{Path, PathBuf};
 
 use super::maildir::{self, MaildirEntry, MaildirWalk};
 use super::mbox::{MboxOptions, MboxReader};
@@ -52,11 +53,45 @@ use super::{ImportItem, Location, RejectReason, Rejected, SourceRef};
 /// Read buffer for files: large enough that mbox scanning is not syscall-bound.
 const READ_BUFFER: usize = 256 * 1024;
 
-/// The first bytes of a gzip member (RFC 1952: ID1, ID2, CM = deflate).
-const GZIP_MAGIC: &[u8] = b"\x1f\x8b\x08";
-
 /// A file being read: as it is on disk, or decompressed.
 type FileReader = Box<dyn BufRead + Send>;
+
+/// How a file is compressed, told by its first bytes (whatever its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn of(head: &[u8]) -> Option<Compression> {
+        // RFC 1952: ID1, ID2, CM = deflate; RFC 8878: the zstd frame magic number.
+        if head.starts_with(b"\x1f\x8b\x08") {
+            Some(Compression::Gzip)
+        } else if head.starts_with(b"\x28\xb5\x2f\xfd") {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+
+    /// The decompressed stream of `reader`: every gzip member, every zstd frame.
+    fn decoder<'a>(
+        self,
+        reader: impl BufRead + Send + 'a,
+    ) -> io::Result<Box<dyn BufRead + Send + 'a>> {
+        Ok(match self {
+            Compression::Gzip => Box::new(BufReader::with_capacity(
+                READ_BUFFER,
+                MultiGzDecoder::new(reader),
+            )),
+            Compression::Zstd => Box::new(BufReader::with_capacity(
+                READ_BUFFER,
+                zstd::stream::read::Decoder::with_buffer(reader)?,
+            )),
+        })
+    }
+}
 
 /// Options for [`walk`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,8 +108,8 @@ pub struct WalkStats {
     pub files: u64,
     /// Of those, mbox files.
     pub mbox_files: u64,
-    /// Of those, gzip-compressed files (decompressed while read).
-    pub gzip_files: u64,
+    /// Of those, compressed files (gzip or zstd, decompressed while read).
+    pub compressed_files: u64,
     /// Maildir roots walked.
     pub maildirs: u64,
     /// Plain directories walked.
@@ -183,18 +218,21 @@ impl Walker {
             Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
         };
         let mut plain = BufReader::with_capacity(READ_BUFFER, file);
-        let gzip = match plain.fill_buf() {
-            Ok(head) => head.starts_with(GZIP_MAGIC),
+        let compression = match plain.fill_buf() {
+            Ok(head) => Compression::of(head),
             Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
         };
         // The size on disk bounds a plain file's message; a compressed one is bounded
         // while it is read (`read_single_message` never reads past the cap).
-        let (mut reader, len): (FileReader, u64) = if gzip {
-            self.stats.gzip_files += 1;
-            let decoded = MultiGzDecoder::new(plain);
-            (Box::new(BufReader::with_capacity(READ_BUFFER, decoded)), 0)
-        } else {
-            (Box::new(plain), metadata.len())
+        let (mut reader, len): (FileReader, u64) = match compression {
+            Some(kind) => {
+                self.stats.compressed_files += 1;
+                match kind.decoder(plain) {
+                    Ok(decoded) => (decoded, 0),
+                    Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+                }
+            }
+            None => (Box::new(plain), metadata.len()),
         };
         let starts_with_from = match reader.fill_buf() {
             Ok(head) => starts_like_mbox(head),
@@ -384,36 +422,27 @@ impl Iterator for Walker {
     }
 }
 
-/// Reads one whole-file message (at most `cap` bytes) and checks that it is mail.
+/// Reads one whole-file message (at most `cap` bytes), decompressed if it was stored
+/// compressed (a Maildir entry of Dovecot's `zlib` plugin), and checks that it is mail.
 fn read_single_message(
     reader: impl Read,
     len: u64,
     cap: u64,
     source: SourceRef,
 ) -> Result<ImportItem, Rejected> {
-    if len > cap {
-        return Err(Rejected {
-            source,
-            reason: RejectReason::Oversized { size: len, cap },
-        });
-    }
-    let mut raw = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    // The file may grow while we read it: never read past the cap.
-    if let Err(error) = reader.take(cap.saturating_add(1)).read_to_end(&mut raw) {
-        return Err(Rejected {
-            source,
-            reason: RejectReason::from_io(&error),
-        });
-    }
-    if raw.len() as u64 > cap {
-        return Err(Rejected {
-            source,
-            reason: RejectReason::Oversized {
-                size: raw.len() as u64,
-                cap,
-            },
-        });
-    }
+    let read = read_capped(reader, len, cap).and_then(|raw| match Compression::of(&raw) {
+        Some(kind) => {
+            let decoded = kind
+                .decoder(&raw[..])
+                .map_err(|e| RejectReason::from_io(&e))?;
+            read_capped(decoded, 0, cap)
+        }
+        None => Ok(raw),
+    });
+    let raw = match read {
+        Ok(raw) => raw,
+        Err(reason) => return Err(Rejected { source, reason }),
+    };
     match looks_like_mail(&raw) {
         Ok(()) => Ok(ImportItem {
             source,
@@ -425,6 +454,26 @@ fn read_single_message(
             reason: reason.into(),
         }),
     }
+}
+
+/// Reads at most `cap` bytes; `len`, when known (the size on disk), is checked first.
+fn read_capped(reader: impl Read, len: u64, cap: u64) -> Result<Vec<u8>, RejectReason> {
+    if len > cap {
+        return Err(RejectReason::Oversized { size: len, cap });
+    }
+    let mut raw = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // The file may grow while we read it: never read past the cap.
+    reader
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(|error| RejectReason::from_io(&error))?;
+    if raw.len() as u64 > cap {
+        return Err(RejectReason::Oversized {
+            size: raw.len() as u64,
+            cap,
+        });
+    }
+    Ok(raw)
 }
 
 /// Whether a file's first bytes make it an mbox: the first non-empty line starts with
@@ -645,6 +694,14 @@ mod tests {
             b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage, not deflate",
         );
         write(&root.join("6-binary.gz"), &gzip(b"\x00\x01\x02\x03 binary"));
+        write(
+            &root.join("7-zstd.mbox.zst"),
+            &zstd::encode_all(
+                &b"From e Mon Jan  1 00:00:04 2024\nSubject: 5\n\nfive\n"[..],
+                3,
+            )
+            .expect("zstd"),
+        );
 
         let (items, rejected, stats) = collect(&[root.to_path_buf()]);
         let subjects: Vec<String> = items
@@ -659,7 +716,8 @@ mod tests {
                 "Subject: 2\n\ntwo\n",
                 std::str::from_utf8(MAIL).expect("utf-8"),
                 "Subject: 3\n\nthree\n",
-                "Subject: 4\n\nfour\n"
+                "Subject: 4\n\nfour\n",
+                "Subject: 5\n\nfive\n"
             ]
         );
         let truncated = items
@@ -678,7 +736,27 @@ mod tests {
         assert!(reasons[0].1.contains("deflate"), "{reasons:?}");
         assert!(reasons[1].1.contains("deflate"), "{reasons:?}");
         assert!(reasons[2].1.starts_with("not mail"), "{reasons:?}");
-        assert_eq!(stats.gzip_files, 6);
+        assert_eq!(stats.compressed_files, 7);
+    }
+
+    /// Dovecot's `zlib` plugin stores Maildir message files compressed (gzip or zstd).
+    #[test]
+    fn compressed_maildir_entries_are_read_decompressed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("Maildir");
+        fs::create_dir_all(root.join("new")).expect("mkdir");
+        write(&root.join("cur/1.a:2,S"), &gzip(MAIL));
+        write(
+            &root.join("cur/2.b:2,S"),
+            &zstd::encode_all(MAIL, 3).expect("zstd"),
+        );
+        write(&root.join("cur/3.c:2,S"), MAIL);
+        write(&root.join("cur/4.d:2,S"), &gzip(b"\x00 not mail"));
+        let (items, rejected, _) = collect(&[root]);
+        assert_eq!(items.len(), 3, "{rejected:?}");
+        assert!(items.iter().all(|i| i.raw == MAIL));
+        assert_eq!(rejected.len(), 1);
+        assert!(rejected[0].reason.to_string().starts_with("not mail"));
     }
 
     #[test]
