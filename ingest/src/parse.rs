@@ -155,10 +155,7 @@ fn fill_from_message(
             }
         }
     }
-    doc.subject = message
-        .subject()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
+    doc.subject = subject_of(message);
     doc.message_id = message
         .message_id()
         .map(|m| m.trim().to_string())
@@ -503,6 +500,46 @@ fn spelled_out_address(text: &str) -> Option<(String, Option<String>)> {
     })
 }
 
+/// The Subject as Coffer reads it (trimmed; `None` when empty): mail-parser's, except
+/// raw 8-bit bytes (see `raw_8bit_subject`). Indexing and the rendered view both use it.
+pub fn subject_of(message: &Message<'_>) -> Option<String> {
+    raw_8bit_subject(message)
+        .or_else(|| message.subject().map(|s| s.trim().to_string()))
+        .filter(|s| !s.is_empty())
+}
+
+/// The Subject when the sender's client wrote it in raw 8-bit bytes that are not UTF-8
+/// (no encoded words): mail-parser made each such byte a U+FFFD. Decoded as mail clients
+/// do, with the charset the message declares for its text, or windows-1252 when it
+/// declares none (or only US-ASCII or UTF-8, which such bytes cannot be). `None` for every
+/// other Subject, which mail-parser reads.
+fn raw_8bit_subject(message: &Message<'_>) -> Option<String> {
+    let header = message
+        .headers()
+        .iter()
+        .rev()
+        .find(|h| h.name == mail_parser::HeaderName::Subject)?;
+    let raw = message
+        .raw_message
+        .get(header.offset_start as usize..header.offset_end as usize)?;
+    if std::str::from_utf8(raw).is_ok() || memchr::memmem::find(raw, b"=?").is_some() {
+        return None;
+    }
+    let charset = message
+        .parts
+        .iter()
+        .filter_map(|part| part.content_type())
+        .filter(|ct| ct.ctype().eq_ignore_ascii_case("text"))
+        .find_map(|ct| ct.attribute("charset"))
+        .filter(|c| {
+            !["us-ascii", "ascii", "utf-8", "utf8"]
+                .iter()
+                .any(|plain| c.trim().eq_ignore_ascii_case(plain))
+        });
+    let text = decode_text(raw, charset);
+    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 fn header_text(value: &HeaderValue<'_>) -> Option<String> {
     match value {
         HeaderValue::Text(t) => Some(t.to_string()),
@@ -720,6 +757,34 @@ mod tests {
         let lying =
             b"From: a@example.com\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ncaf\xe9\r\n";
         assert_eq!(body_of(lying).trim(), "caf\u{fffd}");
+    }
+
+    #[test]
+    fn raw_8bit_subjects_are_read_with_the_message_charset() {
+        let subject_of = |raw: &[u8]| {
+            build_doc(
+                raw,
+                Sha256::default(),
+                1_800_000_000,
+                &MessageMeta::default(),
+                Some(&ExtractLimits::default()),
+            )
+            .subject
+        };
+        // No charset anywhere: windows-1252.
+        let latin = b"From: a@example.com\r\nSubject: na\xefve caf\xe9\r\n\tfolded\r\n\r\nx\r\n";
+        assert_eq!(subject_of(latin).as_deref(), Some("naïve café folded"));
+        // The charset the message declares for its text (raw GB2312, as in old spam).
+        let chinese = b"From: a@example.com\r\nSubject: \xc4\xe3\xba\xc3\r\n\
+Content-Type: text/plain; charset=gb2312\r\n\r\n\xc4\xe3\xba\xc3\r\n";
+        assert_eq!(subject_of(chinese).as_deref(), Some("你好"));
+        // UTF-8 and encoded words are mail-parser's.
+        assert_eq!(
+            subject_of("From: a@example.com\r\nSubject: Grüße\r\n\r\nx\r\n".as_bytes()).as_deref(),
+            Some("Grüße")
+        );
+        let encoded = b"From: a@example.com\r\nSubject: =?iso-8859-1?q?caf=e9?=\r\n\r\nx\r\n";
+        assert_eq!(subject_of(encoded).as_deref(), Some("café"));
     }
 
     #[test]

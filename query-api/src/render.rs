@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use coffer_index::extract::message_parser;
-use coffer_ingest::parse::read_mailbox;
+use coffer_ingest::parse::{read_mailbox, subject_of};
 use mail_parser::{Address, MimeHeaders};
 use serde::Serialize;
 
@@ -134,7 +134,7 @@ pub(crate) fn render(raw: &[u8]) -> Rendered {
         to: addresses(message.to()),
         cc: addresses(message.cc()),
         bcc: addresses(message.bcc()),
-        subject: message.subject().map(str::to_string),
+        subject: subject_of(&message),
         message_id: message.message_id().map(str::to_string),
         text,
         html,
@@ -249,7 +249,9 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
     /// 8-bit text show what search found them by.
     #[test]
     fn renders_spelled_out_addresses_and_undeclared_8bit_text_as_indexed() {
-        let r = render(b"From: ann at example.com (Ann Lee)\r\nSubject: s\r\n\r\ncaf\xe9\r\n");
+        let r =
+            render(b"From: ann at example.com (Ann Lee)\r\nSubject: na\xefve\r\n\r\ncaf\xe9\r\n");
+        assert_eq!(r.subject.as_deref(), Some("naïve"));
         assert_eq!(r.from.len(), 1);
         assert_eq!(r.from[0].email, "ann@example.com");
         assert_eq!(r.from[0].name.as_deref(), Some("Ann Lee"));
