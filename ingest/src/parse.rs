@@ -634,8 +634,12 @@ mod tests {
     use super::*;
 
     fn doc_of(raw: &str) -> MessageDoc {
+        doc_of_bytes(raw.as_bytes())
+    }
+
+    fn doc_of_bytes(raw: &[u8]) -> MessageDoc {
         build_doc(
-            raw.as_bytes(),
+            raw,
             Sha256::default(),
             1_800_000_000,
             &MessageMeta::default(),
@@ -731,16 +735,7 @@ mod tests {
 
     #[test]
     fn text_without_a_declared_charset_is_utf8_or_else_windows_1252() {
-        let body_of = |raw: &[u8]| {
-            build_doc(
-                raw,
-                Sha256::default(),
-                1_800_000_000,
-                &MessageMeta::default(),
-                Some(&ExtractLimits::default()),
-            )
-            .body
-        };
+        let body_of = |raw: &[u8]| doc_of_bytes(raw).body;
         // Undeclared 8-bit text (old mailing-list archives): windows-1252, not U+FFFD.
         let latin = b"From: a@example.com\r\n\r\nthe caf\xe9 in M\xfcnchen \x93quoted\x94\r\n";
         assert_eq!(body_of(latin).trim(), "the café in München “quoted”");
@@ -761,16 +756,7 @@ mod tests {
 
     #[test]
     fn raw_8bit_subjects_are_read_with_the_message_charset() {
-        let subject_of = |raw: &[u8]| {
-            build_doc(
-                raw,
-                Sha256::default(),
-                1_800_000_000,
-                &MessageMeta::default(),
-                Some(&ExtractLimits::default()),
-            )
-            .subject
-        };
+        let subject_of = |raw: &[u8]| doc_of_bytes(raw).subject;
         // No charset anywhere: windows-1252.
         let latin = b"From: a@example.com\r\nSubject: na\xefve caf\xe9\r\n\tfolded\r\n\r\nx\r\n";
         assert_eq!(subject_of(latin).as_deref(), Some("naïve café folded"));
