@@ -83,6 +83,8 @@ pub use html::html_to_text;
 pub use run::{EXTRACT_THREAD_NAME, abandoned_threads};
 pub use text::decode as decode_text;
 
+use sink::TextSink;
+
 /// The mail parser every part of Coffer reads messages with (indexing, attached messages,
 /// the rendered view), so that they all see the same text: mail-parser's defaults, plus
 /// windows-1252 for text parts that declare no charset and are not UTF-8 (the vendored
@@ -90,8 +92,6 @@ pub use text::decode as decode_text;
 pub fn message_parser() -> mail_parser::MessageParser {
     mail_parser::MessageParser::new().with_windows_1252_for_undeclared_text()
 }
-
-use sink::TextSink;
 
 /// `log` targets of third-party extractors that may quote document content in their
 /// messages. The binary must turn them off in its subscriber filter
