@@ -24,6 +24,11 @@
 //! - **A regular file whose first non-empty line starts with `From `**: an mbox file, read
 //!   by [`MboxReader`](super::MboxReader). A single `.eml` saved with an envelope line in
 //!   front is thus a one-message mbox, and the `From ` line is not archived.
+//! - **An Apple Mail `.emlx` file** (also `.partial.emlx`): a line with the message's
+//!   length in bytes, the message, then a property list of Apple Mail's flags. The message
+//!   is what is archived; the length line and the property list are Apple Mail's storage,
+//!   as an mbox's `From ` line is the mbox's. An `.emlx` file whose first line is not a
+//!   length is read whole, like any other file.
 //! - **Any other regular file**, whatever its extension: one message. It is rejected if
 //!   [`looks_like_mail`](super::looks_like_mail) says it is not mail, or if it is larger
 //!   than the cap (then it is not read at all).
@@ -440,7 +445,7 @@ fn read_single_message(
         None => Ok(raw),
     });
     let raw = match read {
-        Ok(raw) => raw,
+        Ok(raw) => emlx_message(&source.path, raw),
         Err(reason) => return Err(Rejected { source, reason }),
     };
     match looks_like_mail(&raw) {
@@ -454,6 +459,26 @@ fn read_single_message(
             reason: reason.into(),
         }),
     }
+}
+
+/// The message inside an Apple Mail `.emlx` file (see the module docs); any other file's
+/// bytes as they are. A length past the end of the file takes what is there.
+fn emlx_message(path: &Path, raw: Vec<u8>) -> Vec<u8> {
+    if !path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("emlx"))
+    {
+        return raw;
+    }
+    let Some(eol) = raw.iter().position(|&b| b == b'\n') else {
+        return raw;
+    };
+    let announced = std::str::from_utf8(&raw[..eol]).ok().map(str::trim);
+    let Some(len) = announced.and_then(|l| l.parse::<usize>().ok()) else {
+        return raw;
+    };
+    let end = (eol + 1).saturating_add(len).min(raw.len());
+    raw[eol + 1..end].to_vec()
 }
 
 /// Reads at most `cap` bytes; `len`, when known (the size on disk), is checked first.
@@ -737,6 +762,32 @@ mod tests {
         assert!(reasons[1].1.contains("deflate"), "{reasons:?}");
         assert!(reasons[2].1.starts_with("not mail"), "{reasons:?}");
         assert_eq!(stats.compressed_files, 7);
+    }
+
+    #[test]
+    fn apple_mail_emlx_files_yield_the_message_without_length_line_and_plist() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let plist = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">\n<dict><key>flags</key><integer>8590195713</integer></dict>\n</plist>\n";
+        let emlx = |message: &[u8]| {
+            [
+                format!("{}       \n", message.len()).as_bytes(),
+                message,
+                plist,
+            ]
+            .concat()
+        };
+        write(&root.join("1.emlx"), &emlx(MAIL));
+        write(
+            &root.join("2.partial.emlx"),
+            &emlx(b"Subject: partial\r\n\r\nbody\r\n"),
+        );
+        // Not a length on the first line: the file as it is.
+        write(&root.join("3.emlx"), MAIL);
+        let (items, rejected, _) = collect(&[root.to_path_buf()]);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let raws: Vec<&[u8]> = items.iter().map(|i| i.raw.as_slice()).collect();
+        assert_eq!(raws, [MAIL, b"Subject: partial\r\n\r\nbody\r\n", MAIL]);
     }
 
     /// Dovecot's `zlib` plugin stores Maildir message files compressed (gzip or zstd).
