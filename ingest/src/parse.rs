@@ -14,6 +14,7 @@ use coffer_index::extract::{
     ExtractLimits, decode_text, extract_text, html_to_text, message_parser,
 };
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};
+use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::{HeaderValue, Message, MessagePart, MimeHeaders, PartType};
 
 use crate::identity::identity;
@@ -443,7 +444,8 @@ fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
 }
 
 /// One mailbox of an address header as Coffer reads it: the display name (trimmed, if
-/// any) and the address as written, or `None` when there is no address. An address with
+/// any) and the address as written (lowercased when its `@` was spelled out), or `None`
+/// when there is no address. An address with
 /// its `@` spelled out is read as an address (see `spelled_out_address`). Indexing and the
 /// rendered message view both read addresses through this.
 pub fn read_mailbox(addr: &mail_parser::Addr<'_>) -> Option<(Option<String>, String)> {
@@ -525,16 +527,22 @@ fn raw_8bit_subject(message: &Message<'_>) -> Option<String> {
     if std::str::from_utf8(raw).is_ok() || memchr::memmem::find(raw, b"=?").is_some() {
         return None;
     }
+    // The first charset of a text part that 8-bit bytes can be in and that can be decoded;
+    // US-ASCII and UTF-8 cannot be such bytes, and an unknown name (`unknown-8bit`) says
+    // nothing: then windows-1252.
     let charset = message
         .parts
         .iter()
         .filter_map(|part| part.content_type())
         .filter(|ct| ct.ctype().eq_ignore_ascii_case("text"))
-        .find_map(|ct| ct.attribute("charset"))
-        .filter(|c| {
-            !["us-ascii", "ascii", "utf-8", "utf8"]
-                .iter()
-                .any(|plain| c.trim().eq_ignore_ascii_case(plain))
+        .find_map(|ct| {
+            ct.attribute("charset").filter(|c| {
+                let c = c.trim();
+                !["us-ascii", "ascii", "utf-8", "utf8"]
+                    .iter()
+                    .any(|plain| c.eq_ignore_ascii_case(plain))
+                    && charset_decoder(c.as_bytes()).is_some()
+            })
         });
     let text = decode_text(raw, charset);
     Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -764,6 +772,15 @@ mod tests {
         let chinese = b"From: a@example.com\r\nSubject: \xc4\xe3\xba\xc3\r\n\
 Content-Type: text/plain; charset=gb2312\r\n\r\n\xc4\xe3\xba\xc3\r\n";
         assert_eq!(subject_of(chinese).as_deref(), Some("你好"));
+        // The first text charset that can hold 8-bit bytes, past US-ASCII parts; an unknown
+        // charset name says nothing (windows-1252).
+        let russian = b"From: a@example.com\r\nSubject: \xf0\xd2\xc9\xd7\xc5\xd4\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+hi\r\n--b\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4\r\n--b--\r\n";
+        assert_eq!(subject_of(russian).as_deref(), Some("Привет"));
+        let unknown = b"From: a@example.com\r\nSubject: caf\xe9\r\n\
+Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
+        assert_eq!(subject_of(unknown).as_deref(), Some("café"));
         // UTF-8 and encoded words are mail-parser's.
         assert_eq!(
             subject_of("From: a@example.com\r\nSubject: Grüße\r\n\r\nx\r\n".as_bytes()).as_deref(),

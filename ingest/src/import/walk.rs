@@ -28,10 +28,14 @@
 //!   length in bytes, the message, then a property list of Apple Mail's flags. The message
 //!   is what is archived; the length line and the property list are Apple Mail's storage,
 //!   as an mbox's `From ` line is the mbox's. An `.emlx` file whose first line is not a
-//!   length is read whole, like any other file.
+//!   length is read whole, like any other file. A `.partial.emlx` holds the message
+//!   without the attachments Apple Mail keeps beside it (`*.emlxpart`, `Attachments/`):
+//!   those files are not messages and are rejected as such, so import such a mailbox
+//!   from Apple Mail's own export (`Mailbox > Export Mailbox…`, an mbox) to keep them.
 //! - **Any other regular file**, whatever its extension: one message. It is rejected if
 //!   [`looks_like_mail`](super::looks_like_mail) says it is not mail, or if it is larger
-//!   than the cap (then it is not read at all).
+//!   than the cap (then a plain file is not read at all; a compressed one is read up to
+//!   the cap, and its size is reported as one byte over it).
 //! - Anything else (FIFO, socket, device) is rejected, as are paths that do not exist,
 //!   broken links and unreadable files.
 //!
@@ -113,8 +117,6 @@ pub struct WalkStats {
     pub files: u64,
     /// Of those, mbox files.
     pub mbox_files: u64,
-    /// Of those, compressed files (gzip or zstd, decompressed while read).
-    pub compressed_files: u64,
     /// Maildir roots walked.
     pub maildirs: u64,
     /// Plain directories walked.
@@ -230,13 +232,10 @@ impl Walker {
         // The size on disk bounds a plain file's message; a compressed one is bounded
         // while it is read (`read_single_message` never reads past the cap).
         let (mut reader, len): (FileReader, u64) = match compression {
-            Some(kind) => {
-                self.stats.compressed_files += 1;
-                match kind.decoder(plain) {
-                    Ok(decoded) => (decoded, 0),
-                    Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
-                }
-            }
+            Some(kind) => match kind.decoder(plain) {
+                Ok(decoded) => (decoded, 0),
+                Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+            },
             None => (Box::new(plain), metadata.len()),
         };
         let starts_with_from = match reader.fill_buf() {
@@ -462,7 +461,10 @@ fn read_single_message(
 }
 
 /// The message inside an Apple Mail `.emlx` file (see the module docs); any other file's
-/// bytes as they are. A length past the end of the file takes what is there.
+/// bytes as they are. The announced length is trusted only when Apple Mail's property
+/// list (or the end of the file) follows it; otherwise the message runs to where the
+/// property list starts, or to the end: never a byte of the message lost, never a byte
+/// of the property list archived as message.
 fn emlx_message(path: &Path, raw: Vec<u8>) -> Vec<u8> {
     if !path
         .extension()
@@ -477,8 +479,19 @@ fn emlx_message(path: &Path, raw: Vec<u8>) -> Vec<u8> {
     let Some(len) = announced.and_then(|l| l.parse::<usize>().ok()) else {
         return raw;
     };
-    let end = (eol + 1).saturating_add(len).min(raw.len());
-    raw[eol + 1..end].to_vec()
+    let start = eol + 1;
+    let is_plist = |rest: &[u8]| {
+        let rest = rest.trim_ascii_start();
+        rest.is_empty() || rest.starts_with(b"<?xml") || rest.starts_with(b"<plist")
+    };
+    let end = match start.checked_add(len) {
+        Some(end) if end <= raw.len() && is_plist(&raw[end..]) => end,
+        _ => memchr::memmem::rfind(&raw[start..], b"<?xml")
+            .map(|at| start + at)
+            .filter(|&at| is_plist(&raw[at..]))
+            .unwrap_or(raw.len()),
+    };
+    raw[start..end].to_vec()
 }
 
 /// Reads at most `cap` bytes; `len`, when known (the size on disk), is checked first.
@@ -728,7 +741,7 @@ mod tests {
             .expect("zstd"),
         );
 
-        let (items, rejected, stats) = collect(&[root.to_path_buf()]);
+        let (items, rejected, _) = collect(&[root.to_path_buf()]);
         let subjects: Vec<String> = items
             .iter()
             .filter(|i| !name(&i.source.path).starts_with('4'))
@@ -761,7 +774,6 @@ mod tests {
         assert!(reasons[0].1.contains("deflate"), "{reasons:?}");
         assert!(reasons[1].1.contains("deflate"), "{reasons:?}");
         assert!(reasons[2].1.starts_with("not mail"), "{reasons:?}");
-        assert_eq!(stats.compressed_files, 7);
     }
 
     #[test]
@@ -784,10 +796,18 @@ mod tests {
         );
         // Not a length on the first line: the file as it is.
         write(&root.join("3.emlx"), MAIL);
+        // A wrong length: the message runs to the property list, whether the length is too
+        // short (no body byte lost) or too long (no plist byte archived).
+        let wrong = |len: usize| [format!("{len}\n").as_bytes(), MAIL, plist].concat();
+        write(&root.join("4.emlx"), &wrong(MAIL.len() - 5));
+        write(&root.join("5.emlx"), &wrong(MAIL.len() + 40));
         let (items, rejected, _) = collect(&[root.to_path_buf()]);
         assert!(rejected.is_empty(), "{rejected:?}");
         let raws: Vec<&[u8]> = items.iter().map(|i| i.raw.as_slice()).collect();
-        assert_eq!(raws, [MAIL, b"Subject: partial\r\n\r\nbody\r\n", MAIL]);
+        assert_eq!(
+            raws,
+            [MAIL, b"Subject: partial\r\n\r\nbody\r\n", MAIL, MAIL, MAIL]
+        );
     }
 
     /// Dovecot's `zlib` plugin stores Maildir message files compressed (gzip or zstd).
