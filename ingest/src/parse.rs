@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use coffer_index::extract::{
-    ExtractLimits, decode_text, extract_text, html_to_text, message_parser,
+    ExtractLimits, decode_text, extract_text, html_to_text, is_utf8_or_ascii, message_parser,
 };
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};
 use mail_parser::decoders::charsets::map::charset_decoder;
@@ -538,10 +538,7 @@ fn raw_8bit_subject(message: &Message<'_>) -> Option<String> {
         .find_map(|ct| {
             ct.attribute("charset").filter(|c| {
                 let c = c.trim();
-                !["us-ascii", "ascii", "utf-8", "utf8"]
-                    .iter()
-                    .any(|plain| c.eq_ignore_ascii_case(plain))
-                    && charset_decoder(c.as_bytes()).is_some()
+                !is_utf8_or_ascii(c) && charset_decoder(c.as_bytes()).is_some()
             })
         });
     let text = decode_text(raw, charset);

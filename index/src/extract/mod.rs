@@ -81,7 +81,7 @@ use coffer_model::ErrorCode;
 
 pub use html::html_to_text;
 pub use run::{EXTRACT_THREAD_NAME, abandoned_threads};
-pub use text::decode as decode_text;
+pub use text::{decode as decode_text, is_utf8_or_ascii};
 
 use sink::TextSink;
 

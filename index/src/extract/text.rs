@@ -44,16 +44,24 @@ pub fn decode<'a>(data: &'a [u8], charset: Option<&str>) -> Cow<'a, str> {
     }
     let declared = charset.map(str::to_ascii_lowercase);
     match declared.as_deref() {
-        None | Some("utf-8" | "utf8" | "us-ascii" | "ascii") => match std::str::from_utf8(data) {
+        None => match std::str::from_utf8(data) {
             Ok(text) => Cow::Borrowed(text),
-            Err(_) if declared.is_some() => String::from_utf8_lossy(data),
             Err(_) => Cow::Owned(windows_1252(data)),
         },
+        Some(name) if is_utf8_or_ascii(name) => String::from_utf8_lossy(data),
         Some(name) => match charset_decoder(name.as_bytes()) {
             Some(decoder) => Cow::Owned(decoder(data)),
             None => String::from_utf8_lossy(data),
         },
     }
+}
+
+/// Whether `charset` names UTF-8 or US-ASCII (any case): charsets that 8-bit bytes which
+/// are not UTF-8 cannot be in.
+pub fn is_utf8_or_ascii(charset: &str) -> bool {
+    ["utf-8", "utf8", "us-ascii", "ascii"]
+        .iter()
+        .any(|name| charset.eq_ignore_ascii_case(name))
 }
 
 fn windows_1252(data: &[u8]) -> String {
