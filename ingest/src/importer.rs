@@ -8,8 +8,11 @@
 //! 2. **analyse** (one thread driving the rayon pool): parses every message of a batch
 //!    in parallel, asks the catalog which are already archived, and compresses only the
 //!    new ones, in parallel;
-//! 3. **commit** (the calling thread): [`Archive::commit`] — dedup, append, one fsync
-//!    per batch — then tallies the outcomes.
+//! 3. **commit** (the calling thread): [`Writer::commit`] — dedup, append, one fsync
+//!    per batch — then tallies the outcomes. The writer is async: this thread enters the
+//!    runtime once per batch (`Handle::block_on`), never per message.
+//!
+//! [`Writer::commit`]: crate::writer::Writer::commit
 //!
 //! While one batch is being committed (disk-bound), the next is parsed and compressed
 //! (CPU-bound), so both cores stay busy.
@@ -23,9 +26,11 @@ use coffer_model::MessageFlags;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::archive::{Analyzed, Archive, Incoming, Outcome};
+use crate::analyze::{Analyzed, Incoming};
+use crate::archive::Archive;
 use crate::import::{ImportItem, Rejected, WalkOptions, walk};
 use crate::parse::MailboxPolicy;
+use crate::writer::Outcome;
 
 /// Largest batch, in raw bytes.
 pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
@@ -112,8 +117,9 @@ struct Processed {
     analyzed: Vec<(String, Analyzed)>,
 }
 
-/// Runs an import into `archive`. Blocking: call from a plain thread or
-/// `spawn_blocking`. `progress` is called after each batch is durable.
+/// Runs an import into `archive`. Blocking: call from `spawn_blocking` (the writer's
+/// async calls run on the runtime of the calling context). `progress` is called after
+/// each batch is durable.
 pub fn run_import(
     archive: &Archive,
     paths: &[PathBuf],
@@ -121,6 +127,7 @@ pub fn run_import(
     progress: &mut dyn FnMut(Progress),
 ) -> ImportSummary {
     let started = Instant::now();
+    let runtime = tokio::runtime::Handle::current();
     let rejected: Arc<Mutex<Vec<RejectedInput>>> = Arc::new(Mutex::new(Vec::new()));
     let files = Arc::new(Mutex::new(0u64));
     let (batch_tx, batch_rx) = sync_channel::<Batch>(1);
@@ -142,7 +149,8 @@ pub fn run_import(
             )
         });
         let policy = options.policy.clone();
-        scope.spawn(move || analyse_stage(archive, &policy, batch_rx, done_tx));
+        let handle = runtime.clone();
+        scope.spawn(move || analyse_stage(archive, &handle, &policy, batch_rx, done_tx));
         let mut seen = Progress::default();
         for processed in done_rx {
             let mut names = Vec::with_capacity(processed.analyzed.len());
@@ -161,7 +169,7 @@ pub fn run_import(
                 names.push(name);
                 batch.push(analyzed);
             }
-            let outcomes = archive.commit(batch);
+            let outcomes = runtime.block_on(archive.writer().commit(batch));
             for ((outcome, name), flagged) in outcomes.into_iter().zip(names).zip(flagged) {
                 summary.messages += 1;
                 match outcome {
@@ -246,6 +254,7 @@ fn read_stage(
 
 fn analyse_stage(
     archive: &Archive,
+    runtime: &tokio::runtime::Handle,
     policy: &MailboxPolicy,
     rx: Receiver<Batch>,
     tx: SyncSender<Processed>,
@@ -268,14 +277,16 @@ fn analyse_stage(
             })
             .collect();
         let digests: Vec<_> = analyzed.iter().map(|(_, a)| a.sha256()).collect();
-        let known = archive.known(&digests).unwrap_or_default();
+        let known = runtime
+            .block_on(archive.writer().known(&digests))
+            .unwrap_or_default();
         // Compress only what is new; a failure here is reported by the commit stage,
         // which retries the compression and records the error for that message.
         analyzed
             .par_iter_mut()
             .filter(|(_, a)| !known.contains(&a.sha256()))
             .for_each(|(_, a)| {
-                let _ = archive.prepare(a);
+                let _ = archive.writer().analyzer().prepare(a);
             });
         if tx.send(Processed { analyzed }).is_err() {
             return;

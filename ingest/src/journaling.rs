@@ -1,54 +1,124 @@
 //! Journaling: the one pipeline that SMTP/LMTP deliveries and HTTP submissions go
-//! through — bounded concurrency, analyse, archiving rules, deduplication, commit — and
-//! the mapping of archive errors to SMTP answers.
+//! through — bounded concurrency, analyse, archiving rules, deduplication, commit — with
+//! the audit entry of excluded mail and the ingest metrics, so every journal source
+//! behaves the same.
 //!
-//! An acknowledgement (`250`, `201`) is given only after [`Archive::commit`] returned, i.e.
-//! after the record is fsynced; a full disk gives `452`, any other storage trouble `451`
-//! (the sender retries, deduplication absorbs what was stored already), a saturated
-//! pipeline `451`. Messages no archiving rule admits come back as
-//! [`Outcome::Excluded`]; the caller answers them as delivered and audits them (the SMTP
-//! adapter lives with the listener wiring, next to the audit trail and the metrics).
+//! An acknowledgement (`250`, `201`) is given only after [`Writer::commit`] returned,
+//! i.e. after the record is fsynced; a full disk gives `452`, any other storage trouble
+//! `451` (the sender retries, deduplication absorbs what was stored already), a
+//! saturated pipeline `451`. Messages no archiving rule admits come back as
+//! [`Outcome::Excluded`]: answered as delivered, and recorded in the audit trail (rule
+//! outcome, size; no content) *before* the answer — an exclusion that cannot be audited
+//! fails, so the sender retries.
+//!
+//! [`Writer::commit`]: crate::writer::Writer::commit
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use coffer_audit::{AuditEntry, AuditLog, Outcome as AuditOutcome};
+use coffer_model::Envelope;
 use tokio::sync::Semaphore;
 
-use crate::archive::{Archive, ArchiveError, Incoming, Outcome};
+use crate::analyze::Incoming;
+use crate::archive::Archive;
+use crate::error::{IngestError, Result};
+use crate::metrics::IngestMetrics;
 use crate::parse::MailboxPolicy;
 use crate::smtp::{DeliveryOutcome, TempFailure};
+use crate::writer::Outcome;
 
-/// Delivers journaled messages into the archive.
-pub struct ArchiveSink {
-    archive: Arc<Archive>,
-    in_flight: Arc<Semaphore>,
+/// How a journaled message reached Coffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// SMTP (RFC 5321).
+    Smtp,
+    /// LMTP (RFC 2033).
+    Lmtp,
+    /// `POST /api/v1/messages`.
+    Http,
 }
 
-impl std::fmt::Debug for ArchiveSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArchiveSink")
-            .field("in_flight", &self.in_flight.available_permits())
-            .finish()
+impl Source {
+    /// `smtp`, `lmtp` or `http`: the envelope's protocol, the audit actor of SMTP
+    /// deliveries and the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Smtp => "smtp",
+            Source::Lmtp => "lmtp",
+            Source::Http => "http",
+        }
     }
 }
 
-impl ArchiveSink {
-    /// A sink over `archive`; at most `max_in_flight` messages are processed at once
-    /// (beyond that, senders get `451` and retry).
-    pub fn new(archive: Arc<Archive>, max_in_flight: usize) -> Self {
+/// One journaled message as a source hands it over.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The raw message.
+    pub raw: Vec<u8>,
+    /// Its envelope (`protocol` should be [`Source::as_str`]).
+    pub envelope: Envelope,
+    /// How it arrived.
+    pub source: Source,
+    /// Who delivered it, for the custody metadata (`token:NAME`), if known.
+    pub origin: Option<String>,
+    /// Who the audit trail names if the message is excluded (token name, or the
+    /// protocol for unauthenticated SMTP).
+    pub actor: String,
+    /// The client's address, for the audit trail.
+    pub client: String,
+}
+
+/// Delivers journaled messages into the archive.
+pub struct Journal {
+    archive: Arc<Archive>,
+    audit: AuditLog,
+    metrics: IngestMetrics,
+    in_flight: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("in_flight", &self.in_flight.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// A journal over `archive`; at most `max_in_flight` messages are processed at once
+    /// (beyond that, senders get `451`/`503` and retry).
+    pub fn new(
+        archive: Arc<Archive>,
+        audit: AuditLog,
+        metrics: IngestMetrics,
+        max_in_flight: usize,
+    ) -> Self {
         Self {
             archive,
+            audit,
+            metrics,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
         }
     }
 
-    /// Archives one journaled message (SMTP, LMTP or HTTP): analyse, apply the rules,
-    /// deduplicate, commit. Returns once durable.
-    pub async fn ingest(
-        &self,
-        raw: Vec<u8>,
-        envelope: coffer_model::Envelope,
-        origin: Option<String>,
-    ) -> Result<Outcome, ArchiveError> {
+    /// The archive.
+    pub fn archive(&self) -> &Arc<Archive> {
+        &self.archive
+    }
+
+    /// Archives one journaled message: analyse, apply the rules, deduplicate, commit;
+    /// audits an exclusion; counts and times it. Returns once durable (or audited).
+    pub async fn deliver(&self, submission: Submission) -> Result<Outcome> {
+        let Submission {
+            raw,
+            envelope,
+            source,
+            origin,
+            actor,
+            client,
+        } = submission;
+        let size = raw.len() as u64;
         let incoming = Incoming {
             raw,
             source: envelope.protocol.clone(),
@@ -57,30 +127,57 @@ impl ArchiveSink {
             policy: MailboxPolicy::LocalDomains(self.archive.local_domains()),
             journaled: true,
         };
-        self.submit(incoming).await
+        let outcome = self.run(source, incoming).await?;
+        if let Outcome::Excluded {
+            internal, refused, ..
+        } = outcome
+        {
+            let entry =
+                AuditEntry::new(actor, "message.excluded", "", AuditOutcome::Success, client)
+                    .with_detail(serde_json::json!({
+                        "internal": internal,
+                        "refused": refused,
+                        "size": size,
+                    }));
+            if let Err(e) = self.audit.record(entry).await {
+                // Not stored and not audited: the sender must retry.
+                tracing::error!(error = %e, "could not audit an excluded message");
+                self.metrics.message(source.as_str(), "failed");
+                return Err(e.into());
+            }
+        }
+        Ok(outcome)
     }
 
-    /// Archives one message through the shared pipeline (bounded concurrency): journaled
-    /// mail as [`ArchiveSink::ingest`] builds it, or an import
-    /// sent through the server (`coffer import --server`). Returns once durable.
-    pub async fn submit(&self, incoming: Incoming) -> Result<Outcome, ArchiveError> {
+    /// Archives one message imported through the server (`coffer import --server`): the
+    /// same bounded pipeline, without archiving rules. Returns once durable.
+    pub async fn import(&self, incoming: Incoming) -> Result<Outcome> {
+        self.run(Source::Http, incoming).await
+    }
+
+    async fn run(&self, source: Source, incoming: Incoming) -> Result<Outcome> {
+        let label = source.as_str();
         let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(ArchiveError::Applier("ingest pipeline saturated".into()));
+            self.metrics.message(label, "failed");
+            return Err(IngestError::Saturated);
         };
-        let archive = Arc::clone(&self.archive);
-        tokio::task::spawn_blocking(move || {
-            let analyzed = archive.analyze(incoming);
-            archive.commit(vec![analyzed]).pop()
-        })
-        .await
-        .map_err(|e| ArchiveError::Applier(format!("ingest task failed: {e}")))?
-        .unwrap_or_else(|| Err(ArchiveError::Applier("no outcome".into())))
+        let started = Instant::now();
+        let outcome = self.archive.ingest(incoming).await;
+        self.metrics.latency(label, started.elapsed());
+        let what = match &outcome {
+            Ok(Outcome::Archived { .. }) => "archived",
+            Ok(Outcome::Linked { .. } | Outcome::Duplicate { .. }) => "duplicate",
+            Ok(Outcome::Excluded { .. }) => "excluded",
+            Err(_) => "failed",
+        };
+        self.metrics.message(label, what);
+        outcome
     }
 }
 
 /// The SMTP answer to a message the archive could not take: `452` when the disk is
 /// full, otherwise by the error's class (temporary unless it is the client's fault).
-pub fn refusal(error: &ArchiveError) -> DeliveryOutcome {
+pub fn refusal(error: &IngestError) -> DeliveryOutcome {
     if error.is_storage_full() {
         DeliveryOutcome::TempFail(TempFailure::Storage)
     } else {

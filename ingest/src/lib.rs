@@ -1,19 +1,34 @@
 //! Coffer's ingest: everything between a message arriving and its record being durable
 //! in a volume, plus keeping the catalog and the index in step with the volumes.
 //!
-//! - [`archive`]: the archive writer — analyse, deduplicate, write, group-commit, and
-//!   the applier that feeds the catalog and the index in volume order; start-up replay.
-//! - [`parse`]: raw bytes to a [`coffer_model::MessageDoc`] (participants, dates, text,
-//!   attachment text, flags) and mailbox assignment.
-//! - [`meta`]: the custody metadata stored with each record.
-//! - [`import`]: readers for `.eml` files, mbox files, Maildir folders and trees of them.
-//! - [`importer`]: the parallel import pipeline with progress and a summary.
-//! - [`smtp`]: the SMTP/LMTP receiver (pure state machine plus tokio driver).
+//! The pipeline, one stage per module (see [`archive`] for the picture):
+//! - [`data_dir`]: the data directory — layout, writer lock, signing key.
+//! - [`analyze`]: stage 1, pure CPU — SHA-256, parse into a [`coffer_model::MessageDoc`],
+//!   mailboxes, custody metadata ([`meta`]), the compressed record.
+//! - [`writer`]: stages 2–3 — archiving rules ([`rules`]), deduplication, append, group
+//!   commit, the acknowledgement.
+//! - [`applier`]: stage 4 — catalog and index from durable records, high-water marks;
+//!   [`replay`] does the same at start-up for what the views missed.
+//! - [`archive`]: the stages wired over one data directory.
+//!
+//! Sources, all ending in the same pipeline:
+//! - [`journaling`]: journaled mail (SMTP/LMTP and HTTP) — bounded concurrency, audit of
+//!   excluded mail, metrics ([`metrics`]).
+//! - [`smtp`]: the SMTP/LMTP receiver (pure state machine plus tokio driver) and its
+//!   delivery into [`journaling`].
 //! - [`journal`]: Exchange / Microsoft 365 journal report unwrapping.
-//! - [`rules`]: archiving rules (internal / external / both / none).
+//! - [`import`] and [`importer`]: `.eml`, mbox, Maildir readers and the parallel import;
+//!   [`remote`]: the same import through a running server.
+//! - [`parse`]: raw bytes to a document; [`identity`]: the identity of journal copies.
 
+pub mod analyze;
+pub mod applier;
 pub mod archive;
+pub mod clock;
 pub mod corpus;
+pub mod data_dir;
+mod dedup;
+pub mod error;
 #[cfg(test)]
 mod fuzz;
 pub mod identity;
@@ -22,6 +37,19 @@ pub mod importer;
 pub mod journal;
 pub mod journaling;
 pub mod meta;
+pub mod metrics;
 pub mod parse;
+pub mod remote;
+pub mod replay;
 pub mod rules;
 pub mod smtp;
+mod views;
+pub mod writer;
+
+pub use analyze::{Analyzed, Analyzer, Incoming};
+pub use archive::{Archive, ArchiveOptions};
+pub use data_dir::DataDir;
+pub use error::{IngestError, Result};
+pub use replay::Rebuild;
+pub use views::MAIL;
+pub use writer::Outcome;

@@ -11,12 +11,21 @@
 //! user, or a user with no rule in any of their groups — **both**.
 //!
 //! A message is stored when at least one of its mailboxes' effective rules admits it,
-//! and is linked only to those mailboxes. [`evaluate`] is a pure function.
+//! and is linked only to those mailboxes. [`evaluate`] is a pure function;
+//! [`rules_from_catalog`] reads the rules the administrator set on users and groups.
+//!
+//! In the catalog the stored value `both` is the default and means "no restriction set":
+//! on a user it defers to the groups, on a group it adds nothing. So `none` on a user
+//! excludes their journaled mail; `none` on a group excludes it for members whose own
+//! rule is the default, unless another of their groups admits it. A mailbox no user owns,
+//! or a catalog that cannot be read, gets the default: archive (the safe side for an
+//! archive; the failure is logged).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use coffer_catalog::Catalog;
 use serde::{Deserialize, Serialize};
 
 /// What to archive for a user or group.
@@ -155,6 +164,32 @@ pub fn evaluate(
         internal,
         admitted,
         refused,
+    }
+}
+
+/// The rules of each of these mailboxes as the catalog's users and groups set them;
+/// mailboxes missing from the answer get the default (both). A catalog that cannot be
+/// read gives the default for all (archiving is the safe side) and is logged.
+pub async fn rules_from_catalog(
+    catalog: &Catalog,
+    mailboxes: &[String],
+) -> BTreeMap<String, MailboxRules> {
+    let set = |rule: &str| rule.parse::<Rule>().ok().filter(|r| *r != Rule::Both);
+    match catalog.archiving_rules(mailboxes).await {
+        Ok(found) => found
+            .into_iter()
+            .map(|(mailbox, owner)| {
+                let rules = MailboxRules {
+                    user: set(&owner.user),
+                    groups: owner.groups.iter().filter_map(|g| set(g)).collect(),
+                };
+                (mailbox, rules)
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "archiving rules unreadable; archiving by default");
+            BTreeMap::new()
+        }
     }
 }
 

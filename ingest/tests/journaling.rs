@@ -3,13 +3,14 @@
 //! mailboxes, journal copies of one message are stored once, genuinely different
 //! messages never merge, and archiving rules decide what is kept and for whom.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use coffer_accounts::{PasswordParams, UserSpec};
+use coffer_audit::{AuditLog, audit_dir};
 use coffer_index::{SearchRequest, Sort};
-use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Outcome, Rebuild, RuleSource};
-use coffer_ingest::journaling::ArchiveSink;
-use coffer_ingest::rules::{MailboxRules, Rule};
+use coffer_ingest::journaling::{Journal, Source, Submission};
+use coffer_ingest::metrics::IngestMetrics;
+use coffer_ingest::{Archive, ArchiveOptions, DataDir, Outcome, Rebuild};
 use coffer_model::{Envelope, MessageFlags, Scope};
 
 const LOCAL: &str = "contoso.com";
@@ -25,11 +26,37 @@ async fn open_with(dir: &std::path::Path, rebuild: Rebuild) -> Arc<Archive> {
         rebuild,
         ..ArchiveOptions::default()
     };
-    let data = DataDir::new(dir);
-    tokio::task::spawn_blocking(move || Archive::open(data, options))
+    Archive::open(DataDir::new(dir), options)
         .await
-        .expect("join")
         .expect("open")
+}
+
+/// The journaling pipeline over `archive`, with its audit trail.
+async fn journal(archive: &Arc<Archive>) -> Journal {
+    let audit = AuditLog::open(
+        &audit_dir(archive.data_dir().root()),
+        archive.key().clone(),
+        archive.catalog().clone(),
+        coffer_volume::VolumeConfig::default(),
+    )
+    .await
+    .expect("audit");
+    Journal::new(Arc::clone(archive), audit, IngestMetrics::default(), 64)
+}
+
+/// Journals one message as an SMTP delivery would.
+async fn deliver(journal: &Journal, raw: Vec<u8>, envelope: Envelope) -> Outcome {
+    journal
+        .deliver(Submission {
+            raw,
+            envelope,
+            source: Source::Smtp,
+            origin: None,
+            actor: "smtp".into(),
+            client: "127.0.0.1".into(),
+        })
+        .await
+        .expect("deliver")
 }
 
 fn envelope(from: &str, to: &[&str]) -> Envelope {
@@ -54,17 +81,14 @@ fn fixture(name: &str) -> Vec<u8> {
 
 /// Waits until the catalog and index have applied everything durable.
 async fn flushed(archive: &Arc<Archive>) {
-    let archive = Arc::clone(archive);
-    tokio::task::spawn_blocking(move || archive.flush().expect("flush"))
-        .await
-        .expect("join");
+    archive.flush().await.expect("flush");
 }
 
 async fn search(archive: &Arc<Archive>, query: &str, scope: Scope) -> Vec<String> {
+    archive.flush().await.expect("flush");
     let archive = Arc::clone(archive);
     let query = query.to_string();
     tokio::task::spawn_blocking(move || {
-        archive.flush().expect("flush");
         let r = archive
             .index()
             .search(&SearchRequest {
@@ -85,16 +109,14 @@ async fn search(archive: &Arc<Archive>, query: &str, scope: Scope) -> Vec<String
 async fn journal_report_is_unwrapped_and_bcc_recipient_gets_it() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = open(tmp.path()).await;
-    let sink = ArchiveSink::new(Arc::clone(&archive), 64);
+    let sink = journal(&archive).await;
     let report = fixture("001.eml");
-    let outcome = sink
-        .ingest(
-            report.clone(),
-            envelope("journal@contoso.com", &["journal@archive.example"]),
-            None,
-        )
-        .await
-        .expect("ingest");
+    let outcome = deliver(
+        &sink,
+        report.clone(),
+        envelope("journal@contoso.com", &["journal@archive.example"]),
+    )
+    .await;
     let Outcome::Archived { id, .. } = outcome else {
         panic!("expected archived, got {outcome:?}")
     };
@@ -138,36 +160,32 @@ async fn journal_report_is_unwrapped_and_bcc_recipient_gets_it() {
             .await
             .is_empty()
     );
-    archive.shutdown().expect("shutdown");
+    archive.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journal_copies_are_linked_and_different_messages_never_merge() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = open(tmp.path()).await;
-    let sink = ArchiveSink::new(Arc::clone(&archive), 64);
+    let sink = journal(&archive).await;
     let body = "From: Alice <alice@contoso.com>\r\nTo: bob@contoso.com\r\nSubject: Plan\r\n\
                 Date: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <plan-1@contoso.com>\r\n\r\nThe plan.\r\n";
     let copy1 = format!("Received: from mx1 by archive; Tue, 3 Mar 2026 10:00:01 +0000\r\n{body}");
     let copy2 = format!(
         "Received: from mx2 by archive; Tue, 3 Mar 2026 10:00:09 +0000\r\nDelivered-To: carol@contoso.com\r\n{body}"
     );
-    let first = sink
-        .ingest(
-            copy1.into_bytes(),
-            envelope("alice@contoso.com", &["bob@contoso.com"]),
-            None,
-        )
-        .await
-        .expect("1");
-    let second = sink
-        .ingest(
-            copy2.into_bytes(),
-            envelope("alice@contoso.com", &["carol@contoso.com"]),
-            None,
-        )
-        .await
-        .expect("2");
+    let first = deliver(
+        &sink,
+        copy1.into_bytes(),
+        envelope("alice@contoso.com", &["bob@contoso.com"]),
+    )
+    .await;
+    let second = deliver(
+        &sink,
+        copy2.into_bytes(),
+        envelope("alice@contoso.com", &["carol@contoso.com"]),
+    )
+    .await;
     let Outcome::Archived { id, .. } = first else {
         panic!("{first:?}")
     };
@@ -183,14 +201,12 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
         "Received: from mx1 by archive; Tue, 3 Mar 2026 10:00:01 +0000\r\n{}",
         body.replace("The plan.", "The plan!")
     );
-    let third = sink
-        .ingest(
-            different.into_bytes(),
-            envelope("alice@contoso.com", &["bob@contoso.com"]),
-            None,
-        )
-        .await
-        .expect("3");
+    let third = deliver(
+        &sink,
+        different.into_bytes(),
+        envelope("alice@contoso.com", &["bob@contoso.com"]),
+    )
+    .await;
     assert!(
         matches!(third, Outcome::Archived { id: other, .. } if other != id),
         "{third:?}"
@@ -210,7 +226,7 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
         search(&archive, "plan", Scope::mailboxes(["carol@contoso.com"])).await,
         vec![id.to_string()]
     );
-    archive.shutdown().expect("shutdown");
+    archive.shutdown().await.expect("shutdown");
 }
 
 /// `coffer reindex` replays the volume in chunks and takes each message's mailboxes
@@ -222,7 +238,7 @@ async fn journal_copies_are_linked_and_different_messages_never_merge() {
 async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = open(tmp.path()).await;
-    let sink = ArchiveSink::new(Arc::clone(&archive), 64);
+    let sink = journal(&archive).await;
     let message = |n: usize| {
         format!(
             "From: Alice <alice@contoso.com>\r\nTo: bob@contoso.com\r\nSubject: Note {n}\r\n\
@@ -232,14 +248,12 @@ async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
     let mut ids = Vec::new();
     // More than one replay chunk (256 records).
     for n in 0..300 {
-        let outcome = sink
-            .ingest(
-                message(n).into_bytes(),
-                envelope("alice@contoso.com", &["bob@contoso.com"]),
-                None,
-            )
-            .await
-            .expect("ingest");
+        let outcome = deliver(
+            &sink,
+            message(n).into_bytes(),
+            envelope("alice@contoso.com", &["bob@contoso.com"]),
+        )
+        .await;
         let Outcome::Archived { id, .. } = outcome else {
             panic!("{outcome:?}")
         };
@@ -248,14 +262,12 @@ async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
     let mut linked = Vec::new();
     for n in [3, 290] {
         let copy = format!("Delivered-To: carol@contoso.com\r\n{}", message(n));
-        let outcome = sink
-            .ingest(
-                copy.into_bytes(),
-                envelope("alice@contoso.com", &["carol@contoso.com"]),
-                None,
-            )
-            .await
-            .expect("copy");
+        let outcome = deliver(
+            &sink,
+            copy.into_bytes(),
+            envelope("alice@contoso.com", &["carol@contoso.com"]),
+        )
+        .await;
         assert!(matches!(outcome, Outcome::Linked { .. }), "{outcome:?}");
         linked.push(ids[n].to_string());
     }
@@ -270,7 +282,7 @@ async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
     before.sort();
     assert_eq!(before, linked);
     drop(sink);
-    archive.shutdown().expect("shutdown");
+    archive.shutdown().await.expect("shutdown");
     drop(archive);
 
     let archive = open_with(tmp.path(), Rebuild::Everything).await;
@@ -294,61 +306,51 @@ async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
         .expect("search")
         .total;
     assert_eq!(total, 300, "bob's mailbox after the rebuild");
-    archive.shutdown().expect("shutdown");
-}
-
-#[derive(Default)]
-struct FixedRules(BTreeMap<String, MailboxRules>);
-
-impl RuleSource for FixedRules {
-    fn rules_for(&self, mailboxes: &[String]) -> BTreeMap<String, MailboxRules> {
-        mailboxes
-            .iter()
-            .filter_map(|m| self.0.get(m).map(|r| (m.clone(), r.clone())))
-            .collect()
-    }
+    archive.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archiving_rules_keep_and_link_only_what_they_admit() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = open(tmp.path()).await;
-    let mut rules = BTreeMap::new();
-    rules.insert(
-        "bob@contoso.com".to_string(),
-        MailboxRules {
-            user: Some(Rule::External),
-            groups: vec![],
-        },
+    // The rules an administrator sets: bob archives external mail only, carol's group
+    // archives nothing (and carol sets no rule of her own), alice archives nothing.
+    let catalog = archive.catalog().clone();
+    let person = |name: &str, rule: &str, groups: &[&str]| UserSpec {
+        username: name.into(),
+        role: "user".into(),
+        password: Some("a long enough password".into()),
+        mailboxes: vec![format!("{name}@contoso.com")],
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        archiving_rule: Some(rule.into()),
+        ..UserSpec::default()
+    };
+    for spec in [
+        person("bob", "external", &[]),
+        person("carol", "both", &["quiet"]),
+        person("alice", "none", &[]),
+    ] {
+        coffer_accounts::create_user(&catalog, &spec, PasswordParams::fast_insecure(), 0)
+            .await
+            .expect("user");
+    }
+    assert!(
+        catalog
+            .set_group_rule("quiet", "none")
+            .await
+            .expect("group rule")
     );
-    rules.insert(
-        "carol@contoso.com".to_string(),
-        MailboxRules {
-            user: None,
-            groups: vec![Rule::None],
-        },
-    );
-    rules.insert(
-        "alice@contoso.com".to_string(),
-        MailboxRules {
-            user: Some(Rule::None),
-            groups: vec![],
-        },
-    );
-    archive.set_rule_source(Arc::new(FixedRules(rules)));
-    let sink = ArchiveSink::new(Arc::clone(&archive), 64);
+    let sink = journal(&archive).await;
     let message = |from: &str, to: &str, n: u32| {
         format!("From: {from}\r\nTo: {to}\r\nSubject: m{n}\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r{n}@x>\r\n\r\nhello {n}\r\n").into_bytes()
     };
     // Internal, alice (none) -> bob (external only) and carol (group: none): nobody keeps it.
-    let internal = sink
-        .ingest(
-            message("alice@contoso.com", "bob@contoso.com, carol@contoso.com", 1),
-            envelope("alice@contoso.com", &[]),
-            None,
-        )
-        .await
-        .expect("1");
+    let internal = deliver(
+        &sink,
+        message("alice@contoso.com", "bob@contoso.com, carol@contoso.com", 1),
+        envelope("alice@contoso.com", &[]),
+    )
+    .await;
     assert!(
         matches!(
             internal,
@@ -371,18 +373,16 @@ async fn archiving_rules_keep_and_link_only_what_they_admit() {
         "an excluded message is not stored"
     );
     // External mail to bob and dave (no rule: both): kept, linked to bob and dave only.
-    let external = sink
-        .ingest(
-            message(
-                "x@fabrikam.com",
-                "bob@contoso.com, dave@contoso.com, carol@contoso.com",
-                2,
-            ),
-            envelope("x@fabrikam.com", &[]),
-            None,
-        )
-        .await
-        .expect("2");
+    let external = deliver(
+        &sink,
+        message(
+            "x@fabrikam.com",
+            "bob@contoso.com, dave@contoso.com, carol@contoso.com",
+            2,
+        ),
+        envelope("x@fabrikam.com", &[]),
+    )
+    .await;
     let Outcome::Archived { id, .. } = external else {
         panic!("{external:?}")
     };
@@ -404,5 +404,5 @@ async fn archiving_rules_keep_and_link_only_what_they_admit() {
         vec![id.to_string()]
     );
     // Imports ignore journaling rules (they are explicit).
-    archive.shutdown().expect("shutdown");
+    archive.shutdown().await.expect("shutdown");
 }

@@ -1,4 +1,8 @@
-//! Roles and search scopes.
+//! Roles, THE capability table (who may do what; DESIGN.md, "Roles") and search scopes.
+//!
+//! [`allows`] is the only place that says which role has which [`Capability`]: the HTTP
+//! layer checks every request against it, the SMTP listener checks journal tokens against
+//! it, and the command line reads it to explain refusals.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -65,6 +69,59 @@ impl FromStr for Role {
                     rest.join(", ")
                 )
             })
+    }
+}
+
+/// What an action needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Manage domains, users, groups (admin).
+    ManageAccounts,
+    /// Search and read message content in scope (officer, user).
+    ReadContent,
+    /// Inclusion proofs (officer in scope; admin and auditor by id, without content).
+    ReadProofs,
+    /// List volumes (admin, officer, auditor).
+    ReadVolumes,
+    /// Run a verification (auditor).
+    RunVerification,
+    /// Read the audit trail (admin, auditor; officer: own actions only).
+    ReadAudit,
+    /// Submit journaled messages (journal tokens, over HTTP or SMTP/LMTP AUTH).
+    SubmitMessages,
+    /// End one's own session (every person).
+    OwnSession,
+}
+
+impl Capability {
+    /// The name used as the audit action of a denied request.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::ManageAccounts => "accounts.manage",
+            Capability::ReadContent => "content.read",
+            Capability::ReadProofs => "proof.read",
+            Capability::ReadVolumes => "volumes.read",
+            Capability::RunVerification => "volumes.verify",
+            Capability::ReadAudit => "audit.read",
+            Capability::SubmitMessages => "messages.submit",
+            Capability::OwnSession => "session",
+        }
+    }
+}
+
+/// Whether `role` has `capability`: the one role table.
+pub fn allows(role: Role, capability: Capability) -> bool {
+    use Capability as C;
+    use Role as R;
+    match capability {
+        C::ManageAccounts => role == R::Admin,
+        C::ReadContent => matches!(role, R::Officer | R::User),
+        C::ReadProofs => matches!(role, R::Officer | R::Auditor | R::Admin),
+        C::ReadVolumes => matches!(role, R::Admin | R::Officer | R::Auditor),
+        C::RunVerification => role == R::Auditor,
+        C::ReadAudit => matches!(role, R::Admin | R::Auditor | R::Officer),
+        C::SubmitMessages => role == R::Journal,
+        C::OwnSession => matches!(role, R::Admin | R::Officer | R::Auditor | R::User),
     }
 }
 

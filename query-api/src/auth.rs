@@ -2,13 +2,13 @@
 //!
 //! Handlers take [`Authorized<C>`] where `C` names a [`Capability`]: the extractor
 //! authenticates the bearer token (a login session `cs_...` or a journal API token
-//! `cj_...`), builds the [`Caller`] with role and scope, and checks the capability
+//! `cj_...`, through [`coffer_accounts::authenticate`]), builds the [`Caller`] with role and scope, and checks the capability
 //! against [`allows`] — the only table of who may do what. A missing or invalid token
 //! is 401; a role without the capability is 403 and audited (action = capability,
 //! target = method and path, outcome `denied`).
 //!
 //! # Scope
-//! [`scope_of`] derives what content a caller may see: a `user` their own mailbox
+//! [`coffer_accounts::scope_of`] derives what content a caller may see: a `user` their own mailbox
 //! addresses (aliases included), an `officer` the mailboxes of their domains (or all
 //! with `*`); admins, auditors and journal tokens see none. Groups grant nothing. The
 //! scope goes into the index search and every per-message lookup ([`Caller::content_scope`],
@@ -21,75 +21,12 @@ use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use coffer_audit::{AuditEntry, Outcome};
-use coffer_catalog::users::{ALL_DOMAINS, UserRecord};
+pub use coffer_model::{Capability, allows};
 use coffer_model::{Role, Scope};
 
-use crate::accounts::{JOURNAL_PREFIX, SESSION_PREFIX, token_hash};
 use crate::error::ApiError;
 use crate::state::{AppState, now_secs};
-
-/// What an endpoint needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capability {
-    /// Manage domains, users, groups (admin).
-    ManageAccounts,
-    /// Search and read message content in scope (officer, user).
-    ReadContent,
-    /// Inclusion proofs (officer in scope; admin and auditor by id, without content).
-    ReadProofs,
-    /// List volumes (admin, officer, auditor).
-    ReadVolumes,
-    /// Run a verification (auditor).
-    RunVerification,
-    /// Read the audit trail (admin, auditor; officer: own actions only).
-    ReadAudit,
-    /// Submit journaled messages (journal tokens).
-    SubmitMessages,
-    /// End one's own session (every person).
-    OwnSession,
-}
-
-impl Capability {
-    /// The name used as the audit action of a denied request.
-    pub fn name(self) -> &'static str {
-        match self {
-            Capability::ManageAccounts => "accounts.manage",
-            Capability::ReadContent => "content.read",
-            Capability::ReadProofs => "proof.read",
-            Capability::ReadVolumes => "volumes.read",
-            Capability::RunVerification => "volumes.verify",
-            Capability::ReadAudit => "audit.read",
-            Capability::SubmitMessages => "messages.submit",
-            Capability::OwnSession => "session",
-        }
-    }
-}
-
-/// Whether `role` has `capability`: the one role table.
-pub fn allows(role: Role, capability: Capability) -> bool {
-    use Capability as C;
-    use Role as R;
-    match capability {
-        C::ManageAccounts => role == R::Admin,
-        C::ReadContent => matches!(role, R::Officer | R::User),
-        C::ReadProofs => matches!(role, R::Officer | R::Auditor | R::Admin),
-        C::ReadVolumes => matches!(role, R::Admin | R::Officer | R::Auditor),
-        C::RunVerification => role == R::Auditor,
-        C::ReadAudit => matches!(role, R::Admin | R::Auditor | R::Officer),
-        C::SubmitMessages => role == R::Journal,
-        C::OwnSession => matches!(role, R::Admin | R::Officer | R::Auditor | R::User),
-    }
-}
-
-/// The content scope of a user account.
-pub fn scope_of(user: &UserRecord) -> Scope {
-    match user.role {
-        Role::User => Scope::mailboxes(&user.mailboxes),
-        Role::Officer if user.domains.iter().any(|d| d == ALL_DOMAINS) => Scope::All,
-        Role::Officer => Scope::domains(&user.domains),
-        Role::Admin | Role::Auditor | Role::Journal => Scope::mailboxes(Vec::<String>::new()),
-    }
-}
+use coffer_accounts::token_hash;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -197,33 +134,15 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             "a bearer token is required (POST /api/v1/session)",
         ));
     };
-    let hash = token_hash(token);
-    let client = client_addr(parts, state);
-    let caller = if token.starts_with(SESSION_PREFIX) {
-        state
-            .catalog()
-            .session_user(&hash, now_secs())
-            .await?
-            .map(|user| Caller {
-                id: user.id,
-                scope: scope_of(&user),
-                name: user.username,
-                role: user.role,
-                client,
-                token_hash: hash,
-            })
-    } else if token.starts_with(JOURNAL_PREFIX) {
-        state.catalog().api_token(&hash).await?.map(|t| Caller {
-            id: t.id,
-            name: t.name,
-            role: t.role,
-            scope: Scope::mailboxes(Vec::<String>::new()),
-            client,
-            token_hash: hash,
-        })
-    } else {
-        None
-    };
+    let principal = coffer_accounts::authenticate(state.catalog(), token, now_secs()).await?;
+    let caller = principal.map(|p| Caller {
+        id: p.id,
+        name: p.name,
+        role: p.role,
+        scope: p.scope,
+        client: client_addr(parts, state),
+        token_hash: token_hash(token),
+    });
     let caller =
         caller.ok_or_else(|| unauthenticated("the token is invalid, expired or revoked"))?;
     tracing::Span::current().record("user_id", caller.id);

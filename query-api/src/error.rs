@@ -186,8 +186,14 @@ impl From<coffer_volume::Error> for ApiError {
     }
 }
 
-impl From<coffer_ingest::archive::ArchiveError> for ApiError {
-    fn from(e: coffer_ingest::archive::ArchiveError) -> Self {
+impl From<coffer_ingest::IngestError> for ApiError {
+    fn from(e: coffer_ingest::IngestError) -> Self {
+        ApiError::from_code(e.code(), e.to_string())
+    }
+}
+
+impl From<coffer_accounts::AccountError> for ApiError {
+    fn from(e: coffer_accounts::AccountError) -> Self {
         ApiError::from_code(e.code(), e.to_string())
     }
 }

@@ -4,15 +4,12 @@
 //!
 //! - [`router`] builds the whole service from an [`AppState`] (tests call it with
 //!   `oneshot` or serve it on `127.0.0.1:0`; `coffer serve` serves it).
-//! - [`auth`]: the bearer-token extractor and THE role table ([`auth::allows`]);
-//!   scope derivation ([`auth::scope_of`]).
+//! - [`auth`]: the bearer-token extractor and THE role check against the role table
+//!   ([`coffer_model::allows`]).
 //! - [`error`]: [`ApiError`], the one place errors become responses, with a stable
 //!   JSON shape; [`error::AppJson`] etc. give malformed input the same shape.
-//! - [`accounts`]: validation, Argon2id hashing, tokens and CSV import, shared with the
-//!   command line.
 //! - `routes/*`: one module per resource, each with `fn router()`; handlers extract,
 //!   call one domain function, audit, and map the result.
-//! - [`rules`]: archiving rules of users and groups for the archive writer.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the same route definitions
 //!   (utoipa-axum), served at `/api/v1/openapi.json`.
 //!
@@ -34,13 +31,11 @@
 //! reverse proxy (and set `trust_forwarded_for` so client addresses in the audit trail
 //! are the real ones). See the README.
 
-pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod metrics;
 mod render;
 mod routes;
-pub mod rules;
 mod state;
 pub mod throttle;
 
@@ -61,7 +56,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
-pub use metrics::{Gauge, Metrics};
+pub use metrics::{Metrics, YearGauges};
 pub use state::{ApiConfig, AppState};
 
 /// The OpenAPI document of every route [`router`] serves (from the same definitions).

@@ -7,13 +7,13 @@ use std::time::Duration;
 use coffer_audit::AuditLog;
 use coffer_catalog::Catalog;
 use coffer_index::IndexSet;
-use coffer_ingest::archive::Archive;
-use coffer_ingest::journaling::ArchiveSink;
+use coffer_ingest::Archive;
+use coffer_ingest::journaling::Journal;
 use coffer_volume::PublicKey;
 
-use crate::accounts::{self, PasswordParams};
 use crate::metrics::Metrics;
 use crate::throttle::{Throttle, ThrottleConfig};
+use coffer_accounts::{self as accounts, PasswordParams};
 
 /// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
 #[derive(Debug, Clone)]
@@ -35,9 +35,6 @@ pub struct ApiConfig {
     pub local_domains: Vec<String>,
     /// Failed-login throttling.
     pub throttle: ThrottleConfig,
-    /// Most journaled messages (HTTP and SMTP together) processed at once; beyond that
-    /// senders are told to retry (HTTP 503, SMTP 451).
-    pub max_ingest_in_flight: usize,
 }
 
 impl Default for ApiConfig {
@@ -51,14 +48,12 @@ impl Default for ApiConfig {
             trust_forwarded_for: false,
             local_domains: Vec::new(),
             throttle: ThrottleConfig::default(),
-            max_ingest_in_flight: 256,
         }
     }
 }
 
 struct Inner {
-    archive: Arc<Archive>,
-    journal: Arc<ArchiveSink>,
+    journal: Arc<Journal>,
     audit: AuditLog,
     config: ApiConfig,
     throttle: Throttle,
@@ -78,31 +73,26 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("archive", &self.inner.archive)
+            .field("archive", self.inner.journal.archive())
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
-    /// State over an open archive and its audit trail. Hashes one dummy password
-    /// (blocking for the configured Argon2 cost).
+    /// State over the journaling pipeline (and through it the archive) and the audit
+    /// trail. Hashes one dummy password (blocking for the configured Argon2 cost).
     pub fn new(
-        archive: Arc<Archive>,
+        journal: Arc<Journal>,
         audit: AuditLog,
         config: ApiConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Self, accounts::AccountError> {
         let dummy_hash = accounts::hash_password(&accounts::generate_password(), config.password)?;
-        let public_key = archive.key().public_key();
+        let public_key = journal.archive().key().public_key();
         let throttle = Throttle::new(config.throttle);
-        let journal = Arc::new(ArchiveSink::new(
-            Arc::clone(&archive),
-            config.max_ingest_in_flight,
-        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 journal,
-                archive,
                 audit,
                 config,
                 throttle,
@@ -115,11 +105,11 @@ impl AppState {
 
     /// The archive writer.
     pub fn archive(&self) -> &Arc<Archive> {
-        &self.inner.archive
+        self.inner.journal.archive()
     }
 
     /// The journaling pipeline shared by HTTP submissions and the SMTP/LMTP listeners.
-    pub fn journal(&self) -> &Arc<ArchiveSink> {
+    pub fn journal(&self) -> &Arc<Journal> {
         &self.inner.journal
     }
 
@@ -134,18 +124,18 @@ impl AppState {
                 .into_iter()
                 .map(|d| d.name),
         );
-        self.inner.archive.set_local_domains(&domains);
+        self.archive().set_local_domains(&domains);
         Ok(())
     }
 
     /// The catalog.
     pub fn catalog(&self) -> &Arc<Catalog> {
-        self.inner.archive.catalog()
+        self.archive().catalog()
     }
 
     /// The index.
     pub fn index(&self) -> &Arc<IndexSet> {
-        self.inner.archive.index()
+        self.archive().index()
     }
 
     /// The audit trail.

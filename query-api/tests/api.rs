@@ -557,11 +557,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
         (201, Some(id.clone()), serde_json::json!(true))
     );
     // Envelope recipients became mailboxes: carl can read it, alice cannot.
-    let a = server.archive.clone();
-    tokio::task::spawn_blocking(move || a.flush())
-        .await
-        .expect("join")
-        .expect("flush");
+    server.archive.flush().await.expect("flush");
     assert_eq!(
         http::get(
             addr,

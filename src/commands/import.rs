@@ -7,6 +7,7 @@ use clap::Args;
 use coffer_ingest::import::{MboxFlavor, MboxOptions, WalkOptions};
 use coffer_ingest::importer::{ImportOptions, ImportSummary, run_import};
 use coffer_ingest::parse::MailboxPolicy;
+use coffer_ingest::remote::{self, RemoteImport};
 
 use crate::output;
 
@@ -32,10 +33,13 @@ pub struct ImportArgs {
     /// the next start or `coffer reindex`: for bulk migrations.
     #[arg(long)]
     defer_index: bool,
-    /// Import through a running server (`http://HOST:PORT`) instead of opening the data
-    /// directory (which the server holds).
+    /// Import through a running server (`https://HOST:PORT`, or `http://` on loopback)
+    /// instead of opening the data directory (which the server holds).
     #[arg(long, value_name = "URL", requires = "token")]
     server: Option<String>,
+    /// A CA certificate (PEM) to trust for --server, besides the system's (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE", requires = "server")]
+    ca_certs: Vec<PathBuf>,
     /// Journal token for --server (`coffer token create`).
     #[arg(long, env = "COFFER_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -105,6 +109,7 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
     let progress_bar = bar.clone();
     let progress_json = args.progress_json;
     let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Handle::current();
     let summary = tokio::task::spawn_blocking(move || {
         let mut summary = run_import(&worker, &paths, &options, &mut |p| {
             progress_bar.set_position(p.raw_bytes.min(total));
@@ -120,7 +125,7 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
                 let _ = out.flush();
             }
         });
-        let flushed = worker.shutdown();
+        let flushed = runtime.block_on(worker.shutdown());
         // Until the catalog and the index have caught up and committed: the whole import,
         // not only the storage loop.
         summary.seconds = started.elapsed().as_secs_f64();
@@ -146,10 +151,11 @@ async fn run_remote(server: &str, args: &ImportArgs) -> Result<i32> {
             "--local-domain does not apply with --server: the server's local domains decide (or use --mailbox)"
         );
     }
-    let remote = super::import_remote::RemoteImport {
-        authority: super::import_remote::authority(server)?,
+    let remote = RemoteImport {
+        server: remote::server_url(server)?,
         token: args.token.clone().unwrap_or_default(),
         mailboxes: args.mailboxes.clone(),
+        ca_certs: args.ca_certs.clone(),
         walk: WalkOptions {
             mbox: MboxOptions {
                 flavor: flavor(&args.mbox_flavor)?,
@@ -164,7 +170,7 @@ async fn run_remote(server: &str, args: &ImportArgs) -> Result<i32> {
         output::progress_bar(Some(total), "importing")
     };
     let progress_bar = bar.clone();
-    let summary = super::import_remote::run(remote, args.paths.clone(), move |messages, bytes| {
+    let summary = remote::run(remote, args.paths.clone(), move |messages, bytes| {
         progress_bar.set_position(bytes.min(total));
         progress_bar.set_message(format!("{messages} messages"));
     })
@@ -254,8 +260,8 @@ fn print_summary(s: &ImportSummary) {
 /// Whether opening the archive failed because `coffer serve` holds the data directory.
 fn held_by_server(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        let locked = match cause.downcast_ref::<coffer_ingest::archive::ArchiveError>() {
-            Some(coffer_ingest::archive::ArchiveError::Volume(v)) => Some(v),
+        let locked = match cause.downcast_ref::<coffer_ingest::IngestError>() {
+            Some(coffer_ingest::IngestError::Volume(v)) => Some(v),
             _ => cause.downcast_ref::<coffer_volume::Error>(),
         };
         matches!(locked, Some(coffer_volume::Error::Locked { holder, .. }) if holder.contains(super::SERVE_HOLDER))

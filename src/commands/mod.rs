@@ -4,7 +4,6 @@
 pub mod audit;
 pub mod bench;
 pub mod import;
-pub mod import_remote;
 pub mod rebuild;
 pub mod rule;
 pub mod search;
@@ -18,9 +17,8 @@ pub mod volume;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use coffer_index::IndexOptions;
-use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir};
+use anyhow::Result;
+use coffer_ingest::{Archive, ArchiveOptions, DataDir};
 
 use crate::config::Config;
 
@@ -52,29 +50,8 @@ pub async fn open_archive_with(
     let options = if holder == SERVE_HOLDER {
         options
     } else {
-        bulk(options)
+        options.bulk()
     };
-    let dir = DataDir::new(data_dir);
-    let archive = tokio::task::spawn_blocking(move || Archive::open(dir, options))
-        .await
-        .context("archive start-up panicked")??;
+    let archive = Archive::open(DataDir::new(data_dir), options).await?;
     Ok((archive, config))
-}
-
-/// Options of a bulk command (`import`, `reindex`, `recatalog`, ...): a large index
-/// writer ([`IndexOptions::bulk`]) that commits rarely. Each commit waits for every
-/// indexing thread and writes a segment that must later be merged; nobody is waiting
-/// to search, and the final flush commits the rest. (With the server's policy, a commit
-/// every second, a 50,000-message `coffer reindex` wrote ~40 small segments and took
-/// 57 s instead of 37 s.) The applier gathers up to a second of records into each
-/// catalog transaction (`ArchiveOptions::apply_gather`: 109 → 16 transactions for
-/// 50,000 messages).
-pub fn bulk(options: ArchiveOptions) -> ArchiveOptions {
-    ArchiveOptions {
-        index_commit_docs: 200_000,
-        index_commit_interval: std::time::Duration::from_secs(60),
-        index: IndexOptions::bulk(),
-        apply_gather: std::time::Duration::from_secs(1),
-        ..options
-    }
 }

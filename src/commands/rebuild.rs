@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Rebuild};
+use coffer_ingest::{Archive, ArchiveOptions, DataDir, Rebuild};
 
 use crate::config::Config;
 use crate::output;
@@ -33,27 +33,24 @@ pub async fn reindex(data_dir: &Path, args: ReindexArgs) -> Result<i32> {
 
 async fn rebuild(data_dir: &Path, what: Rebuild, label: &'static str) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let options = super::bulk(ArchiveOptions {
+    let options = ArchiveOptions {
         catalog_url: config.catalog_url.clone(),
         holder: format!("coffer {label}"),
         rebuild: what,
         ..ArchiveOptions::default()
-    });
+    }
+    .bulk();
     let dir = DataDir::new(data_dir);
     let started = std::time::Instant::now();
     let bar = output::progress_bar(None, label);
     let progress = bar.clone();
-    let records = tokio::task::spawn_blocking(move || -> Result<u64> {
-        let mut records = 0;
-        let archive = Archive::open_with_progress(dir, options, &mut |n| {
-            records = n;
-            progress.set_position(n);
-        })?;
-        archive.shutdown()?;
-        Ok(records)
+    let mut records = 0;
+    let archive = Archive::open_with_progress(dir, options, &mut |n| {
+        records = n;
+        progress.set_position(n);
     })
-    .await
-    .context("rebuild panicked")??;
+    .await?;
+    archive.shutdown().await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     crate::outln!("{label} done: {records} records replayed in {secs:.1} s");

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
+use coffer_accounts::validate_rule;
 use coffer_catalog::users::UserUpdate;
-use coffer_ingest::archive::{DataDir, open_catalog};
-use coffer_query_api::accounts::validate_rule;
+use coffer_ingest::DataDir;
 
 use crate::config::Config;
 
@@ -34,7 +34,9 @@ pub enum RuleCommand {
 /// Runs a rule command.
 pub async fn run(data_dir: &Path, command: RuleCommand) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let catalog = open_catalog(&DataDir::new(data_dir), config.catalog_url.as_deref()).await?;
+    let catalog = DataDir::new(data_dir)
+        .open_catalog(config.catalog_url.as_deref())
+        .await?;
     match command {
         RuleCommand::Set { user, group, rule } => {
             let rule = validate_rule(&rule)?;

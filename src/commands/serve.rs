@@ -15,9 +15,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use coffer_accounts::{self as accounts, PasswordParams, UserSpec};
 use coffer_audit::{AuditEntry, AuditLog, Outcome, audit_dir};
 use coffer_catalog::Catalog;
-use coffer_query_api::accounts::{self, PasswordParams, UserSpec};
+use coffer_ingest::journaling::Journal;
+use coffer_ingest::metrics::IngestMetrics;
 use coffer_query_api::{ApiConfig, AppState, Metrics};
 use coffer_volume::VolumeConfig;
 use tokio::sync::watch;
@@ -28,6 +30,9 @@ use crate::config::Config;
 const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 /// Default SMTP listen address.
 const DEFAULT_SMTP: &str = "127.0.0.1:2525";
+/// Most journaled messages (HTTP and SMTP together) processed at once; beyond that
+/// senders are told to retry (HTTP 503, SMTP 451).
+const MAX_INGEST_IN_FLIGHT: usize = 256;
 
 /// Arguments of `coffer serve`.
 #[derive(Debug, Args)]
@@ -72,10 +77,6 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     )
     .await
     .context("opening the audit trail")?;
-    archive.set_rule_source(Arc::new(coffer_query_api::rules::CatalogRules::new(
-        archive.catalog().clone(),
-        tokio::runtime::Handle::current(),
-    )));
     let api_config = api_config(&config);
     ensure_admin(
         archive.catalog(),
@@ -85,10 +86,17 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     )
     .await?;
 
-    let metrics = Arc::new(Metrics::default());
+    let ingest_metrics = IngestMetrics::default();
+    let metrics = Arc::new(Metrics::new(&ingest_metrics));
+    let journal = Arc::new(Journal::new(
+        archive.clone(),
+        audit.clone(),
+        ingest_metrics,
+        MAX_INGEST_IN_FLIGHT,
+    ));
     let state = {
-        let (archive, audit, metrics) = (archive.clone(), audit.clone(), metrics.clone());
-        tokio::task::spawn_blocking(move || AppState::new(archive, audit, api_config, metrics))
+        let (journal, audit) = (journal.clone(), audit.clone());
+        tokio::task::spawn_blocking(move || AppState::new(journal, audit, api_config, metrics))
             .await
             .context("start-up panicked")??
     };
@@ -125,25 +133,14 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
         .or(config.smtp.listen.clone())
         .unwrap_or_else(|| DEFAULT_SMTP.to_string());
     let lmtp_listen = args.lmtp.or(config.smtp.lmtp.clone());
-    for (listen, protocol) in [
-        (Some(smtp_listen), super::smtp::Protocol::Smtp),
-        (lmtp_listen, super::smtp::Protocol::Lmtp),
-    ] {
+    for (listen, lmtp) in [(Some(smtp_listen), false), (lmtp_listen, true)] {
         let Some(listen) = listen.filter(|l| l != "off") else {
             continue;
         };
         let smtp_config =
-            super::smtp::server_config(&config.smtp, protocol, archive.catalog().clone())?;
-        let (_, task) = super::smtp::start(
-            &listen,
-            protocol,
-            smtp_config,
-            state.journal().clone(),
-            metrics.clone(),
-            audit.clone(),
-            stopping.clone(),
-        )
-        .await?;
+            super::smtp::server_config(&config.smtp, lmtp, archive.catalog().clone())?;
+        let task =
+            super::smtp::start(&listen, smtp_config, journal.clone(), stopping.clone()).await?;
         tasks.push(task);
     }
     // Printed last: scripts and tests wait for this line before talking to the server.
@@ -162,15 +159,15 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
         let _ = task.await;
     }
     drop(state);
-    let finished = tokio::task::spawn_blocking(move || -> Result<()> {
-        let checkpointed = audit.checkpoint();
-        archive.shutdown()?;
-        checkpointed?;
-        Ok(())
-    })
-    .await
-    .context("shutdown panicked")?;
-    finished?;
+    drop(journal);
+    let checkpointed = {
+        let audit = audit.clone();
+        tokio::task::spawn_blocking(move || audit.checkpoint())
+            .await
+            .context("shutdown panicked")?
+    };
+    archive.shutdown().await?;
+    checkpointed?;
     println!("coffer: stopped");
     Ok(0)
 }

@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use coffer_accounts::{self as accounts, JOURNAL_PREFIX, PasswordParams, UserChange, UserSpec};
 use coffer_audit::{AuditEntry, AuditLog, Outcome, audit_dir};
 use coffer_catalog::Catalog;
 use coffer_catalog::users::UserRecord;
-use coffer_ingest::archive::{DataDir, open_catalog};
+use coffer_ingest::DataDir;
 use coffer_model::Role;
-use coffer_query_api::accounts::{self, JOURNAL_PREFIX, PasswordParams, UserChange, UserSpec};
 use coffer_volume::{ArchiveKey, DataDirLock, VolumeConfig};
 use serde::Serialize;
 
@@ -174,7 +174,9 @@ async fn catalog(data_dir: &Path) -> Result<Arc<Catalog>> {
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let config = Config::load(data_dir)?;
     Ok(Arc::new(
-        open_catalog(&DataDir::new(data_dir), config.catalog_url.as_deref()).await?,
+        DataDir::new(data_dir)
+            .open_catalog(config.catalog_url.as_deref())
+            .await?,
     ))
 }
 

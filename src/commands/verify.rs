@@ -46,11 +46,11 @@ struct CatalogCheck {
 /// Cross-checks the catalog's message rows against the (already verified) volumes.
 async fn check_catalog(data_dir: &Path) -> Result<Vec<CatalogCheck>> {
     let config = crate::config::Config::load(data_dir)?;
-    let dir = coffer_ingest::archive::DataDir::new(data_dir);
+    let dir = coffer_ingest::DataDir::new(data_dir);
     if config.catalog_url.is_none() && std::fs::symlink_metadata(dir.catalog_file()).is_err() {
         return Ok(Vec::new());
     }
-    let catalog = coffer_ingest::archive::open_catalog(&dir, config.catalog_url.as_deref()).await?;
+    let catalog = dir.open_catalog(config.catalog_url.as_deref()).await?;
     let set = coffer_volume::VolumeSet::reader(&dir.volumes(), "mail");
     let mut checks = Vec::new();
     for year in set.years()? {

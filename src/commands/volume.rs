@@ -129,25 +129,20 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
 }
 
 async fn seal(data_dir: &Path, year: i32, force: bool) -> Result<i32> {
-    let current = coffer_ingest::archive::year_of(coffer_ingest::archive::now_us());
+    let current = coffer_ingest::clock::year_of(coffer_ingest::clock::now_us());
     if year >= current && !force {
         bail!(
             "year {year} has not ended: mail received this year still goes to its volume; seal it after the year ends, or pass --force (later mail for {year} will then be refused)"
         );
     }
     let (archive, _) = super::open_archive(data_dir, "coffer volume seal").await?;
-    let head = tokio::task::spawn_blocking(move || -> Result<_> {
-        let volume = archive
-            .volumes()
-            .get(year)?
-            .with_context(|| format!("no volume for year {year}"))?;
-        archive.flush()?;
-        let head = volume.seal()?;
-        archive.shutdown()?;
-        Ok(head)
-    })
-    .await
-    .context("sealing panicked")??;
+    let volumes = archive.volumes().clone();
+    let volume = tokio::task::spawn_blocking(move || volumes.get(year))
+        .await??
+        .with_context(|| format!("no volume for year {year}"))?;
+    archive.flush().await?;
+    let head = tokio::task::spawn_blocking(move || volume.seal()).await??;
+    archive.shutdown().await?;
     crate::outln!(
         "sealed {year}: {} records, root {}, signed by {}",
         head.tree_size,

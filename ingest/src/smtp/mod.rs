@@ -7,12 +7,15 @@
 //!   messages reach the volume. A `250` is written only after the sink reports the
 //!   message durable.
 //! - [`access`]: the client address allowlist ([`Cidr`]).
+//! - [`delivery`]: the [`DeliverySink`] into the journaling pipeline, AUTH against journal
+//!   tokens, and starting a listener.
 //!
 //! Logs carry session ids, sizes, counts, reply codes, timings, client IPs and HELO
 //! names; never envelope addresses, never content.
 
 pub mod access;
 mod data;
+pub mod delivery;
 pub mod proto;
 pub mod session;
 
@@ -27,6 +30,6 @@ pub use proto::{
     Reply, SmtpConfig, SmtpSession, TempFailure, Transaction,
 };
 pub use session::{
-    Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SessionSummary, SmtpError,
-    SmtpServerConfig, run_listener, serve_connection, tls_config, tls_config_from_pem,
+    Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SessionSummary, SmtpServerConfig,
+    run_listener, serve_connection, tls_config, tls_config_from_pem,
 };

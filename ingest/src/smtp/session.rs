@@ -49,6 +49,7 @@ use super::proto::{
     Action, CloseReason, ConnectionInfo, Credentials, DeliveryOutcome, Reply, SmtpConfig,
     SmtpSession, TempFailure, Transaction,
 };
+use crate::error::IngestError;
 
 /// A boxed, sendable future (the seams below are object-safe without `async_trait`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -178,20 +179,22 @@ impl SmtpServerConfig {
     }
 
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), SmtpError> {
-        self.protocol.validate().map_err(SmtpError::Config)?;
+    pub fn validate(&self) -> Result<(), IngestError> {
+        self.protocol.validate().map_err(IngestError::SmtpConfig)?;
         if self.protocol.auth != super::proto::AuthPolicy::Disabled {
             if self.authenticator.is_none() {
-                return Err(SmtpError::Config("AUTH enabled without an authenticator"));
+                return Err(IngestError::SmtpConfig(
+                    "AUTH enabled without an authenticator",
+                ));
             }
             if self.tls.is_none() {
-                return Err(SmtpError::Config(
+                return Err(IngestError::SmtpConfig(
                     "AUTH enabled without TLS (AUTH is only offered over TLS)",
                 ));
             }
         }
         if self.max_sessions == 0 {
-            return Err(SmtpError::Config("max_sessions must be positive"));
+            return Err(IngestError::SmtpConfig("max_sessions must be positive"));
         }
         let timeouts = [
             self.command_timeout,
@@ -199,7 +202,7 @@ impl SmtpServerConfig {
             self.delivery_timeout,
         ];
         if timeouts.iter().any(Duration::is_zero) {
-            return Err(SmtpError::Config("timeouts must be positive"));
+            return Err(IngestError::SmtpConfig("timeouts must be positive"));
         }
         Ok(())
     }
@@ -229,33 +232,6 @@ impl std::fmt::Debug for SmtpServerConfig {
     }
 }
 
-/// Errors of the SMTP receiver.
-#[derive(Debug, thiserror::Error)]
-pub enum SmtpError {
-    /// The configuration is unusable.
-    #[error("invalid smtp configuration: {0}")]
-    Config(&'static str),
-    /// The certificate or key could not be loaded.
-    #[error("invalid tls certificate or key: {0}")]
-    TlsConfig(String),
-    /// The TLS handshake after STARTTLS failed or timed out.
-    #[error("tls handshake failed: {0}")]
-    TlsHandshake(io::Error),
-    /// Reading from or writing to the client failed.
-    #[error("connection error: {0}")]
-    Io(#[from] io::Error),
-}
-
-impl SmtpError {
-    /// The coarse class of this error.
-    pub fn code(&self) -> coffer_model::ErrorCode {
-        match self {
-            Self::Config(_) | Self::TlsConfig(_) => coffer_model::ErrorCode::InvalidInput,
-            Self::TlsHandshake(_) | Self::Io(_) => coffer_model::ErrorCode::Unavailable,
-        }
-    }
-}
-
 /// What one session did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionSummary {
@@ -276,14 +252,14 @@ pub struct SessionSummary {
 pub fn tls_config(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> Result<Arc<rustls::ServerConfig>, SmtpError> {
+) -> Result<Arc<rustls::ServerConfig>, IngestError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|error| SmtpError::TlsConfig(error.to_string()))?
+        .map_err(|error| IngestError::TlsConfig(error.to_string()))?
         .with_no_client_auth()
         .with_single_cert(cert_chain, key)
-        .map_err(|error| SmtpError::TlsConfig(error.to_string()))?;
+        .map_err(|error| IngestError::TlsConfig(error.to_string()))?;
     Ok(Arc::new(config))
 }
 
@@ -292,15 +268,15 @@ pub fn tls_config(
 pub fn tls_config_from_pem(
     cert_chain_pem: &[u8],
     key_pem: &[u8],
-) -> Result<Arc<rustls::ServerConfig>, SmtpError> {
+) -> Result<Arc<rustls::ServerConfig>, IngestError> {
     let chain = CertificateDer::pem_slice_iter(cert_chain_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| SmtpError::TlsConfig(format!("certificate: {error}")))?;
+        .map_err(|error| IngestError::TlsConfig(format!("certificate: {error}")))?;
     if chain.is_empty() {
-        return Err(SmtpError::TlsConfig("no certificate found".to_owned()));
+        return Err(IngestError::TlsConfig("no certificate found".to_owned()));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|error| SmtpError::TlsConfig(format!("private key: {error}")))?;
+        .map_err(|error| IngestError::TlsConfig(format!("private key: {error}")))?;
     tls_config(chain, key)
 }
 
@@ -317,7 +293,7 @@ pub async fn run_listener(
     config: Arc<SmtpServerConfig>,
     sink: Arc<dyn DeliverySink>,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), SmtpError> {
+) -> Result<(), IngestError> {
     config.validate()?;
     let protocol = config.protocol_kind();
     let local_addr = listener.local_addr().ok();
@@ -443,7 +419,7 @@ pub async fn serve_connection<S>(
     config: &SmtpServerConfig,
     sink: &dyn DeliverySink,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<SessionSummary, SmtpError>
+) -> Result<SessionSummary, IngestError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -524,12 +500,12 @@ struct Driver<'a, F: Future<Output = ()> + Send> {
 
 impl<F: Future<Output = ()> + Send> Driver<'_, F> {
     /// Runs the TLS handshake on `stream`, then the rest of the session over TLS.
-    async fn upgrade<S>(&mut self, stream: S, session: &mut SmtpSession) -> Result<(), SmtpError>
+    async fn upgrade<S>(&mut self, stream: S, session: &mut SmtpSession) -> Result<(), IngestError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let Some(tls) = &self.config.tls else {
-            return Err(SmtpError::Config(
+            return Err(IngestError::SmtpConfig(
                 "STARTTLS accepted without a TLS configuration",
             ));
         };
@@ -539,11 +515,11 @@ impl<F: Future<Output = ()> + Send> Driver<'_, F> {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
                 debug!(session = self.session_id, %error, "tls handshake failed");
-                return Err(SmtpError::TlsHandshake(error));
+                return Err(IngestError::TlsHandshake(error));
             }
             Err(_) => {
                 debug!(session = self.session_id, "tls handshake timed out");
-                return Err(SmtpError::TlsHandshake(io::Error::new(
+                return Err(IngestError::TlsHandshake(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "tls handshake timed out",
                 )));
@@ -568,7 +544,7 @@ impl<F: Future<Output = ()> + Send> Driver<'_, F> {
         mut io: T,
         session: &mut SmtpSession,
         initial: Vec<Action>,
-    ) -> Result<Exit<T>, SmtpError>
+    ) -> Result<Exit<T>, IngestError>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -630,7 +606,7 @@ impl<F: Future<Output = ()> + Send> Driver<'_, F> {
                 ReadEvent::Shutdown => {
                     pending.extend(session.close_with(CloseReason::Shutdown));
                 }
-                ReadEvent::Failed(error) => return Err(error.into()),
+                ReadEvent::Failed(error) => return Err(IngestError::Connection(error)),
             }
         }
     }
@@ -719,7 +695,7 @@ impl<F: Future<Output = ()> + Send> Driver<'_, F> {
     }
 
     /// Writes the queued replies, bounded by the command timeout.
-    async fn flush<T>(&self, io: &mut T, out: &mut Vec<u8>) -> Result<(), SmtpError>
+    async fn flush<T>(&self, io: &mut T, out: &mut Vec<u8>) -> Result<(), IngestError>
     where
         T: AsyncWrite + Unpin,
     {
@@ -731,9 +707,9 @@ impl<F: Future<Output = ()> + Send> Driver<'_, F> {
             io.flush().await
         };
         match timeout(self.config.command_timeout, write).await {
-            Ok(result) => result?,
+            Ok(result) => result.map_err(IngestError::Connection)?,
             Err(_) => {
-                return Err(SmtpError::Io(io::Error::new(
+                return Err(IngestError::Connection(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "write timed out",
                 )));

@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use super::access::Cidr;
 use super::proto::{AuthPolicy, Credentials, DeliveryOutcome, SmtpConfig, TempFailure};
 use super::session::{
-    Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SmtpError, SmtpServerConfig,
-    run_listener, tls_config, tls_config_from_pem,
+    Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SmtpServerConfig, run_listener,
+    tls_config, tls_config_from_pem,
 };
 
 /// Every client read is bounded, so a broken server fails the test instead of hanging.
@@ -92,7 +92,7 @@ fn server_config() -> SmtpServerConfig {
 struct Server {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), SmtpError>>,
+    task: JoinHandle<Result<(), crate::IngestError>>,
 }
 
 impl Server {
@@ -114,7 +114,7 @@ impl Server {
         Client::new(TcpStream::connect(self.addr).await.unwrap())
     }
 
-    async fn shutdown(mut self) -> Result<(), SmtpError> {
+    async fn shutdown(mut self) -> Result<(), crate::IngestError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -549,9 +549,15 @@ async fn smtp_driver_graceful_shutdown() {
 async fn smtp_driver_config_validation() {
     let mut config = server_config();
     config.protocol.auth = AuthPolicy::Optional;
-    assert!(matches!(config.validate(), Err(SmtpError::Config(_))));
+    assert!(matches!(
+        config.validate(),
+        Err(crate::IngestError::SmtpConfig(_))
+    ));
     config.authenticator = Some(Arc::new(FixedPassword));
-    assert!(matches!(config.validate(), Err(SmtpError::Config(_))));
+    assert!(matches!(
+        config.validate(),
+        Err(crate::IngestError::SmtpConfig(_))
+    ));
     let (chain, key) = self_signed();
     config.tls = Some(tls_config(chain, key).unwrap());
     assert!(config.validate().is_ok());
@@ -590,10 +596,10 @@ fn smtp_tls_config_from_pem() {
     assert!(tls_config_from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).is_ok());
     assert!(matches!(
         tls_config_from_pem(b"", key_pem.as_bytes()),
-        Err(SmtpError::TlsConfig(_))
+        Err(crate::IngestError::TlsConfig(_))
     ));
     assert!(matches!(
         tls_config_from_pem(cert_pem.as_bytes(), b"junk"),
-        Err(SmtpError::TlsConfig(_))
+        Err(crate::IngestError::TlsConfig(_))
     ));
 }

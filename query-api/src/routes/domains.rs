@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::validate_domain;
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
 use crate::routes::rfc3339;
 use crate::state::{AppState, now_secs};
+use coffer_accounts::validate_domain;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::{validate_name, validate_rule};
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
 use crate::state::{AppState, now_secs};
+use coffer_accounts::{validate_name, validate_rule};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -1,8 +1,8 @@
 //! `POST /api/v1/messages`: journal submission over HTTP by a mail server holding a
 //! journal API token. The body is the raw RFC 5322 message; the envelope comes as query
-//! parameters (`mail_from`, `rcpt` repeated). The answer is 201 only after
-//! [`Archive::commit`](coffer_ingest::archive::Archive::commit) returned, i.e. after
-//! the record is fsynced; a byte-identical resubmission answers 201 with
+//! parameters (`mail_from`, `rcpt` repeated). The answer is 201 only after the journaling
+//! pipeline ([`coffer_ingest::journaling::Journal`]) returned, i.e. after the record is
+//! fsynced; a byte-identical resubmission answers 201 with
 //! `duplicate: true` and the original id. A message no mailbox's archiving rule admits
 //! is not stored: 200 with `excluded: true`, recorded in the audit trail (no content).
 
@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use coffer_audit::Outcome as AuditOutcome;
-use coffer_ingest::archive::{Incoming, Outcome};
+use coffer_ingest::journaling::{Source, Submission};
 use coffer_ingest::parse::MailboxPolicy;
+use coffer_ingest::{Incoming, Outcome};
 use coffer_model::Envelope;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -106,7 +106,7 @@ async fn submit(
         )));
     }
     let envelope = Envelope {
-        protocol: "http".into(),
+        protocol: Source::Http.as_str().into(),
         mail_from,
         rcpt_to,
         client_addr: Some(caller.client.clone()),
@@ -126,7 +126,7 @@ async fn submit(
         };
         state
             .journal()
-            .submit(Incoming {
+            .import(Incoming {
                 raw: body.to_vec(),
                 source: "import".into(),
                 envelope: None,
@@ -138,44 +138,22 @@ async fn submit(
                 policy,
                 journaled: false,
             })
-            .await
-            .map_err(ApiError::from)
+            .await?
     } else {
         state
             .journal()
-            .ingest(
-                body.to_vec(),
+            .deliver(Submission {
+                raw: body.to_vec(),
                 envelope,
-                Some(format!("token:{}", caller.name)),
-            )
-            .await
-            .map_err(ApiError::from)
+                source: Source::Http,
+                origin: Some(format!("token:{}", caller.name)),
+                actor: caller.name.clone(),
+                client: caller.client.clone(),
+            })
+            .await?
     };
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            state.metrics().ingest("http", "failed");
-            return Err(e);
-        }
-    };
-    state.metrics().ingest_latency("http", started.elapsed());
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    if let Outcome::Excluded {
-        internal,
-        refused,
-        size,
-    } = outcome
-    {
-        state.metrics().ingest("http", "excluded");
-        let detail = serde_json::json!({ "internal": internal, "refused": refused, "size": size });
-        state
-            .audit()
-            .record(
-                caller
-                    .entry("message.excluded", "", AuditOutcome::Success)
-                    .with_detail(detail),
-            )
-            .await?;
+    if let Outcome::Excluded { size, .. } = outcome {
         tracing::info!(
             token_id = caller.id,
             size,
@@ -192,9 +170,6 @@ async fn submit(
         ));
     }
     let duplicate = !matches!(outcome, Outcome::Archived { .. });
-    state
-        .metrics()
-        .ingest("http", if duplicate { "duplicate" } else { "archived" });
     let id = outcome.id().map(|id| id.to_string());
     tracing::info!(
         token_id = caller.id,

@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::{SESSION_PREFIX, new_token, verify_password_blocking};
 use crate::auth::{Authorized, ClientAddr, cap};
 use crate::error::{ApiError, AppJson, ErrorResponse};
 use crate::routes::rfc3339;
 use crate::state::{AppState, now_secs};
+use coffer_accounts::{SESSION_PREFIX, new_token, verify_password_blocking};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(login, logout))

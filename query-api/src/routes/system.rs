@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::AppJson;
-use crate::metrics::Gauge;
+use crate::metrics::{self, YearGauges};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -36,7 +36,6 @@ async fn healthz() -> AppJson<Health> {
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut gauges = Vec::new();
     let archive = state.archive().clone();
     let volumes: Vec<(i32, coffer_volume::VolumeStats, u64)> =
         tokio::task::spawn_blocking(move || {
@@ -50,38 +49,25 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         })
         .await
         .unwrap_or_default();
+    let mut years = Vec::with_capacity(volumes.len());
     for (year, stats, last) in volumes {
-        let labels = vec![("year", year.to_string())];
-        gauges.push(Gauge {
-            name: "coffer_archived_messages",
-            help: "Message records in each mail volume (ingest count, every source).",
-            labels: labels.clone(),
-            value: stats.messages as f64,
-        });
-        gauges.push(Gauge {
-            name: "coffer_volume_records",
-            help: "Durable records in each mail volume.",
-            labels: labels.clone(),
-            value: last as f64,
-        });
         let indexed = state.index().high_water(year).unwrap_or(0);
-        gauges.push(Gauge {
-            name: "coffer_index_lag_records",
-            help: "Durable volume records not yet committed to the search index.",
-            labels: labels.clone(),
-            value: last.saturating_sub(indexed) as f64,
-        });
-        let cataloged = state.catalog().high_water("mail", year).await.unwrap_or(0);
-        gauges.push(Gauge {
-            name: "coffer_catalog_lag_records",
-            help: "Durable volume records not yet applied to the catalog.",
-            labels,
-            value: last.saturating_sub(cataloged) as f64,
+        let cataloged = state
+            .catalog()
+            .high_water(coffer_ingest::MAIL, year)
+            .await
+            .unwrap_or(0);
+        years.push(YearGauges {
+            year,
+            messages: stats.messages,
+            records: last,
+            index_lag: last.saturating_sub(indexed),
+            catalog_lag: last.saturating_sub(cataloged),
         });
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics().render(&gauges),
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics().render(&years),
     )
 }
 

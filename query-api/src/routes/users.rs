@@ -10,11 +10,11 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::{self, UserChange, UserSpec};
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
 use crate::routes::rfc3339;
 use crate::state::{AppState, now_secs};
+use coffer_accounts::{self as accounts, UserChange, UserSpec};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -10,11 +10,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use coffer_accounts::{self as accounts, JOURNAL_PREFIX, PasswordParams, UserSpec};
 use coffer_audit::AuditLog;
-use coffer_ingest::archive::{Archive, ArchiveOptions, DataDir, Incoming, Outcome};
+use coffer_ingest::journaling::Journal;
+use coffer_ingest::metrics::IngestMetrics;
+use coffer_ingest::{Archive, ArchiveOptions, DataDir, Incoming, Outcome};
 use coffer_ingest::parse::MailboxPolicy;
 use coffer_model::{Envelope, Role};
-use coffer_query_api::accounts::{self, JOURNAL_PREFIX, PasswordParams, UserSpec};
 use coffer_query_api::{ApiConfig, AppState, Metrics};
 use coffer_volume::VolumeConfig;
 
@@ -181,10 +183,7 @@ impl TestServer {
             local_domains: LOCAL_DOMAINS.iter().map(|s| s.to_string()).collect(),
             ..ArchiveOptions::default()
         };
-        let archive = tokio::task::spawn_blocking(move || Archive::open(data, options))
-            .await
-            .expect("join")
-            .expect("archive");
+        let archive = Archive::open(data, options).await.expect("archive");
         let audit = AuditLog::open(
             &dir.path().join("audit"),
             archive.key().clone(),
@@ -216,29 +215,15 @@ impl TestServer {
                 ),
                 journaled: !f.rcpt.is_empty(),
             };
-            let a = archive.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let analyzed = a.analyze(incoming);
-                a.commit(vec![analyzed])
-                    .pop()
-                    .expect("one result")
-                    .expect("commit")
-            })
-            .await
-            .expect("join");
+            let outcome = archive.ingest(incoming).await.expect("commit");
             let Outcome::Archived { id, .. } = outcome else {
                 panic!("fixture {} not archived: {outcome:?}", f.name)
             };
             ids.insert(f.name, id.to_string());
             raws.insert(f.name, f.raw);
         }
-        let a = archive.clone();
-        tokio::task::spawn_blocking(move || {
-            a.flush().expect("flush");
-            a.index().refresh().expect("refresh");
-        })
-        .await
-        .expect("join");
+        archive.flush().await.expect("flush");
+        archive.index().refresh().expect("refresh");
 
         let catalog = archive.catalog().clone();
         for (name, role, mailboxes, domains, groups) in PEOPLE {
@@ -255,10 +240,6 @@ impl TestServer {
                 .await
                 .expect("user");
         }
-        archive.set_rule_source(Arc::new(coffer_query_api::rules::CatalogRules::new(
-            catalog.clone(),
-            tokio::runtime::Handle::current(),
-        )));
         let (journal, hash) = accounts::new_token(JOURNAL_PREFIX);
         catalog
             .create_api_token("mx1", &hash, Role::Journal, 0)
@@ -270,13 +251,15 @@ impl TestServer {
             local_domains: LOCAL_DOMAINS.iter().map(|s| s.to_string()).collect(),
             ..config
         };
-        let state = AppState::new(
+        let ingest_metrics = IngestMetrics::default();
+        let metrics = Arc::new(Metrics::new(&ingest_metrics));
+        let pipeline = Arc::new(Journal::new(
             archive.clone(),
             audit.clone(),
-            config,
-            Arc::new(Metrics::default()),
-        )
-        .expect("state");
+            ingest_metrics,
+            256,
+        ));
+        let state = AppState::new(pipeline, audit.clone(), config, metrics).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

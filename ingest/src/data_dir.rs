@@ -1,0 +1,109 @@
+//! The data directory: where everything of one archive lives, who may write it, and
+//! the signing key.
+//!
+//! ```text
+//! <root>/LOCK             one writer at a time (flock; names the holder)
+//! <root>/keys/            archive.key (private, 0600) and archive.pub
+//! <root>/volumes/<year>/  the mail volumes: the source of truth
+//! <root>/catalog.sqlite   the embedded catalog (unless a catalog URL is configured)
+//! <root>/index/<year>/    the search index of each receive year
+//! <root>/audit/<year>/    the audit trail's own volumes
+//! <root>/coffer.toml      configuration (read by the binary)
+//! ```
+//!
+//! [`DataDir`] only names paths; [`DataDir::open_for_writing`] creates the directory,
+//! takes the writer lock and loads (or, on first use, creates) the signing key, giving a
+//! [`WritableDataDir`] that the archive holds for as long as it writes.
+
+use std::path::{Path, PathBuf};
+
+use coffer_catalog::Catalog;
+use coffer_volume::{ArchiveKey, DataDirLock};
+
+use crate::error::{IngestError, Result};
+
+/// Data directory layout.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// A data directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `<root>/volumes`: the yearly mail volumes.
+    pub fn volumes(&self) -> PathBuf {
+        self.root.join("volumes")
+    }
+    /// `<root>/keys`: the archive key pair.
+    pub fn keys(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+    /// `<root>/index`: the yearly search indexes.
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
+    }
+    /// `<root>/catalog.sqlite`: the embedded catalog.
+    pub fn catalog_file(&self) -> PathBuf {
+        self.root.join("catalog.sqlite")
+    }
+    /// `<root>/audit`: the audit trail volumes.
+    pub fn audit(&self) -> PathBuf {
+        self.root.join("audit")
+    }
+
+    /// Opens the catalog of this data directory: the embedded SQLite file, or the
+    /// database at `url` (PostgreSQL for several nodes).
+    pub async fn open_catalog(&self, url: Option<&str>) -> Result<Catalog> {
+        Ok(match url {
+            Some(url) => Catalog::connect(url).await?,
+            None => Catalog::open_sqlite(&self.catalog_file()).await?,
+        })
+    }
+
+    /// Creates the directory if needed, takes the writer lock (failing at once, naming
+    /// the holder, when another process has it; `holder` names this one) and loads the
+    /// signing key, creating it on first use.
+    pub fn open_for_writing(self, holder: &str) -> Result<WritableDataDir> {
+        std::fs::create_dir_all(&self.root).map_err(|source| IngestError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        let lock = DataDirLock::acquire(&self.root, holder)?;
+        let (key, created) = ArchiveKey::load_or_create(&self.keys())?;
+        if created {
+            tracing::info!(fingerprint = %key.fingerprint(), "created the archive signing key");
+        }
+        Ok(WritableDataDir {
+            dir: self,
+            key,
+            _lock: lock,
+        })
+    }
+}
+
+/// A data directory this process writes: the lock is held until this is dropped.
+#[derive(Debug)]
+pub struct WritableDataDir {
+    dir: DataDir,
+    key: ArchiveKey,
+    _lock: DataDirLock,
+}
+
+impl WritableDataDir {
+    /// The layout.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// The signing key.
+    pub fn key(&self) -> &ArchiveKey {
+        &self.key
+    }
+}

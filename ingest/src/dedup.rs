@@ -1,0 +1,66 @@
+//! Deduplication state that the catalog cannot know yet: messages whose records are
+//! written (and maybe acknowledged) but not yet applied to the catalog.
+//!
+//! A message is identified by the SHA-256 of its bytes and, for journaled mail, also by
+//! its identity (a journal copy with other trace headers). The writer looks here before
+//! the catalog, so two concurrent copies of the same bytes are never both stored; the
+//! applier forgets an entry once the catalog holds the record that last changed it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use coffer_model::{MessageId, Sha256};
+
+/// A written but not yet applied message.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingMessage {
+    /// Its id.
+    pub(crate) id: MessageId,
+    /// Its mailboxes, links written so far included.
+    pub(crate) mailboxes: BTreeSet<String>,
+    /// The last record (message or link) that changed it, not yet applied.
+    pub(crate) record: (i32, u64),
+    /// Its identity, when registered in `by_identity`.
+    pub(crate) identity: Option<Sha256>,
+}
+
+/// Written, not yet applied messages by content hash and by identity.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    by_sha: HashMap<Sha256, PendingMessage>,
+    /// Identity → SHA-256 of the pending message that has it.
+    by_identity: HashMap<Sha256, Sha256>,
+}
+
+impl Pending {
+    /// The pending message with these bytes.
+    pub(crate) fn by_sha(&self, sha: &Sha256) -> Option<&PendingMessage> {
+        self.by_sha.get(sha)
+    }
+
+    /// The pending message with this identity.
+    pub(crate) fn by_identity(&self, identity: &Sha256) -> Option<&PendingMessage> {
+        self.by_identity
+            .get(identity)
+            .and_then(|sha| self.by_sha.get(sha))
+    }
+
+    /// Records a written message or link.
+    pub(crate) fn insert(&mut self, sha: Sha256, message: PendingMessage) {
+        if let Some(identity) = message.identity {
+            self.by_identity.insert(identity, sha);
+        }
+        self.by_sha.insert(sha, message);
+    }
+
+    /// Forgets `sha` if `record` is still the last record that changed it (the catalog
+    /// now holds it); a later link keeps the entry until that link is applied too.
+    pub(crate) fn applied(&mut self, sha: &Sha256, record: (i32, u64)) {
+        if self.by_sha.get(sha).is_none_or(|p| p.record != record) {
+            return;
+        }
+        let identity = self.by_sha.remove(sha).and_then(|p| p.identity);
+        if let Some(identity) = identity.filter(|i| self.by_identity.get(i) == Some(sha)) {
+            self.by_identity.remove(&identity);
+        }
+    }
+}
