@@ -1,8 +1,16 @@
-//! The volume crate's error type.
+//! The volume crate's error type: the one enum its fallible operations return, with a
+//! typed variant (and, where a class has several causes, a kind enum) for each class of
+//! problem, so that callers match on what went wrong instead of parsing messages. Only
+//! the pure checkers an auditor also runs on bare bytes keep their own small enums
+//! ([`crate::record::HeaderError`], [`crate::merkle::ProofError`]).
 
 use std::path::PathBuf;
 
 use coffer_model::ErrorCode;
+
+use crate::keys::PublicKeyError;
+use crate::segment::SegmentHeaderError;
+use crate::treehead::TreeHeadError;
 
 /// Result with the volume [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -95,6 +103,31 @@ pub enum Error {
     /// A proof was asked for sizes the tree cannot answer.
     #[error("{0}")]
     ProofRange(#[from] crate::merkle::ProofRangeError),
+    /// Bytes that are not a valid segment header. Readers of a volume report a bad
+    /// header they find in a file as [`Error::Corruption`], naming the file.
+    #[error(transparent)]
+    SegmentHeader(#[from] SegmentHeaderError),
+    /// A signed tree head that is not valid JSON, not in canonical form, or whose
+    /// signature does not verify. Verification of a volume reports the same problems
+    /// with the record or file they were found in.
+    #[error(transparent)]
+    TreeHead(#[from] TreeHeadError),
+    /// Text that must be a fixed number of lowercase hex digits and is not.
+    #[error("{what} is not {digits} lowercase hex digits")]
+    Hex {
+        /// What was being decoded (`volume_id`, `root`, `chain_head`, `signature`).
+        what: &'static str,
+        /// How many hex digits it must have.
+        digits: usize,
+    },
+    /// Text (or a key file) that is not an ed25519 public key.
+    #[error("{}{problem}", path.as_ref().map(|p| format!("key {}: ", p.display())).unwrap_or_default())]
+    PublicKey {
+        /// The key file, when the key was read from one.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        problem: PublicKeyError,
+    },
 }
 
 impl Error {
@@ -102,13 +135,21 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Io { source, .. } if is_storage_full(source) => ErrorCode::Unavailable,
-            Error::Io { .. } | Error::Key { .. } => ErrorCode::Internal,
-            Error::Corruption { .. } | Error::Manifest { .. } => ErrorCode::Corruption,
+            Error::Io { .. } | Error::Key { .. } | Error::PublicKey { .. } => ErrorCode::Internal,
+            Error::Corruption { .. } | Error::Manifest { .. } | Error::SegmentHeader(_) => {
+                ErrorCode::Corruption
+            }
             Error::Incompatible { .. } => ErrorCode::Internal,
             Error::Sealed(_) | Error::ReadOnly(_) | Error::Locked { .. } => ErrorCode::Conflict,
             Error::WriterFailed(_) => ErrorCode::Unavailable,
             Error::NoRecord { .. } => ErrorCode::NotFound,
-            Error::TooLarge { .. } | Error::ProofRange(_) => ErrorCode::InvalidInput,
+            // A bare tree head or hex error reaches a caller only when the caller handed
+            // the text in (a tree head to check, say); what the crate finds wrong in its
+            // own files it reports as corruption of that file.
+            Error::TooLarge { .. }
+            | Error::ProofRange(_)
+            | Error::TreeHead(_)
+            | Error::Hex { .. } => ErrorCode::InvalidInput,
         }
     }
 }

@@ -47,6 +47,20 @@ pub struct PublicKey {
     fingerprint: String,
 }
 
+/// Why text is not an ed25519 public key (carried by [`Error::PublicKey`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PublicKeyError {
+    /// A PEM block that is not an ed25519 SubjectPublicKeyInfo.
+    #[error("not an ed25519 public key PEM: {0}")]
+    NotPem(ed25519_dalek::pkcs8::spki::Error),
+    /// Neither a PEM block nor 64 hex digits.
+    #[error("not a PEM public key nor 64 hex digits")]
+    NeitherPemNorHex,
+    /// 32 bytes that are not a valid ed25519 public key.
+    #[error("invalid ed25519 key: {0}")]
+    NotOnCurve(ed25519_dalek::SignatureError),
+}
+
 /// Random bytes from the operating system.
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
@@ -194,23 +208,28 @@ impl PublicKey {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|detail| Error::Key {
-            path: path.to_path_buf(),
-            detail,
+        Self::decode(&text).map_err(|problem| Error::PublicKey {
+            path: Some(path.to_path_buf()),
+            problem,
         })
     }
 
     /// Parses a public key: SubjectPublicKeyInfo PEM, or 64 hex digits.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::decode(text).map_err(|problem| Error::PublicKey {
+            path: None,
+            problem,
+        })
+    }
+
+    fn decode(text: &str) -> std::result::Result<Self, PublicKeyError> {
         let text = text.trim();
         let key = if text.starts_with("-----BEGIN") {
-            VerifyingKey::from_public_key_pem(text)
-                .map_err(|e| format!("not an ed25519 public key PEM: {e}"))?
+            VerifyingKey::from_public_key_pem(text).map_err(PublicKeyError::NotPem)?
         } else {
             let mut raw = [0u8; 32];
-            hex::decode_to_slice(text, &mut raw)
-                .map_err(|_| "not a PEM public key nor 64 hex digits".to_string())?;
-            VerifyingKey::from_bytes(&raw).map_err(|e| format!("invalid ed25519 key: {e}"))?
+            hex::decode_to_slice(text, &mut raw).map_err(|_| PublicKeyError::NeitherPemNorHex)?;
+            VerifyingKey::from_bytes(&raw).map_err(PublicKeyError::NotOnCurve)?
         };
         Ok(Self {
             fingerprint: fingerprint(&key.to_bytes()),
@@ -264,5 +283,37 @@ mod tests {
         assert!(!public.verify(b"hello", &sig[..63]));
         let hex_form = PublicKey::parse(&hex::encode(public.to_bytes())).expect("hex");
         assert_eq!(hex_form, public);
+    }
+
+    #[test]
+    fn unreadable_public_keys_name_the_problem_and_the_file() {
+        let e = PublicKey::parse("not a key").unwrap_err();
+        assert!(matches!(
+            e,
+            Error::PublicKey {
+                path: None,
+                problem: PublicKeyError::NeitherPemNorHex
+            }
+        ));
+        assert_eq!(e.to_string(), "not a PEM public key nor 64 hex digits");
+        let e = PublicKey::parse("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("not an ed25519 public key PEM: "));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("archive.pub");
+        fs::write(&path, "zz").expect("write");
+        let e = PublicKey::load(&path).unwrap_err();
+        assert!(matches!(
+            &e,
+            Error::PublicKey { path: Some(p), problem: PublicKeyError::NeitherPemNorHex } if *p == path
+        ));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "key {}: not a PEM public key nor 64 hex digits",
+                path.display()
+            )
+        );
     }
 }

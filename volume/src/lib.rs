@@ -34,13 +34,14 @@ mod verify;
 mod volume;
 
 pub use error::{Error, Result, is_storage_full};
-pub use keys::{ArchiveKey, PublicKey};
+pub use keys::{ArchiveKey, PublicKey, PublicKeyError};
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
-pub use merkle::{Hash, ProofError, verify_consistency, verify_inclusion};
+pub use merkle::{Hash, ProofError, ProofRangeError, verify_consistency, verify_inclusion};
 pub use record::{RecordHeader, RecordKind};
+pub use segment::SegmentHeaderError;
 pub use set::VolumeSet;
-pub use treehead::SignedTreeHead;
+pub use treehead::{SignedTreeHead, TreeHeadError};
 pub use verify::{Problem, VerifyReport, verify_volume};
 pub use volume::{
     Appended, MAX_CONTENT_LEN, Prepared, Record, RecoveryReport, TornTail, Volume, VolumeConfig,

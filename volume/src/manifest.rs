@@ -69,7 +69,7 @@ pub struct Manifest {
 
 impl Manifest {
     /// The volume id as bytes.
-    pub fn volume_id_bytes(&self) -> Result<[u8; 16], String> {
+    pub fn volume_id_bytes(&self) -> Result<[u8; 16]> {
         strict_hex(&self.volume_id, "volume_id")
     }
 
@@ -123,7 +123,7 @@ impl Manifest {
                 "manifest is not in canonical form (edited by hand or damaged)".into(),
             ));
         }
-        manifest.volume_id_bytes().map_err(bad)?;
+        manifest.volume_id_bytes().map_err(|e| bad(e.to_string()))?;
         Ok(manifest)
     }
 

@@ -46,10 +46,38 @@ pub struct MerkleTree {
     levels: Vec<Vec<Hash>>,
 }
 
-/// A proof was asked for sizes or indexes the tree cannot answer.
+/// A root or proof was asked for sizes or indexes the tree cannot answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ProofRangeError(String);
+pub enum ProofRangeError {
+    /// A root of more leaves than the tree has.
+    #[error("tree size {size} is larger than the tree ({tree_len})")]
+    TreeSize {
+        /// The size asked for.
+        size: u64,
+        /// Leaves in the tree.
+        tree_len: u64,
+    },
+    /// An inclusion proof for a leaf outside the tree of that size.
+    #[error("no inclusion proof for leaf {index} in a tree of {size} (tree has {tree_len})")]
+    Inclusion {
+        /// The leaf index asked for.
+        index: u64,
+        /// The tree size asked for.
+        size: u64,
+        /// Leaves in the tree.
+        tree_len: u64,
+    },
+    /// A consistency proof between sizes that do not form one.
+    #[error("no consistency proof from {old_size} to {new_size} (tree has {tree_len})")]
+    Consistency {
+        /// The older tree size.
+        old_size: u64,
+        /// The newer tree size.
+        new_size: u64,
+        /// Leaves in the tree.
+        tree_len: u64,
+    },
+}
 
 impl MerkleTree {
     /// An empty tree.
@@ -101,10 +129,10 @@ impl MerkleTree {
     /// Root of the tree over the first `size` leaves (`size` ≤ len).
     pub fn root_at(&self, size: u64) -> Result<Hash, ProofRangeError> {
         if size > self.len() {
-            return Err(ProofRangeError(format!(
-                "tree size {size} is larger than the tree ({})",
-                self.len()
-            )));
+            return Err(ProofRangeError::TreeSize {
+                size,
+                tree_len: self.len(),
+            });
         }
         if size == 0 {
             return Ok(empty_root());
@@ -142,10 +170,11 @@ impl MerkleTree {
     /// Inclusion proof (audit path) for leaf `index` in the tree of `size` leaves.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofRangeError> {
         if size > self.len() || index >= size {
-            return Err(ProofRangeError(format!(
-                "no inclusion proof for leaf {index} in a tree of {size} (tree has {})",
-                self.len()
-            )));
+            return Err(ProofRangeError::Inclusion {
+                index,
+                size,
+                tree_len: self.len(),
+            });
         }
         let mut proof = Vec::new();
         self.path(index, 0, size, &mut proof);
@@ -175,10 +204,11 @@ impl MerkleTree {
         new_size: u64,
     ) -> Result<Vec<Hash>, ProofRangeError> {
         if old_size == 0 || old_size > new_size || new_size > self.len() {
-            return Err(ProofRangeError(format!(
-                "no consistency proof from {old_size} to {new_size} (tree has {})",
-                self.len()
-            )));
+            return Err(ProofRangeError::Consistency {
+                old_size,
+                new_size,
+                tree_len: self.len(),
+            });
         }
         let mut proof = Vec::new();
         if old_size < new_size {
@@ -224,9 +254,25 @@ pub enum ProofError {
         /// Its length.
         len: usize,
     },
-    /// The sizes or index cannot form a proof.
-    #[error("invalid proof parameters: {0}")]
-    BadParameters(String),
+    /// The leaf index is not inside the tree.
+    #[error("invalid proof parameters: leaf index {index} ≥ tree size {size}")]
+    IndexOutOfRange {
+        /// The leaf index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// A consistency proof from the empty tree (there is none to check).
+    #[error("invalid proof parameters: the first tree is empty")]
+    EmptyFirstTree,
+    /// A consistency proof from a larger tree to a smaller one.
+    #[error("invalid proof parameters: size {size1} > size {size2}")]
+    FirstTreeLarger {
+        /// The first (claimed older) tree size.
+        size1: u64,
+        /// The second tree size.
+        size2: u64,
+    },
     /// The proof has the wrong number of hashes.
     #[error("proof has {0} hashes, which does not fit the sizes")]
     WrongLength(usize),
@@ -254,9 +300,7 @@ pub fn verify_inclusion(
     let leaf = to_hash(leaf_hash, "leaf hash")?;
     let root = to_hash(root, "root")?;
     if index >= size {
-        return Err(ProofError::BadParameters(format!(
-            "leaf index {index} ≥ tree size {size}"
-        )));
+        return Err(ProofError::IndexOutOfRange { index, size });
     }
     let mut f_n = index;
     let mut s_n = size - 1;
@@ -312,12 +356,10 @@ pub fn verify_consistency(
     let root1 = to_hash(root1, "first root")?;
     let root2 = to_hash(root2, "second root")?;
     if size1 == 0 {
-        return Err(ProofError::BadParameters("the first tree is empty".into()));
+        return Err(ProofError::EmptyFirstTree);
     }
     if size1 > size2 {
-        return Err(ProofError::BadParameters(format!(
-            "size {size1} > size {size2}"
-        )));
+        return Err(ProofError::FirstTreeLarger { size1, size2 });
     }
     if size1 == size2 {
         if !proof.is_empty() {

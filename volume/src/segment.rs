@@ -20,6 +20,23 @@ pub const SEGMENT_VERSION: u8 = 1;
 /// Length of the segment header.
 pub const SEGMENT_HEADER_LEN: u64 = 40;
 
+/// Why bytes are not a valid segment header (carried by [`Error::SegmentHeader`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentHeaderError {
+    /// Fewer bytes than a header.
+    #[error("segment header truncated ({0} of {SEGMENT_HEADER_LEN} bytes)")]
+    Truncated(usize),
+    /// The file does not start with [`SEGMENT_MAGIC`]; holds the bytes found.
+    #[error("bad segment magic")]
+    BadMagic([u8; 8]),
+    /// A segment header version this build does not read.
+    #[error("unsupported segment version {0}")]
+    UnsupportedVersion(u8),
+    /// The reserved bytes 9..12 are not zero.
+    #[error("reserved segment header bytes are not zero")]
+    ReservedNotZero,
+}
+
 /// The decoded segment header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentHeader {
@@ -44,21 +61,20 @@ impl SegmentHeader {
     }
 
     /// Decodes a header; the error says what is wrong.
-    pub fn decode(b: &[u8]) -> std::result::Result<Self, String> {
+    pub fn decode(b: &[u8]) -> Result<Self> {
         if b.len() < SEGMENT_HEADER_LEN as usize {
-            return Err(format!(
-                "segment header truncated ({} of {SEGMENT_HEADER_LEN} bytes)",
-                b.len()
-            ));
+            return Err(SegmentHeaderError::Truncated(b.len()).into());
         }
-        if b[0..8] != SEGMENT_MAGIC {
-            return Err("bad segment magic".into());
+        let mut magic = [0u8; 8];
+        magic.copy_from_slice(&b[0..8]);
+        if magic != SEGMENT_MAGIC {
+            return Err(SegmentHeaderError::BadMagic(magic).into());
         }
         if b[8] != SEGMENT_VERSION {
-            return Err(format!("unsupported segment version {}", b[8]));
+            return Err(SegmentHeaderError::UnsupportedVersion(b[8]).into());
         }
         if b[9..12] != [0, 0, 0] {
-            return Err("reserved segment header bytes are not zero".into());
+            return Err(SegmentHeaderError::ReservedNotZero.into());
         }
         let mut no = [0u8; 4];
         no.copy_from_slice(&b[12..16]);
@@ -145,4 +161,55 @@ pub fn read_at_most(file: &File, path: &Path, offset: u64, len: usize) -> Result
     }
     buf.truncate(filled);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SegmentHeader {
+        SegmentHeader {
+            segment_no: 2,
+            volume_id: [9; 16],
+            first_seq: 17,
+        }
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let h = sample();
+        assert_eq!(SegmentHeader::decode(&h.encode()).expect("decode"), h);
+    }
+
+    #[test]
+    fn bad_headers_are_typed_errors_with_their_messages() {
+        let good = sample().encode();
+        let cases: [(Vec<u8>, SegmentHeaderError, &str); 4] = [
+            (
+                good[..39].to_vec(),
+                SegmentHeaderError::Truncated(39),
+                "segment header truncated (39 of 40 bytes)",
+            ),
+            (
+                [b"COFFSEX\0".as_slice(), &good[8..]].concat(),
+                SegmentHeaderError::BadMagic(*b"COFFSEX\0"),
+                "bad segment magic",
+            ),
+            (
+                [&good[..8], &[2u8], &good[9..]].concat(),
+                SegmentHeaderError::UnsupportedVersion(2),
+                "unsupported segment version 2",
+            ),
+            (
+                [&good[..10], &[1u8], &good[11..]].concat(),
+                SegmentHeaderError::ReservedNotZero,
+                "reserved segment header bytes are not zero",
+            ),
+        ];
+        for (bytes, kind, message) in cases {
+            let e = SegmentHeader::decode(&bytes).unwrap_err();
+            assert!(matches!(&e, Error::SegmentHeader(k) if *k == kind), "{e:?}");
+            assert_eq!(e.to_string(), message);
+        }
+    }
 }

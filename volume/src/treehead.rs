@@ -8,11 +8,38 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::keys::{ArchiveKey, PublicKey};
 use crate::merkle::Hash;
 
 /// Version of the tree head encoding.
 pub const TREE_HEAD_VERSION: u32 = 1;
+
+/// What is wrong with a signed tree head (carried by [`Error::TreeHead`]; malformed hex
+/// fields are [`Error::Hex`], naming the field).
+#[derive(Debug, thiserror::Error)]
+pub enum TreeHeadError {
+    /// An encoding version this build does not read.
+    #[error("unsupported tree head version {0}")]
+    UnsupportedVersion(u32),
+    /// The head names another signing key than the one it is checked with.
+    #[error("signed by key {signed_by} but verifying with key {verifying_with}")]
+    WrongKey {
+        /// The fingerprint the head names.
+        signed_by: String,
+        /// The fingerprint of the key given to check it.
+        verifying_with: String,
+    },
+    /// The ed25519 signature does not verify over the fields.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// The bytes are not a tree head's JSON.
+    #[error("not a valid tree head: {0}")]
+    NotJson(serde_json::Error),
+    /// Valid JSON, but not byte for byte the canonical form.
+    #[error("tree head is not in canonical form")]
+    NotCanonical,
+}
 
 /// A signed statement of a volume's Merkle root and chain head at some size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +92,7 @@ impl SignedTreeHead {
     }
 
     /// The bytes the signature covers, or why the fields are malformed.
-    pub fn signed_message(&self) -> Result<Vec<u8>, String> {
+    pub fn signed_message(&self) -> Result<Vec<u8>> {
         let volume_id: [u8; 16] = strict_hex(&self.volume_id, "volume_id")?;
         let root: Hash = strict_hex(&self.root, "root")?;
         let chain_head: Hash = strict_hex(&self.chain_head, "chain_head")?;
@@ -80,33 +107,33 @@ impl SignedTreeHead {
     }
 
     /// The root as bytes.
-    pub fn root_bytes(&self) -> Result<Hash, String> {
+    pub fn root_bytes(&self) -> Result<Hash> {
         strict_hex(&self.root, "root")
     }
 
     /// The chain head as bytes.
-    pub fn chain_head_bytes(&self) -> Result<Hash, String> {
+    pub fn chain_head_bytes(&self) -> Result<Hash> {
         strict_hex(&self.chain_head, "chain_head")
     }
 
     /// Checks the version, the key fingerprint and the signature.
-    pub fn verify_signature(&self, public_key: &PublicKey) -> Result<(), String> {
+    pub fn verify_signature(&self, public_key: &PublicKey) -> Result<()> {
         if self.version != TREE_HEAD_VERSION {
-            return Err(format!("unsupported tree head version {}", self.version));
+            return Err(TreeHeadError::UnsupportedVersion(self.version).into());
         }
         if self.key != public_key.fingerprint() {
-            return Err(format!(
-                "signed by key {} but verifying with key {}",
-                self.key,
-                public_key.fingerprint()
-            ));
+            return Err(TreeHeadError::WrongKey {
+                signed_by: self.key.clone(),
+                verifying_with: public_key.fingerprint().to_string(),
+            }
+            .into());
         }
         let message = self.signed_message()?;
         let signature: [u8; 64] = strict_hex(&self.signature, "signature")?;
         if public_key.verify(&message, &signature) {
             Ok(())
         } else {
-            Err("signature does not verify".into())
+            Err(TreeHeadError::BadSignature.into())
         }
     }
 
@@ -117,11 +144,10 @@ impl SignedTreeHead {
 
     /// Parses canonical JSON; any other byte form is rejected, so a changed byte can
     /// never leave a tree head "equivalent".
-    pub fn from_canonical_json(bytes: &[u8]) -> Result<Self, String> {
-        let head: Self =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a valid tree head: {e}"))?;
+    pub fn from_canonical_json(bytes: &[u8]) -> Result<Self> {
+        let head: Self = serde_json::from_slice(bytes).map_err(TreeHeadError::NotJson)?;
         if head.to_json() != bytes {
-            return Err("tree head is not in canonical form".into());
+            return Err(TreeHeadError::NotCanonical.into());
         }
         Ok(head)
     }
@@ -149,16 +175,21 @@ pub fn signed_message(
 }
 
 /// Decodes lowercase hex of exactly N bytes (uppercase is rejected: one canonical form).
-pub fn strict_hex<const N: usize>(text: &str, what: &str) -> Result<[u8; N], String> {
+/// `what` names the field in the error.
+pub fn strict_hex<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N]> {
+    let not_hex = || Error::Hex {
+        what,
+        digits: 2 * N,
+    };
     if text.len() != 2 * N
         || !text
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
-        return Err(format!("{what} is not {} lowercase hex digits", 2 * N));
+        return Err(not_hex());
     }
     let mut out = [0u8; N];
-    hex::decode_to_slice(text, &mut out).map_err(|e| format!("{what}: {e}"))?;
+    hex::decode_to_slice(text, &mut out).map_err(|_| not_hex())?;
     Ok(out)
 }
 
@@ -170,9 +201,12 @@ mod tests {
     fn sign_verify_and_canonical_form() {
         let key = ArchiveKey::generate().expect("key");
         let head = SignedTreeHead::sign(&key, &[7; 16], 2026, 3, &[0xab; 32], &[2; 32], 42);
-        assert_eq!(head.verify_signature(&key.public_key()), Ok(()));
+        assert!(matches!(head.verify_signature(&key.public_key()), Ok(())));
         let json = head.to_json();
-        assert_eq!(SignedTreeHead::from_canonical_json(&json), Ok(head.clone()));
+        assert_eq!(
+            SignedTreeHead::from_canonical_json(&json).expect("canonical"),
+            head
+        );
         let mut spaced = b" ".to_vec();
         spaced.extend_from_slice(&json);
         assert!(SignedTreeHead::from_canonical_json(&spaced).is_err());
@@ -184,5 +218,54 @@ mod tests {
         assert!(upper.verify_signature(&key.public_key()).is_err());
         let other = ArchiveKey::generate().expect("key");
         assert!(head.verify_signature(&other.public_key()).is_err());
+    }
+
+    #[test]
+    fn errors_are_typed_and_keep_their_messages() {
+        let key = ArchiveKey::generate().expect("key");
+        let head = SignedTreeHead::sign(&key, &[7; 16], 2026, 3, &[0xab; 32], &[2; 32], 42);
+        let mut tampered = head.clone();
+        tampered.tree_size = 4;
+        let e = tampered.verify_signature(&key.public_key()).unwrap_err();
+        assert!(matches!(e, Error::TreeHead(TreeHeadError::BadSignature)));
+        assert_eq!(e.to_string(), "signature does not verify");
+
+        let mut upper = head.clone();
+        upper.root = upper.root.to_uppercase();
+        let e = upper.verify_signature(&key.public_key()).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Hex {
+                what: "root",
+                digits: 64
+            }
+        ));
+        assert_eq!(e.to_string(), "root is not 64 lowercase hex digits");
+
+        let other = ArchiveKey::generate().expect("key");
+        let e = head.verify_signature(&other.public_key()).unwrap_err();
+        assert!(matches!(e, Error::TreeHead(TreeHeadError::WrongKey { .. })));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "signed by key {} but verifying with key {}",
+                key.fingerprint(),
+                other.fingerprint()
+            )
+        );
+
+        let mut future = head.clone();
+        future.version = 2;
+        let e = future.verify_signature(&key.public_key()).unwrap_err();
+        assert_eq!(e.to_string(), "unsupported tree head version 2");
+
+        let mut spaced = b" ".to_vec();
+        spaced.extend_from_slice(&head.to_json());
+        let e = SignedTreeHead::from_canonical_json(&spaced).unwrap_err();
+        assert!(matches!(e, Error::TreeHead(TreeHeadError::NotCanonical)));
+        assert_eq!(e.to_string(), "tree head is not in canonical form");
+        let e = SignedTreeHead::from_canonical_json(b"{").unwrap_err();
+        assert!(matches!(e, Error::TreeHead(TreeHeadError::NotJson(_))));
+        assert!(e.to_string().starts_with("not a valid tree head: "));
     }
 }

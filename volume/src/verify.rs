@@ -210,7 +210,7 @@ impl Verifier<'_> {
         }
         let expected_first = self.hashes.len() as u64 + 1;
         match SegmentHeader::decode(&head) {
-            Err(what) => self.problem(&name, Some(0), None, what),
+            Err(e) => self.problem(&name, Some(0), None, e.to_string()),
             Ok(h) => {
                 if h.segment_no != no {
                     self.problem(
@@ -373,7 +373,7 @@ impl Verifier<'_> {
     fn verify_tree_head_record(&mut self, name: &str, offset: u64, seq: u64, meta: &[u8]) {
         let head = match SignedTreeHead::from_canonical_json(meta) {
             Ok(h) => h,
-            Err(what) => return self.problem(name, Some(offset), Some(seq), what),
+            Err(e) => return self.problem(name, Some(offset), Some(seq), e.to_string()),
         };
         if head.tree_size != seq - 1 {
             let what = format!(
@@ -394,7 +394,7 @@ impl Verifier<'_> {
         let mut problems = Vec::new();
         match head.verify_signature(self.public_key) {
             Ok(()) => self.report.signatures_verified += 1,
-            Err(what) => problems.push(what),
+            Err(e) => problems.push(e.to_string()),
         }
         if let Some(m) = &self.manifest
             && (head.volume_id != m.volume_id || head.year != m.year)
@@ -405,7 +405,7 @@ impl Verifier<'_> {
             (Ok(root), Ok(claimed)) if root == claimed => {}
             (Ok(_), Ok(_)) => problems.push("Merkle root does not match the records".into()),
             (Err(e), _) => problems.push(e.to_string()),
-            (_, Err(e)) => problems.push(e),
+            (_, Err(e)) => problems.push(e.to_string()),
         }
         let chain_head = if head.tree_size == 0 {
             self.manifest.as_ref().map(Manifest::genesis_hash)
@@ -415,7 +415,7 @@ impl Verifier<'_> {
         match head.chain_head_bytes() {
             Ok(claimed) if Some(claimed) == chain_head => {}
             Ok(_) => problems.push("chain head does not match the records".into()),
-            Err(e) => problems.push(e),
+            Err(e) => problems.push(e.to_string()),
         }
         problems
     }
@@ -435,7 +435,7 @@ impl Verifier<'_> {
         match (self.sealed_at, &seal_file) {
             (Some(seal_seq), Some(bytes)) => {
                 match SignedTreeHead::from_canonical_json(bytes) {
-                    Err(what) => self.problem(SEAL_FILE, None, None, what),
+                    Err(e) => self.problem(SEAL_FILE, None, None, e.to_string()),
                     Ok(head) => {
                         if head.tree_size != records || head.tree_size != seal_seq {
                             let what = format!(

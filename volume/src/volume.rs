@@ -394,12 +394,10 @@ impl Volume {
         config: VolumeConfig,
         writable: bool,
     ) -> Result<(Self, RecoveryReport)> {
-        let volume_id = manifest
-            .volume_id_bytes()
-            .map_err(|detail| Error::Manifest {
-                path: dir.join(MANIFEST_FILE),
-                detail,
-            })?;
+        let volume_id = manifest.volume_id_bytes().map_err(|e| Error::Manifest {
+            path: dir.join(MANIFEST_FILE),
+            detail: e.to_string(),
+        })?;
         let genesis = manifest.genesis_hash();
         let scan = scan(dir, &volume_id, &genesis, writable)?;
         let mut stats = scan.stats;
@@ -1020,11 +1018,11 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                     ));
                 }
             }
-            Err(detail) => {
+            Err(e) => {
                 let torn = is_last
                     && (head.len() < SEGMENT_HEADER_LEN as usize || head.iter().all(|b| *b == 0));
                 if !torn {
-                    return Err(corrupt(0, None, detail));
+                    return Err(corrupt(0, None, e.to_string()));
                 }
                 // A crash while starting a new segment: rewrite its header.
                 out.report.torn_tail = Some(TornTail {
