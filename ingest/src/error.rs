@@ -45,6 +45,17 @@ pub enum IngestError {
     /// nothing of the batch written to that volume is acknowledged.
     #[error("{0}")]
     Batch(Arc<IngestError>),
+    /// No archived message answers to what was asked (the reason says what).
+    #[error("{0}")]
+    NoSuchMessage(String),
+    /// The id names a record that is not a message (a checkpoint, a link, ...).
+    #[error("{id} is a {kind} record, not a message")]
+    NotAMessage {
+        /// The id asked for.
+        id: coffer_model::MessageId,
+        /// The record's kind.
+        kind: &'static str,
+    },
     /// The archive is shutting down and takes no more messages.
     #[error("the archive is shutting down")]
     ShuttingDown,
@@ -104,6 +115,7 @@ impl IngestError {
             | IngestError::TlsHandshake(_)
             | IngestError::Connection(_) => ErrorCode::Unavailable,
             IngestError::SmtpConfig(_) | IngestError::TlsConfig(_) => ErrorCode::InvalidInput,
+            IngestError::NoSuchMessage(_) | IngestError::NotAMessage { .. } => ErrorCode::NotFound,
             IngestError::Batch(inner) => inner.code(),
             IngestError::Remote(e) => e.code(),
         }

@@ -20,11 +20,14 @@
 //! - [`import`] and [`importer`]: `.eml`, mbox, Maildir readers and the parallel import;
 //!   [`remote`]: the same import through a running server.
 //! - [`parse`]: raw bytes to a document; [`identity`]: the identity of journal copies.
+//! - [`reader`]: messages read back by id or content hash; [`consistency`]: the catalog
+//!   checked against the volumes.
 
 pub mod analyze;
 pub mod applier;
 pub mod archive;
 pub mod clock;
+pub mod consistency;
 pub mod corpus;
 pub mod data_dir;
 mod dedup;
@@ -39,6 +42,7 @@ pub mod journaling;
 pub mod meta;
 pub mod metrics;
 pub mod parse;
+pub mod reader;
 pub mod remote;
 pub mod replay;
 pub mod rules;

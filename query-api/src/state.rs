@@ -163,6 +163,31 @@ impl AppState {
         &self.inner.public_key
     }
 
+    /// Periodic upkeep until `stopping` turns true: the local domains are re-read every
+    /// 10 seconds (domains added by the administrator reach SMTP too); expired sessions
+    /// are deleted every 10 minutes. `coffer serve` runs it as a task.
+    pub async fn housekeeping(self, mut stopping: tokio::sync::watch::Receiver<bool>) {
+        let mut last_purge: Option<std::time::Instant> = None;
+        loop {
+            if let Err(e) = self.refresh_local_domains().await {
+                tracing::warn!(error = %e, "could not re-read the local domains");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+            if last_purge.is_some_and(|t| t.elapsed() < Duration::from_secs(600)) {
+                continue;
+            }
+            last_purge = Some(std::time::Instant::now());
+            match self.catalog().purge_expired_sessions(now_secs()).await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
+            }
+        }
+    }
+
     pub(crate) fn dummy_hash(&self) -> &str {
         &self.inner.dummy_hash
     }

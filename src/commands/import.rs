@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use coffer_ingest::import::{MboxFlavor, MboxOptions, WalkOptions};
+use coffer_ingest::import::{MboxFlavor, MboxOptions, WalkOptions, total_bytes};
 use coffer_ingest::importer::{ImportOptions, ImportSummary, run_import};
 use coffer_ingest::parse::MailboxPolicy;
 use coffer_ingest::remote::{self, RemoteImport};
@@ -190,25 +190,6 @@ fn flavor(name: &str) -> Result<MboxFlavor> {
         "mboxo" => Ok(MboxFlavor::Mboxo),
         other => anyhow::bail!("unknown mbox flavor {other:?} (mboxrd or mboxo)"),
     }
-}
-
-/// Sum of the sizes of regular files under the paths (for the progress bar).
-fn total_bytes(paths: &[PathBuf]) -> u64 {
-    fn walk(path: &Path, depth: u32) -> u64 {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return 0;
-        };
-        if meta.is_file() {
-            return meta.len();
-        }
-        if !meta.is_dir() || depth > 64 {
-            return 0;
-        }
-        std::fs::read_dir(path)
-            .map(|entries| entries.flatten().map(|e| walk(&e.path(), depth + 1)).sum())
-            .unwrap_or(0)
-    }
-    paths.iter().map(|p| walk(p, 0)).sum()
 }
 
 fn print_summary(s: &ImportSummary) {

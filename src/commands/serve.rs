@@ -127,7 +127,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
         })
     };
     let mut tasks: Vec<tokio::task::JoinHandle<()>> =
-        vec![spawn_housekeeping(state.clone(), stopping.clone())];
+        vec![tokio::spawn(state.clone().housekeeping(stopping.clone()))];
     let smtp_listen = args
         .smtp
         .or(config.smtp.listen.clone())
@@ -235,39 +235,6 @@ async fn ensure_admin(
         ),
     }
     Ok(())
-}
-
-/// Periodic upkeep: expired sessions are deleted every 10 minutes; the local domains
-/// are re-read every 10 seconds (domains added by the administrator reach SMTP too).
-fn spawn_housekeeping(
-    state: AppState,
-    mut stopping: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let catalog = state.catalog().clone();
-        let mut last_purge: Option<std::time::Instant> = None;
-        loop {
-            if let Err(e) = state.refresh_local_domains().await {
-                tracing::warn!(error = %e, "could not re-read the local domains");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-                _ = stopping.wait_for(|stop| *stop) => return,
-            }
-            if last_purge.is_some_and(|t| t.elapsed() < Duration::from_secs(600)) {
-                continue;
-            }
-            last_purge = Some(std::time::Instant::now());
-            match catalog
-                .purge_expired_sessions(chrono::Utc::now().timestamp())
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions deleted"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
-            }
-        }
-    })
 }
 
 async fn wait_for_signal() {

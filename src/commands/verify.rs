@@ -3,9 +3,12 @@
 //! with the same SHA-256); or, with `--volume`, one copied volume alone.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use coffer_ingest::DataDir;
+use coffer_ingest::consistency::{CatalogCheck, check_catalog as check_catalog_against};
 use coffer_volume::{PublicKey, VerifyReport, verify_volume};
 use serde::Serialize;
 
@@ -32,67 +35,21 @@ struct Summary {
     catalog: Vec<CatalogCheck>,
 }
 
-/// The catalog checked against one mail volume: every catalog row must point at a
-/// message record of the volume with the same SHA-256.
-#[derive(Debug, Serialize)]
-struct CatalogCheck {
-    year: i32,
-    catalog_messages: u64,
-    volume_records: u64,
-    applied_up_to: u64,
-    problems: Vec<String>,
-}
-
 /// Cross-checks the catalog's message rows against the (already verified) volumes.
 async fn check_catalog(data_dir: &Path) -> Result<Vec<CatalogCheck>> {
     let config = crate::config::Config::load(data_dir)?;
-    let dir = coffer_ingest::DataDir::new(data_dir);
+    let dir = DataDir::new(data_dir);
     if config.catalog_url.is_none() && std::fs::symlink_metadata(dir.catalog_file()).is_err() {
         return Ok(Vec::new());
     }
     let catalog = dir.open_catalog(config.catalog_url.as_deref()).await?;
-    let set = coffer_volume::VolumeSet::reader(&dir.volumes(), "mail");
-    let mut checks = Vec::new();
-    for year in set.years()? {
-        let rows = catalog.message_hashes(year).await?;
-        let applied_up_to = catalog.high_water("mail", year).await?;
-        let set_year = set.get(year)?;
-        let check = tokio::task::spawn_blocking(move || -> Result<CatalogCheck> {
-            let Some(volume) = set_year else {
-                anyhow::bail!("volume {year} vanished");
-            };
-            let mut problems = Vec::new();
-            for (seq, sha) in &rows {
-                match volume.read_meta(*seq) {
-                    Ok((header, _))
-                        if header.kind == coffer_volume::RecordKind::Message
-                            && header.content_sha256 == sha.0 => {}
-                    Ok((header, _)) if header.kind != coffer_volume::RecordKind::Message => {
-                        problems.push(format!(
-                            "catalog message {year}-{seq} is a {} record in the volume",
-                            header.kind.name()
-                        ));
-                    }
-                    Ok(_) => problems.push(format!(
-                        "catalog message {year}-{seq}: SHA-256 differs from the volume record"
-                    )),
-                    Err(e) => problems.push(format!("catalog message {year}-{seq}: {e}")),
-                }
-            }
-            Ok(CatalogCheck {
-                year,
-                catalog_messages: rows.len() as u64,
-                volume_records: volume.last_seq(),
-                applied_up_to,
-                problems,
-            })
-        })
-        .await
-        .context("catalog check panicked")??;
-        checks.push(check);
-    }
+    let volumes = Arc::new(coffer_volume::VolumeSet::reader(
+        &dir.volumes(),
+        coffer_ingest::MAIL,
+    ));
+    let checks = check_catalog_against(&catalog, volumes).await;
     catalog.close().await;
-    Ok(checks)
+    Ok(checks?)
 }
 
 /// Verifies and prints; exit status 0 only when everything is intact.

@@ -48,7 +48,7 @@ pub use mbox::{
     MboxReader, SeparatorRule, strip_mbox_from_line, write_mbox_message,
 };
 pub use sniff::{NotMailReason, looks_like_mail};
-pub use walk::{WalkOptions, WalkStats, Walker, walk};
+pub use walk::{WalkOptions, WalkStats, Walker, total_bytes, walk};
 
 /// Where a message (or a rejected input) came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -514,6 +514,27 @@ fn read_capped(reader: impl Read, len: u64, cap: u64) -> Result<Vec<u8>, RejectR
     Ok(raw)
 }
 
+/// Sum of the sizes of the regular files under `paths` (for a progress bar's total):
+/// what a walk will read, before it reads it. Links are followed as the walk follows
+/// them; depth is bounded like the walk's.
+pub fn total_bytes(paths: &[std::path::PathBuf]) -> u64 {
+    fn size(path: &Path, depth: u32) -> u64 {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return 0;
+        };
+        if meta.is_file() {
+            return meta.len();
+        }
+        if !meta.is_dir() || depth > 64 {
+            return 0;
+        }
+        std::fs::read_dir(path)
+            .map(|entries| entries.flatten().map(|e| size(&e.path(), depth + 1)).sum())
+            .unwrap_or(0)
+    }
+    paths.iter().map(|p| size(p, 0)).sum()
+}
+
 /// Whether a file's first bytes make it an mbox: the first non-empty line starts with
 /// `From `.
 pub fn starts_like_mbox(head: &[u8]) -> bool {

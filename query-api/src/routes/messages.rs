@@ -14,8 +14,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use coffer_audit::Outcome;
 use coffer_catalog::MessageRow;
+use coffer_ingest::reader::read_message;
 use coffer_model::{MessageFlags, MessageId, Scope};
-use coffer_volume::{Record, RecordKind, SignedTreeHead, merkle};
+use coffer_volume::{Record, SignedTreeHead, merkle};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -72,20 +73,15 @@ async fn load(
     let row = find(state, caller, id, action, caller.content_scope()).await?;
     let archive = state.archive().clone();
     let message = row.id;
-    let record = crate::blocking(move || -> Result<Record, ApiError> {
-        let volume = archive.volumes().get(message.year)?.ok_or_else(|| {
-            ApiError::Internal(format!("catalog names {message} but its volume is missing"))
+    let record = crate::blocking(move || read_message(archive.volumes(), message))
+        .await
+        .map_err(|e| match e {
+            // The catalog named it: a missing volume or a wrong kind is damage, not 404.
+            ApiError::NotFound(detail) => {
+                ApiError::Internal(format!("catalog names {message}: {detail}"))
+            }
+            other => other,
         })?;
-        let record = volume.read(message.seq)?;
-        if record.header.kind != RecordKind::Message {
-            return Err(ApiError::Internal(format!(
-                "{message} is a {} record",
-                record.header.kind.name()
-            )));
-        }
-        Ok(record)
-    })
-    .await?;
     Ok((row, record))
 }
 

@@ -14,8 +14,8 @@ use coffer_accounts::{self as accounts, JOURNAL_PREFIX, PasswordParams, UserSpec
 use coffer_audit::AuditLog;
 use coffer_ingest::journaling::Journal;
 use coffer_ingest::metrics::IngestMetrics;
-use coffer_ingest::{Archive, ArchiveOptions, DataDir, Incoming, Outcome};
 use coffer_ingest::parse::MailboxPolicy;
+use coffer_ingest::{Archive, ArchiveOptions, DataDir, Incoming, Outcome};
 use coffer_model::{Envelope, Role};
 use coffer_query_api::{ApiConfig, AppState, Metrics};
 use coffer_volume::VolumeConfig;
