@@ -13,7 +13,6 @@
 //! - [`rules`]: archiving rules (internal / external / both / none).
 
 pub mod archive;
-pub mod corpus;
 #[cfg(test)]
 mod fuzz;
 pub mod identity;
