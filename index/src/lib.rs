@@ -1,5 +1,6 @@
 //! Coffer's full-text index: one tantivy index per receive year, the query language,
-//! search across years with scope, and attachment text extraction.
+//! and search across years with scope. (Attachment text arrives already extracted, in
+//! the message document; extraction is the `coffer-extract` crate.)
 //!
 //! - [`query`]: the query language as a pure parser ([`query::parse_query`] →
 //!   [`query::QueryAst`] or a positioned [`query::QueryError`]).
@@ -9,7 +10,6 @@
 //! - [`IndexSet::search`]: [`SearchRequest`] → [`SearchResults`] of [`Hit`]s, scope
 //!   always applied, exact totals, relevance or date order, snippets.
 //! - [`analysis`]: how text, CJK and addresses become terms.
-//! - [`extract`]: attachment text extraction.
 //!
 //! The index is a derived view: everything in it can be rebuilt from the volumes, and
 //! each year's commit records the last volume sequence it applied (DESIGN.md,
@@ -19,7 +19,6 @@
 pub mod analysis;
 mod compile;
 mod error;
-pub mod extract;
 pub mod query;
 mod schema;
 mod search;

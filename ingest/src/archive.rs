@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, TimeZone, Utc};
 use coffer_catalog::{Applied, ApplyBatch, Catalog};
-use coffer_index::extract::ExtractLimits;
+use coffer_extract::ExtractLimits;
 use coffer_index::{IndexOptions, IndexSet};
 use coffer_model::{Envelope, ErrorCode, MessageDoc, MessageId, Sha256};
 use coffer_volume::{

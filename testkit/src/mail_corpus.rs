@@ -364,7 +364,7 @@ fn wrap(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffer_index::extract::ExtractLimits;
+    use coffer_extract::ExtractLimits;
     use coffer_ingest::parse::build_doc;
 
     #[test]

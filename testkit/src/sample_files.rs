@@ -210,7 +210,7 @@ pub fn xlsx(text: &str, image: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffer_index::extract::{ExtractLimits, extract_text};
+    use coffer_extract::{ExtractLimits, extract_text};
 
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_lowercase).collect()
