@@ -15,18 +15,38 @@
 //! - [`import_edge_cases`]: mbox files and Maildir trees full of edge cases, with what an
 //!   import must produce for each.
 //!
+//! Fixtures: [`eml`] (the hand-written corpus in `testdata/eml/`), [`fixture_messages`]
+//! (query-api's messages and its authorization matrix).
+//!
+//! The real-server harness of the end-to-end tests (`tests/` of the root package):
+//! [`cli`] runs a given `coffer` binary, [`server`] runs `coffer serve` on ephemeral
+//! ports and kills it when dropped (also when a test panics), [`smtp_client`] and
+//! [`http`] talk to it.
+//!
 //! Benchmarks: [`index_bench`] (index throughput and query latency per class, for
 //! `examples/index_bench.rs`) and the `coffer-bench` binary (`src/bin/coffer-bench.rs`:
 //! `corpus`, `import`, `search`), which replaced `coffer bench` in the shipped binary.
 
+pub mod cli;
 pub mod doc_corpus;
+pub mod eml;
+pub mod fixture_messages;
+pub mod http;
 pub mod import_edge_cases;
 pub mod index_bench;
 pub mod mail_corpus;
 pub mod rng;
 pub mod sample_files;
+pub mod server;
+pub mod smtp_client;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The repository root (the workspace directory holding `testdata/`).
+pub fn repo_root() -> PathBuf {
+    let testkit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    testkit.parent().unwrap_or(testkit).to_path_buf()
+}
 
 /// Total size of the files under `dir` (0 for what cannot be read).
 pub fn directory_bytes(dir: &Path) -> u64 {

@@ -36,9 +36,6 @@ pub mod mbox;
 pub mod sniff;
 pub mod walk;
 
-#[cfg(test)]
-mod fixtures;
-
 pub use maildir::{MaildirEntry, MaildirSubdir};
 pub use mbox::{
     DEFAULT_MAX_MESSAGE_BYTES, FromLine, MboxError, MboxFlavor, MboxMessage, MboxOptions,
