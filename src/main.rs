@@ -60,9 +60,6 @@ enum Command {
     /// The audit trail: verify.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
-    /// Benchmarks on generated corpora (see the README).
-    #[command(subcommand)]
-    Bench(commands::bench::BenchCommand),
 }
 
 fn main() {
@@ -104,7 +101,6 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Show(args) => commands::show::run(&data_dir, args).await,
             Command::Recatalog => commands::rebuild::recatalog(&data_dir).await,
             Command::Reindex(args) => commands::rebuild::reindex(&data_dir, args).await,
-            Command::Bench(cmd) => commands::bench::run(&data_dir, cmd).await,
             // Normally run above, before any runtime exists.
             Command::Search(args) => commands::search::run(&data_dir, args),
             Command::Rule(cmd) => commands::rule::run(&data_dir, cmd).await,

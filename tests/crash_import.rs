@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use coffer_ingest::corpus::MailCorpus;
+use coffer_testkit::mail_corpus::MailCorpus;
 use common::*;
 
 fn volume_messages(data: &std::path::Path) -> u64 {

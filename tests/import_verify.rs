@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 
 use coffer_ingest::import::MboxFlavor;
-use coffer_ingest::import::testgen::{
+use coffer_testkit::import_edge_cases::{
     Expected, generate_mbox_edge_cases, write_maildir_edge_cases,
 };
 use common::*;

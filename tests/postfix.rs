@@ -8,9 +8,6 @@
 
 mod common;
 
-#[path = "../query-api/tests/common/http.rs"]
-mod http;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;

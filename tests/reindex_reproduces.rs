@@ -18,6 +18,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use coffer_testkit::mail_corpus::{CorpusFormat, MailCorpus, write_corpus};
 use common::*;
 
 /// Queries over every indexed field and operator family; each is compared whole.
@@ -74,20 +75,13 @@ fn reindex_answers_every_query_as_live_ingest_did() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let corpus = tmp.path().join("corpus");
-    let generated = run(coffer(&data)
-        .args([
-            "bench",
-            "corpus",
-            "--messages",
-            "300",
-            "--format",
-            "maildir",
-            "--seed",
-            "3",
-            "--out",
-        ])
-        .arg(&corpus));
-    assert_eq!(generated.status.code(), Some(0), "{}", stderr(&generated));
+    write_corpus(
+        &MailCorpus::new(300, 3),
+        CorpusFormat::Maildir,
+        &corpus,
+        |_| {},
+    )
+    .expect("corpus written");
 
     let mut import = coffer(&data);
     import.args([

@@ -10,9 +10,6 @@
 
 mod common;
 
-#[path = "../query-api/tests/common/http.rs"]
-mod http;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

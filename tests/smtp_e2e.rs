@@ -4,9 +4,6 @@
 
 mod common;
 
-#[path = "../query-api/tests/common/http.rs"]
-mod http;
-
 use std::process::Command;
 
 use common::*;

@@ -148,7 +148,7 @@ pub(crate) fn compile(
 /// A term set builds an FST of its terms for every search and every year (about a
 /// million instructions even for one term), while a term query only looks its term
 /// up; a union of many term queries in turn costs more than one walk of the set.
-/// Measured with `coffer bench search --mailbox` on the 50,000-message benchmark
+/// Measured with `coffer-bench search --mailbox` on the 50,000-message benchmark
 /// corpus: one mailbox 1.3 → 0.7 ms, 8 mailboxes 0.57 → 0.41 ms, 32 about equal.
 const SCOPE_UNION_MAX_TERMS: usize = 32;
 

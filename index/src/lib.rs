@@ -1,5 +1,6 @@
 //! Coffer's full-text index: one tantivy index per receive year, the query language,
-//! search across years with scope, and attachment text extraction.
+//! and search across years with scope. (Attachment text arrives already extracted, in
+//! the message document; extraction is the `coffer-extract` crate.)
 //!
 //! - [`query`]: the query language as a pure parser ([`query::parse_query`] →
 //!   [`query::QueryAst`] or a positioned [`query::QueryError`]).
@@ -9,10 +10,6 @@
 //! - [`IndexSet::search`]: [`SearchRequest`] → [`SearchResults`] of [`Hit`]s, scope
 //!   always applied, exact totals, relevance or date order, snippets.
 //! - [`analysis`]: how text, CJK and addresses become terms.
-//! - [`bench`]: a deterministic synthetic corpus and a query-latency runner.
-//! - [`extract`]: attachment text extraction.
-//! - [`sample_files`]: real PDF, DOCX and XLSX files carrying given text, for the
-//!   synthetic mail corpus.
 //!
 //! The index is a derived view: everything in it can be rebuilt from the volumes, and
 //! each year's commit records the last volume sequence it applied (DESIGN.md,
@@ -20,12 +17,9 @@
 //! query text (principle 5).
 
 pub mod analysis;
-pub mod bench;
 mod compile;
 mod error;
-pub mod extract;
 pub mod query;
-pub mod sample_files;
 mod schema;
 mod search;
 mod set;

@@ -215,7 +215,7 @@ fn random_queries_match_the_oracle(
     docs: &[MessageDoc],
     seed: u64,
 ) -> usize {
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut nontrivial = 0;
     for _ in 0..300 {
         let query = Q::random(&mut rng, 3);

@@ -64,7 +64,7 @@ fn scoped_searches_stay_inside_the_scope() {
             );
         }
         // And the scoped answer is exactly the unscoped answer intersected with the scope.
-        let mut rng = Rng::new(11);
+        let mut rng = SplitMix64::new(11);
         for _ in 0..60 {
             let query = Q::random(&mut rng, 3);
             let text = query.render(&mut rng);

@@ -6,7 +6,7 @@
 //! Nothing here touches a disk, a database or a lock; the caller picks the thread (rayon
 //! for imports, the blocking pool for SMTP and HTTP).
 
-use coffer_index::extract::ExtractLimits;
+use coffer_extract::ExtractLimits;
 use coffer_model::{Envelope, MessageDoc, Sha256};
 use coffer_volume::{Prepared, RecordKind};
 use sha2::Digest;

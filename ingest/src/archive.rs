@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use coffer_catalog::Catalog;
-use coffer_index::extract::ExtractLimits;
+use coffer_extract::ExtractLimits;
 use coffer_index::{IndexOptions, IndexSet};
 use coffer_volume::{ArchiveKey, VolumeConfig, VolumeSet, VolumeState};
 

@@ -28,7 +28,6 @@ pub mod applier;
 pub mod archive;
 pub mod clock;
 pub mod consistency;
-pub mod corpus;
 pub mod data_dir;
 mod dedup;
 pub mod error;

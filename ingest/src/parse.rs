@@ -10,7 +10,7 @@
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use coffer_index::extract::{
+use coffer_extract::{
     ExtractLimits, decode_text, extract_text, html_to_text, is_utf8_or_ascii, message_parser,
 };
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};

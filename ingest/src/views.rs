@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use coffer_catalog::{Applied, Catalog};
+use coffer_extract::ExtractLimits;
 use coffer_index::IndexSet;
-use coffer_index::extract::ExtractLimits;
 use coffer_model::{MessageDoc, MessageId, Sha256};
 use coffer_volume::{RecordKind, Volume, VolumeSet};
 use rayon::prelude::*;

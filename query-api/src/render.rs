@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use coffer_index::extract::message_parser;
+use coffer_extract::message_parser;
 use coffer_ingest::parse::{read_mailbox, subject_of};
 use mail_parser::{Address, MimeHeaders};
 use serde::Serialize;

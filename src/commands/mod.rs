@@ -2,7 +2,6 @@
 //! and presentation.
 
 pub mod audit;
-pub mod bench;
 pub mod import;
 pub mod rebuild;
 pub mod rule;

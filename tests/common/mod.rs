@@ -1,79 +1,32 @@
-//! Helpers for the end-to-end tests: run the real `coffer` binary against a temporary
-//! data directory.
+//! The binary these end-to-end tests run. The harness itself (running `coffer`,
+//! `coffer serve` on ephemeral ports, an SMTP and an HTTP client, the `testdata/eml`
+//! fixtures) is `coffer_testkit`; only this package knows where its binary is.
 
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use sha2::Digest;
+pub use coffer_testkit::cli::{Coffer, import_summary, run, sha256_hex, stderr, stdout};
+pub use coffer_testkit::eml::eml_fixtures;
+pub use coffer_testkit::http;
+pub use coffer_testkit::server::{ADMIN_PASSWORD, Server, kill_server, stop_server};
+pub use coffer_testkit::smtp_client::SmtpClient;
 
-mod server;
-mod smtp_client;
-pub use server::*;
-pub use smtp_client::SmtpClient;
-
-/// The built binary.
-pub fn coffer_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_coffer"))
-}
+/// The `coffer` binary of this build.
+pub const COFFER: Coffer = Coffer::new(env!("CARGO_BIN_EXE_coffer"));
 
 /// A `coffer` command with `--data-dir`.
 pub fn coffer(data_dir: &Path) -> Command {
-    let mut c = Command::new(coffer_bin());
-    c.arg("--data-dir").arg(data_dir).env("COFFER_LOG", "warn");
-    c
+    COFFER.command(data_dir)
 }
 
-/// Runs and returns the output, printing stderr on failure to spawn.
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run coffer")
-}
-
-/// Stdout as text.
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Stderr as text.
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// SHA-256 hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
+/// `coffer serve` on ephemeral ports (see [`Coffer::start_server`]); killed when dropped.
+pub fn start_server(data: &Path, extra: &[&str], log: &str) -> Server {
+    COFFER.start_server(data, extra, log)
 }
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every `.eml` fixture under testdata/eml/<suites>, sorted.
-pub fn eml_fixtures(suites: &[&str]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for suite in suites {
-        let dir = repo().join("testdata/eml").join(suite);
-        for e in std::fs::read_dir(&dir).expect("fixture dir") {
-            let p = e.expect("entry").path();
-            if p.extension().is_some_and(|x| x == "eml") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    assert!(!out.is_empty(), "no fixtures found in {suites:?}");
-    out
-}
-
-/// Parses `coffer import --json` output.
-pub fn import_summary(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "import --json output is not JSON ({e}): {}\n{}",
-            stdout(o),
-            stderr(o)
-        )
-    })
+    coffer_testkit::repo_root()
 }

@@ -10,31 +10,7 @@ use std::collections::BTreeSet;
 use chrono::{NaiveDate, TimeZone, Utc};
 use coffer_index::{IndexSet, SearchRequest, Sort};
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, MessageId, Scope, Sha256};
-
-/// Deterministic generator (SplitMix64).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
+pub use coffer_testkit::rng::SplitMix64;
 
 pub const PEOPLE: [(&str, &str); 8] = [
     ("Alice Smith", "alice.smith@acme.example"),
@@ -104,7 +80,7 @@ pub fn address(person: (&str, &str)) -> Address {
     }
 }
 
-fn sentence(rng: &mut Rng, len: usize) -> String {
+fn sentence(rng: &mut SplitMix64, len: usize) -> String {
     (0..len)
         .map(|_| *rng.pick(&WORDS))
         .collect::<Vec<_>>()
@@ -119,7 +95,7 @@ fn midnight(year: i32, month: u32, day: u32) -> i64 {
 
 /// `n` messages over receive years 2022..=2025 with varied fields.
 pub fn corpus(n: usize) -> Vec<MessageDoc> {
-    let mut rng = Rng::new(7);
+    let mut rng = SplitMix64::new(7);
     let mut seqs = [0u64; 4];
     let mut docs = Vec::with_capacity(n);
     for i in 0..n {
@@ -141,13 +117,13 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
         let cc: Vec<Address> = (0..rng.below(3))
             .map(|_| address(*rng.pick(&PEOPLE)))
             .collect();
-        let bcc: Vec<Address> = if rng.chance(15) {
+        let bcc: Vec<Address> = if rng.percent(15) {
             vec![address(*rng.pick(&PEOPLE))]
         } else {
             Vec::new()
         };
         let mut envelope: Vec<String> = to.iter().chain(&cc).map(|a| a.email.clone()).collect();
-        if rng.chance(25) {
+        if rng.percent(25) {
             envelope.push(rng.pick(&PEOPLE).1.to_string());
         }
         let subject_words = 2 + rng.below(3);
@@ -158,22 +134,22 @@ pub fn corpus(n: usize) -> Vec<MessageDoc> {
         };
         let body_words = 10 + rng.below(25);
         let mut body = sentence(&mut rng, body_words);
-        if rng.chance(20) {
+        if rng.percent(20) {
             body.push_str(". The quarterly report is attached.");
         }
-        if rng.chance(50) {
+        if rng.percent(50) {
             body.push(' ');
             body.push_str(COMMON_SENTENCES[rng.below(COMMON_SENTENCES.len())]);
         }
         let attachments: Vec<AttachmentDoc> =
-            (0..if rng.chance(35) { 1 + rng.below(2) } else { 0 })
+            (0..if rng.percent(35) { 1 + rng.below(2) } else { 0 })
                 .map(|_| {
                     let filename = Some(rng.pick(&FILENAMES).to_string());
                     let size = 1000 + rng.below(100_000) as u64;
                     let text_words = 5 + rng.below(10);
-                    let text = rng.chance(70).then(|| {
+                    let text = rng.percent(70).then(|| {
                         let mut text = sentence(&mut rng, text_words);
-                        if rng.chance(50) {
+                        if rng.percent(50) {
                             // Often ends with "of" and the next one starts with "the": a
                             // phrase must not match across two attachments.
                             text = format!(
@@ -536,7 +512,7 @@ pub enum Q {
 }
 
 impl Q {
-    pub fn render(&self, rng: &mut Rng) -> String {
+    pub fn render(&self, rng: &mut SplitMix64) -> String {
         let field = |f: &str| {
             if f.is_empty() {
                 String::new()
@@ -557,7 +533,7 @@ impl Q {
             Q::SizeLe(n) => format!("size<={n}"),
             Q::Mailbox(m) => format!("mailbox:{m}"),
             Q::And(items) => {
-                let sep = if rng.chance(50) { " AND " } else { " " };
+                let sep = if rng.percent(50) { " AND " } else { " " };
                 let parts: Vec<String> = items.iter().map(|q| q.render(rng)).collect();
                 format!("({})", parts.join(sep))
             }
@@ -566,7 +542,7 @@ impl Q {
                 format!("({})", parts.join(" OR "))
             }
             Q::Not(inner) => {
-                if rng.chance(50) {
+                if rng.percent(50) {
                     format!("NOT {}", inner.render(rng))
                 } else {
                     format!("-{}", inner.render(rng))
@@ -603,8 +579,8 @@ impl Q {
     }
 
     /// A random query of at most `depth` levels.
-    pub fn random(rng: &mut Rng, depth: usize) -> Q {
-        if depth == 0 || rng.chance(40) {
+    pub fn random(rng: &mut SplitMix64, depth: usize) -> Q {
+        if depth == 0 || rng.percent(40) {
             return Q::random_leaf(rng);
         }
         match rng.below(3) {
@@ -622,7 +598,7 @@ impl Q {
         }
     }
 
-    fn random_leaf(rng: &mut Rng) -> Q {
+    fn random_leaf(rng: &mut SplitMix64) -> Q {
         let fields = ["", "", "", "subject", "body", "attachment", "filename"];
         match rng.below(12) {
             0..=3 => Q::Word(
@@ -630,7 +606,7 @@ impl Q {
                 rng.pick(&WORDS).to_string(),
             ),
             4 => {
-                if rng.chance(50) {
+                if rng.percent(50) {
                     Q::Phrase("", format!("{} {}", rng.pick(&WORDS), rng.pick(&WORDS)))
                 } else {
                     let words = words(COMMON_SENTENCES[rng.below(COMMON_SENTENCES.len())]);
@@ -660,13 +636,13 @@ impl Q {
                 _ => Q::During(format!("{}", 2021 + rng.below(5))),
             },
             9 => {
-                if rng.chance(50) {
+                if rng.percent(50) {
                     Q::SizeGt([1_000, 20_000, 1_048_576][rng.below(3)])
                 } else {
                     Q::SizeLe([5_000, 1_048_600][rng.below(2)])
                 }
             }
-            10 => Q::Mailbox(if rng.chance(50) {
+            10 => Q::Mailbox(if rng.percent(50) {
                 rng.pick(&PEOPLE[..3]).1.to_string()
             } else {
                 rng.pick(&ARCHIVED_DOMAINS).to_string()

@@ -15,8 +15,6 @@
 //! - [`sniff`]: [`looks_like_mail`], the pure "is this mail at all?" heuristic that tells
 //!   malformed mail (archived raw and flagged downstream) from input that is not mail
 //!   (rejected).
-//! - [`testgen`]: seeded, deterministic generators of mbox files and Maildir trees full of
-//!   edge cases, with the bytes an import must produce, for end-to-end tests.
 //!
 //! Nothing here touches a volume or the catalog: the pipeline consumes these items.
 //!
@@ -36,11 +34,7 @@ use std::path::PathBuf;
 pub mod maildir;
 pub mod mbox;
 pub mod sniff;
-pub mod testgen;
 pub mod walk;
-
-#[cfg(test)]
-mod fixtures;
 
 pub use maildir::{MaildirEntry, MaildirSubdir};
 pub use mbox::{

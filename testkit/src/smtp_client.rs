@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// One SMTP connection.
+#[derive(Debug)]
 pub struct SmtpClient {
     reader: BufReader<TcpStream>,
     writer: TcpStream,

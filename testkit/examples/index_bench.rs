@@ -1,13 +1,15 @@
 //! Indexes a synthetic corpus and measures query latency per class.
 //!
-//! `cargo run --release -p coffer-index --example bench -- [MESSAGES] [DIR] [QUERIES_PER_CLASS]`
+//! `cargo run --release -p coffer-testkit --example index_bench -- [MESSAGES] [DIR] [QUERIES_PER_CLASS]`
 //! (defaults: 200000, a temporary directory, 200). An existing DIR with an index is
 //! reused (only latency is measured).
 
 use std::path::PathBuf;
 
 use coffer_index::IndexSet;
-use coffer_index::bench::{Corpus, CorpusSpec, directory_bytes, ingest, query_latency};
+use coffer_testkit::directory_bytes;
+use coffer_testkit::doc_corpus::{Corpus, CorpusSpec};
+use coffer_testkit::index_bench::{ingest, query_latency};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

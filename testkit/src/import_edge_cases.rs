@@ -1,5 +1,6 @@
 //! Seeded, deterministic generators of mbox files and Maildir trees full of edge cases, with
-//! what an import must yield for each, for unit and end-to-end tests.
+//! what an import must yield for each, for ingest's tests of its readers and for
+//! end-to-end tests of `coffer import`.
 //!
 //! - [`generate_mbox_edge_cases`] returns the bytes of an mbox file and, per message in
 //!   file order, the exact bytes the import must archive or the rejection it must report.
@@ -13,42 +14,24 @@
 //!   subfolders, flags, files that must be ignored (in `tmp/`, hidden, Dovecot's) and a
 //!   zero-byte message (rejected), and returns the expected messages in walk order.
 //!
-//! The same seed always gives the same bytes (a splitmix64 generator, no global state).
+//! The same seed always gives the same bytes ([`SplitMix64`], no global state).
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::maildir::MaildirSubdir;
-use super::mbox::{MboxFlavor, needs_quote, write_mbox_message};
+use coffer_ingest::import::mbox::needs_quote;
+use coffer_ingest::import::{MaildirSubdir, MboxFlavor, write_mbox_message};
 
-/// splitmix64: tiny, seeded, good enough to pick test cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use crate::rng::SplitMix64;
 
 /// What the import must produce for one message of a generated mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
     /// These exact bytes are archived.
     Message(Vec<u8>),
-    /// The message is rejected with this [`RejectReason::code`](super::RejectReason::code).
+    /// The message is rejected with this
+    /// [`RejectReason::code`](coffer_ingest::import::RejectReason::code).
     Rejected(&'static str),
 }
 
@@ -64,13 +47,19 @@ pub struct GeneratedMbox {
 }
 
 /// Number of distinct message kinds the generators cycle through.
-const KINDS: u64 = 11;
+const KINDS: usize = 11;
 
 /// Kind index of the empty message.
-const KIND_EMPTY: u64 = 9;
+const KIND_EMPTY: usize = 9;
 
 /// Builds the message of `kind` (see the module docs) with the given line ending.
-fn message(rng: &mut Rng, index: usize, kind: u64, crlf: bool, allow_gt_from: bool) -> Vec<u8> {
+fn message(
+    rng: &mut SplitMix64,
+    index: usize,
+    kind: usize,
+    crlf: bool,
+    allow_gt_from: bool,
+) -> Vec<u8> {
     let mut lines: Vec<Vec<u8>> = vec![
         format!("From: Sender {index} <sender{index}@example.com>").into_bytes(),
         format!("To: rcpt{}@example.org", rng.below(1000)).into_bytes(),
@@ -80,7 +69,7 @@ fn message(rng: &mut Rng, index: usize, kind: u64, crlf: bool, allow_gt_from: bo
             index % 60
         )
         .into_bytes(),
-        format!("Message-ID: <gen-{index}-{}@example.com>", rng.next()).into_bytes(),
+        format!("Message-ID: <gen-{index}-{}@example.com>", rng.next_u64()).into_bytes(),
     ];
     let mut body: Vec<Vec<u8>> = Vec::new();
     match kind {
@@ -121,7 +110,7 @@ fn message(rng: &mut Rng, index: usize, kind: u64, crlf: bool, allow_gt_from: bo
         }
         7 => {
             lines.push(b"Subject: long line".to_vec());
-            let len = 20_000 + rng.below(1000) as usize;
+            let len = 20_000 + rng.below(1000);
             body.push(vec![b'L'; len]);
         }
         8 => {
@@ -180,7 +169,7 @@ pub fn generate_mbox_edge_cases(
     flavor: MboxFlavor,
     no_final_newline: bool,
 ) -> GeneratedMbox {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let write_flavor = match flavor {
         MboxFlavor::Raw => MboxFlavor::Mboxrd,
         other => other,
@@ -188,12 +177,12 @@ pub fn generate_mbox_edge_cases(
     let mut bytes = Vec::new();
     let mut expected = Vec::with_capacity(count);
     for index in 0..count {
-        let kind = if (index as u64) < KINDS {
-            index as u64
+        let kind = if index < KINDS {
+            index
         } else {
             rng.below(KINDS)
         };
-        let crlf = kind == 1 || rng.chance(25);
+        let crlf = kind == 1 || rng.percent(25);
         let allow_gt_from = flavor != MboxFlavor::Mboxo;
         let mut raw = message(&mut rng, index, kind, crlf, allow_gt_from);
         let last = index + 1 == count;
@@ -287,7 +276,7 @@ pub fn write_maildir_edge_cases(
         ("Sent", ".Sent"),
     ];
     const FLAGS: [&str; 5] = ["", "S", "RS", "FS", "DFRST"];
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut per_folder: Vec<Vec<GeneratedMaildirMessage>> = vec![Vec::new(); FOLDERS.len()];
     let mut ignored = Vec::new();
     for (_, dir) in FOLDERS {
@@ -296,23 +285,23 @@ pub fn write_maildir_edge_cases(
         }
     }
     for index in 0..count {
-        let folder_index = rng.below(FOLDERS.len() as u64) as usize;
+        let folder_index = rng.below(FOLDERS.len());
         let (folder, dir) = FOLDERS[folder_index];
         let mut kind = rng.below(KINDS);
         if kind == KIND_EMPTY {
             kind = 0;
         }
-        let crlf = rng.chance(30);
+        let crlf = rng.percent(30);
         let raw = message(&mut rng, index, kind, crlf, true);
         let time = 1_700_000_000 + index as u64;
-        let (subdir, name, flags) = if rng.chance(30) {
+        let (subdir, name, flags) = if rng.percent(30) {
             (
                 MaildirSubdir::New,
                 format!("{time}.M{index}P{seed}.gen"),
                 String::new(),
             )
         } else {
-            let flags = FLAGS[rng.below(FLAGS.len() as u64) as usize].to_string();
+            let flags = FLAGS[rng.below(FLAGS.len())].to_string();
             (
                 MaildirSubdir::Cur,
                 format!("{time}.M{index}P{seed}.gen:2,{flags}"),
@@ -359,79 +348,4 @@ pub fn write_maildir_edge_cases(
         rejected,
         ignored,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::import::{ImportItem, Location, MboxOptions, MboxReader, WalkOptions, walk};
-    use std::io::Cursor;
-
-    fn read(generated: &GeneratedMbox) -> Vec<Expected> {
-        let options = MboxOptions {
-            flavor: generated.flavor,
-            ..MboxOptions::default()
-        };
-        MboxReader::new(Cursor::new(generated.bytes.clone()), options)
-            .map(|r| match r {
-                Ok(m) => Expected::Message(m.raw),
-                Err(e) => Expected::Rejected(crate::import::RejectReason::from(e).code()),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn generated_mboxes_read_back_as_expected() {
-        for flavor in [MboxFlavor::Mboxrd, MboxFlavor::Mboxo, MboxFlavor::Raw] {
-            for (seed, no_final_newline) in [(1, false), (2, true), (3, true)] {
-                let generated = generate_mbox_edge_cases(seed, 40, flavor, no_final_newline);
-                assert_eq!(generated.expected.len(), 40);
-                assert_eq!(
-                    read(&generated),
-                    generated.expected,
-                    "{flavor:?} seed {seed}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn generation_is_deterministic() {
-        let a = generate_mbox_edge_cases(7, 30, MboxFlavor::Mboxrd, true);
-        let b = generate_mbox_edge_cases(7, 30, MboxFlavor::Mboxrd, true);
-        assert_eq!(a, b);
-        let c = generate_mbox_edge_cases(8, 30, MboxFlavor::Mboxrd, true);
-        assert_ne!(a.bytes, c.bytes);
-        assert!(a.bytes.windows(7).any(|w| w == b"\n>From "));
-        assert!(a.bytes.windows(2).any(|w| w == b"\r\n"));
-        assert!(!a.bytes.ends_with(b"\n"));
-    }
-
-    #[test]
-    fn generated_maildir_walks_as_expected() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let generated = write_maildir_edge_cases(dir.path(), 42, 25).expect("write");
-        let mut items: Vec<ImportItem> = Vec::new();
-        let mut rejected = Vec::new();
-        for result in walk([dir.path()], WalkOptions::default()) {
-            match result {
-                Ok(item) => items.push(item),
-                Err(r) => rejected.push((r.source.path, r.reason.code())),
-            }
-        }
-        assert_eq!(rejected, generated.rejected);
-        assert_eq!(items.len(), generated.messages.len());
-        for (item, expected) in items.iter().zip(&generated.messages) {
-            assert_eq!(item.raw, expected.raw);
-            assert_eq!(item.source.path, expected.path);
-            assert_eq!(
-                item.source.location,
-                Location::Maildir {
-                    folder: expected.folder.clone(),
-                    subdir: expected.subdir,
-                    flags: expected.flags.clone(),
-                }
-            );
-        }
-    }
 }

@@ -1,6 +1,11 @@
-//! Attachment text extraction: turns the bytes of an attachment into bounded plain text
-//! for the `attachment` field of the index, without ever panicking, hanging or using
-//! unbounded memory on hostile input.
+//! Coffer's attachment text extraction: turns the bytes of an attachment into bounded
+//! plain text for the `attachment` field of the index, without ever panicking, hanging or
+//! using unbounded memory on hostile input.
+//!
+//! A crate of its own (DESIGN.md, "Workspace layout"): it depends on nothing of Coffer's
+//! but `coffer-model`. Its users are the ingest pipeline (`coffer_ingest::parse`, which
+//! puts the text into the message document the index receives) and the rendered message
+//! view of the API (`coffer_query_api::render`, through [`message_parser`]).
 //!
 //! # Brief overview
 //!
@@ -30,6 +35,12 @@
 //! | text, CSV | charset from the content type, BOM or UTF-8 validity; windows-1252 fallback |
 //! | message/rfc822 | `mail-parser`: headers, body text, then each attachment recursively |
 //! | zip | each entry by its own detected type, recursively; names are only text |
+//!
+//! Modules import in one direction: the dispatcher here (`Ctx::extract`) calls the
+//! format readers (`pdf`, `archive`, `html`, `text`, `message`); `archive` tells the
+//! zip-based formats apart and hands them to `ooxml` or `odf`; all of them use the
+//! shared helpers (`unzip` for zip entries within the byte budget, `xml`, `sink`,
+//! `detect`), which import no reader.
 //!
 //! XLSX and ODS are read with our own streaming code rather than `calamine`: calamine
 //! cannot be cancelled, keeps whole sheets in memory and opens the zip with its own
@@ -67,6 +78,7 @@ mod pdf;
 mod run;
 mod sink;
 mod text;
+mod unzip;
 mod xml;
 
 #[cfg(test)]
@@ -429,7 +441,7 @@ struct Ctx {
     limits: ExtractLimits,
     deadline: Instant,
     sink: TextSink,
-    archive_budget: archive::Budget,
+    archive_budget: unzip::Budget,
     skipped_parts: u32,
     failed_parts: u32,
 }
@@ -441,7 +453,7 @@ impl Ctx {
             limits: limits.clone(),
             deadline,
             sink: TextSink::new(limits.max_text_chars),
-            archive_budget: archive::Budget::new(limits.max_archive_bytes, deadline),
+            archive_budget: unzip::Budget::new(limits.max_archive_bytes, deadline),
             skipped_parts: 0,
             failed_parts: 0,
         }

@@ -1,34 +1,55 @@
-//! `coffer bench`: measured, not assumed. Generates a deterministic corpus, then times
+//! `coffer-bench`: measured, not assumed. Generates a deterministic corpus, then times
 //! Coffer's import against `sha256sum` and `zstd -3` on the same bytes in the same run
 //! (ratios, because these machines are noisy), and reports sizes and peak memory.
 //!
-//! - `coffer bench corpus --messages N --out DIR [--format maildir|mbox]` writes a corpus.
-//! - `coffer bench import [--messages N] [--format maildir|mbox] [--work DIR]` runs the
-//!   import benchmark (the `coffer import` child process is timed and its peak RSS read
-//!   from /proc while it runs).
-//! - `coffer bench search QUERY... [--runs N]` times searches in one process with the
-//!   index open (the latency the API serves, without HTTP): each query is run `--warmup`
-//!   times, then `--runs` times; p50 and p99 per query. `scripts/bench-search` reports
-//!   it beside the whole-command latencies.
+//! A binary of the test kit, not of the shipped `coffer`:
+//! `cargo run --release -p coffer-testkit --bin coffer-bench -- SUBCOMMAND ...`.
+//!
+//! - `coffer-bench corpus --messages N --out DIR [--format maildir|mbox]` writes a corpus.
+//! - `coffer-bench import [--messages N] [--format maildir|mbox] [--work DIR]
+//!   [--coffer PATH]` runs the import benchmark: the `coffer import` child process is
+//!   timed and its peak RSS read from /proc while it runs. `--coffer` names the binary to
+//!   time (default: the `coffer` beside this one, i.e. of the same target directory), so
+//!   the same harness and corpus can time an older build for a before/after comparison.
+//! - `coffer-bench [--data-dir DIR] search QUERY... [--runs N]` times searches in one
+//!   process with the index open (the latency the API serves, without HTTP): each query
+//!   is run `--warmup` times, then `--runs` times; p50 and p99 per query.
+//!   `scripts/bench-search` reports it beside the whole-command latencies. This one
+//!   measures the index code built into `coffer-bench` itself.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
-use coffer_index::bench::nearest_rank;
+use clap::{Parser, Subcommand};
 use coffer_index::{IndexSet, SearchRequest, Sort};
-use coffer_ingest::corpus::MailCorpus;
 use coffer_model::Scope;
-use rayon::prelude::*;
+use coffer_testkit::directory_bytes;
+use coffer_testkit::index_bench::nearest_rank;
+use coffer_testkit::mail_corpus::{CorpusFormat, MailCorpus, write_corpus};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::output;
+/// Benchmarks of Coffer on generated corpora (see the README).
+#[derive(Debug, Parser)]
+#[command(name = "coffer-bench", version, about, long_about = None)]
+struct Cli {
+    /// Data directory whose index `search` opens.
+    #[arg(
+        long,
+        global = true,
+        env = "COFFER_DATA_DIR",
+        default_value = "./coffer-data"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: BenchCommand,
+}
 
-/// `coffer bench ...`.
+/// `coffer-bench ...`.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Write a generated corpus.
@@ -66,6 +87,9 @@ pub enum BenchCommand {
         /// Also index during the import (default: storage path only, index deferred).
         #[arg(long)]
         with_index: bool,
+        /// The `coffer` binary to time (default: the one beside `coffer-bench`).
+        #[arg(long, value_name = "PATH")]
+        coffer: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -93,7 +117,7 @@ pub enum BenchCommand {
     },
 }
 
-/// In-process latency of one query (`coffer bench search`).
+/// In-process latency of one query (`coffer-bench search`).
 #[derive(Debug, Serialize)]
 struct SearchLatency {
     query: String,
@@ -103,10 +127,20 @@ struct SearchLatency {
     p99_ms: f64,
 }
 
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli.data_dir, cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Runs a bench command.
-pub async fn run(data_dir: &Path, command: BenchCommand) -> Result<i32> {
-    let data_dir = data_dir.to_path_buf();
-    tokio::task::spawn_blocking(move || match command {
+fn run(data_dir: &Path, command: BenchCommand) -> Result<()> {
+    match command {
         BenchCommand::Corpus {
             messages,
             out,
@@ -114,13 +148,19 @@ pub async fn run(data_dir: &Path, command: BenchCommand) -> Result<i32> {
             seed,
             text_only,
         } => {
-            let bytes = write_corpus(messages, seed, text_only, &format, &out)?;
-            crate::outln!(
+            let format = parse_format(&format)?;
+            let corpus = if text_only {
+                MailCorpus::new(messages, seed).text_only()
+            } else {
+                MailCorpus::new(messages, seed)
+            };
+            let bytes = write_with_progress(&corpus, format, &out)?;
+            outln!(
                 "wrote {messages} messages, {} ({bytes} bytes) to {}",
-                output::bytes(bytes),
+                human_bytes(bytes),
                 out.display()
             );
-            Ok(0)
+            Ok(())
         }
         BenchCommand::Import {
             messages,
@@ -128,8 +168,23 @@ pub async fn run(data_dir: &Path, command: BenchCommand) -> Result<i32> {
             work,
             seed,
             with_index,
+            coffer,
             json,
-        } => import_bench(messages, &format, &work, seed, with_index, json),
+        } => {
+            let coffer = match coffer {
+                Some(path) => path,
+                None => beside_this_binary("coffer")?,
+            };
+            import_bench(
+                messages,
+                parse_format(&format)?,
+                &work,
+                seed,
+                with_index,
+                &coffer,
+                json,
+            )
+        }
         BenchCommand::Search {
             queries,
             mailboxes,
@@ -137,13 +192,32 @@ pub async fn run(data_dir: &Path, command: BenchCommand) -> Result<i32> {
             warmup,
             limit,
             json,
-        } => search_bench(&data_dir, &queries, &mailboxes, runs, warmup, limit, json),
-    })
-    .await
-    .context("bench panicked")?
+        } => search_bench(data_dir, &queries, &mailboxes, runs, warmup, limit, json),
+    }
 }
 
-/// `coffer bench search`: each query `warmup` times untimed, then `runs` times.
+fn parse_format(name: &str) -> Result<CorpusFormat> {
+    name.parse().map_err(anyhow::Error::msg)
+}
+
+/// `name` in the directory of the running executable (the same target directory).
+fn beside_this_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating coffer-bench")?;
+    let path = exe
+        .parent()
+        .context("coffer-bench has no directory")?
+        .join(name);
+    fs::metadata(&path).with_context(|| {
+        format!(
+            "no {name} beside coffer-bench at {} (build it with `cargo build --release \
+             --bin {name}`, or name one with --coffer)",
+            path.display()
+        )
+    })?;
+    Ok(path)
+}
+
+/// `coffer-bench search`: each query `warmup` times untimed, then `runs` times.
 fn search_bench(
     data_dir: &Path,
     queries: &[String],
@@ -152,7 +226,7 @@ fn search_bench(
     warmup: usize,
     limit: usize,
     json: bool,
-) -> Result<i32> {
+) -> Result<()> {
     let index = IndexSet::open_snapshot(&data_dir.join("index")).context("opening the index")?;
     let scope = if mailboxes.is_empty() {
         Scope::All
@@ -192,10 +266,10 @@ fn search_bench(
         });
     }
     if json {
-        output::print_json(&report)?;
+        print_json(&report)?;
     } else {
         for line in &report {
-            crate::outln!(
+            outln!(
                 "{:>8.3} ms p50  {:>8.3} ms p99  {:>8} hits  {}",
                 line.p50_ms,
                 line.p99_ms,
@@ -204,75 +278,22 @@ fn search_bench(
             );
         }
     }
-    Ok(0)
+    Ok(())
 }
 
-/// Writes the corpus as a Maildir (`cur/` files) or one mbox file; returns raw bytes.
-fn write_corpus(
-    messages: u64,
-    seed: u64,
-    text_only: bool,
-    format: &str,
-    out: &Path,
-) -> Result<u64> {
-    let corpus = if text_only {
-        MailCorpus::new(messages, seed).text_only()
-    } else {
-        MailCorpus::new(messages, seed)
-    };
-    let bar = output::progress_bar(Some(messages), "generating");
-    let mut total = 0u64;
-    let mut mbox = match format {
-        "mbox" => {
-            if let Some(parent) = out.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            Some(BufWriter::with_capacity(1 << 20, File::create(out)?))
-        }
-        "maildir" => {
-            for sub in ["cur", "new", "tmp"] {
-                fs::create_dir_all(out.join(sub))?;
-            }
-            None
-        }
-        other => bail!("unknown corpus format {other:?} (maildir or mbox)"),
-    };
-    let chunk = 2_000u64;
-    let mut start = 0;
-    while start < messages {
-        let end = (start + chunk).min(messages);
-        let rendered: Vec<(u64, Vec<u8>)> = (start..end)
-            .into_par_iter()
-            .map(|i| (i, corpus.message(i)))
-            .collect();
-        for (i, raw) in rendered {
-            total += raw.len() as u64;
-            match mbox.as_mut() {
-                Some(w) => coffer_ingest::import::write_mbox_message(
-                    w,
-                    b"From bench@corp.example Thu Jan  1 00:00:00 2026",
-                    &raw,
-                    coffer_ingest::import::MboxFlavor::Mboxrd,
-                )?,
-                None => fs::write(
-                    out.join("cur")
-                        .join(format!("{:010}.{i}.bench:2,S", 1_700_000_000 + i)),
-                    &raw,
-                )?,
-            }
-        }
-        bar.set_position(end);
-        start = end;
-    }
-    if let Some(mut w) = mbox {
-        w.flush()?;
-    }
+/// [`write_corpus`] with a progress bar on a terminal; returns the raw bytes written.
+fn write_with_progress(corpus: &MailCorpus, format: CorpusFormat, out: &Path) -> Result<u64> {
+    let bar = progress_bar(corpus.len(), "generating");
+    let bytes = write_corpus(corpus, format, out, |written| bar.set_position(written))
+        .with_context(|| format!("writing the corpus to {}", out.display()))?;
     bar.finish_and_clear();
-    Ok(total)
+    Ok(bytes)
 }
 
 #[derive(Debug, Serialize)]
 struct ImportReport {
+    /// The `coffer` binary timed.
+    coffer: String,
     messages: u64,
     format: String,
     raw_bytes: u64,
@@ -292,23 +313,27 @@ struct ImportReport {
     flagged: u64,
 }
 
+/// `coffer-bench import`: the corpus (cached in `work`), the baselines, then `coffer`'s
+/// import of the corpus into a fresh data directory.
 fn import_bench(
     messages: u64,
-    format: &str,
+    format: CorpusFormat,
     work: &Path,
     seed: u64,
     with_index: bool,
+    coffer: &Path,
     json: bool,
-) -> Result<i32> {
+) -> Result<()> {
+    let name = format.as_str();
     fs::create_dir_all(work)?;
-    let corpus_path = work.join(format!("corpus-{messages}-{seed}.{format}"));
+    let corpus_path = work.join(format!("corpus-{messages}-{seed}.{name}"));
     let concat = work.join(format!("corpus-{messages}-{seed}.raw"));
     if fs::symlink_metadata(&corpus_path).is_err() {
         eprintln!("generating the corpus in {} ...", corpus_path.display());
-        let tmp = work.join(format!(".tmp-corpus-{messages}-{seed}.{format}"));
+        let tmp = work.join(format!(".tmp-corpus-{messages}-{seed}.{name}"));
         let _ = fs::remove_dir_all(&tmp);
         let _ = fs::remove_file(&tmp);
-        write_corpus(messages, seed, false, format, &tmp)?;
+        write_with_progress(&MailCorpus::new(messages, seed), format, &tmp)?;
         fs::rename(&tmp, &corpus_path)?;
     }
     if fs::symlink_metadata(&concat).is_err() {
@@ -337,8 +362,7 @@ fn import_bench(
 
     let data = work.join("data");
     let _ = fs::remove_dir_all(&data);
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(coffer);
     cmd.arg("--data-dir")
         .arg(&data)
         .arg("import")
@@ -351,7 +375,9 @@ fn import_bench(
         .stderr(Stdio::inherit())
         .env("COFFER_LOG", "warn");
     let started = Instant::now();
-    let child = cmd.spawn()?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("running {}", coffer.display()))?;
     let pid = child.id();
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let watcher_peak = std::sync::Arc::clone(&peak);
@@ -376,11 +402,12 @@ fn import_bench(
     }
     let summary: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("import summary")?;
-    let volume_bytes = dir_bytes(&data.join("volumes"));
+    let volume_bytes = directory_bytes(&data.join("volumes"));
     let mb = raw_bytes as f64 / 1e6;
     let report = ImportReport {
+        coffer: coffer.display().to_string(),
         messages,
-        format: format.to_string(),
+        format: name.to_string(),
         raw_bytes,
         import_seconds: import_secs,
         import_messages_per_second: messages as f64 / import_secs,
@@ -398,24 +425,24 @@ fn import_bench(
         flagged: summary["flagged"].as_u64().unwrap_or(0),
     };
     if json {
-        output::print_json(&report)?;
+        print_json(&report)?;
     } else {
-        crate::outln!(
+        outln!(
             "corpus              {} messages, {} ({})",
             report.messages,
-            output::bytes(raw_bytes),
+            human_bytes(raw_bytes),
             report.format
         );
-        crate::outln!(
+        outln!(
             "sha256sum           {:.0} MB/s",
             report.sha256sum_mb_per_second
         );
-        crate::outln!(
+        outln!(
             "zstd -3 (1 thread)  {:.0} MB/s, {} ",
             report.zstd3_mb_per_second,
-            output::bytes(zstd_bytes)
+            human_bytes(zstd_bytes)
         );
-        crate::outln!(
+        outln!(
             "coffer import       {:.1} s, {:.0} messages/s, {:.0} MB/s ({}) = {:.2} x zstd -3 throughput",
             import_secs,
             report.import_messages_per_second,
@@ -427,15 +454,16 @@ fn import_bench(
             },
             report.import_vs_zstd3_throughput
         );
-        crate::outln!(
+        outln!(
             "volume bytes        {} = {:.3} x zstd -3 output, {:.3} x raw",
-            output::bytes(volume_bytes),
+            human_bytes(volume_bytes),
             report.volume_vs_zstd3_bytes,
             report.stored_vs_raw
         );
-        crate::outln!("peak RSS            {:.0} MB", report.peak_rss_mb);
+        outln!("peak RSS            {:.0} MB", report.peak_rss_mb);
+        outln!("binary              {}", report.coffer);
     }
-    Ok(0)
+    Ok(())
 }
 
 fn time_command(cmd: &mut Command) -> Result<f64> {
@@ -462,16 +490,46 @@ fn warm(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
+/// `println!` that does not panic when stdout is closed (`coffer-bench ... | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+use outln;
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    outln!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `1.5 MB`-style sizes (powers of 1000), as `coffer` prints them.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A progress bar over `total` messages on a terminal, hidden otherwise.
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::new(total).with_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }

@@ -316,7 +316,7 @@ fn generated_attachments_extract_as_upstream() {
     // The PDFs the benchmark corpus attaches: real text, many pages, an embedded image.
     let text = "Quarterly résumé für Zürich — naïve café, 10% ≥ 5€ «quoted» and ſome ligatures ﬁ. "
         .repeat(200);
-    let bytes = coffer_index::sample_files::pdf(&text, &[0xFF, 0xD8, 0xFF, 0xD9]);
+    let bytes = coffer_testkit::sample_files::pdf(&text, &[0xFF, 0xD8, 0xFF, 0xD9]);
     let (vendored, upstream) = both(&bytes);
     assert_eq!(vendored, upstream);
     assert!(vendored.contains("Quarterly"), "{vendored:.200}");

@@ -1,8 +1,7 @@
 //! A minimal HTTP/1.1 client for tests against a real server on 127.0.0.1 (one
 //! request per connection, `Connection: close`; chunked bodies decoded). Enough to
-//! test exact status codes, headers and bytes without another HTTP stack.
-
-#![allow(dead_code, unreachable_pub)]
+//! test exact status codes, headers and bytes without another HTTP stack. Shared by
+//! the end-to-end tests (the `coffer` binary) and query-api's tests (its router).
 
 use std::net::SocketAddr;
 
@@ -11,12 +10,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A response.
 #[derive(Debug, Clone)]
 pub struct Resp {
+    /// The status code.
     pub status: u16,
+    /// The header fields, names as sent, values trimmed, in order.
     pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
     pub body: Vec<u8>,
 }
 
 impl Resp {
+    /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -24,17 +27,20 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as JSON; panics with the body when it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
+    /// The body as text (lossy).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-/// Sends one request.
+/// Sends one request (`token` as a bearer token) and reads the whole response; panics
+/// when the connection fails.
 pub async fn request(
     addr: SocketAddr,
     method: &str,

@@ -1,6 +1,6 @@
-//! Benchmark harness, callable from `coffer bench` or `examples/bench.rs`: a
-//! deterministic synthetic mail corpus, an ingest-throughput measurement and a
-//! query-latency runner reporting p50/p99 per query class.
+//! A deterministic synthetic corpus of message documents (what the index receives), and
+//! queries over it by class, for the index benchmark ([`crate::index_bench`]) and, rendered
+//! as raw mail, for the import and search benchmarks ([`crate::mail_corpus`]).
 //!
 //! The corpus is random-access and reproducible: [`Corpus::doc`]`(i)` depends only on
 //! the spec and `i`. Words follow a Zipf distribution (s = 1) over a vocabulary of
@@ -13,16 +13,11 @@
 //! with archive size.
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::time::{Duration, Instant};
 
 use chrono::{Datelike, TimeZone, Utc};
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageId, Scope, Sha256};
-use serde::Serialize;
 
-use crate::error::Result;
-use crate::search::{SearchRequest, Sort};
-use crate::set::IndexSet;
+use crate::rng::SplitMix64;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -92,43 +87,6 @@ const EXTENSIONS: [(&str, &str, bool); 6] = [
     ("zip", "application/zip", false),
 ];
 
-/// Deterministic generator (SplitMix64).
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            return 0;
-        }
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, percent: f64) -> bool {
-        self.unit() * 100.0 < percent
-    }
-
-    fn range(&mut self, low: usize, high: usize) -> usize {
-        low + self.below(high.saturating_sub(low) + 1)
-    }
-}
-
 /// A person: display name and address.
 #[derive(Debug, Clone)]
 struct Person {
@@ -163,7 +121,7 @@ pub const QUERY_CLASSES: [&str; 7] = [
 impl Corpus {
     /// Prepares the vocabulary, people and calendar of a corpus.
     pub fn new(spec: CorpusSpec) -> Corpus {
-        let mut rng = Rng::new(spec.seed);
+        let mut rng = SplitMix64::new(spec.seed);
         let mut seen = HashSet::new();
         let mut words: Vec<String> = Vec::with_capacity(spec.vocabulary);
         for word in COMMON.split_whitespace() {
@@ -191,7 +149,7 @@ impl Corpus {
         let phrases = (0..60)
             .map(|_| (rng.range(5, 200), rng.range(5, 400)))
             .collect();
-        let person = |rng: &mut Rng, domain: &str, index: usize| {
+        let person = |rng: &mut SplitMix64, domain: &str, index: usize| {
             let first = FIRST_NAMES[rng.below(FIRST_NAMES.len())];
             let last = LAST_NAMES[rng.below(LAST_NAMES.len())];
             Person {
@@ -246,7 +204,7 @@ impl Corpus {
         &self.spec
     }
 
-    fn zipf(&self, rng: &mut Rng) -> usize {
+    fn zipf(&self, rng: &mut SplitMix64) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let target = rng.unit() * total;
         self.cumulative
@@ -254,7 +212,7 @@ impl Corpus {
             .min(self.words.len() - 1)
     }
 
-    fn text(&self, rng: &mut Rng, words: usize) -> String {
+    fn text(&self, rng: &mut SplitMix64, words: usize) -> String {
         let mut out = String::with_capacity(words * 7);
         let mut sentence = 0;
         let mut written = 0;
@@ -294,7 +252,7 @@ impl Corpus {
         out
     }
 
-    fn pick_person<'a>(&'a self, rng: &mut Rng, internal_percent: f64) -> &'a Person {
+    fn pick_person<'a>(&'a self, rng: &mut SplitMix64, internal_percent: f64) -> &'a Person {
         if rng.chance(internal_percent) {
             &self.internal[rng.below(self.internal.len())]
         } else {
@@ -327,7 +285,7 @@ impl Corpus {
 
     /// Message `i` (0-based) of the corpus.
     pub fn doc(&self, i: u64) -> MessageDoc {
-        let mut rng = Rng::new(self.spec.seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
+        let mut rng = SplitMix64::new(self.spec.seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
         let received = self.received(i) + rng.below(self.step.max(1) as usize) as i64 / 2;
         let year = self.year_of(received);
         let seq = i.saturating_sub(self.first_index_of_year(year)) + 1;
@@ -428,9 +386,9 @@ impl Corpus {
 
     /// `count` queries of `class` (one of [`QUERY_CLASSES`]), with their scopes.
     pub fn queries(&self, class: &str, count: usize, seed: u64) -> Vec<(String, Scope)> {
-        let mut rng = Rng::new(seed ^ class.len() as u64 ^ 0x5EED);
+        let mut rng = SplitMix64::new(seed ^ class.len() as u64 ^ 0x5EED);
         let vocabulary = self.words.len();
-        let word = |rng: &mut Rng, low: usize, high: usize| {
+        let word = |rng: &mut SplitMix64, low: usize, high: usize| {
             self.words[rng.range(low.min(vocabulary - 1), high.min(vocabulary - 1))].clone()
         };
         let first = self.spec.first_year;
@@ -487,178 +445,6 @@ impl Corpus {
     }
 }
 
-/// Result of [`ingest`].
-#[derive(Debug, Clone, Serialize)]
-pub struct IngestReport {
-    /// Messages indexed.
-    pub docs: u64,
-    /// Time spent in `add` and `commit` (generation excluded).
-    pub indexing_seconds: f64,
-    /// Messages per second of indexing time.
-    pub docs_per_second: f64,
-    /// Sum of the messages' estimated raw sizes.
-    pub raw_bytes: u64,
-    /// Bytes on disk under the index directory after the final merge.
-    pub index_bytes: u64,
-    /// `index_bytes / docs`.
-    pub index_bytes_per_doc: f64,
-    /// `index_bytes / raw_bytes`.
-    pub index_to_raw_ratio: f64,
-}
-
-/// Generates and indexes the whole corpus in batches of `batch` messages, committing
-/// each batch (generation is not timed), then closes the writers (waiting for merges).
-pub fn ingest(set: &IndexSet, corpus: &Corpus, batch: u64) -> Result<IngestReport> {
-    let batch = batch.max(1);
-    let mut timed = Duration::ZERO;
-    let mut raw_bytes = 0;
-    let mut next = 0;
-    let mut high_water: std::collections::BTreeMap<i32, u64> = Default::default();
-    while next < corpus.spec.messages {
-        let end = (next + batch).min(corpus.spec.messages);
-        let docs: Vec<MessageDoc> = (next..end).map(|i| corpus.doc(i)).collect();
-        let started = Instant::now();
-        for doc in &docs {
-            set.add(doc)?;
-            raw_bytes += doc.size;
-            let entry = high_water.entry(doc.id.year).or_default();
-            *entry = (*entry).max(doc.id.seq);
-        }
-        for (year, seq) in &high_water {
-            if set.pending(*year) > 0 {
-                set.commit(*year, *seq)?;
-            }
-        }
-        timed += started.elapsed();
-        next = end;
-    }
-    let started = Instant::now();
-    for year in set.years() {
-        set.close_writer(year)?;
-    }
-    timed += started.elapsed();
-    let index_bytes = directory_bytes(set.dir());
-    let docs = corpus.spec.messages;
-    Ok(IngestReport {
-        docs,
-        indexing_seconds: timed.as_secs_f64(),
-        docs_per_second: docs as f64 / timed.as_secs_f64().max(1e-9),
-        raw_bytes,
-        index_bytes,
-        index_bytes_per_doc: index_bytes as f64 / docs.max(1) as f64,
-        index_to_raw_ratio: index_bytes as f64 / raw_bytes.max(1) as f64,
-    })
-}
-
-/// Total size of the files under `dir`.
-pub fn directory_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(m) if m.is_dir() => directory_bytes(&entry.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-/// The `p` quantile (0..=1) of ascending `sorted` by the nearest-rank method; 0 when
-/// empty.
-pub fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-/// Latency of one query class.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClassReport {
-    /// The class (one of [`QUERY_CLASSES`]).
-    pub class: String,
-    /// Queries measured.
-    pub queries: usize,
-    /// Median latency, milliseconds.
-    pub p50_ms: f64,
-    /// 99th percentile latency, milliseconds.
-    pub p99_ms: f64,
-    /// Slowest, milliseconds.
-    pub max_ms: f64,
-    /// Mean exact total of matching messages.
-    pub mean_total: f64,
-    /// The slowest query (synthetic text, safe to print).
-    pub slowest_query: String,
-    /// For scoped classes: mean number of messages in the scope.
-    pub mean_scope_messages: Option<f64>,
-}
-
-/// Runs `per_class` queries of each class (after a warm-up with other queries of the
-/// same classes), each a full [`IndexSet::search`] for a first page of `limit` hits by
-/// relevance with snippets, and reports latency percentiles.
-pub fn query_latency(
-    set: &IndexSet,
-    corpus: &Corpus,
-    per_class: usize,
-    limit: usize,
-) -> Result<Vec<ClassReport>> {
-    for class in QUERY_CLASSES {
-        for (query, scope) in corpus.queries(class, 10, 1) {
-            set.search(&request(query, scope, limit))?;
-        }
-    }
-    let mut reports = Vec::new();
-    for class in QUERY_CLASSES {
-        let mut times = Vec::with_capacity(per_class);
-        let mut totals = 0u64;
-        let mut slowest = (0.0, String::new());
-        let mut scope_messages = 0u64;
-        let mut scoped_queries = 0u64;
-        for (query, scope) in corpus.queries(class, per_class, 2) {
-            if matches!(scope, Scope::Restricted { .. }) {
-                // Not timed: how many messages the scope holds.
-                scope_messages += set.search(&request("*".into(), scope.clone(), 0))?.total;
-                scoped_queries += 1;
-            }
-            let started = Instant::now();
-            let results = set.search(&request(query.clone(), scope, limit))?;
-            let ms = started.elapsed().as_secs_f64() * 1e3;
-            times.push(ms);
-            totals += results.total;
-            if ms > slowest.0 {
-                slowest = (ms, query);
-            }
-        }
-        times.sort_by(f64::total_cmp);
-        let percentile = |p: f64| nearest_rank(&times, p);
-        reports.push(ClassReport {
-            class: class.to_string(),
-            queries: times.len(),
-            p50_ms: percentile(0.50),
-            p99_ms: percentile(0.99),
-            max_ms: times.last().copied().unwrap_or_default(),
-            mean_total: totals as f64 / times.len().max(1) as f64,
-            slowest_query: slowest.1,
-            mean_scope_messages: (scoped_queries > 0)
-                .then(|| scope_messages as f64 / scoped_queries as f64),
-        });
-    }
-    Ok(reports)
-}
-
-fn request(query: String, scope: Scope, limit: usize) -> SearchRequest {
-    SearchRequest {
-        query,
-        scope,
-        sort: Sort::Relevance,
-        limit,
-        offset: 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,7 +479,7 @@ mod tests {
         }
         for class in QUERY_CLASSES {
             for (query, _) in corpus.queries(class, 20, 3) {
-                crate::query::parse_query(&query).unwrap_or_else(|e| panic!("{query}: {e}"));
+                coffer_index::query::parse_query(&query).unwrap_or_else(|e| panic!("{query}: {e}"));
             }
         }
     }

@@ -7,45 +7,13 @@
 //! `NNN.failed`; a folder without fixtures fails the test.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use coffer_ingest::import::{looks_like_mail, walk};
+use coffer_ingest::journal::{JournalOutcome, unwrap_journal_report};
+use coffer_testkit::eml::{corpus_dir, fixtures_with_sidecars as fixtures};
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
-
-use crate::import::looks_like_mail;
-use crate::journal::{JournalOutcome, unwrap_journal_report};
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/eml")
-}
-
-/// `(fixture, sidecar)` pairs of a suite, sorted.
-fn fixtures(suite: &str) -> Vec<(PathBuf, Value)> {
-    let dir = corpus_dir().join(suite);
-    let mut pairs = Vec::new();
-    let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|x| x != "json" && x != "failed" && x != "md")
-        })
-        .collect();
-    entries.sort();
-    for path in entries {
-        let sidecar = path.with_extension("json");
-        let text = fs::read_to_string(&sidecar)
-            .unwrap_or_else(|e| panic!("missing sidecar {}: {e}", sidecar.display()));
-        let value: Value = serde_json::from_str(&text).expect("sidecar is JSON");
-        pairs.push((path, value));
-    }
-    assert!(
-        !pairs.is_empty(),
-        "Did not find any fixtures to run in folder {}.",
-        dir.display()
-    );
-    pairs
-}
 
 fn to_lf(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
@@ -256,7 +224,7 @@ fn fixtures_notmail_are_rejected() {
 fn fixtures_walk_whole_corpus() {
     // Importing the whole corpus: every mail fixture is an item, every notmail one a
     // rejection, sidecars and the README are rejected as not mail.
-    let results: Vec<_> = crate::import::walk([corpus_dir()], Default::default()).collect();
+    let results: Vec<_> = walk([corpus_dir()], Default::default()).collect();
     let items = results.iter().filter(|r| r.is_ok()).count();
     let mail_fixtures: usize = ["rfc", "charset", "malformed", "journal"]
         .iter()

@@ -5,7 +5,7 @@
 //! tabs and newlines. Spreadsheets are read here too rather than with `calamine`, to
 //! stay inside the archive byte budget and the deadline.
 
-use super::archive::{self, Zip};
+use super::unzip::{self, Zip};
 use super::xml::{XmlEvent, local};
 use super::{Ctx, ExtractError, Format};
 
@@ -15,12 +15,12 @@ pub(super) fn extract(
     zip: &mut Zip<'_>,
     format: Format,
 ) -> Result<(), ExtractError> {
-    let content = archive::find(zip, "content.xml").ok_or(ExtractError::Malformed {
+    let content = unzip::find(zip, "content.xml").ok_or(ExtractError::Malformed {
         format,
         reason: "no content part",
     })?;
     let mut body_depth = 0u32;
-    archive::read_xml(ctx, zip, content, format, |event, sink| {
+    unzip::read_xml(ctx, zip, content, format, |event, sink| {
         match event {
             XmlEvent::Open(start) => match local(start) {
                 "body" => body_depth += 1,

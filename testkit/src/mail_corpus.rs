@@ -1,8 +1,9 @@
 //! A deterministic synthetic mail corpus as raw RFC 5322 bytes, for benchmarks and
-//! large tests (never committed: generated on demand from a seed).
+//! large tests (never committed: generated on demand from a seed), and [`write_corpus`],
+//! which writes it as a Maildir or an mbox file (`coffer-bench corpus`).
 //!
 //! People, vocabulary (Zipf-distributed words), subjects, bodies and dates come from the
-//! index crate's corpus ([`coffer_index::bench::Corpus`]), so the import benchmark and
+//! document corpus ([`crate::doc_corpus::Corpus`]), so the import benchmark and
 //! the search benchmark talk about the same mail. This module renders each document as
 //! a real message: headers (Received, From, To, Cc, Subject, Date, Message-ID, MIME),
 //! a quoted-printable or 8-bit text body, and for about 15% of messages one or two
@@ -11,7 +12,7 @@
 //!
 //! Attachments are rendered as what they claim to be, with the document's attachment
 //! text (200–2,000 words) and nothing more, as in real mail:
-//! - PDF, DOCX and XLSX are real files ([`coffer_index::sample_files`]): the text in the
+//! - PDF, DOCX and XLSX are real files ([`crate::sample_files`]): the text in the
 //!   format's own structures, the rest of the drawn size an embedded image, so import
 //!   runs the real extractors and indexes a realistic amount of text;
 //! - text files (`.txt`, a third of them `.csv` rows) are as large as their text;
@@ -22,14 +23,20 @@
 //! 17 KB of attachment text per message on average, up to 1M characters in one file,
 //! twelve times the body text. No real document carries its file size in text.)
 
-use std::io::Write;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{TimeZone, Utc};
-use coffer_index::bench::{Corpus, CorpusSpec};
-use coffer_index::sample_files;
+use coffer_ingest::import::{MboxFlavor, write_mbox_message};
 use coffer_model::MessageDoc;
+use rayon::prelude::*;
+
+use crate::doc_corpus::{Corpus, CorpusSpec};
+use crate::rng::SplitMix64;
+use crate::sample_files;
 
 /// Largest generated attachment.
 pub const MAX_ATTACHMENT_BYTES: usize = 8 * 1024 * 1024;
@@ -85,39 +92,8 @@ impl MailCorpus {
         if self.text_only {
             doc.attachments.clear();
         }
-        let mut rng = Rng(self.seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xC0FF);
+        let mut rng = SplitMix64::new(self.seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xC0FF);
         render(&doc, i, &mut rng)
-    }
-}
-
-/// SplitMix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A standard normal deviate (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let u1 = self.unit().max(1e-12);
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
     }
 }
 
@@ -136,7 +112,7 @@ fn mailbox(a: &coffer_model::Address) -> String {
 }
 
 /// Renders one document as an RFC 5322 message.
-fn render(doc: &MessageDoc, i: u64, rng: &mut Rng) -> Vec<u8> {
+fn render(doc: &MessageDoc, i: u64, rng: &mut SplitMix64) -> Vec<u8> {
     let mut out = Vec::with_capacity(4096 + doc.body.len());
     let received = doc.received;
     let hops = 1 + (rng.next_u64() % 3) as i64;
@@ -277,6 +253,96 @@ fn render(doc: &MessageDoc, i: u64, rng: &mut Rng) -> Vec<u8> {
     out
 }
 
+/// How [`write_corpus`] lays a corpus out on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorpusFormat {
+    /// A Maildir: one file per message in `cur/` (seen), named in corpus order.
+    Maildir,
+    /// One mbox file (mboxrd quoting).
+    Mbox,
+}
+
+impl CorpusFormat {
+    /// `maildir` or `mbox`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CorpusFormat::Maildir => "maildir",
+            CorpusFormat::Mbox => "mbox",
+        }
+    }
+}
+
+impl std::str::FromStr for CorpusFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "maildir" => Ok(CorpusFormat::Maildir),
+            "mbox" => Ok(CorpusFormat::Mbox),
+            other => Err(format!("unknown corpus format {other:?} (maildir or mbox)")),
+        }
+    }
+}
+
+/// Writes every message of `corpus` to `out` as a Maildir (`cur/` files; the directory
+/// is created) or as one mbox file, rendering in parallel, in chunks, and calling
+/// `on_progress` with the number of messages written after each chunk. Returns the
+/// number of raw message bytes written (without mbox `From ` lines and quoting).
+pub fn write_corpus(
+    corpus: &MailCorpus,
+    format: CorpusFormat,
+    out: &Path,
+    mut on_progress: impl FnMut(u64),
+) -> io::Result<u64> {
+    let messages = corpus.len();
+    let mut total = 0u64;
+    let mut mbox = match format {
+        CorpusFormat::Mbox => {
+            if let Some(parent) = out.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            Some(BufWriter::with_capacity(1 << 20, File::create(out)?))
+        }
+        CorpusFormat::Maildir => {
+            for sub in ["cur", "new", "tmp"] {
+                fs::create_dir_all(out.join(sub))?;
+            }
+            None
+        }
+    };
+    let chunk = 2_000u64;
+    let mut start = 0;
+    while start < messages {
+        let end = (start + chunk).min(messages);
+        let rendered: Vec<(u64, Vec<u8>)> = (start..end)
+            .into_par_iter()
+            .map(|i| (i, corpus.message(i)))
+            .collect();
+        for (i, raw) in rendered {
+            total += raw.len() as u64;
+            match mbox.as_mut() {
+                Some(w) => write_mbox_message(
+                    w,
+                    b"From bench@corp.example Thu Jan  1 00:00:00 2026",
+                    &raw,
+                    MboxFlavor::Mboxrd,
+                )?,
+                None => fs::write(
+                    out.join("cur")
+                        .join(format!("{:010}.{i}.bench:2,S", 1_700_000_000 + i)),
+                    &raw,
+                )?,
+            }
+        }
+        on_progress(end);
+        start = end;
+    }
+    if let Some(mut w) = mbox {
+        w.flush()?;
+    }
+    Ok(total)
+}
+
 /// Wraps text at `width` columns with CRLF line ends.
 fn wrap(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / width * 2);
@@ -298,8 +364,8 @@ fn wrap(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::build_doc;
-    use coffer_index::extract::ExtractLimits;
+    use coffer_extract::ExtractLimits;
+    use coffer_ingest::parse::build_doc;
 
     #[test]
     fn messages_are_deterministic_and_parse_back() {

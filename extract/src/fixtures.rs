@@ -1,16 +1,17 @@
 //! Test fixtures built in code with writer crates (lopdf, zip, mail-builder) and small
 //! hand-written office XML, so every test knows exactly which words went in. Plain PDFs
-//! and zip archives come from [`crate::sample_files`], which the benchmark corpus uses.
+//! and zip archives come from `coffer_testkit::sample_files`, which the benchmark corpus
+//! uses.
 
 use std::io::Write;
 
 use lopdf::{Document, Object, Stream, dictionary};
 
-use crate::sample_files::xml_escape;
+use coffer_testkit::sample_files::{self, xml_escape};
 
 /// A PDF with one page per entry of `pages`, each line of text drawn in Helvetica.
 pub(super) fn pdf(pages: &[&[&str]]) -> Vec<u8> {
-    crate::sample_files::pdf_pages(pages, &[])
+    sample_files::pdf_pages(pages, &[])
 }
 
 /// A PDF whose page draws a form XObject that draws itself.
@@ -98,7 +99,7 @@ pub(super) fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
         .iter()
         .map(|(name, bytes)| (*name, *bytes, true))
         .collect();
-    crate::sample_files::zip(&entries)
+    sample_files::zip(&entries)
 }
 
 /// A DOCX with the paragraphs as the body, a two-cell table, a header and a footnote.

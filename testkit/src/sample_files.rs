@@ -1,5 +1,5 @@
 //! Real attachment files — PDF, DOCX, XLSX — that carry a given text, for the synthetic
-//! mail corpus (`coffer bench corpus`).
+//! mail corpus (`coffer-bench corpus`) and the extractor's tests.
 //!
 //! Office documents and PDFs in real mail are mostly not text: images, fonts and
 //! compressed streams make up most of their bytes, and the text a reader sees is a few
@@ -210,7 +210,7 @@ pub fn xlsx(text: &str, image: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::{ExtractLimits, extract_text};
+    use coffer_extract::{ExtractLimits, extract_text};
 
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_lowercase).collect()

@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 
-use super::archive::{self, Zip};
 use super::sink::TextSink;
+use super::unzip::{self, Zip};
 use super::xml::{XmlEvent, attribute, local};
 use super::{Ctx, ExtractError, Format};
 
@@ -48,12 +48,12 @@ fn soft(ctx: &mut Ctx, result: Result<(), ExtractError>) -> Result<(), ExtractEr
 
 /// Word processing: the body, then notes, comments, headers and footers.
 pub(super) fn docx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError> {
-    let main = archive::find(zip, "word/document.xml").ok_or(ExtractError::Malformed {
+    let main = unzip::find(zip, "word/document.xml").ok_or(ExtractError::Malformed {
         format: Format::Docx,
         reason: "no main document part",
     })?;
     word_part(ctx, zip, main)?;
-    let mut others: Vec<(u8, String)> = archive::names(zip)
+    let mut others: Vec<(u8, String)> = unzip::names(zip)
         .into_iter()
         .filter_map(|name| {
             let lower = name.to_ascii_lowercase();
@@ -74,7 +74,7 @@ pub(super) fn docx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError>
         if ctx.done() {
             break;
         }
-        if let Some(index) = archive::find(zip, &name) {
+        if let Some(index) = unzip::find(zip, &name) {
             ctx.sink.newline();
             let result = word_part(ctx, zip, index);
             soft(ctx, result)?;
@@ -85,7 +85,7 @@ pub(super) fn docx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError>
 
 fn word_part(ctx: &mut Ctx, zip: &mut Zip<'_>, index: usize) -> Result<(), ExtractError> {
     let mut in_text = false;
-    archive::read_xml(ctx, zip, index, Format::Docx, |event, sink| {
+    unzip::read_xml(ctx, zip, index, Format::Docx, |event, sink| {
         match event {
             XmlEvent::Open(start) => match local(start) {
                 "t" | "delText" => in_text = true,
@@ -110,7 +110,7 @@ fn word_part(ctx: &mut Ctx, zip: &mut Zip<'_>, index: usize) -> Result<(), Extra
 /// Presentations: each slide's text, then its notes.
 pub(super) fn pptx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError> {
     let slides = slide_order(ctx, zip)?;
-    if slides.is_empty() && archive::find(zip, "ppt/presentation.xml").is_none() {
+    if slides.is_empty() && unzip::find(zip, "ppt/presentation.xml").is_none() {
         return Err(ExtractError::Malformed {
             format: Format::Pptx,
             reason: "no presentation part",
@@ -120,7 +120,7 @@ pub(super) fn pptx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError>
         if ctx.done() {
             break;
         }
-        let Some(index) = archive::find(zip, &slide) else {
+        let Some(index) = unzip::find(zip, &slide) else {
             ctx.failed_parts = ctx.failed_parts.saturating_add(1);
             continue;
         };
@@ -132,7 +132,7 @@ pub(super) fn pptx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError>
             .into_iter()
             .find(|rel| rel.kind.ends_with("/notesSlide"));
         if let Some(notes) = notes
-            && let Some(index) = archive::find(zip, &notes.target)
+            && let Some(index) = unzip::find(zip, &notes.target)
         {
             ctx.sink.newline();
             let result = drawing_part(ctx, zip, index);
@@ -146,11 +146,11 @@ pub(super) fn pptx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError>
 /// presentation's relationships, or all `ppt/slides/slideN.xml` by number.
 fn slide_order(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<Vec<String>, ExtractError> {
     let by_list = (|| -> Result<Vec<String>, ExtractError> {
-        let Some(index) = archive::find(zip, "ppt/presentation.xml") else {
+        let Some(index) = unzip::find(zip, "ppt/presentation.xml") else {
             return Ok(Vec::new());
         };
         let mut ids = Vec::new();
-        archive::read_xml(ctx, zip, index, Format::Pptx, |event, _| {
+        unzip::read_xml(ctx, zip, index, Format::Pptx, |event, _| {
             if let XmlEvent::Open(start) = event
                 && local(start) == "sldId"
                 && let Some(rid) = relationship_id(start)
@@ -174,7 +174,7 @@ fn slide_order(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<Vec<String>, ExtractE
         Err(error) if error.is_fatal() => return Err(error),
         _ => {}
     }
-    let mut slides: Vec<String> = archive::names(zip)
+    let mut slides: Vec<String> = unzip::names(zip)
         .into_iter()
         .filter(|name| {
             let lower = name.to_ascii_lowercase();
@@ -188,7 +188,7 @@ fn slide_order(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<Vec<String>, ExtractE
 /// DrawingML text (`a:t`), as in slides and notes.
 fn drawing_part(ctx: &mut Ctx, zip: &mut Zip<'_>, index: usize) -> Result<(), ExtractError> {
     let mut in_text = false;
-    archive::read_xml(ctx, zip, index, Format::Pptx, |event, sink| {
+    unzip::read_xml(ctx, zip, index, Format::Pptx, |event, sink| {
         match event {
             XmlEvent::Open(start) => match local(start) {
                 "t" => in_text = true,
@@ -211,12 +211,12 @@ fn drawing_part(ctx: &mut Ctx, zip: &mut Zip<'_>, index: usize) -> Result<(), Ex
 
 /// Spreadsheets: every sheet's name and cell values.
 pub(super) fn xlsx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError> {
-    let workbook = archive::find(zip, "xl/workbook.xml").ok_or(ExtractError::Malformed {
+    let workbook = unzip::find(zip, "xl/workbook.xml").ok_or(ExtractError::Malformed {
         format: Format::Xlsx,
         reason: "no workbook part",
     })?;
     let mut sheets: Vec<(String, String)> = Vec::new();
-    archive::read_xml(ctx, zip, workbook, Format::Xlsx, |event, _| {
+    unzip::read_xml(ctx, zip, workbook, Format::Xlsx, |event, _| {
         if let XmlEvent::Open(start) = event
             && local(start) == "sheet"
         {
@@ -233,7 +233,7 @@ pub(super) fn xlsx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError>
             || "xl/sharedStrings.xml".to_owned(),
             |rel| rel.target.clone(),
         );
-    let shared = match archive::find(zip, &shared_path) {
+    let shared = match unzip::find(zip, &shared_path) {
         Some(index) => {
             let mut strings = Vec::new();
             let result = shared_strings(ctx, zip, index, &mut strings);
@@ -253,10 +253,7 @@ pub(super) fn xlsx(ctx: &mut Ctx, zip: &mut Zip<'_>) -> Result<(), ExtractError>
         ctx.sink.newline();
         ctx.sink.push(name);
         ctx.sink.newline();
-        let Some(index) = targets
-            .get(rid.as_str())
-            .and_then(|t| archive::find(zip, t))
-        else {
+        let Some(index) = targets.get(rid.as_str()).and_then(|t| unzip::find(zip, t)) else {
             ctx.failed_parts = ctx.failed_parts.saturating_add(1);
             continue;
         };
@@ -279,7 +276,7 @@ fn shared_strings(
     let mut in_text = false;
     let mut in_phonetic = false;
     let mut dropped = false;
-    archive::read_xml(ctx, zip, index, Format::Xlsx, |event, _| {
+    unzip::read_xml(ctx, zip, index, Format::Xlsx, |event, _| {
         match event {
             XmlEvent::Open(start) => match local(start) {
                 "si" => current.clear(),
@@ -325,7 +322,7 @@ fn sheet(
     let mut in_value = false;
     let mut in_inline = false;
     let mut in_phonetic = false;
-    archive::read_xml(ctx, zip, index, Format::Xlsx, |event, sink| {
+    unzip::read_xml(ctx, zip, index, Format::Xlsx, |event, sink| {
         match event {
             XmlEvent::Open(start) => match local(start) {
                 "c" => {
@@ -389,11 +386,11 @@ fn relationships(
     } else {
         format!("{folder}/_rels/{file}.rels")
     };
-    let Some(index) = archive::find(zip, &rels_name) else {
+    let Some(index) = unzip::find(zip, &rels_name) else {
         return Ok(Vec::new());
     };
     let mut rels = Vec::new();
-    archive::read_xml(ctx, zip, index, Format::Zip, |event, _| {
+    unzip::read_xml(ctx, zip, index, Format::Zip, |event, _| {
         if let XmlEvent::Open(start) = event
             && local(start) == "Relationship"
             && attribute(start, "TargetMode").is_none_or(|mode| mode != "External")
