@@ -294,6 +294,59 @@ async fn smtp_source_load_is_all_acknowledged_and_counted() {
     assert_eq!(run(coffer(&data).arg("verify")).status.code(), Some(0));
 }
 
+/// `import --server` speaks HTTPS (through a TLS-terminating proxy, as deployed), trusting
+/// a private certificate given with `--ca-cert`; plain HTTP is refused unless the server
+/// is on loopback, so a journal token never crosses a network in clear.
+#[test]
+fn import_through_a_server_over_https() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = start_server(&data, &["--local-domain", "example.com"], "warn");
+    let token_out = run(coffer(&data).args(["token", "create", "--name", "importer"]));
+    assert_eq!(token_out.status.code(), Some(0), "{}", stderr(&token_out));
+    let token = stdout(&token_out)
+        .split_whitespace()
+        .find(|w| w.starts_with("cj_"))
+        .expect("token printed")
+        .to_string();
+    let proxy = coffer_testkit::tls_proxy::TlsProxy::start(server.addr, tmp.path());
+    let fixtures = eml_fixtures(&["rfc"]);
+    let import = |extra: &[&str], url: &str| {
+        run(coffer(&data)
+            .arg("import")
+            .args(["--server", url, "--token", &token, "--json"])
+            .args(extra)
+            .args(&fixtures))
+    };
+    let ca = proxy.ca_pem.to_string_lossy().to_string();
+    let out = import(&["--ca-cert", &ca], &proxy.url());
+    let summary = import_summary(&out);
+    let unique: std::collections::BTreeSet<String> = fixtures
+        .iter()
+        .map(|p| sha256_hex(&std::fs::read(p).expect("read")))
+        .collect();
+    assert_eq!(summary["archived"], unique.len() as u64, "{summary}");
+    assert_eq!(out.status.code(), Some(0));
+    // Without the proxy's certificate the server is not trusted: nothing is sent.
+    let untrusted = import_summary(&import(&[], &proxy.url()));
+    assert_eq!(untrusted["archived"], 0, "{untrusted}");
+    assert_eq!(
+        untrusted["failed"].as_array().map(Vec::len),
+        Some(fixtures.len()),
+        "{untrusted}"
+    );
+    // Plain HTTP to a non-loopback address is refused before anything is read.
+    let clear = import(&[], "http://192.0.2.1:8080");
+    assert_eq!(clear.status.code(), Some(2));
+    assert!(
+        stderr(&clear).contains("must not cross a network in clear"),
+        "{}",
+        stderr(&clear)
+    );
+    drop(proxy);
+    stop_server(server);
+}
+
 #[test]
 fn import_through_a_running_server() {
     let tmp = tempfile::tempdir().expect("tempdir");

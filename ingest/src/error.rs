@@ -45,6 +45,15 @@ pub enum IngestError {
     /// nothing of the batch written to that volume is acknowledged.
     #[error("{0}")]
     Batch(Arc<IngestError>),
+    /// A record's custody metadata (JSON, written by Coffer) does not decode: the record
+    /// bytes are intact (the volume verified them) but their metadata is unreadable.
+    #[error("{what} metadata: {source}")]
+    Metadata {
+        /// `message` or `link`.
+        what: &'static str,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
     /// No archived message answers to what was asked (the reason says what).
     #[error("{0}")]
     NoSuchMessage(String),
@@ -116,6 +125,7 @@ impl IngestError {
             | IngestError::Connection(_) => ErrorCode::Unavailable,
             IngestError::SmtpConfig(_) | IngestError::TlsConfig(_) => ErrorCode::InvalidInput,
             IngestError::NoSuchMessage(_) | IngestError::NotAMessage { .. } => ErrorCode::NotFound,
+            IngestError::Metadata { .. } => ErrorCode::Corruption,
             IngestError::Batch(inner) => inner.code(),
             IngestError::Remote(e) => e.code(),
         }

@@ -8,6 +8,8 @@
 use coffer_model::{Envelope, MessageId, Sha256};
 use serde::{Deserialize, Serialize};
 
+use crate::error::IngestError;
+
 /// Version of the metadata encoding.
 pub const META_VERSION: u32 = 1;
 
@@ -61,8 +63,11 @@ impl MessageMeta {
 
     /// Decodes; an unreadable metadata section yields an empty one (the record's bytes
     /// remain authoritative and are still verified by the volume).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("message metadata: {e}"))
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IngestError> {
+        serde_json::from_slice(bytes).map_err(|source| IngestError::Metadata {
+            what: "message",
+            source,
+        })
     }
 }
 
@@ -73,7 +78,10 @@ impl LinkMeta {
     }
 
     /// Decodes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("link metadata: {e}"))
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IngestError> {
+        serde_json::from_slice(bytes).map_err(|source| IngestError::Metadata {
+            what: "link",
+            source,
+        })
     }
 }
