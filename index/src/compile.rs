@@ -5,6 +5,7 @@
 //! Set semantics: `NOT x` is "all documents minus `x`", so a conjunction of negations
 //! still matches (all minus each), and `a OR NOT b` is `a ∪ (all ∖ b)`.
 
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use coffer_model::{MessageFlags, Scope};
@@ -71,15 +72,20 @@ impl IndexedFields {
 }
 
 /// Compiles a parsed query; clauses on fields outside `indexed` are left out (they
-/// match nothing).
+/// match nothing). With `hidden` (a custodian's own addresses), the fields that name
+/// hidden recipients — `bcc`, `envelope`, `participant` (Delivered-To) and `mailbox` —
+/// are searched only for one of those addresses, written out whole: any other value
+/// matches nothing there, so no query can tell whether someone else received the
+/// message in Bcc.
 pub(crate) fn compile(
     ast: &QueryAst,
     fields: &Fields,
     indexed: IndexedFields,
+    hidden: Option<&BTreeSet<String>>,
 ) -> Result<Box<dyn Query>> {
     Ok(match ast {
         QueryAst::All => Box::new(AllQuery),
-        QueryAst::Text(text) => text_query(text, fields, indexed)?,
+        QueryAst::Text(text) => text_query(text, fields, indexed, hidden)?,
         QueryAst::HasAttachment => term(Term::from_field_bool(fields.has_attachment, true)),
         QueryAst::Flag(flag) => {
             let name = MessageFlags::NAMES
@@ -116,9 +122,11 @@ pub(crate) fn compile(
                 match child {
                     QueryAst::Not(negated) => clauses.push((
                         Occur::MustNot,
-                        exclusion(compile(negated, fields, indexed)?),
+                        exclusion(compile(negated, fields, indexed, hidden)?),
                     )),
-                    positive => clauses.push((Occur::Must, compile(positive, fields, indexed)?)),
+                    positive => {
+                        clauses.push((Occur::Must, compile(positive, fields, indexed, hidden)?))
+                    }
                 }
             }
             if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
@@ -129,7 +137,7 @@ pub(crate) fn compile(
         QueryAst::Or(children) => {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(children.len());
             for child in children {
-                clauses.push((Occur::Should, compile(child, fields, indexed)?));
+                clauses.push((Occur::Should, compile(child, fields, indexed, hidden)?));
             }
             Box::new(BooleanQuery::new(clauses))
         }
@@ -137,7 +145,7 @@ pub(crate) fn compile(
             (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
             (
                 Occur::MustNot,
-                exclusion(compile(negated, fields, indexed)?),
+                exclusion(compile(negated, fields, indexed, hidden)?),
             ),
         ])),
     })
@@ -223,8 +231,37 @@ fn participant_targets(fields: &Fields) -> [(Field, Analysis); 6] {
     ]
 }
 
-fn text_query(text: &TextQuery, fields: &Fields, indexed: IndexedFields) -> Result<Box<dyn Query>> {
-    let targets: Vec<(Field, Analysis)> = match text.field {
+/// Whether `text` names one of `own` addresses whole (not a prefix, a local part or a
+/// domain).
+fn names_own_address(text: &TextQuery, own: &BTreeSet<String>) -> bool {
+    text.kind != TextKind::Prefix
+        && own.contains(
+            &text
+                .text
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_ascii_lowercase(),
+        )
+}
+
+fn text_query(
+    text: &TextQuery,
+    fields: &Fields,
+    indexed: IndexedFields,
+    hidden: Option<&BTreeSet<String>>,
+) -> Result<Box<dyn Query>> {
+    // `Some(false)`: the caller may not learn hidden recipients this text names.
+    let hidden_allowed = hidden.map(|own| names_own_address(text, own));
+    if hidden_allowed == Some(false)
+        && matches!(
+            text.field,
+            Some(TextField::Bcc | TextField::Envelope | TextField::Mailbox)
+        )
+    {
+        return Ok(Box::new(EmptyQuery));
+    }
+    let mut targets: Vec<(Field, Analysis)> = match text.field {
         None => participant_targets(fields)
             .into_iter()
             .chain([
@@ -259,6 +296,10 @@ fn text_query(text: &TextQuery, fields: &Fields, indexed: IndexedFields) -> Resu
             return Ok(indexed.only_in(&[fields.message_id], query));
         }
     };
+    if hidden_allowed == Some(false) {
+        let hidden_fields = [fields.bcc, fields.envelope, fields.participant];
+        targets.retain(|(field, _)| !hidden_fields.contains(field));
+    }
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(targets.len());
     for (field, analysis) in targets {
         // Analysed even when the field holds no term, so that a bad word is an error

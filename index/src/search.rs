@@ -28,7 +28,7 @@ use std::cmp::Ordering;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
-use coffer_model::{MessageId, Scope};
+use coffer_model::{MessageId, RecipientView, Scope};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur};
@@ -69,6 +69,11 @@ pub struct SearchRequest {
     pub query: String,
     /// What the caller may see; always applied.
     pub scope: Scope,
+    /// Whose hidden recipients the caller may learn: for a custodian, `bcc:`,
+    /// `envelope:`, `mailbox:` and the hidden-recipient fields of plain words and
+    /// `participant:` match only their own addresses, and hits list only their own
+    /// mailboxes (no oracle for another recipient's Bcc).
+    pub recipients: RecipientView,
     /// Order of the hits.
     pub sort: Sort,
     /// Hits per page (0 counts only), at most [`MAX_LIMIT`].
@@ -83,6 +88,7 @@ impl SearchRequest {
         SearchRequest {
             query: query.into(),
             scope,
+            recipients: RecipientView::All,
             sort: Sort::Relevance,
             limit: 20,
             offset: 0,
@@ -174,6 +180,7 @@ impl IndexSet {
         self.search_parsed(
             &ast,
             &request.scope,
+            &request.recipients,
             request.sort,
             request.limit,
             request.offset,
@@ -186,6 +193,7 @@ impl IndexSet {
         &self,
         ast: &QueryAst,
         scope: &Scope,
+        recipients: &RecipientView,
         sort: Sort,
         limit: usize,
         offset: usize,
@@ -215,7 +223,11 @@ impl IndexSet {
         let indexed = within
             .as_ref()
             .map_or(IndexedFields::ALL, |(_, indexed)| *indexed);
-        let mut query = compile(ast, fields, indexed)?;
+        let hidden = match recipients {
+            RecipientView::All => None,
+            RecipientView::Own(own) => Some(own),
+        };
+        let mut query = compile(ast, fields, indexed, hidden)?;
         if let Scope::Restricted { mailboxes, domains } = scope
             && mailboxes.is_empty()
             && domains.is_empty()
@@ -336,7 +348,9 @@ impl IndexSet {
             let document: TantivyDocument = searcher
                 .doc(candidate.address)
                 .map_err(Error::engine(*year))?;
-            hits.push(hit(*year, &document, fields, &highlighter, candidate.score));
+            let mut hit = hit(*year, &document, fields, &highlighter, candidate.score);
+            hit.mailboxes = recipients.visible(std::mem::take(&mut hit.mailboxes));
+            hits.push(hit);
         }
         let years_searched: Vec<i32> = searchers.iter().map(|(y, _)| *y).collect();
         debug!(

@@ -17,6 +17,7 @@ fn request(query: &str, sort: Sort, limit: usize, offset: usize) -> SearchReques
     SearchRequest {
         query: query.into(),
         scope: Scope::All,
+        recipients: coffer_model::RecipientView::All,
         sort,
         limit,
         offset,

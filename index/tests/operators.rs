@@ -314,6 +314,7 @@ fn fields_that_hold_no_term_give_the_oracle_answers() {
         let request = coffer_index::SearchRequest {
             query: query.clone(),
             scope: Scope::All,
+            recipients: coffer_model::RecipientView::All,
             sort: coffer_index::Sort::Relevance,
             limit: 10,
             offset: 0,
@@ -364,6 +365,7 @@ mod never_panics {
             let request = SearchRequest {
                 query: query.to_string(),
                 scope,
+                recipients: coffer_model::RecipientView::All,
                 sort,
                 limit: 5,
                 offset: 1,

@@ -87,6 +87,7 @@ fn empty_scope_returns_nothing_and_counts_nothing() {
     let request = SearchRequest {
         query: "*".into(),
         scope: Scope::mailboxes(Vec::<String>::new()),
+        recipients: coffer_model::RecipientView::All,
         sort: Sort::Relevance,
         limit: 10,
         offset: 0,

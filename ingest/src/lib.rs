@@ -20,12 +20,14 @@
 //! - [`import`] and [`importer`]: `.eml`, mbox, Maildir readers and the parallel import;
 //!   [`remote`]: the same import through a running server.
 //! - [`parse`]: raw bytes to a document; [`identity`]: the identity of journal copies.
-//! - [`reader`]: messages read back by id or content hash; [`consistency`]: the catalog
+//! - [`reader`]: messages read back by id or content hash; [`as_received`]: what a
+//!   custodian is shown of one (no one else's Bcc); [`consistency`]: the catalog
 //!   checked against the volumes.
 
 pub mod analyze;
 pub mod applier;
 pub mod archive;
+pub mod as_received;
 pub mod clock;
 pub mod consistency;
 pub mod data_dir;

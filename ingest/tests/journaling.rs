@@ -94,6 +94,7 @@ async fn search(archive: &Arc<Archive>, query: &str, scope: Scope) -> Vec<String
             .search(&SearchRequest {
                 query,
                 scope,
+                recipients: coffer_model::RecipientView::All,
                 sort: Sort::DateDesc,
                 limit: 100,
                 offset: 0,
@@ -299,6 +300,7 @@ async fn a_rebuild_keeps_mailboxes_added_by_links_in_every_replay_chunk() {
         .search(&SearchRequest {
             query: "quarterly".into(),
             scope: Scope::mailboxes(["bob@contoso.com"]),
+            recipients: coffer_model::RecipientView::All,
             sort: Sort::DateDesc,
             limit: 1,
             offset: 0,

@@ -3,7 +3,8 @@
 //! - [`MessageId`]: the stable, URL-safe id of an archived message (`<year>-<sequence>`).
 //! - [`Sha256`]: a SHA-256 digest with a hex form.
 //! - [`Role`], [`Capability`] and [`allows`] (THE role table), and [`Scope`]: who a
-//!   caller is, what they may do and which mailboxes they may see.
+//!   caller is, what they may do and which mailboxes they may see; [`RecipientView`]:
+//!   whose hidden recipients (Bcc) they may learn.
 //! - [`MessageDoc`]: what the ingest pipeline extracts from a message for the catalog and
 //!   the index (participants, subject, body text, attachment text, flags).
 //! - [`Envelope`]: the SMTP envelope (or import provenance) kept with a message.
@@ -18,7 +19,7 @@ mod role;
 
 pub use doc::{Address, AttachmentDoc, Envelope, MessageDoc, MessageFlags};
 pub use id::{MessageId, ParseIdError, Sha256};
-pub use role::{Capability, Role, Scope, allows};
+pub use role::{Capability, RecipientView, Role, Scope, allows};
 
 /// Coarse error classes. Each crate's error type maps itself to one of these
 /// (`fn code(&self) -> ErrorCode`); one `match` in the HTTP layer maps them to statuses.

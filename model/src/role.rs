@@ -179,6 +179,49 @@ impl Scope {
     }
 }
 
+/// Which of a message's hidden recipients — Bcc and envelope-only recipients, other
+/// archive mailboxes, delivery headers naming them — a caller may learn.
+///
+/// A custodian sees a message as they received it: their own addresses among its
+/// recipients, no one else's Bcc. An officer sees everything (the journal report is the
+/// evidence).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RecipientView {
+    /// Every recipient.
+    #[default]
+    All,
+    /// Only these addresses (lowercased) of the caller's own.
+    Own(BTreeSet<String>),
+}
+
+impl RecipientView {
+    /// Only `addresses` (lowercased here).
+    pub fn own<I: IntoIterator<Item = S>, S: AsRef<str>>(addresses: I) -> Self {
+        RecipientView::Own(
+            addresses
+                .into_iter()
+                .map(|a| a.as_ref().trim().to_ascii_lowercase())
+                .collect(),
+        )
+    }
+
+    /// Whether the caller may learn that `address` is a (hidden) recipient.
+    pub fn shows(&self, address: &str) -> bool {
+        match self {
+            RecipientView::All => true,
+            RecipientView::Own(own) => own.contains(&address.trim().to_ascii_lowercase()),
+        }
+    }
+
+    /// `addresses` without those the caller may not learn.
+    pub fn visible(&self, addresses: Vec<String>) -> Vec<String> {
+        match self {
+            RecipientView::All => addresses,
+            RecipientView::Own(_) => addresses.into_iter().filter(|a| self.shows(a)).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +236,18 @@ mod tests {
         assert!(!d.admits(["x@example.com.evil"]));
         assert!(!Scope::mailboxes(Vec::<String>::new()).admits(["a@b"]));
         assert!(Scope::All.admits(std::iter::empty()));
+    }
+
+    #[test]
+    fn recipient_view_shows_only_own_addresses() {
+        let own = RecipientView::own(["Ann@Example.com"]);
+        assert!(own.shows("ann@example.com"));
+        assert!(!own.shows("bob@example.com"));
+        assert_eq!(
+            own.visible(vec!["bob@example.com".into(), "ann@example.com".into()]),
+            vec!["ann@example.com".to_string()]
+        );
+        assert!(RecipientView::All.shows("anyone@example.com"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use coffer_audit::{AuditEntry, Outcome};
 pub use coffer_model::{Capability, allows};
-use coffer_model::{Role, Scope};
+use coffer_model::{RecipientView, Role, Scope};
 
 use crate::error::ApiError;
 use crate::state::{AppState, now_secs};
@@ -58,6 +58,19 @@ impl Caller {
             self.scope.clone()
         } else {
             Scope::All
+        }
+    }
+
+    /// Whose hidden recipients this caller may learn: a user (custodian) only their own
+    /// mailbox addresses; everybody else every recipient (officers see the evidence;
+    /// other roles see no content at all).
+    pub fn recipient_view(&self) -> RecipientView {
+        match (&self.role, &self.scope) {
+            (Role::User, Scope::Restricted { mailboxes, .. }) => {
+                RecipientView::own(mailboxes.iter())
+            }
+            (Role::User, Scope::All) => RecipientView::Own(Default::default()),
+            _ => RecipientView::All,
         }
     }
 

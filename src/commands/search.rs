@@ -57,6 +57,7 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
     let request = SearchRequest {
         query: args.query,
         scope,
+        recipients: coffer_model::RecipientView::All,
         sort,
         limit: args.limit,
         offset: args.offset,

@@ -161,6 +161,7 @@ fn request(query: String, scope: Scope, limit: usize) -> SearchRequest {
     SearchRequest {
         query,
         scope,
+        recipients: coffer_model::RecipientView::All,
         sort: Sort::Relevance,
         limit,
         offset: 0,

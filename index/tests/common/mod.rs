@@ -264,6 +264,7 @@ pub fn search_ids(set: &IndexSet, query: &str, scope: &Scope) -> BTreeSet<Messag
     let request = SearchRequest {
         query: query.to_string(),
         scope: scope.clone(),
+        recipients: coffer_model::RecipientView::All,
         sort: Sort::DateDesc,
         limit: 1000,
         offset: 0,

@@ -6,6 +6,7 @@
 //! get the same 404 (audited as `not_found`, with the reason in the detail), so ids
 //! cannot be probed. Content is audited (and fsynced) before it is returned.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use axum::body::Body;
@@ -14,8 +15,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use coffer_audit::Outcome;
 use coffer_catalog::MessageRow;
+use coffer_ingest::as_received::as_received;
 use coffer_ingest::reader::read_message;
-use coffer_model::{MessageFlags, MessageId, Scope};
+use coffer_model::{MessageFlags, MessageId, RecipientView, Scope};
 use coffer_volume::{Record, SignedTreeHead, merkle};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -157,9 +159,11 @@ async fn view(
 ) -> Result<AppJson<MessageView>, ApiError> {
     let (row, record) = load(&state, &caller, &id, "message.view").await?;
     let content = record.content;
-    let rendered = tokio::task::spawn_blocking(move || render::render(&content))
-        .await
-        .map_err(ApiError::internal)?;
+    let view = caller.recipient_view();
+    let rendered =
+        tokio::task::spawn_blocking(move || render::render(&as_received(&content, &view)))
+            .await
+            .map_err(ApiError::internal)?;
     audited(&state, &caller, "message.view", &row, serde_json::json!({})).await?;
     tracing::debug!(user_id = caller.id, message = %row.id, size = row.size, "message viewed");
     Ok(AppJson(MessageView {
@@ -173,7 +177,7 @@ async fn view(
         cc: rendered.cc,
         bcc: rendered.bcc,
         subject: rendered.subject.or(row.subject),
-        mailboxes: row.mailboxes,
+        mailboxes: caller.recipient_view().visible(row.mailboxes),
         flags: MessageFlags(row.flags).names(),
         size: row.size,
         text: rendered.text,
@@ -227,7 +231,9 @@ fn download(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
     response
 }
 
-/// The original RFC 5322 bytes, exactly as received.
+/// The original RFC 5322 bytes, exactly as archived — for a user, as they received it
+/// (the original of a journal report; no one else's Bcc or delivery headers: see
+/// [`coffer_ingest::as_received`]).
 #[utoipa::path(get, path = "/messages/{id}/raw", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "message id")),
     responses((status = 200, content_type = "message/rfc822", body = Vec<u8>), (status = 403, body = ErrorResponse),
@@ -238,18 +244,23 @@ async fn raw(
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
     let (row, record) = load(&state, &caller, &id, "message.raw").await?;
+    let view = caller.recipient_view();
+    let bytes = match as_received(&record.content, &view) {
+        Cow::Borrowed(_) => record.content,
+        Cow::Owned(received) => received,
+    };
     audited(
         &state,
         &caller,
         "message.raw",
         &row,
-        serde_json::json!({ "size": record.content.len() }),
+        serde_json::json!({ "size": bytes.len(), "as_received": view != RecipientView::All }),
     )
     .await?;
     Ok(download(
         "message/rfc822",
         &format!("{}.eml", row.id),
-        record.content,
+        bytes,
     ))
 }
 
@@ -265,9 +276,11 @@ async fn attachment(
 ) -> Result<Response, ApiError> {
     let (row, record) = load(&state, &caller, &id, "message.attachment").await?;
     let content = record.content;
-    let found = tokio::task::spawn_blocking(move || render::attachment(&content, n))
-        .await
-        .map_err(ApiError::internal)?;
+    let view = caller.recipient_view();
+    let found =
+        tokio::task::spawn_blocking(move || render::attachment(&as_received(&content, &view), n))
+            .await
+            .map_err(ApiError::internal)?;
     let Some((filename, content_type, bytes)) = found else {
         return Err(ApiError::NotFound("no such attachment".into()));
     };

@@ -86,6 +86,7 @@ async fn search(
     let request = SearchRequest {
         query: params.q.clone(),
         scope: caller.content_scope().clone(),
+        recipients: caller.recipient_view(),
         sort: params.sort,
         limit: params.limit,
         offset: params.offset,

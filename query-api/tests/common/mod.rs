@@ -2,7 +2,7 @@
 //! with fixtures ingested through the real archive (so mailboxes are assigned by the
 //! real pipeline) and accounts created through the real account rules.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub use coffer_testkit::fixture_messages::{fixtures, message};
 pub use coffer_testkit::http;

@@ -238,6 +238,7 @@ fn search_bench(
         let request = SearchRequest {
             query: query.clone(),
             scope: scope.clone(),
+            recipients: coffer_model::RecipientView::All,
             sort: Sort::Relevance,
             limit,
             offset: 0,
