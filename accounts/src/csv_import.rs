@@ -2,12 +2,18 @@
 
 use std::io::Read;
 
-use coffer_catalog::Catalog;
-
 use crate::AccountError;
-use crate::password::PasswordParams;
-use crate::users::{Created, UserSpec, create_user};
+use crate::users::{Created, UserSpec};
 use crate::validate::invalid;
+
+/// The rows of a CSV file.
+#[derive(Debug, Default)]
+pub(crate) struct CsvRows {
+    /// Good rows: line number and the user they describe.
+    pub(crate) specs: Vec<(u64, UserSpec)>,
+    /// Bad rows: line number and what is wrong.
+    pub(crate) errors: Vec<(u64, String)>,
+}
 
 /// The outcome of a CSV import.
 #[derive(Debug, Default)]
@@ -28,14 +34,11 @@ const CSV_COLUMNS: [&str; 7] = [
     "archiving_rule",
 ];
 
-/// Imports users from CSV (see the [crate docs](crate) for the header). A header that
-/// lacks `username` or `role`, or names an unknown column, fails the whole file.
-pub async fn import_csv(
-    catalog: &Catalog,
-    input: impl Read,
-    params: PasswordParams,
-    now: i64,
-) -> Result<ImportReport, AccountError> {
+/// The rows of a CSV file of users (see the [crate docs](crate) for the header): each
+/// good row as a spec with its line number, each unreadable row as a line number and
+/// what is wrong. A header that lacks `username` or `role`, or names an unknown column,
+/// fails the whole file. Creating the users is [`crate::admin::Administration::import_csv`].
+pub(crate) fn read_rows(input: impl Read) -> Result<CsvRows, AccountError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -61,7 +64,7 @@ pub async fn import_csv(
             )));
         }
     }
-    let mut report = ImportReport::default();
+    let mut rows = CsvRows::default();
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -69,7 +72,7 @@ pub async fn import_csv(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                report.errors.push((line, format!("unreadable CSV: {e}")));
+                rows.errors.push((line, format!("unreadable CSV: {e}")));
                 // A broken quote can swallow the rest; stop rather than guess.
                 if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
                     break;
@@ -82,7 +85,7 @@ pub async fn import_csv(
             continue;
         }
         if record.len() != headers.len() {
-            report.errors.push((
+            rows.errors.push((
                 line,
                 format!("expected {} fields, found {}", headers.len(), record.len()),
             ));
@@ -111,14 +114,7 @@ pub async fn import_csv(
                 _ => {}
             }
         }
-        match create_user(catalog, &spec, params, now).await {
-            Ok(created) => report.created.push(created),
-            Err(AccountError::Invalid(m)) => report.errors.push((line, m)),
-            Err(AccountError::Catalog(
-                e @ (coffer_catalog::Error::Conflict(_) | coffer_catalog::Error::NotFound(_)),
-            )) => report.errors.push((line, e.to_string())),
-            Err(e) => return Err(e),
-        }
+        rows.specs.push((line, spec));
     }
-    Ok(report)
+    Ok(rows)
 }

@@ -5,7 +5,9 @@
 //! hashing; bearer tokens; authentication of a token to a [`Principal`] with its role
 //! and content scope; bulk import from CSV.
 //!
-//! - [`users`]: create and change users ([`UserSpec`], [`UserChange`]), [`scope_of`].
+//! - [`admin`]: every privileged change — users, tokens, groups, rules, domains — with
+//!   its audit entry, whoever makes it ([`Administration`]).
+//! - [`users`]: the user rules ([`UserSpec`], [`UserChange`]), [`scope_of`].
 //! - [`validate`]: the field rules.
 //! - [`password`]: Argon2id hashing and generated passwords.
 //! - [`token`]: bearer tokens and [`authenticate`].
@@ -42,6 +44,7 @@
 //! generated and reported once. Each bad row is reported with its line number; good
 //! rows are applied.
 
+pub mod admin;
 pub mod csv_import;
 pub mod password;
 pub mod token;
@@ -50,13 +53,14 @@ pub mod validate;
 
 use coffer_model::ErrorCode;
 
-pub use csv_import::{ImportReport, import_csv};
+pub use admin::{Actor, Administration};
+pub use csv_import::ImportReport;
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordParams, generate_password, hash_password,
     hash_password_blocking, verify_password, verify_password_blocking,
 };
 pub use token::{JOURNAL_PREFIX, Principal, SESSION_PREFIX, authenticate, new_token, token_hash};
-pub use users::{Created, UserChange, UserSpec, create_user, scope_of, update_user};
+pub use users::{Created, UserChange, UserSpec, create_user, scope_of};
 pub use validate::{
     ARCHIVING_RULES, parse_person_role, validate_domain, validate_mailbox, validate_name,
     validate_password, validate_rule,
@@ -74,6 +78,12 @@ pub enum AccountError {
     /// Hashing failed (parameters, randomness).
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Nobody may make this change (an administrator widening their own powers).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The audit trail could not record the change: nothing was changed.
+    #[error(transparent)]
+    Audit(#[from] coffer_audit::Error),
 }
 
 impl AccountError {
@@ -83,6 +93,9 @@ impl AccountError {
             AccountError::Invalid(_) => ErrorCode::InvalidInput,
             AccountError::Catalog(e) => e.code(),
             AccountError::Hash(_) => ErrorCode::Internal,
+            AccountError::Forbidden(_) => ErrorCode::Forbidden,
+            AccountError::Audit(e) if e.code() == ErrorCode::Corruption => ErrorCode::Corruption,
+            AccountError::Audit(_) => ErrorCode::Unavailable,
         }
     }
 }

@@ -63,17 +63,32 @@ fn check_role_fields(
 }
 
 /// A validated user, ready to hash and store.
-struct Validated {
-    username: String,
-    role: Role,
-    password: Option<String>,
-    mailboxes: Vec<String>,
-    domains: Vec<String>,
-    groups: Vec<String>,
-    archiving_rule: String,
+#[derive(Debug, Clone)]
+pub(crate) struct Validated {
+    pub(crate) username: String,
+    pub(crate) role: Role,
+    pub(crate) password: Option<String>,
+    pub(crate) mailboxes: Vec<String>,
+    pub(crate) domains: Vec<String>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) archiving_rule: String,
 }
 
-fn validate_spec(spec: &UserSpec) -> Result<Validated, AccountError> {
+impl Validated {
+    /// What the audit trail records of the new account (never the password).
+    pub(crate) fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "role": self.role,
+            "mailboxes": self.mailboxes,
+            "domains": self.domains,
+            "groups": self.groups,
+            "archiving_rule": self.archiving_rule,
+            "password_generated": self.password.is_none(),
+        })
+    }
+}
+
+pub(crate) fn validate_spec(spec: &UserSpec) -> Result<Validated, AccountError> {
     let username = validate_name("username", &spec.username)?;
     let role = parse_person_role(&spec.role)?;
     let mailboxes = spec
@@ -116,14 +131,13 @@ pub struct Created {
     pub generated_password: Option<String>,
 }
 
-/// Validates, hashes (on a blocking thread) and stores a new user.
-pub async fn create_user(
+/// Hashes (on a blocking thread) and stores a validated user.
+pub(crate) async fn store_user(
     catalog: &Catalog,
-    spec: &UserSpec,
+    v: Validated,
     params: PasswordParams,
     now: i64,
 ) -> Result<Created, AccountError> {
-    let v = validate_spec(spec)?;
     let (password, generated) = match v.password {
         Some(p) => (p, None),
         None => {
@@ -150,6 +164,18 @@ pub async fn create_user(
         user,
         generated_password: generated,
     })
+}
+
+/// Validates, hashes and stores a new user, **without an audit entry**: the audited
+/// path is [`crate::admin::Administration`]; this one serves first start-up (which
+/// audits itself) and test set-ups.
+pub async fn create_user(
+    catalog: &Catalog,
+    spec: &UserSpec,
+    params: PasswordParams,
+    now: i64,
+) -> Result<Created, AccountError> {
+    store_user(catalog, validate_spec(spec)?, params, now).await
 }
 
 /// Changes to a user as the administrator describes them; absent fields stay.
@@ -180,14 +206,66 @@ pub struct UserChange {
     pub archiving_rule: Option<String>,
 }
 
-/// Validates and applies a change; the result must still satisfy the role rules.
-pub async fn update_user(
+/// A validated change of an existing user: the catalog update (without the password
+/// hash, made when it is applied) and the new password.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedUpdate {
+    /// The user as it is now.
+    pub(crate) current: UserRecord,
+    pub(crate) update: UserUpdate,
+    pub(crate) password: Option<String>,
+}
+
+impl PlannedUpdate {
+    /// What the audit trail records of the change (never the password).
+    pub(crate) fn describe(&self) -> serde_json::Value {
+        let mut detail = serde_json::Map::new();
+        let u = &self.update;
+        if let Some(role) = u.role {
+            detail.insert("role".into(), serde_json::json!(role));
+        }
+        for (name, list) in [
+            ("mailboxes", &u.mailboxes),
+            ("domains", &u.domains),
+            ("groups", &u.groups),
+        ] {
+            if let Some(list) = list {
+                detail.insert(name.into(), serde_json::json!(list));
+            }
+        }
+        if let Some(disabled) = u.disabled {
+            detail.insert("disabled".into(), serde_json::json!(disabled));
+        }
+        if let Some(rule) = &u.archiving_rule {
+            detail.insert("archiving_rule".into(), serde_json::json!(rule));
+        }
+        if self.password.is_some() {
+            detail.insert("password_changed".into(), serde_json::json!(true));
+        }
+        serde_json::Value::Object(detail)
+    }
+
+    /// Whether the change widens or narrows who the user is or what they see: role,
+    /// mailboxes, domains (what nobody may do to their own account).
+    pub(crate) fn changes_role_or_scope(&self) -> bool {
+        let u = &self.update;
+        u.role.is_some_and(|r| r != self.current.role)
+            || u.mailboxes
+                .as_ref()
+                .is_some_and(|m| *m != self.current.mailboxes)
+            || u.domains
+                .as_ref()
+                .is_some_and(|d| *d != self.current.domains)
+    }
+}
+
+/// Validates a change against the user as stored; the result must still satisfy the
+/// role rules.
+pub(crate) async fn plan_update(
     catalog: &Catalog,
     username: &str,
     change: &UserChange,
-    params: PasswordParams,
-    now: i64,
-) -> Result<UserRecord, AccountError> {
+) -> Result<PlannedUpdate, AccountError> {
     let Some(current) = catalog.user_by_name(username).await? else {
         return Err(AccountError::Catalog(coffer_catalog::Error::NotFound(
             format!("no user {:?}", username.trim().to_ascii_lowercase()),
@@ -226,28 +304,43 @@ pub async fn update_user(
         mailboxes.as_ref().unwrap_or(&current.mailboxes),
         domains.as_ref().unwrap_or(&current.domains),
     )?;
-    let password_hash = match &change.password {
-        Some(p) => {
-            validate_password(p)?;
-            Some(hash_password_blocking(p.clone(), params).await?)
-        }
-        None => None,
-    };
+    if let Some(p) = &change.password {
+        validate_password(p)?;
+    }
     let archiving_rule = change
         .archiving_rule
         .as_deref()
         .map(validate_rule)
         .transpose()?;
-    let update = UserUpdate {
-        password_hash,
-        role: change.role.as_ref().map(|_| role),
-        mailboxes,
-        domains,
-        groups,
-        disabled: change.disabled,
-        archiving_rule,
-    };
-    Ok(catalog.update_user(username, &update, now).await?)
+    Ok(PlannedUpdate {
+        update: UserUpdate {
+            password_hash: None,
+            role: change.role.as_ref().map(|_| role),
+            mailboxes,
+            domains,
+            groups,
+            disabled: change.disabled,
+            archiving_rule,
+        },
+        password: change.password.clone(),
+        current,
+    })
+}
+
+/// Applies a planned change (hashing a new password on a blocking thread).
+pub(crate) async fn apply_update(
+    catalog: &Catalog,
+    planned: PlannedUpdate,
+    params: PasswordParams,
+    now: i64,
+) -> Result<UserRecord, AccountError> {
+    let mut update = planned.update;
+    if let Some(password) = planned.password {
+        update.password_hash = Some(hash_password_blocking(password, params).await?);
+    }
+    Ok(catalog
+        .update_user(&planned.current.username, &update, now)
+        .await?)
 }
 
 /// The content scope of a user account: a `user` their own mailbox addresses (aliases

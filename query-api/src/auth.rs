@@ -25,6 +25,7 @@ pub use coffer_model::{Capability, allows};
 use coffer_model::{RecipientView, Role, Scope};
 
 use crate::error::ApiError;
+use crate::local::LocalPeer;
 use crate::state::{AppState, now_secs};
 use coffer_accounts::token_hash;
 
@@ -84,6 +85,19 @@ impl Caller {
         (self.role == Role::Officer).then_some(self.name.as_str())
     }
 
+    /// This caller as the actor of an account change.
+    pub fn actor(&self) -> coffer_accounts::Actor {
+        if self.client == "local" && self.name.starts_with("local:") {
+            coffer_accounts::Actor {
+                name: self.name.clone(),
+                client: self.client.clone(),
+                account: None,
+            }
+        } else {
+            coffer_accounts::Actor::person(&self.name, &self.client)
+        }
+    }
+
     /// An audit entry by this caller.
     pub fn entry(&self, action: &str, target: impl Into<String>, outcome: Outcome) -> AuditEntry {
         AuditEntry::new(
@@ -136,8 +150,20 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Authenticates the bearer token of a request.
+/// Authenticates the bearer token of a request — or, on the local admin socket, the
+/// operating-system user at the other end of it ([`crate::local`]).
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<LocalPeer>>() {
+        let actor = coffer_accounts::Actor::local(&peer.user);
+        return Ok(Caller {
+            id: 0,
+            name: actor.name,
+            role: Role::Admin,
+            scope: Scope::mailboxes(Vec::<String>::new()),
+            client: actor.client,
+            token_hash: [0; 32],
+        });
+    }
     let unauthenticated = |reason| {
         state.metrics().auth_failure("token");
         ApiError::Unauthenticated(reason)

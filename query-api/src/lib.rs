@@ -33,6 +33,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod local;
 pub mod metrics;
 mod render;
 mod routes;
@@ -56,6 +57,12 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
+/// The JSON shapes of accounts, shared with the command line's [`local`] client.
+pub mod views {
+    pub use crate::routes::groups::{GroupList, GroupView};
+    pub use crate::routes::tokens::{TokenList, TokenView};
+    pub use crate::routes::users::{ImportView, RowError, UserList, UserView};
+}
 pub use metrics::{Metrics, YearGauges};
 pub use state::{ApiConfig, AppState};
 
@@ -94,12 +101,26 @@ fn api_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
                 .merge(routes::users::router())
                 .merge(routes::groups::router())
                 .merge(routes::domains::router())
+                .merge(routes::tokens::router())
                 .merge(routes::search::router())
                 .merge(routes::messages::router())
                 .merge(routes::ingest::router(config))
                 .merge(routes::volumes::router())
                 .merge(routes::audit::router()),
         )
+}
+
+/// The account routes (users, groups, domains, tokens), also served on the local admin
+/// socket ([`local`]).
+fn account_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().nest(
+        "/api/v1",
+        OpenApiRouter::new()
+            .merge(routes::users::router())
+            .merge(routes::groups::router())
+            .merge(routes::domains::router())
+            .merge(routes::tokens::router()),
+    )
 }
 
 /// The whole HTTP service over `state`.

@@ -13,7 +13,7 @@ use coffer_volume::PublicKey;
 
 use crate::metrics::Metrics;
 use crate::throttle::{Throttle, ThrottleConfig};
-use coffer_accounts::{self as accounts, PasswordParams};
+use coffer_accounts::{self as accounts, Administration, PasswordParams};
 
 /// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
 #[derive(Debug, Clone)]
@@ -54,6 +54,7 @@ impl Default for ApiConfig {
 
 struct Inner {
     journal: Arc<Journal>,
+    administration: Administration,
     audit: AuditLog,
     config: ApiConfig,
     throttle: Throttle,
@@ -90,8 +91,14 @@ impl AppState {
         let dummy_hash = accounts::hash_password(&accounts::generate_password(), config.password)?;
         let public_key = journal.archive().key().public_key();
         let throttle = Throttle::new(config.throttle);
+        let administration = Administration::new(
+            Arc::clone(journal.archive().catalog()),
+            audit.clone(),
+            config.password,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
+                administration,
                 journal,
                 audit,
                 config,
@@ -106,6 +113,11 @@ impl AppState {
     /// The archive writer.
     pub fn archive(&self) -> &Arc<Archive> {
         self.inner.journal.archive()
+    }
+
+    /// Account administration (every change audited before it is applied).
+    pub fn administration(&self) -> &Administration {
+        &self.inner.administration
     }
 
     /// The journaling pipeline shared by HTTP submissions and the SMTP/LMTP listeners.

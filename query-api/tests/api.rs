@@ -659,7 +659,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 25] = [
+const ENDPOINTS: [(&str, &str); 29] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -677,6 +677,10 @@ const ENDPOINTS: [(&str, &str); 25] = [
     ("POST", "/api/v1/domains"),
     ("GET", "/api/v1/domains"),
     ("DELETE", "/api/v1/domains/{name}"),
+    ("POST", "/api/v1/tokens"),
+    ("GET", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{name}"),
+    ("POST", "/api/v1/users/import"),
     ("GET", "/api/v1/search"),
     ("GET", "/api/v1/messages/{id}"),
     ("GET", "/api/v1/messages/{id}/raw"),

@@ -311,6 +311,46 @@ async fn authorization_matrix() {
             &mut failures,
         );
 
+        // Journal tokens and CSV import (administrator only).
+        let spec = serde_json::json!({ "name": format!("t-{caller}") });
+        let r = http::json(addr, "POST", "/api/v1/tokens", token, &spec).await;
+        check(
+            format!("{caller} POST tokens"),
+            &r,
+            general_status(caller, &admin, 201),
+            &mut failures,
+        );
+        let r = http::get(addr, "/api/v1/tokens", token).await;
+        check(
+            format!("{caller} GET tokens"),
+            &r,
+            general_status(caller, &admin, 200),
+            &mut failures,
+        );
+        let r = http::request(addr, "DELETE", "/api/v1/tokens/t-adm", token, None, b"").await;
+        check(
+            format!("{caller} DELETE token"),
+            &r,
+            general_status(caller, &admin, 204),
+            &mut failures,
+        );
+        let csv = format!("username,role,mailboxes\ncsv-{caller},user,csv-{caller}@corp.example\n");
+        let r = http::request(
+            addr,
+            "POST",
+            "/api/v1/users/import",
+            token,
+            Some("text/csv"),
+            csv.as_bytes(),
+        )
+        .await;
+        check(
+            format!("{caller} POST users/import"),
+            &r,
+            general_status(caller, &admin, 200),
+            &mut failures,
+        );
+
         // Volumes, verification, audit trail.
         let r = http::get(addr, "/api/v1/volumes", token).await;
         check(

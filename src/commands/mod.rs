@@ -23,7 +23,7 @@ use crate::config::Config;
 
 /// How `coffer serve` names itself in the data directory's lock file (other commands
 /// recognise a running server by it).
-pub const SERVE_HOLDER: &str = "coffer serve";
+pub use coffer_query_api::local::SERVE_HOLDER;
 
 /// Opens the archive for writing (takes the data directory lock; replays what the
 /// derived views miss). `holder` names this process in the lock file.

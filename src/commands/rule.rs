@@ -1,15 +1,14 @@
 //! `coffer rule ...`: archiving rules of users and groups from the shell (the same
-//! settings as `archiving_rule` in the API and in `coffer user import`).
-//!
-//! Like `coffer user`, this needs only the catalog and works beside a running server.
+//! settings as `archiving_rule` in the API and in `coffer user import`). A rule decides
+//! whose mail is archived, so every change is audited, like `coffer user`'s, through
+//! [`LocalAdmin`] (directly, or through a running server's admin socket).
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use coffer_accounts::validate_rule;
-use coffer_catalog::users::UserUpdate;
-use coffer_ingest::DataDir;
+use coffer_accounts::UserChange;
+use coffer_query_api::local::LocalAdmin;
 
 use crate::config::Config;
 
@@ -34,30 +33,31 @@ pub enum RuleCommand {
 /// Runs a rule command.
 pub async fn run(data_dir: &Path, command: RuleCommand) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let catalog = DataDir::new(data_dir)
-        .open_catalog(config.catalog_url.as_deref())
-        .await?;
+    let admin = LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer rule").await?;
+    let result = rule(&admin, command).await;
+    admin.close().await?;
+    result
+}
+
+async fn rule(admin: &LocalAdmin, command: RuleCommand) -> Result<i32> {
     match command {
         RuleCommand::Set { user, group, rule } => {
-            let rule = validate_rule(&rule)?;
             match (user, group) {
                 (Some(user), None) => {
-                    let update = UserUpdate {
-                        archiving_rule: Some(rule.clone()),
-                        ..UserUpdate::default()
+                    let change = UserChange {
+                        archiving_rule: Some(rule),
+                        ..UserChange::default()
                     };
-                    catalog
-                        .update_user(&user, &update, chrono::Utc::now().timestamp())
-                        .await?;
-                    crate::outln!("user {user}: archiving rule {rule}");
+                    let updated = admin.update_user(&user, &change).await?;
+                    crate::outln!(
+                        "user {}: archiving rule {}",
+                        updated.username,
+                        updated.archiving_rule
+                    );
                 }
                 (None, Some(group)) => {
-                    if !catalog.set_group_rule(&group, &rule).await? {
-                        bail!(
-                            "no group {group:?} (create it with the API or `coffer user add --group`)"
-                        );
-                    }
-                    crate::outln!("group {group}: archiving rule {rule}");
+                    admin.set_group_rule(&group, &rule).await?;
+                    crate::outln!("group {}: archiving rule {}", group.trim(), rule.trim());
                 }
                 _ => bail!("give --user or --group"),
             }
@@ -66,18 +66,17 @@ pub async fn run(data_dir: &Path, command: RuleCommand) -> Result<i32> {
             );
         }
         RuleCommand::List => {
-            for user in catalog.list_users().await? {
+            for user in admin.list_users().await? {
                 if user.archiving_rule != "both" {
                     crate::outln!("user  {:<24} {}", user.username, user.archiving_rule);
                 }
             }
-            for group in catalog.list_groups().await? {
+            for group in admin.list_groups().await? {
                 if group.archiving_rule != "both" {
                     crate::outln!("group {:<24} {}", group.name, group.archiving_rule);
                 }
             }
         }
     }
-    catalog.close().await;
     Ok(0)
 }

@@ -3,6 +3,9 @@
 //! The command line reads the index directly (read-only, beside a running server): whoever
 //! can read the data directory can read everything in it, so there is no role check here;
 //! `--mailbox` limits the search to one mailbox (the same scope filter the API applies).
+//! Like every read of content, the search is recorded in the audit trail — actor
+//! `local:OSUSER`, the query and the result count — before any result is printed
+//! ([`LocalAdmin::record_access`]: directly, or through a running server's socket).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,7 +14,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use coffer_index::{IndexSet, SearchRequest, Sort};
 use coffer_model::Scope;
+use coffer_query_api::local::{LocalAccess, LocalAdmin};
 
+use crate::config::Config;
 use crate::output;
 
 /// Arguments of `coffer search`.
@@ -64,6 +69,7 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
     };
     let index = IndexSet::open_snapshot(&index_dir).context("opening the index")?;
     let results = index.search(&request)?;
+    audit_search(data_dir, &request, results.total)?;
     if args.json {
         output::print_json(&results)?;
         return Ok(0);
@@ -91,6 +97,37 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
     }
     output::print_text(&listing);
     Ok(0)
+}
+
+/// Records the search in the audit trail (durably) before anything is printed. The
+/// search itself runs without an async runtime; this starts a small one.
+fn audit_search(data_dir: &Path, request: &SearchRequest, total: u64) -> Result<()> {
+    let config = Config::load(data_dir)?;
+    let access = LocalAccess {
+        action: "search".into(),
+        target: String::new(),
+        detail: serde_json::json!({
+            "query": request.query,
+            "results": total,
+            "mailboxes": match &request.scope {
+                Scope::All => Vec::new(),
+                Scope::Restricted { mailboxes, .. } => mailboxes.iter().cloned().collect(),
+            },
+            "limit": request.limit,
+            "offset": request.offset,
+        }),
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let admin =
+                LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer search").await?;
+            let recorded = admin.record_access(access).await;
+            admin.close().await?;
+            recorded
+        })
+        .context("recording the search in the audit trail (nothing is shown without it)")
 }
 
 /// Undoes the HTML escaping of snippets for terminal display.

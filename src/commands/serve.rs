@@ -128,6 +128,11 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     };
     let mut tasks: Vec<tokio::task::JoinHandle<()>> =
         vec![tokio::spawn(state.clone().housekeeping(stopping.clone()))];
+    tasks.push(
+        coffer_query_api::local::serve_admin_socket(state.clone(), data_dir, stopping.clone())
+            .await
+            .context("starting the local admin socket")?,
+    );
     let smtp_listen = args
         .smtp
         .or(config.smtp.listen.clone())

@@ -1,14 +1,16 @@
-//! `coffer show ID [--raw]`: a message's metadata, or exactly its original bytes.
+//! `coffer show ID [--raw]`: a message's metadata, or exactly its original bytes —
+//! recorded in the audit trail (actor `local:OSUSER`) before anything is printed.
 
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use coffer_ingest::DataDir;
 use coffer_ingest::meta::MessageMeta;
 use coffer_ingest::reader::Reader;
 use coffer_model::{MessageFlags, MessageId};
+use coffer_query_api::local::{LocalAccess, LocalAdmin};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -52,6 +54,21 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
     let reader = Reader::open(&DataDir::new(data_dir), config.catalog_url.as_deref()).await?;
     let id = reader.resolve(&args.id).await?;
     let record = reader.record(id).await?;
+    // Recorded in the audit trail (durably) before anything is shown.
+    let access = LocalAccess {
+        action: if args.raw {
+            "message.raw"
+        } else {
+            "message.view"
+        }
+        .into(),
+        target: id.to_string(),
+        detail: serde_json::json!({ "sha256": hex::encode(record.header.content_sha256) }),
+    };
+    let admin = LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer show").await?;
+    let recorded = admin.record_access(access).await;
+    admin.close().await?;
+    recorded.context("recording the access in the audit trail (nothing is shown without it)")?;
     if args.raw {
         let mut out = std::io::stdout().lock();
         out.write_all(&record.content)?;

@@ -1,26 +1,16 @@
 //! `coffer user ...` and `coffer token ...`: accounts and journal API tokens from the
-//! shell, with the same rules as the HTTP API (`coffer_query_api::accounts`).
-//!
-//! These commands need only the catalog, so they work beside a running server (SQLite
-//! in WAL mode, or PostgreSQL). Their changes are written to the audit trail when this
-//! process can take the data-directory lock (no server running); when a server holds
-//! it, the change is applied and a note says it is not in the audit trail — make
-//! changes through the API (`/api/v1/users`) to have them audited while serving.
+//! shell, with the same rules as the HTTP API and an audit entry for every change,
+//! through [`LocalAdmin`]: directly when no server runs, through the running server's
+//! local admin socket otherwise. The actor is `local:OSUSER`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use coffer_accounts::{self as accounts, JOURNAL_PREFIX, PasswordParams, UserChange, UserSpec};
-use coffer_audit::{AuditEntry, AuditLog, Outcome, audit_dir};
-use coffer_catalog::Catalog;
-use coffer_catalog::users::UserRecord;
-use coffer_ingest::DataDir;
-use coffer_model::Role;
-use coffer_volume::{ArchiveKey, DataDirLock, VolumeConfig};
-use serde::Serialize;
+use coffer_accounts::{UserChange, UserSpec};
+use coffer_query_api::local::LocalAdmin;
+use coffer_query_api::views::UserView;
 
 use crate::config::Config;
 use crate::output;
@@ -113,71 +103,11 @@ pub enum TokenCommand {
     },
 }
 
-/// The audit trail of a command-line change, when this process may write it.
-struct CliAudit {
-    log: Option<(AuditLog, DataDirLock)>,
-}
-
-impl CliAudit {
-    async fn open(data_dir: &Path, catalog: Arc<Catalog>, holder: &str) -> Result<Self> {
-        let lock = match DataDirLock::acquire(data_dir, holder) {
-            Ok(lock) => lock,
-            Err(e) => {
-                eprintln!(
-                    "note: the data directory is in use ({e}); this change is applied but not written to the audit \
-                     trail — use the HTTP API (/api/v1/users) to have account changes audited while the server runs"
-                );
-                return Ok(Self { log: None });
-            }
-        };
-        let keys = data_dir.join("keys");
-        let key = tokio::task::spawn_blocking(move || ArchiveKey::load_or_create(&keys))
-            .await
-            .context("opening the archive key panicked")??
-            .0;
-        let log =
-            AuditLog::open(&audit_dir(data_dir), key, catalog, VolumeConfig::default()).await?;
-        Ok(Self {
-            log: Some((log, lock)),
-        })
-    }
-
-    async fn record(
-        &self,
-        action: &str,
-        target: &str,
-        outcome: Outcome,
-        detail: serde_json::Value,
-    ) -> Result<()> {
-        if let Some((log, _)) = &self.log {
-            log.record(
-                AuditEntry::new("cli", action, target, outcome, "local").with_detail(detail),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn close(self) -> Result<()> {
-        if let Some((log, lock)) = self.log {
-            tokio::task::spawn_blocking(move || log.checkpoint())
-                .await
-                .context("checkpoint panicked")??;
-            drop(lock);
-        }
-        Ok(())
-    }
-}
-
-async fn catalog(data_dir: &Path) -> Result<Arc<Catalog>> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+/// Opens the data directory for an account change: directly when no server runs, else
+/// through the server's admin socket (see [`coffer_query_api::local`]).
+async fn admin(data_dir: &Path, holder: &str) -> Result<LocalAdmin> {
     let config = Config::load(data_dir)?;
-    Ok(Arc::new(
-        DataDir::new(data_dir)
-            .open_catalog(config.catalog_url.as_deref())
-            .await?,
-    ))
+    Ok(LocalAdmin::open(data_dir, config.catalog_url.as_deref(), holder).await?)
 }
 
 fn read_password_line() -> Result<String> {
@@ -192,26 +122,10 @@ fn read_password_line() -> Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn describe(user: &UserRecord) -> serde_json::Value {
-    serde_json::json!({ "role": user.role, "mailboxes": user.mailboxes, "domains": user.domains, "groups": user.groups })
-}
-
-#[derive(Serialize)]
-struct Shown<'a> {
-    #[serde(flatten)]
-    user: &'a UserRecord,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<&'a str>,
-}
-
-fn print_user(user: &UserRecord) {
-    let scope = match user.role {
-        Role::User => user.mailboxes.join(", "),
-        Role::Officer => format!("domains: {}", user.domains.join(", ")),
+fn print_user(user: &UserView) {
+    let scope = match user.role.as_str() {
+        "user" => user.mailboxes.join(", "),
+        "officer" => format!("domains: {}", user.domains.join(", ")),
         _ => "-".into(),
     };
     let state = if user.disabled { " (disabled)" } else { "" };
@@ -231,8 +145,6 @@ fn print_user(user: &UserRecord) {
 
 /// Runs a `coffer user` command.
 pub async fn run_user(data_dir: &Path, command: UserCommand) -> Result<i32> {
-    let params = PasswordParams::default();
-    let catalog = catalog(data_dir).await?;
     match command {
         UserCommand::Add(args) => {
             let password = if args.password_stdin {
@@ -249,32 +161,25 @@ pub async fn run_user(data_dir: &Path, command: UserCommand) -> Result<i32> {
                 groups: args.groups,
                 archiving_rule: args.archiving_rule,
             };
-            let audit = CliAudit::open(data_dir, catalog.clone(), "coffer user").await?;
-            let created = accounts::create_user(&catalog, &spec, params, now()).await?;
-            audit
-                .record(
-                    "user.create",
-                    &created.user.username,
-                    Outcome::Success,
-                    describe(&created.user),
-                )
-                .await?;
-            audit.close().await?;
+            let admin = admin(data_dir, "coffer user").await?;
+            let created = admin.create_user(&spec).await;
+            admin.close().await?;
+            let created = created?;
             if args.json {
-                output::print_json(&Shown {
-                    user: &created.user,
-                    password: created.generated_password.as_deref(),
-                })?;
+                output::print_json(&created)?;
             } else {
-                print_user(&created.user);
-                if let Some(p) = &created.generated_password {
+                print_user(&created);
+                if let Some(p) = &created.password {
                     println!("password (shown once): {p}");
                 }
             }
             Ok(0)
         }
         UserCommand::List { json } => {
-            let users = catalog.list_users().await?;
+            let admin = admin(data_dir, "coffer user").await?;
+            let users = admin.list_users().await;
+            admin.close().await?;
+            let users = users?;
             if json {
                 output::print_json(&users)?;
             } else {
@@ -285,55 +190,26 @@ pub async fn run_user(data_dir: &Path, command: UserCommand) -> Result<i32> {
             Ok(0)
         }
         UserCommand::Import { file, json } => {
-            let input = std::fs::File::open(&file)
-                .with_context(|| format!("opening {}", file.display()))?;
-            let audit = CliAudit::open(data_dir, catalog.clone(), "coffer user import").await?;
-            let report =
-                accounts::import_csv(&catalog, std::io::BufReader::new(input), params, now())
-                    .await?;
-            for c in &report.created {
-                audit
-                    .record(
-                        "user.create",
-                        &c.user.username,
-                        Outcome::Success,
-                        describe(&c.user),
-                    )
-                    .await?;
-            }
-            audit.close().await?;
+            let input =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let admin = admin(data_dir, "coffer user import").await?;
+            let report = admin.import_users(input).await;
+            admin.close().await?;
+            let report = report?;
             if json {
-                #[derive(Serialize)]
-                struct Row<'a> {
-                    line: u64,
-                    error: &'a str,
-                }
-                let created: Vec<Shown<'_>> = report
-                    .created
-                    .iter()
-                    .map(|c| Shown {
-                        user: &c.user,
-                        password: c.generated_password.as_deref(),
-                    })
-                    .collect();
-                let errors: Vec<Row<'_>> = report
-                    .errors
-                    .iter()
-                    .map(|(line, error)| Row { line: *line, error })
-                    .collect();
-                output::print_json(&serde_json::json!({ "created": created, "errors": errors }))?;
+                output::print_json(&report)?;
             } else {
                 for c in &report.created {
-                    match &c.generated_password {
+                    match &c.password {
                         Some(p) => println!(
                             "created {} ({}), password (shown once): {p}",
-                            c.user.username, c.user.role
+                            c.username, c.role
                         ),
-                        None => println!("created {} ({})", c.user.username, c.user.role),
+                        None => println!("created {} ({})", c.username, c.role),
                     }
                 }
-                for (line, error) in &report.errors {
-                    eprintln!("{}:{line}: {error}", file.display());
+                for row in &report.errors {
+                    eprintln!("{}:{}: {}", file.display(), row.line, row.error);
                 }
                 println!(
                     "{} user(s) created, {} bad row(s)",
@@ -344,22 +220,14 @@ pub async fn run_user(data_dir: &Path, command: UserCommand) -> Result<i32> {
             Ok(if report.errors.is_empty() { 0 } else { 1 })
         }
         UserCommand::Disable { username } => {
-            let audit = CliAudit::open(data_dir, catalog.clone(), "coffer user").await?;
             let change = UserChange {
                 disabled: Some(true),
                 ..UserChange::default()
             };
-            let user = accounts::update_user(&catalog, &username, &change, params, now()).await?;
-            audit
-                .record(
-                    "user.update",
-                    &user.username,
-                    Outcome::Success,
-                    serde_json::json!({ "disabled": true }),
-                )
-                .await?;
-            audit.close().await?;
-            print_user(&user);
+            let admin = admin(data_dir, "coffer user").await?;
+            let user = admin.update_user(&username, &change).await;
+            admin.close().await?;
+            print_user(&user?);
             Ok(0)
         }
         UserCommand::Passwd {
@@ -367,21 +235,21 @@ pub async fn run_user(data_dir: &Path, command: UserCommand) -> Result<i32> {
             password_stdin,
         } => {
             let (password, generated) = if password_stdin {
-                (read_password_line()?, false)
+                let password = read_password_line()?;
+                // Refused before anything is opened or recorded.
+                coffer_accounts::validate_password(&password)?;
+                (password, false)
             } else {
-                (accounts::generate_password(), true)
+                (coffer_accounts::generate_password(), true)
             };
-            let audit = CliAudit::open(data_dir, catalog.clone(), "coffer user").await?;
             let change = UserChange {
                 password: Some(password.clone()),
                 ..UserChange::default()
             };
-            let user = accounts::update_user(&catalog, &username, &change, params, now()).await?;
-            let detail = serde_json::json!({ "password_changed": true });
-            audit
-                .record("user.update", &user.username, Outcome::Success, detail)
-                .await?;
-            audit.close().await?;
+            let admin = admin(data_dir, "coffer user").await?;
+            let user = admin.update_user(&username, &change).await;
+            admin.close().await?;
+            let user = user?;
             if generated {
                 println!("password of {} (shown once): {password}", user.username);
             } else {
@@ -394,39 +262,28 @@ pub async fn run_user(data_dir: &Path, command: UserCommand) -> Result<i32> {
 
 /// Runs a `coffer token` command.
 pub async fn run_token(data_dir: &Path, command: TokenCommand) -> Result<i32> {
-    let catalog = catalog(data_dir).await?;
+    let admin = admin(data_dir, "coffer token").await?;
+    let result = token(&admin, command).await;
+    admin.close().await?;
+    result
+}
+
+async fn token(admin: &LocalAdmin, command: TokenCommand) -> Result<i32> {
     match command {
         TokenCommand::Create { name, json } => {
-            let name = accounts::validate_name("token name", &name)?;
-            let audit = CliAudit::open(data_dir, catalog.clone(), "coffer token").await?;
-            let (token, hash) = accounts::new_token(JOURNAL_PREFIX);
-            let record = catalog
-                .create_api_token(&name, &hash, Role::Journal, now())
-                .await?;
-            audit
-                .record(
-                    "token.create",
-                    &record.name,
-                    Outcome::Success,
-                    serde_json::json!({ "role": "journal" }),
-                )
-                .await?;
-            audit.close().await?;
+            let created = admin.create_token(&name).await?;
             if json {
-                output::print_json(
-                    &serde_json::json!({ "name": record.name, "role": "journal", "token": token }),
-                )?;
+                output::print_json(&created)?;
             } else {
                 println!(
                     "journal token {} (shown once; send it as `Authorization: Bearer ...`):",
-                    record.name
+                    created.name
                 );
-                println!("{token}");
+                println!("{}", created.token.as_deref().unwrap_or_default());
             }
-            Ok(0)
         }
         TokenCommand::List { json } => {
-            let tokens = catalog.list_api_tokens().await?;
+            let tokens = admin.list_tokens().await?;
             if json {
                 output::print_json(&tokens)?;
             } else {
@@ -434,31 +291,15 @@ pub async fn run_token(data_dir: &Path, command: TokenCommand) -> Result<i32> {
                     let state = if t.revoked { "revoked" } else { "active" };
                     println!(
                         "{:<24} {:<8} {:<8} created {}",
-                        t.name,
-                        t.role,
-                        state,
-                        output::time(t.created)
+                        t.name, t.role, state, t.created
                     );
                 }
             }
-            Ok(0)
         }
         TokenCommand::Revoke { name } => {
-            let audit = CliAudit::open(data_dir, catalog.clone(), "coffer token").await?;
-            if !catalog.revoke_api_token(&name).await? {
-                anyhow::bail!("no active token named {name:?}");
-            }
-            audit
-                .record(
-                    "token.revoke",
-                    name.trim(),
-                    Outcome::Success,
-                    serde_json::json!({}),
-                )
-                .await?;
-            audit.close().await?;
+            admin.revoke_token(&name).await?;
             println!("revoked {}", name.trim());
-            Ok(0)
         }
     }
+    Ok(0)
 }

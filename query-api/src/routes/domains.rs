@@ -5,7 +5,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use coffer_audit::Outcome;
 use coffer_catalog::users::DomainRecord;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,8 +13,7 @@ use utoipa_axum::routes;
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
 use crate::routes::rfc3339;
-use crate::state::{AppState, now_secs};
-use coffer_accounts::validate_domain;
+use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -68,12 +66,11 @@ async fn add_domain(
     Authorized(caller, _): Authorized<cap::ManageAccounts>,
     AppJson(spec): AppJson<DomainSpec>,
 ) -> Result<(StatusCode, AppJson<DomainView>), ApiError> {
-    let name = validate_domain(&spec.name, false)?;
-    let domain = state.catalog().add_domain(&name, now_secs()).await?;
-    state
-        .audit()
-        .record(caller.entry("domain.create", name, Outcome::Success))
+    let domain = state
+        .administration()
+        .add_domain(&caller.actor(), &spec.name)
         .await?;
+    state.refresh_local_domains().await?;
     Ok((StatusCode::CREATED, AppJson(domain.into())))
 }
 
@@ -99,13 +96,10 @@ async fn delete_domain(
     Authorized(caller, _): Authorized<cap::ManageAccounts>,
     AppPath(name): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    let name = name.trim().to_ascii_lowercase();
-    if !state.catalog().delete_domain(&name).await? {
-        return Err(ApiError::NotFound("no such domain".into()));
-    }
     state
-        .audit()
-        .record(caller.entry("domain.delete", name, Outcome::Success))
+        .administration()
+        .delete_domain(&caller.actor(), &name)
         .await?;
+    state.refresh_local_domains().await?;
     Ok(crate::no_content())
 }

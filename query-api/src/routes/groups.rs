@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use coffer_audit::Outcome;
 use coffer_catalog::users::GroupRecord;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,8 +11,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
-use crate::state::{AppState, now_secs};
-use coffer_accounts::{validate_name, validate_rule};
+use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,14 +34,14 @@ pub(crate) struct GroupSpec {
 }
 
 /// A group.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct GroupView {
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GroupView {
     /// Name.
-    name: String,
+    pub name: String,
     /// Archiving rule.
-    archiving_rule: String,
+    pub archiving_rule: String,
     /// Member usernames.
-    members: Vec<String>,
+    pub members: Vec<String>,
 }
 
 impl From<GroupRecord> for GroupView {
@@ -57,10 +55,10 @@ impl From<GroupRecord> for GroupView {
 }
 
 /// Every group.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct GroupList {
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GroupList {
     /// Groups by name.
-    groups: Vec<GroupView>,
+    pub groups: Vec<GroupView>,
 }
 
 /// Create a group.
@@ -72,20 +70,13 @@ async fn create_group(
     Authorized(caller, _): Authorized<cap::ManageAccounts>,
     AppJson(spec): AppJson<GroupSpec>,
 ) -> Result<(StatusCode, AppJson<GroupView>), ApiError> {
-    let name = validate_name("group name", &spec.name)?;
-    let rule = validate_rule(spec.archiving_rule.as_deref().unwrap_or("both"))?;
     let group = state
-        .catalog()
-        .create_group(&name, &rule, &spec.members, now_secs())
-        .await?;
-    let detail =
-        serde_json::json!({ "members": group.members, "archiving_rule": group.archiving_rule });
-    state
-        .audit()
-        .record(
-            caller
-                .entry("group.create", name, Outcome::Success)
-                .with_detail(detail),
+        .administration()
+        .create_group(
+            &caller.actor(),
+            &spec.name,
+            spec.archiving_rule.as_deref(),
+            &spec.members,
         )
         .await?;
     Ok((StatusCode::CREATED, AppJson(group.into())))
@@ -122,18 +113,9 @@ async fn set_group_rule(
     AppPath(name): AppPath<String>,
     AppJson(change): AppJson<GroupRuleChange>,
 ) -> Result<Response, ApiError> {
-    let name = name.trim().to_ascii_lowercase();
-    let rule = validate_rule(&change.archiving_rule)?;
-    if !state.catalog().set_group_rule(&name, &rule).await? {
-        return Err(ApiError::NotFound("no such group".into()));
-    }
     state
-        .audit()
-        .record(
-            caller
-                .entry("group.update", name, Outcome::Success)
-                .with_detail(serde_json::json!({ "archiving_rule": rule })),
-        )
+        .administration()
+        .set_group_rule(&caller.actor(), &name, &change.archiving_rule)
         .await?;
     Ok(crate::no_content())
 }
@@ -147,13 +129,9 @@ async fn delete_group(
     Authorized(caller, _): Authorized<cap::ManageAccounts>,
     AppPath(name): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    let name = name.trim().to_ascii_lowercase();
-    if !state.catalog().delete_group(&name).await? {
-        return Err(ApiError::NotFound("no such group".into()));
-    }
     state
-        .audit()
-        .record(caller.entry("group.delete", name, Outcome::Success))
+        .administration()
+        .delete_group(&caller.actor(), &name)
         .await?;
     Ok(crate::no_content())
 }

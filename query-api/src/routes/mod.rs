@@ -9,6 +9,7 @@ pub(crate) mod messages;
 pub(crate) mod search;
 pub(crate) mod session;
 pub(crate) mod system;
+pub(crate) mod tokens;
 pub(crate) mod users;
 pub(crate) mod volumes;
 

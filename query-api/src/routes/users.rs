@@ -1,49 +1,51 @@
 //! `/api/v1/users`: the administrator creates, lists, changes and disables accounts.
 //! Users are never deleted (the audit trail names them): `DELETE` disables the account
-//! and ends its sessions. Every change is audited with what changed (never passwords).
+//! and ends its sessions. Every change goes through [`coffer_accounts::Administration`]:
+//! audited with what changed (never passwords) before it is applied; nobody changes their
+//! own role, mailboxes or domains, or disables themselves.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use coffer_audit::Outcome;
 use coffer_catalog::users::UserRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
 use crate::routes::rfc3339;
-use crate::state::{AppState, now_secs};
-use coffer_accounts::{self as accounts, UserChange, UserSpec};
+use crate::state::AppState;
+use coffer_accounts::{UserChange, UserSpec};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
+        .routes(routes!(import_users))
         .routes(routes!(get_user, update_user, disable_user))
 }
 
 /// A user account as the API shows it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct UserView {
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserView {
     /// Login name.
-    username: String,
+    pub username: String,
     /// Role.
-    role: String,
+    pub role: String,
     /// Created (RFC 3339).
-    created: String,
+    pub created: String,
     /// Whether the account is disabled.
-    disabled: bool,
+    pub disabled: bool,
     /// Archiving rule.
-    archiving_rule: String,
+    pub archiving_rule: String,
     /// Mailbox addresses (role user).
-    mailboxes: Vec<String>,
+    pub mailboxes: Vec<String>,
     /// Officer domains (`*` = all).
-    domains: Vec<String>,
+    pub domains: Vec<String>,
     /// Groups.
-    groups: Vec<String>,
+    pub groups: Vec<String>,
     /// The generated password, only in the answer that created the account.
     #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<String>,
+    pub password: Option<String>,
 }
 
 impl UserView {
@@ -63,21 +65,10 @@ impl UserView {
 }
 
 /// Every user.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct UserList {
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserList {
     /// Users by name.
-    users: Vec<UserView>,
-}
-
-fn describe(user: &UserRecord) -> serde_json::Value {
-    serde_json::json!({
-        "role": user.role,
-        "mailboxes": user.mailboxes,
-        "domains": user.domains,
-        "groups": user.groups,
-        "disabled": user.disabled,
-        "archiving_rule": user.archiving_rule,
-    })
+    pub users: Vec<UserView>,
 }
 
 /// Create a user (password generated and returned once when absent).
@@ -89,33 +80,69 @@ async fn create_user(
     Authorized(caller, _): Authorized<cap::ManageAccounts>,
     AppJson(spec): AppJson<UserSpec>,
 ) -> Result<(StatusCode, AppJson<UserView>), ApiError> {
-    let target = spec.username.trim().to_ascii_lowercase();
-    match accounts::create_user(state.catalog(), &spec, state.config().password, now_secs()).await {
-        Ok(created) => {
-            let entry = caller.entry(
-                "user.create",
-                created.user.username.clone(),
-                Outcome::Success,
-            );
-            state
-                .audit()
-                .record(entry.with_detail(describe(&created.user)))
-                .await?;
-            tracing::info!(user_id = created.user.id, "user created");
-            Ok((
-                StatusCode::CREATED,
-                AppJson(UserView::new(created.user, created.generated_password)),
-            ))
-        }
-        Err(e) => {
-            let entry = caller.entry("user.create", target, Outcome::Failure);
-            state
-                .audit()
-                .record(entry.with_detail(serde_json::json!({ "error": e.to_string() })))
-                .await?;
-            Err(e.into())
+    let created = state
+        .administration()
+        .create_user(&caller.actor(), &spec)
+        .await?;
+    tracing::info!(user_id = created.user.id, "user created");
+    Ok((
+        StatusCode::CREATED,
+        AppJson(UserView::new(created.user, created.generated_password)),
+    ))
+}
+
+/// A bad row of a CSV import.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RowError {
+    /// Line number (1 = the header).
+    pub line: u64,
+    /// What is wrong.
+    pub error: String,
+}
+
+/// The outcome of a CSV import.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportView {
+    /// Users created, with their generated passwords where none was given.
+    pub created: Vec<UserView>,
+    /// Bad rows (nothing created for them).
+    pub errors: Vec<RowError>,
+}
+
+impl From<coffer_accounts::ImportReport> for ImportView {
+    fn from(report: coffer_accounts::ImportReport) -> Self {
+        Self {
+            created: report
+                .created
+                .into_iter()
+                .map(|c| UserView::new(c.user, c.generated_password))
+                .collect(),
+            errors: report
+                .errors
+                .into_iter()
+                .map(|(line, error)| RowError { line, error })
+                .collect(),
         }
     }
+}
+
+/// Create users from CSV (header `username,role,password,mailboxes,domains,groups,
+/// archiving_rule`; only username and role required; lists `;`-separated; an empty
+/// password is generated and returned once). Good rows are created (each audited);
+/// bad rows are reported with their line.
+#[utoipa::path(post, path = "/users/import", tag = "users", security(("bearer" = [])),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportView), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
+async fn import_users(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ManageAccounts>,
+    body: axum::body::Bytes,
+) -> Result<AppJson<ImportView>, ApiError> {
+    let report = state
+        .administration()
+        .import_csv(&caller.actor(), body.as_ref())
+        .await?;
+    Ok(AppJson(report.into()))
 }
 
 /// List users.
@@ -159,47 +186,11 @@ async fn update_user(
     AppPath(username): AppPath<String>,
     AppJson(change): AppJson<UserChange>,
 ) -> Result<AppJson<UserView>, ApiError> {
-    if change.disabled == Some(true) && username.trim().eq_ignore_ascii_case(&caller.name) {
-        return Err(ApiError::Conflict(
-            "an administrator cannot disable their own account".into(),
-        ));
-    }
-    let result = accounts::update_user(
-        state.catalog(),
-        &username,
-        &change,
-        state.config().password,
-        now_secs(),
-    )
-    .await;
-    let target = username.trim().to_ascii_lowercase();
-    match result {
-        Ok(user) => {
-            let mut detail = describe(&user);
-            if change.password.is_some()
-                && let Some(map) = detail.as_object_mut()
-            {
-                map.insert("password_changed".into(), serde_json::Value::Bool(true));
-            }
-            state
-                .audit()
-                .record(
-                    caller
-                        .entry("user.update", target, Outcome::Success)
-                        .with_detail(detail),
-                )
-                .await?;
-            Ok(AppJson(UserView::new(user, None)))
-        }
-        Err(e) => {
-            let entry = caller.entry("user.update", target, Outcome::Failure);
-            state
-                .audit()
-                .record(entry.with_detail(serde_json::json!({ "error": e.to_string() })))
-                .await?;
-            Err(e.into())
-        }
-    }
+    let user = state
+        .administration()
+        .update_user(&caller.actor(), &username, &change)
+        .await?;
+    Ok(AppJson(UserView::new(user, None)))
 }
 
 /// Disable a user (accounts are never deleted); their sessions end.
