@@ -38,10 +38,10 @@ pub struct Config {
 pub struct HttpConfig {
     /// Listen address (default 127.0.0.1:8080).
     pub listen: Option<String>,
-    /// Take client addresses (audit trail, throttling) from `X-Forwarded-For`: set it
-    /// only behind a reverse proxy that overwrites that header.
+    /// Reverse proxies (CIDR) whose `X-Forwarded-For` is believed for client addresses
+    /// (audit trail, throttling): the right-most address not itself a trusted proxy.
     #[serde(default)]
-    pub trust_forwarded_for: bool,
+    pub trusted_proxies: Vec<String>,
     /// Hours a login session lasts (default 12).
     pub session_hours: Option<u64>,
     /// Largest journal submission over HTTP, bytes (default 64 MiB).

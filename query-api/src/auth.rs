@@ -15,7 +15,7 @@
 //! [`Caller::proof_scope`]); a message outside it is answered 404 like a missing one.
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::header::AUTHORIZATION;
@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::local::LocalPeer;
 use crate::state::{AppState, now_secs};
 use coffer_accounts::token_hash;
+use coffer_ingest::smtp::Cidr;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -110,26 +111,53 @@ impl Caller {
     }
 }
 
-/// The client address of a request: the peer, or the first `X-Forwarded-For` hop when
-/// configured to trust a proxy.
+/// The client address of a request: the peer's, or — when the peer is a trusted proxy
+/// ([`crate::ApiConfig::trusted_proxies`]) — the right-most `X-Forwarded-For` address that
+/// is not itself a trusted proxy. Clients set whatever they like at the left of that
+/// header; only what the trusted proxies appended is believed.
 pub fn client_addr(parts: &Parts, state: &AppState) -> String {
-    if state.config().trust_forwarded_for
-        && let Some(forwarded) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next()
-        && let Ok(ip) = first.trim().parse::<std::net::IpAddr>()
-    {
-        return ip.to_string();
-    }
-    parts
+    let Some(peer) = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(
-            || "unknown".to_string(),
-            |ConnectInfo(addr)| addr.ip().to_string(),
-        )
+        .map(|ConnectInfo(addr)| addr.ip())
+    else {
+        return "unknown".to_string();
+    };
+    forwarded_client(
+        peer,
+        parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        &state.config().trusted_proxies,
+    )
+    .to_string()
+}
+
+/// The client behind `peer` as the `X-Forwarded-For` values tell it, trusting only
+/// `proxies` (see [`client_addr`]).
+fn forwarded_client<'a>(
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'a str>,
+    proxies: &[Cidr],
+) -> IpAddr {
+    if !Cidr::any_contains(proxies, peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            // An unreadable hop: what is left of it cannot be believed.
+            return client;
+        };
+        client = ip;
+        if !Cidr::any_contains(proxies, ip) {
+            return ip;
+        }
+    }
+    client
 }
 
 /// The client address as an extractor (for the login, which has no caller yet).
@@ -264,4 +292,30 @@ fn denial(role: Role, capability: Capability) -> String {
         capability.name(),
         allowed.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hops_appended_by_trusted_proxies_are_believed() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let proxies: Vec<Cidr> = vec!["10.0.0.0/24".parse().expect("cidr")];
+        let client = |peer: IpAddr, header: &[&str]| {
+            forwarded_client(peer, header.iter().copied(), &proxies).to_string()
+        };
+        // A spoofed left-most value is ignored: the proxy appended the real client.
+        assert_eq!(client(proxy, &["6.6.6.6, 203.0.113.7"]), "203.0.113.7");
+        // Two trusted proxies in a row.
+        assert_eq!(client(proxy, &["203.0.113.7, 10.0.0.2"]), "203.0.113.7");
+        assert_eq!(client(proxy, &["6.6.6.6", "203.0.113.7"]), "203.0.113.7");
+        // Not from a trusted proxy: the header is ignored.
+        let stranger: IpAddr = "198.51.100.9".parse().expect("ip");
+        assert_eq!(client(stranger, &["1.2.3.4"]), "198.51.100.9");
+        // Nothing untrusted in the header: the left-most trusted hop.
+        assert_eq!(client(proxy, &["10.0.0.3"]), "10.0.0.3");
+        assert_eq!(client(proxy, &[]), "10.0.0.1");
+        assert_eq!(client(proxy, &["junk, 203.0.113.7"]), "203.0.113.7");
+    }
 }

@@ -28,12 +28,13 @@
 //!
 //! # TLS
 //! The API speaks plain HTTP and binds to loopback by default; expose it through a TLS
-//! reverse proxy (and set `trust_forwarded_for` so client addresses in the audit trail
+//! reverse proxy (and list it in `trusted_proxies` so client addresses in the audit trail
 //! are the real ones). See the README.
 
 pub mod auth;
 pub mod error;
 pub mod local;
+pub mod login_failures;
 pub mod metrics;
 mod render;
 mod routes;

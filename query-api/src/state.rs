@@ -11,9 +11,11 @@ use coffer_ingest::Archive;
 use coffer_ingest::journaling::Journal;
 use coffer_volume::PublicKey;
 
+use crate::login_failures::LoginFailures;
 use crate::metrics::Metrics;
 use crate::throttle::{Throttle, ThrottleConfig};
 use coffer_accounts::{self as accounts, Administration, PasswordParams};
+use coffer_ingest::smtp::Cidr;
 
 /// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
 #[derive(Debug, Clone)]
@@ -28,13 +30,17 @@ pub struct ApiConfig {
     pub max_message_body: usize,
     /// Longest a request may take before it is answered 408.
     pub request_timeout: Duration,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: for a request from one of
+    /// them, the client is the right-most address of the header that is not itself one
+    /// of them. Empty: the header is ignored.
+    pub trusted_proxies: Vec<Cidr>,
     /// Local domains (their participants become mailboxes of journal submissions),
     /// in addition to the domains table.
     pub local_domains: Vec<String>,
     /// Failed-login throttling.
     pub throttle: ThrottleConfig,
+    /// Most passwords checked at once (Argon2id takes 19 MiB each).
+    pub max_password_checks: usize,
 }
 
 impl Default for ApiConfig {
@@ -45,9 +51,10 @@ impl Default for ApiConfig {
             max_json_body: 1024 * 1024,
             max_message_body: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(120),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             local_domains: Vec::new(),
             throttle: ThrottleConfig::default(),
+            max_password_checks: 4,
         }
     }
 }
@@ -58,6 +65,8 @@ struct Inner {
     audit: AuditLog,
     config: ApiConfig,
     throttle: Throttle,
+    login_failures: LoginFailures,
+    password_checks: tokio::sync::Semaphore,
     metrics: Arc<Metrics>,
     public_key: PublicKey,
     /// A hash verified against when the username is unknown, so the answer takes as
@@ -91,6 +100,7 @@ impl AppState {
         let dummy_hash = accounts::hash_password(&accounts::generate_password(), config.password)?;
         let public_key = journal.archive().key().public_key();
         let throttle = Throttle::new(config.throttle);
+        let password_checks = tokio::sync::Semaphore::new(config.max_password_checks.max(1));
         let administration = Administration::new(
             Arc::clone(journal.archive().catalog()),
             audit.clone(),
@@ -103,6 +113,8 @@ impl AppState {
                 audit,
                 config,
                 throttle,
+                login_failures: LoginFailures::default(),
+                password_checks,
                 metrics,
                 public_key,
                 dummy_hash,
@@ -165,6 +177,42 @@ impl AppState {
         &self.inner.throttle
     }
 
+    /// The slots for checking passwords.
+    pub(crate) fn password_checks(&self) -> &tokio::sync::Semaphore {
+        &self.inner.password_checks
+    }
+
+    /// Counts a failed or throttled login for the audit trail; the first of a window is
+    /// recorded at once, the rest summarised ([`crate::login_failures`]).
+    pub(crate) async fn login_failed(
+        &self,
+        actor: &str,
+        client: &str,
+        reason: &'static str,
+    ) -> Result<(), coffer_audit::Error> {
+        if let Some(entry) =
+            self.inner
+                .login_failures
+                .failed(actor, client, reason, std::time::Instant::now())
+        {
+            self.audit().record(entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the summaries of failed logins whose window has ended (all of them with
+    /// `all`, at shutdown).
+    pub async fn flush_login_failures(&self, all: bool) -> Result<(), coffer_audit::Error> {
+        for entry in self
+            .inner
+            .login_failures
+            .due(std::time::Instant::now(), all)
+        {
+            self.audit().record(entry).await?;
+        }
+        Ok(())
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
@@ -183,6 +231,9 @@ impl AppState {
         loop {
             if let Err(e) = self.refresh_local_domains().await {
                 tracing::warn!(error = %e, "could not re-read the local domains");
+            }
+            if let Err(e) = self.flush_login_failures(false).await {
+                tracing::error!(error = %e, "could not record the failed logins' summary");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(10)) => {}

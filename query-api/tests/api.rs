@@ -284,7 +284,8 @@ async fn failed_logins_are_throttled_and_audited() {
         .and_then(|v| v.parse().ok())
         .expect("Retry-After");
     assert!((1..=30).contains(&retry), "{retry}");
-    // Other users are not affected (per-address limit is higher).
+    // Other users are not affected (an address is throttled across accounts only when
+    // it fails on many accounts).
     assert_eq!(login("bob", PASSWORD).await.status, 200);
     // An unknown user gets the same answer as a wrong password.
     let r = login("nobody-at-all", "whatever pass").await;
@@ -293,6 +294,8 @@ async fn failed_logins_are_throttled_and_audited() {
         (401, serde_json::json!("invalid username or password"))
     );
 
+    // Failures are summarised per account and client: the first at once, the rest in one
+    // entry with a count when the window ends (here: forced, as at shutdown).
     let audit = http::get(
         addr,
         "/api/v1/audit?action=login&actor=alice",
@@ -301,12 +304,36 @@ async fn failed_logins_are_throttled_and_audited() {
     .await
     .json();
     let entries = audit["entries"].as_array().expect("entries");
-    let failures = entries.iter().filter(|e| e["outcome"] == "failure").count();
+    let failures: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["outcome"] == "failure")
+        .collect();
+    assert_eq!(failures.len(), 1, "only the first failure so far: {audit}");
+    assert_eq!(failures[0]["detail"]["count"], 1);
+    server
+        .state
+        .flush_login_failures(true)
+        .await
+        .expect("summaries");
+    let audit = http::get(
+        addr,
+        "/api/v1/audit?action=login&actor=alice",
+        Some(server.token("aud")),
+    )
+    .await
+    .json();
+    let entries = audit["entries"].as_array().expect("entries");
+    let summary = entries
+        .iter()
+        .find(|e| e["detail"]["summary"] == true)
+        .expect("a summary entry");
+    assert_eq!(summary["outcome"], "failure");
     assert_eq!(
-        failures, 6,
-        "5 wrong passwords and 1 throttled attempt: {audit}"
+        summary["detail"]["count"], 5,
+        "4 more wrong passwords and 1 throttled attempt: {audit}"
     );
-    assert!(entries.iter().any(|e| e["detail"]["reason"] == "throttled"));
+    assert_eq!(summary["detail"]["reasons"]["throttled"], 1);
+    assert_eq!(summary["detail"]["reasons"]["invalid credentials"], 4);
     let anon = http::get(
         addr,
         "/api/v1/audit?action=login&actor=anonymous",
@@ -327,6 +354,70 @@ async fn failed_logins_are_throttled_and_audited() {
         metrics.contains("coffer_auth_failures_total{reason=\"throttled\"} 1"),
         "{metrics}"
     );
+}
+
+/// A burst of 32 parallel wrong passwords for one account: the attempts are counted
+/// before any password is checked, so at most the free allowance is checked and the
+/// rest are refused at once; the burst does not lock another account out from the same
+/// address, and it leaves two audit entries, not 32.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_burst_checks_at_most_the_limit_and_locks_out_nobody_else() {
+    let server = TestServer::start(ApiConfig::default()).await;
+    let addr = server.addr;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        burst.spawn(async move {
+            http::json(
+                addr,
+                "POST",
+                "/api/v1/session",
+                None,
+                &serde_json::json!({"username": "carl", "password": "wrong password!"}),
+            )
+            .await
+            .status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = burst.join_next().await {
+        statuses.push(status.expect("join"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 27), "{statuses:?}");
+    let bob = http::json(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        &serde_json::json!({"username": "bob", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(bob.status, 200, "{}", bob.text());
+    server
+        .state
+        .flush_login_failures(true)
+        .await
+        .expect("summaries");
+    let audit = http::get(
+        addr,
+        "/api/v1/audit?action=login&actor=carl",
+        Some(server.token("aud")),
+    )
+    .await
+    .json();
+    let failures: Vec<&serde_json::Value> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["outcome"] == "failure")
+        .collect();
+    assert_eq!(failures.len(), 2, "{audit}");
+    let counted: u64 = failures
+        .iter()
+        .map(|e| e["detail"]["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(counted, 32);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,7 +77,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     )
     .await
     .context("opening the audit trail")?;
-    let api_config = api_config(&config);
+    let api_config = api_config(&config)?;
     ensure_admin(
         archive.catalog(),
         &audit,
@@ -163,6 +163,9 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     for task in tasks {
         let _ = task.await;
     }
+    if let Err(e) = state.flush_login_failures(true).await {
+        tracing::error!(error = %e, "could not record the failed logins' summary");
+    }
     drop(state);
     drop(journal);
     let checkpointed = {
@@ -177,9 +180,18 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn api_config(config: &Config) -> ApiConfig {
+fn api_config(config: &Config) -> Result<ApiConfig> {
     let defaults = ApiConfig::default();
-    ApiConfig {
+    let trusted_proxies = config
+        .http
+        .trusted_proxies
+        .iter()
+        .map(|c| {
+            c.parse()
+                .map_err(|e| anyhow::anyhow!("[http] trusted_proxies {c:?}: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ApiConfig {
         session_ttl: config.http.session_hours.map_or(defaults.session_ttl, |h| {
             Duration::from_secs(h.saturating_mul(3600))
         }),
@@ -188,10 +200,10 @@ fn api_config(config: &Config) -> ApiConfig {
             .max_message_size
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(defaults.max_message_body),
-        trust_forwarded_for: config.http.trust_forwarded_for,
+        trusted_proxies,
         local_domains: config.local_domains.clone(),
         ..defaults
-    }
+    })
 }
 
 /// Creates `admin` when no administrator exists (first start).

@@ -1,9 +1,11 @@
 //! `POST /api/v1/session` (log in) and `DELETE /api/v1/session` (log out).
 //!
-//! A login is throttled (per username and client address) before the password is
-//! checked, verifies Argon2id on a blocking thread (against a dummy hash when the user
-//! is unknown or disabled, so timing does not tell), and is audited either way. The
-//! token is returned once; only its SHA-256 is stored.
+//! A login is counted by the throttle before the password is checked
+//! ([`crate::throttle`]: per account and client, per client, per account), waits for one
+//! of a few Argon2id slots, verifies on a blocking thread (against a dummy hash when the
+//! user is unknown or disabled, so timing does not tell), and is audited either way —
+//! failures summarised per account and client ([`crate::login_failures`]). The token is
+//! returned once; only its SHA-256 is stored.
 
 use std::time::Instant;
 
@@ -19,6 +21,9 @@ use crate::error::{ApiError, AppJson, ErrorResponse};
 use crate::routes::rfc3339;
 use crate::state::{AppState, now_secs};
 use coffer_accounts::{SESSION_PREFIX, new_token, verify_password_blocking};
+
+/// Longest a login waits for a password-checking slot before 503.
+const LOGIN_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(login, logout))
@@ -64,39 +69,38 @@ async fn login(
     } else {
         "anonymous".to_string()
     };
-    let audit_failure = |reason: &str| {
-        AuditEntry::new(
-            actor.clone(),
-            "login",
-            actor.clone(),
-            Outcome::Failure,
-            client.clone(),
-        )
-        .with_detail(serde_json::json!({ "reason": reason }))
+    let attempt = match state.throttle().begin(&username, &client, now) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            state.metrics().auth_failure("throttled");
+            state.login_failed(&actor, &client, "throttled").await?;
+            return Err(ApiError::Throttled {
+                retry_after: wait.as_secs().max(1),
+            });
+        }
     };
-    if let Err(wait) = state.throttle().check(&username, &client, now) {
-        state.metrics().auth_failure("throttled");
-        state.audit().record(audit_failure("throttled")).await?;
-        return Err(ApiError::Throttled {
-            retry_after: wait.as_secs().max(1),
-        });
-    }
     let (hash, usable) = match &credentials {
         Some(c) if !c.disabled => (c.password_hash.clone(), true),
         _ => (state.dummy_hash().to_string(), false),
     };
+    // At most a few Argon2id checks at once (19 MiB each): a burst waits its turn
+    // instead of taking the server's memory.
+    let permit = tokio::time::timeout(LOGIN_QUEUE_WAIT, state.password_checks().acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::Unavailable("too many logins at once; retry shortly".into()))?;
     let verified = verify_password_blocking(body.password, hash).await && usable;
+    drop(permit);
     let Some(user) = credentials.filter(|_| verified) else {
-        state.throttle().failure(&username, &client, now);
         state.metrics().auth_failure("login");
         tracing::info!("login failed");
         state
-            .audit()
-            .record(audit_failure("invalid credentials"))
+            .login_failed(&actor, &client, "invalid credentials")
             .await?;
         return Err(ApiError::Unauthenticated("invalid username or password"));
     };
-    state.throttle().success(&username);
+    state.throttle().succeeded(&attempt);
     let (token, hash) = new_token(SESSION_PREFIX);
     let created = now_secs();
     let ttl = i64::try_from(state.config().session_ttl.as_secs()).unwrap_or(i64::MAX);
