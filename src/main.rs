@@ -63,6 +63,10 @@ enum Command {
 }
 
 fn main() {
+    // Everything this process creates — volumes, catalog, index, keys, the audit trail,
+    // sockets — is for the data directory's owner alone (files 0600, directories 0700),
+    // whatever umask the service manager or shell gave it.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,

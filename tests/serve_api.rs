@@ -501,3 +501,105 @@ fn shell_changes_and_reads_beside_a_running_server_are_audited() {
     });
     stop_server(server);
 }
+
+/// Local access (issue 22, item 6): under a permissive umask (022) everything `serve` and
+/// `import` create in the data directory is for its owner alone (files 0600 or
+/// stricter, directories 0700), and the generated admin password goes to a 0600 file
+/// whose path is printed — never to stdout itself.
+#[test]
+fn the_data_directory_is_private_under_umask_022() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let mut child = coffer_testkit::server::KillOnDrop::new(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 022; exec \"$0\" --data-dir \"$1\" serve --http 127.0.0.1:0 --smtp off")
+            .arg(common::COFFER.path())
+            .arg(&data)
+            .env("COFFER_LOG", "warn")
+            .env_remove("COFFER_ADMIN_PASSWORD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = Vec::new();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines.next().expect("serve exited").expect("line");
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("coffer: listening on http://") {
+            break rest.parse().expect("address");
+        }
+    };
+    let announcement = printed
+        .iter()
+        .find(|l| l.contains("created the admin account"))
+        .expect("the admin account is announced");
+    let password_file = data.join("initial-admin-password");
+    assert!(
+        announcement.contains(&password_file.display().to_string()),
+        "{announcement}"
+    );
+    let password = std::fs::read_to_string(&password_file).expect("password file");
+    assert!(
+        !printed.iter().any(|l| l.contains(password.trim())),
+        "the password itself is not printed: {printed:?}"
+    );
+    // The password in the file works.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let status = runtime.block_on(async {
+        http::json(
+            addr,
+            "POST",
+            "/api/v1/session",
+            None,
+            &serde_json::json!({"username": "admin", "password": password.trim()}),
+        )
+        .await
+        .status
+    });
+    assert_eq!(status, 200);
+    let server = Server {
+        child,
+        addr,
+        smtp: None,
+        lmtp: None,
+        stdout: printed,
+        data: data.clone(),
+    };
+    stop_server(server);
+    let fixture = eml_fixtures(&["rfc"]).remove(0);
+    let import = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" --data-dir \"$1\" import --mailbox a@corp.example \"$2\"")
+        .arg(common::COFFER.path())
+        .arg(&data)
+        .arg(&fixture)
+        .output()
+        .expect("import");
+    assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
+    let mut checked = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(dir) = stack.pop() {
+        let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", dir.display());
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let meta = entry.metadata().expect("meta");
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                assert_eq!(mode & 0o077, 0, "{} is {mode:o}", entry.path().display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 10,
+        "volumes, index, catalog, keys, audit: {checked} files"
+    );
+}

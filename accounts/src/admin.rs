@@ -159,6 +159,26 @@ impl Administration {
         }
     }
 
+    /// First start: creates the `admin` account when no administrator exists (password
+    /// `password`, or generated and returned once), audited as done by `actor` (the
+    /// server). `None` when an administrator exists already.
+    pub async fn ensure_admin(
+        &self,
+        actor: &Actor,
+        password: Option<String>,
+    ) -> Result<Option<Created>, AccountError> {
+        if self.catalog.has_admin().await? || self.catalog.user_id("admin").await?.is_some() {
+            return Ok(None);
+        }
+        let spec = UserSpec {
+            username: "admin".into(),
+            password,
+            role: "admin".into(),
+            ..UserSpec::default()
+        };
+        self.create_user(actor, &spec).await.map(Some)
+    }
+
     /// Creates a user (password generated and returned once when absent).
     pub async fn create_user(
         &self,

@@ -11,7 +11,8 @@
 //! <root>/coffer.toml      configuration (read by the binary)
 //! ```
 //!
-//! [`DataDir`] only names paths; [`DataDir::open_for_writing`] creates the directory,
+//! [`DataDir`] only names paths; [`DataDir::open_for_writing`] creates the directory
+//! (0700, and tightens a looser existing one),
 //! takes the writer lock and loads (or, on first use, creates) the signing key, giving a
 //! [`WritableDataDir`] that the archive holds for as long as it writes.
 
@@ -58,6 +59,36 @@ impl DataDir {
         self.root.join("audit")
     }
 
+    /// Creates the directory (mode 0700) if needed; an existing one readable or
+    /// searchable by others is tightened to 0700, with a warning: everything inside —
+    /// the mail, the catalog, the password hashes — is for its owner alone.
+    pub fn create_private(&self) -> Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let io = |source| IngestError::Io {
+            path: self.root.clone(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(io)?;
+        let mode = std::fs::metadata(&self.root)
+            .map_err(io)?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                mode = format!("{mode:o}"),
+                "the data directory was open to other users; restricted to its owner (0700)"
+            );
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+                .map_err(io)?;
+        }
+        Ok(())
+    }
+
     /// Opens the catalog of this data directory: the embedded SQLite file, or the
     /// database at `url` (PostgreSQL for several nodes).
     pub async fn open_catalog(&self, url: Option<&str>) -> Result<Catalog> {
@@ -71,10 +102,7 @@ impl DataDir {
     /// the holder, when another process has it; `holder` names this one) and loads the
     /// signing key, creating it on first use.
     pub fn open_for_writing(self, holder: &str) -> Result<WritableDataDir> {
-        std::fs::create_dir_all(&self.root).map_err(|source| IngestError::Io {
-            path: self.root.clone(),
-            source,
-        })?;
+        self.create_private()?;
         let lock = DataDirLock::acquire(&self.root, holder)?;
         let (key, created) = ArchiveKey::load_or_create(&self.keys())?;
         if created {

@@ -9,15 +9,14 @@
 //! applier, and sign final checkpoints in the mail and audit volumes.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use coffer_accounts::{self as accounts, PasswordParams, UserSpec};
-use coffer_audit::{AuditEntry, AuditLog, Outcome, audit_dir};
-use coffer_catalog::Catalog;
+use coffer_audit::{AuditLog, audit_dir};
 use coffer_ingest::journaling::Journal;
 use coffer_ingest::metrics::IngestMetrics;
 use coffer_query_api::{ApiConfig, AppState, Metrics};
@@ -63,8 +62,7 @@ pub struct ServeArgs {
 
 /// Serves until a signal; exit status 0 after a clean shutdown.
 pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    coffer_ingest::DataDir::new(data_dir).create_private()?;
     let (archive, mut config) = super::open_archive(data_dir, super::SERVE_HOLDER).await?;
     config
         .local_domains
@@ -78,13 +76,6 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     .await
     .context("opening the audit trail")?;
     let api_config = api_config(&config)?;
-    ensure_admin(
-        archive.catalog(),
-        &audit,
-        args.admin_password,
-        api_config.password,
-    )
-    .await?;
 
     let ingest_metrics = IngestMetrics::default();
     let metrics = Arc::new(Metrics::new(&ingest_metrics));
@@ -100,6 +91,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
             .await
             .context("start-up panicked")??
     };
+    ensure_admin(&state, data_dir, args.admin_password).await?;
     let listen = args
         .http
         .or(config.http.listen.clone())
@@ -206,45 +198,42 @@ fn api_config(config: &Config) -> Result<ApiConfig> {
     })
 }
 
-/// Creates `admin` when no administrator exists (first start).
-async fn ensure_admin(
-    catalog: &Catalog,
-    audit: &AuditLog,
-    password: Option<String>,
-    params: PasswordParams,
-) -> Result<()> {
-    if catalog.has_admin().await? || catalog.user_id("admin").await?.is_some() {
-        return Ok(());
-    }
+/// File, in the data directory, that receives the generated admin password (0600).
+const INITIAL_ADMIN_PASSWORD: &str = "initial-admin-password";
+
+/// Creates `admin` when no administrator exists (first start). A generated password is
+/// written once to a file only the data directory's owner can read — never to stdout,
+/// which service managers keep in their logs — and the file's path is printed.
+async fn ensure_admin(state: &AppState, data_dir: &Path, password: Option<String>) -> Result<()> {
     let generated = password.is_none();
-    let spec = UserSpec {
-        username: "admin".into(),
-        password,
-        role: "admin".into(),
-        ..UserSpec::default()
+    let actor = coffer_accounts::Actor {
+        name: super::SERVE_HOLDER.to_string(),
+        client: "local".to_string(),
+        account: None,
     };
-    let created =
-        match accounts::create_user(catalog, &spec, params, chrono::Utc::now().timestamp()).await {
-            Ok(c) => c,
-            Err(accounts::AccountError::Invalid(m)) => bail!("COFFER_ADMIN_PASSWORD: {m}"),
-            Err(e) => return Err(e.into()),
-        };
-    audit
-        .record(
-            AuditEntry::new(
-                "coffer serve",
-                "user.create",
-                "admin",
-                Outcome::Success,
-                "local",
-            )
-            .with_detail(serde_json::json!({ "role": "admin", "first_start": true })),
-        )
-        .await?;
+    let created = match state.administration().ensure_admin(&actor, password).await {
+        Ok(Some(created)) => created,
+        Ok(None) => return Ok(()),
+        Err(coffer_accounts::AccountError::Invalid(m)) => bail!("COFFER_ADMIN_PASSWORD: {m}"),
+        Err(e) => return Err(e.into()),
+    };
     match created.generated_password {
         Some(p) if generated => {
+            use std::io::Write;
+            let path = data_dir.join(INITIAL_ADMIN_PASSWORD);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            writeln!(file, "{p}").with_context(|| format!("writing {}", path.display()))?;
+            file.sync_all()
+                .with_context(|| format!("writing {}", path.display()))?;
             println!(
-                "coffer: created the admin account; its password (shown once, change it): {p}"
+                "coffer: created the admin account; its password is in {} (readable by this user only; change it and delete the file)",
+                path.display()
             );
         }
         _ => println!(

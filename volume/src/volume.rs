@@ -801,7 +801,7 @@ impl Volume {
         manifest.store(&self.inner.dir)?;
         for no in 1..=st.segment_count {
             let path = segment_path(&self.inner.dir, no);
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).map_err(io_err(&path))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).map_err(io_err(&path))?;
         }
         st.manifest = manifest;
         st.current = None;
