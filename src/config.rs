@@ -42,8 +42,10 @@ pub struct HttpConfig {
     /// (audit trail, throttling): the right-most address not itself a trusted proxy.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
-    /// Hours a login session lasts (default 12).
+    /// Hours a login session lasts at most (default 12).
     pub session_hours: Option<u64>,
+    /// Minutes of inactivity after which a login session ends (default 30).
+    pub session_idle_minutes: Option<u64>,
     /// Largest journal submission over HTTP, bytes (default 64 MiB).
     pub max_message_size: Option<u64>,
 }

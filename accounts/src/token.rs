@@ -42,17 +42,19 @@ pub struct Principal {
 }
 
 /// The principal behind `token` at time `now` (Unix seconds): a live login session of an
-/// enabled user, or a journal API token that is not revoked. `None` for anything else
-/// (unknown prefix, unknown, expired or revoked token).
+/// enabled user (not expired, used within the last `session_idle` seconds), or a journal
+/// API token that is not revoked. `None` for anything else (unknown prefix, unknown,
+/// expired, idle or revoked token).
 pub async fn authenticate(
     catalog: &Catalog,
     token: &str,
     now: i64,
+    session_idle: i64,
 ) -> Result<Option<Principal>, coffer_catalog::Error> {
     let hash = token_hash(token);
     if token.starts_with(SESSION_PREFIX) {
         Ok(catalog
-            .session_user(&hash, now)
+            .session_user(&hash, now, session_idle)
             .await?
             .map(|user| Principal {
                 id: user.id,

@@ -25,6 +25,10 @@ pub struct ApiTokenRecord {
     pub revoked: bool,
 }
 
+/// How often a session's last use is written, seconds (the precision of the
+/// inactivity timeout).
+const SEEN_GRANULARITY: i64 = 60;
+
 impl Catalog {
     /// Stores a new session for `user_id`, valid until `expires` (Unix seconds).
     pub async fn create_session(
@@ -44,24 +48,35 @@ impl Catalog {
         Ok(())
     }
 
-    /// The user of a valid session (not revoked, not expired at `now`, user enabled).
+    /// The user of a valid session (not revoked, not expired at `now`, used within the
+    /// last `idle` seconds, user enabled). Records the use (at most once a minute, so a
+    /// busy session does not write on every request).
     pub async fn session_user(
         &self,
         token_hash: &[u8; 32],
         now: i64,
+        idle: i64,
     ) -> Result<Option<UserRecord>> {
         let row = sqlx::query(
-            "SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.revoked = 0 AND s.expires > $2 AND u.disabled = 0",
+            "SELECT s.user_id, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.revoked = 0 AND s.expires > $2 AND u.disabled = 0 \
+             AND (CASE WHEN s.last_seen > s.created THEN s.last_seen ELSE s.created END) > $3",
         )
         .bind(token_hash.to_vec())
         .bind(now)
+        .bind(now.saturating_sub(idle))
         .fetch_optional(self.pool())
         .await?;
-        match row {
-            Some(row) => self.user_by_id(row.try_get(0)?).await,
-            None => Ok(None),
+        let Some(row) = row else { return Ok(None) };
+        let last_seen: i64 = row.try_get(1)?;
+        if last_seen < now.saturating_sub(SEEN_GRANULARITY) {
+            sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(token_hash.to_vec())
+                .execute(self.pool())
+                .await?;
         }
+        self.user_by_id(row.try_get(0)?).await
     }
 
     /// Revokes one session; false when it did not exist or was already revoked.

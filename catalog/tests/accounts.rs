@@ -118,16 +118,34 @@ async fn scenarios(cat: &Catalog, sfx: &str) {
         .await
         .expect("session");
     assert_eq!(
-        cat.session_user(&t1, 1500).await.expect("s").map(|u| u.id),
+        cat.session_user(&t1, 1500, 1_000_000)
+            .await
+            .expect("s")
+            .map(|u| u.id),
         Some(created.id)
     );
     assert!(
-        cat.session_user(&t1, 2000).await.expect("s").is_none(),
+        cat.session_user(&t1, 2000, 1_000_000)
+            .await
+            .expect("s")
+            .is_none(),
         "expired"
+    );
+    // Inactivity: used at 1500, so alive until 1500 + idle; unused past it, ended.
+    assert!(
+        cat.session_user(&t1, 1600, 200).await.expect("s").is_some(),
+        "used 100 s ago"
+    );
+    assert!(
+        cat.session_user(&t1, 1801, 200).await.expect("s").is_none(),
+        "unused for longer than the inactivity timeout"
     );
     assert!(cat.revoke_session(&t1).await.expect("revoke"));
     assert!(
-        cat.session_user(&t1, 1500).await.expect("s").is_none(),
+        cat.session_user(&t1, 1500, 1_000_000)
+            .await
+            .expect("s")
+            .is_none(),
         "revoked"
     );
     cat.create_session(&t2, created.id, 1000, 2000)
@@ -146,7 +164,10 @@ async fn scenarios(cat: &Catalog, sfx: &str) {
         .expect("disable");
     assert!(updated.disabled);
     assert!(
-        cat.session_user(&t2, 1500).await.expect("s").is_none(),
+        cat.session_user(&t2, 1500, 1_000_000)
+            .await
+            .expect("s")
+            .is_none(),
         "disabled user"
     );
     let updated = cat
@@ -163,7 +184,10 @@ async fn scenarios(cat: &Catalog, sfx: &str) {
         .expect("update");
     assert_eq!(updated.mailboxes, vec![format!("b{sfx}@example.com")]);
     assert!(
-        cat.session_user(&t2, 1500).await.expect("s").is_none(),
+        cat.session_user(&t2, 1500, 1_000_000)
+            .await
+            .expect("s")
+            .is_none(),
         "disabling revoked the session for good"
     );
     assert!(matches!(

@@ -201,7 +201,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             "a bearer token is required (POST /api/v1/session)",
         ));
     };
-    let principal = coffer_accounts::authenticate(state.catalog(), token, now_secs()).await?;
+    let idle = i64::try_from(state.config().session_idle.as_secs()).unwrap_or(i64::MAX);
+    let principal = coffer_accounts::authenticate(state.catalog(), token, now_secs(), idle).await?;
     let caller = principal.map(|p| Caller {
         id: p.id,
         name: p.name,

@@ -20,8 +20,10 @@ use coffer_ingest::smtp::Cidr;
 /// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// How long a login session lasts.
+    /// How long a login session lasts at most.
     pub session_ttl: Duration,
+    /// A session unused for this long ends (the inactivity timeout).
+    pub session_idle: Duration,
     /// Argon2id parameters for new password hashes.
     pub password: PasswordParams,
     /// Largest JSON body.
@@ -47,6 +49,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             session_ttl: Duration::from_secs(12 * 3600),
+            session_idle: Duration::from_secs(30 * 60),
             password: PasswordParams::default(),
             max_json_body: 1024 * 1024,
             max_message_body: 64 * 1024 * 1024,

@@ -175,6 +175,93 @@ async fn errors_have_one_json_shape() {
     assert!(r.header("x-request-id").is_some());
 }
 
+/// Sessions end after the inactivity timeout as well as at their absolute expiry, and a
+/// person changes their own password (the current one checked; the change audited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_end_and_people_change_their_own_password() {
+    let config = ApiConfig {
+        session_idle: Duration::from_secs(1),
+        ..ApiConfig::default()
+    };
+    let server = TestServer::start(config).await;
+    let addr = server.addr;
+    let token = server.login("olga").await;
+    assert_eq!(
+        http::get(addr, "/api/v1/volumes", Some(&token))
+            .await
+            .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        http::get(addr, "/api/v1/volumes", Some(&token))
+            .await
+            .status,
+        401,
+        "unused for longer than the inactivity timeout"
+    );
+
+    let server = TestServer::start(ApiConfig::default()).await;
+    let addr = server.addr;
+    let bob = server.token("bob").to_string();
+    let change = |current: &str, new: &str| serde_json::json!({ "current": current, "new": new });
+    let wrong = http::json(
+        addr,
+        "POST",
+        "/api/v1/session/password",
+        Some(&bob),
+        &change("not my password", "a brand new password"),
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let short = http::json(
+        addr,
+        "POST",
+        "/api/v1/session/password",
+        Some(&bob),
+        &change(PASSWORD, "short"),
+    )
+    .await;
+    assert_eq!(short.status, 400, "{}", short.text());
+    let done = http::json(
+        addr,
+        "POST",
+        "/api/v1/session/password",
+        Some(&bob),
+        &change(PASSWORD, "a brand new password"),
+    )
+    .await;
+    assert_eq!(done.status, 204, "{}", done.text());
+    let login = |password: &'static str| async move {
+        http::json(
+            addr,
+            "POST",
+            "/api/v1/session",
+            None,
+            &serde_json::json!({"username": "bob", "password": password}),
+        )
+        .await
+        .status
+    };
+    assert_eq!(login(PASSWORD).await, 401);
+    assert_eq!(login("a brand new password").await, 200);
+    let audit = http::get(
+        addr,
+        "/api/v1/audit?action=user.update&actor=bob",
+        Some(server.token("aud")),
+    )
+    .await
+    .json();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["outcome"] == "success" && e["detail"]["password_changed"] == true),
+        "{audit}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_expire_and_are_revoked() {
     let config = ApiConfig {
@@ -750,7 +837,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 29] = [
+const ENDPOINTS: [(&str, &str); 30] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -772,6 +859,7 @@ const ENDPOINTS: [(&str, &str); 29] = [
     ("GET", "/api/v1/tokens"),
     ("DELETE", "/api/v1/tokens/{name}"),
     ("POST", "/api/v1/users/import"),
+    ("POST", "/api/v1/session/password"),
     ("GET", "/api/v1/search"),
     ("GET", "/api/v1/messages/{id}"),
     ("GET", "/api/v1/messages/{id}/raw"),

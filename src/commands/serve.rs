@@ -187,6 +187,12 @@ fn api_config(config: &Config) -> Result<ApiConfig> {
         session_ttl: config.http.session_hours.map_or(defaults.session_ttl, |h| {
             Duration::from_secs(h.saturating_mul(3600))
         }),
+        session_idle: config
+            .http
+            .session_idle_minutes
+            .map_or(defaults.session_idle, |m| {
+                Duration::from_secs(m.saturating_mul(60))
+            }),
         max_message_body: config
             .http
             .max_message_size

@@ -91,7 +91,10 @@ impl Authenticator for JournalTokens {
     fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let now = chrono::Utc::now().timestamp();
-            match coffer_accounts::authenticate(&self.catalog, &credentials.password, now).await {
+            // Journal tokens have no inactivity timeout (the role check below refuses a
+            // login session anyway).
+            match coffer_accounts::authenticate(&self.catalog, &credentials.password, now, 0).await
+            {
                 Ok(Some(principal)) => allows(principal.role, Capability::SubmitMessages),
                 Ok(None) => false,
                 Err(e) => {

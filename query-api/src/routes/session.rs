@@ -26,7 +26,9 @@ use coffer_accounts::{SESSION_PREFIX, new_token, verify_password_blocking};
 const LOGIN_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login, logout))
+    OpenApiRouter::new()
+        .routes(routes!(login, logout))
+        .routes(routes!(change_password))
 }
 
 /// Credentials.
@@ -138,6 +140,69 @@ async fn logout(
     state
         .audit()
         .record(caller.entry("logout", caller.name.clone(), Outcome::Success))
+        .await?;
+    Ok(crate::no_content())
+}
+
+/// A change of one's own password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    /// The current password.
+    current: String,
+    /// The new one (10 to 1024 characters).
+    new: String,
+}
+
+/// Change one's own password (any person; the current password is checked, throttled
+/// like a login; the change is audited before it is applied).
+#[utoipa::path(post, path = "/session/password", tag = "session", security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses((status = 204), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+              (status = 429, body = ErrorResponse)))]
+async fn change_password(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::OwnSession>,
+    AppJson(body): AppJson<PasswordChange>,
+) -> Result<Response, ApiError> {
+    let now = Instant::now();
+    let attempt = match state.throttle().begin(&caller.name, &caller.client, now) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            state.metrics().auth_failure("throttled");
+            return Err(ApiError::Throttled {
+                retry_after: wait.as_secs().max(1),
+            });
+        }
+    };
+    let hash = state
+        .catalog()
+        .credentials(&caller.name)
+        .await?
+        .map(|c| c.password_hash)
+        .ok_or(ApiError::Unauthenticated("invalid username or password"))?;
+    let permit = tokio::time::timeout(LOGIN_QUEUE_WAIT, state.password_checks().acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::Unavailable("too many logins at once; retry shortly".into()))?;
+    let verified = verify_password_blocking(body.current, hash).await;
+    drop(permit);
+    if !verified {
+        state.metrics().auth_failure("login");
+        state
+            .login_failed(&caller.name, &caller.client, "wrong current password")
+            .await?;
+        return Err(ApiError::Unauthenticated("the current password is wrong"));
+    }
+    state.throttle().succeeded(&attempt);
+    let change = coffer_accounts::UserChange {
+        password: Some(body.new),
+        ..Default::default()
+    };
+    state
+        .administration()
+        .update_user(&caller.actor(), &caller.name, &change)
         .await?;
     Ok(crate::no_content())
 }
