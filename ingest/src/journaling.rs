@@ -11,8 +11,13 @@
 //! outcome, size; no content) *before* the answer — an exclusion that cannot be audited
 //! fails, so the sender retries.
 //!
+//! Every record of a journaled message says who handed it over ([`DeliveredBy`]): the
+//! journal token (`token:NAME`, HTTP and SMTP AUTH) or, for an SMTP/LMTP client that did
+//! not authenticate, its address (`client:ADDRESS`), in the custody metadata's `origin`.
+//!
 //! [`Writer::commit`]: crate::writer::Writer::commit
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,6 +56,35 @@ impl Source {
     }
 }
 
+/// Who handed a journaled message over: what the custody metadata of its record keeps
+/// as `origin`, and whom the audit trail names if the message is excluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveredBy {
+    /// A journal token: HTTP submissions, and SMTP/LMTP sessions that authenticated
+    /// with AUTH. Holds the token's name.
+    Token(String),
+    /// An SMTP/LMTP client that did not authenticate (admitted by its address).
+    Client(IpAddr),
+}
+
+impl DeliveredBy {
+    /// The custody metadata's `origin`: `token:NAME` or `client:ADDRESS`.
+    pub fn origin(&self) -> String {
+        match self {
+            DeliveredBy::Token(name) => format!("token:{name}"),
+            DeliveredBy::Client(addr) => format!("client:{}", addr.to_canonical()),
+        }
+    }
+
+    /// The audit actor: the token's name, or the protocol for an unauthenticated client.
+    fn actor(&self, source: Source) -> String {
+        match self {
+            DeliveredBy::Token(name) => name.clone(),
+            DeliveredBy::Client(_) => source.as_str().to_owned(),
+        }
+    }
+}
+
 /// One journaled message as a source hands it over.
 #[derive(Debug, Clone)]
 pub struct Submission {
@@ -60,11 +94,9 @@ pub struct Submission {
     pub envelope: Envelope,
     /// How it arrived.
     pub source: Source,
-    /// Who delivered it, for the custody metadata (`token:NAME`), if known.
-    pub origin: Option<String>,
-    /// Who the audit trail names if the message is excluded (token name, or the
-    /// protocol for unauthenticated SMTP).
-    pub actor: String,
+    /// Who delivered it: recorded in the custody metadata (`origin`), and named by the
+    /// audit trail if the message is excluded.
+    pub delivered_by: DeliveredBy,
     /// The client's address, for the audit trail.
     pub client: String,
 }
@@ -114,16 +146,16 @@ impl Journal {
             raw,
             envelope,
             source,
-            origin,
-            actor,
+            delivered_by,
             client,
         } = submission;
         let size = raw.len() as u64;
+        let actor = delivered_by.actor(source);
         let incoming = Incoming {
             raw,
             source: envelope.protocol.clone(),
             envelope: Some(envelope),
-            origin,
+            origin: Some(delivered_by.origin()),
             policy: MailboxPolicy::LocalDomains(self.archive.local_domains()),
             journaled: true,
         };

@@ -53,7 +53,9 @@
 //! - **AUTH PLAIN** is advertised and accepted only over TLS and when the
 //!   [`AuthPolicy`] allows it; `AuthPolicy::Required` makes MAIL answer `530 5.7.0` until
 //!   the client has authenticated. No proxy authorisation: an authzid other than the
-//!   username is refused.
+//!   username is refused. The session remembers whom the driver's check named (for
+//!   Coffer, the journal token's name, not the user name the client typed) and hands it
+//!   on with every message ([`Transaction::authenticated_as`]).
 //! - **LMTP** (RFC 2033): LHLO instead of EHLO/HELO (which get `500`), and after DATA one
 //!   reply per accepted recipient, in RCPT order.
 //! - Extensions advertised: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
@@ -238,7 +240,8 @@ pub enum Action {
     /// Flush the replies so far (the last is `220`), run the TLS server handshake, then
     /// call [`SmtpSession::tls_established`] (or close on failure).
     StartTls,
-    /// Check these credentials, then call [`SmtpSession::authentication_result`].
+    /// Check these credentials, then call [`SmtpSession::authentication_result`] with
+    /// the name of the principal they belong to (or `None`).
     Authenticate(Credentials),
     /// The end of DATA: make the message durable, then call [`SmtpSession::delivered`].
     Deliver(Transaction),
@@ -280,7 +283,8 @@ pub struct Transaction {
     pub smtputf8: bool,
     /// The `SIZE=` the client declared, if any.
     pub size_declared: Option<u64>,
-    /// The AUTH identity, when the client authenticated.
+    /// The principal the client authenticated as (the name the driver's credential
+    /// check returned: a journal token's name), when it did.
     pub authenticated_as: Option<String>,
 }
 
@@ -469,8 +473,6 @@ pub struct SmtpSession {
     tls_active: bool,
     helo: Option<String>,
     authenticated_as: Option<String>,
-    /// The username of an outstanding [`Action::Authenticate`].
-    pending_username: Option<String>,
     envelope: Option<Envelope>,
     /// Recipients of the transaction being delivered (LMTP needs one reply each).
     delivering_recipients: usize,
@@ -491,7 +493,6 @@ impl SmtpSession {
             tls_active: info.tls_active,
             helo: None,
             authenticated_as: None,
-            pending_username: None,
             envelope: None,
             delivering_recipients: 0,
             phase: Phase::Command,
@@ -551,15 +552,16 @@ impl SmtpSession {
         actions
     }
 
-    /// Resolves an [`Action::Authenticate`].
-    pub fn authentication_result(&mut self, accepted: bool) -> Vec<Action> {
+    /// Resolves an [`Action::Authenticate`]: `principal` names whom the credentials
+    /// belong to (it becomes [`Transaction::authenticated_as`] of every later message of
+    /// the session), `None` refuses them.
+    pub fn authentication_result(&mut self, principal: Option<String>) -> Vec<Action> {
         if !matches!(self.phase, Phase::AwaitAuth) {
             return Vec::new();
         }
         self.phase = Phase::Command;
         let mut actions = Vec::new();
-        let username = self.pending_username.take();
-        match username.filter(|_| accepted) {
+        match principal {
             Some(name) => {
                 self.authenticated_as = Some(name);
                 push(&mut actions, reply(235, "2.7.0 Authentication successful"));
@@ -1075,7 +1077,6 @@ impl SmtpSession {
             );
         }
         self.phase = Phase::AwaitAuth;
-        self.pending_username = Some(username.to_owned());
         actions.push(Action::Authenticate(Credentials {
             username: username.to_owned(),
             password: password.to_owned(),

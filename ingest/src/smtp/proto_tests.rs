@@ -79,7 +79,8 @@ fn accept(_: &Transaction) -> DeliveryOutcome {
 }
 
 /// Carries out actions like a driver would: deliveries get `outcome`, TLS always
-/// succeeds, the password `secret` is the only good one.
+/// succeeds, the password `secret` is the only good one and belongs to the principal
+/// `token-of-USERNAME`.
 fn resolve(
     session: &mut SmtpSession,
     actions: Vec<Action>,
@@ -96,9 +97,10 @@ fn resolve(
                 queue.extend(session.tls_established());
             }
             Action::Authenticate(credentials) => {
-                let ok = credentials.password == "secret";
+                let principal = (credentials.password == "secret")
+                    .then(|| format!("token-of-{}", credentials.username));
                 transcript.credentials.push(credentials);
-                queue.extend(session.authentication_result(ok));
+                queue.extend(session.authentication_result(principal));
             }
             Action::Deliver(transaction) => {
                 let result = outcome(&transaction);
@@ -632,9 +634,10 @@ AUTH PLAIN\r\n{good}\r\nEHLO c\r\nAUTH PLAIN {good}\r\nMAIL FROM:<a@b.c>\r\nRCPT
     assert_eq!(transcript.credentials[1].username, "journal");
     assert_eq!(transcript.credentials[1].password, "secret");
     assert!(!format!("{:?}", transcript.credentials[1]).contains("secret"));
+    // The message carries the principal the check named, not the user name typed.
     assert_eq!(
         transcript.delivered[0].authenticated_as.as_deref(),
-        Some("journal")
+        Some("token-of-journal")
     );
     // After a successful AUTH the last EHLO no longer offers it.
     let last_ehlo = &text[text.rfind("250-archive.test").unwrap_or(0)..];
@@ -718,7 +721,11 @@ fn smtp_resolving_calls_out_of_turn_are_ignored() {
             .delivered(DeliveryOutcome::TempFail(TempFailure::Internal))
             .is_empty()
     );
-    assert!(machine.authentication_result(true).is_empty());
+    assert!(
+        machine
+            .authentication_result(Some("token".to_owned()))
+            .is_empty()
+    );
     assert!(machine.tls_established().is_empty());
     assert!(!machine.tls_active());
 }

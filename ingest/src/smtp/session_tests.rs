@@ -65,14 +65,15 @@ impl DeliverySink for RecordingSink {
     }
 }
 
-/// Accepts `journal` / `secret`.
+/// Accepts `journal` / `secret`, as the principal `mx1` (a journal token's name).
 struct FixedPassword;
 
 impl Authenticator for FixedPassword {
-    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, bool> {
-        Box::pin(
-            async move { credentials.username == "journal" && credentials.password == "secret" },
-        )
+    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            (credentials.username == "journal" && credentials.password == "secret")
+                .then(|| "mx1".to_owned())
+        })
     }
 }
 
@@ -390,6 +391,81 @@ async fn smtp_driver_allowlist_denial() {
     server.shutdown().await.unwrap();
 }
 
+/// Issue 22, item 8: on an address other hosts can reach, a listener must require AUTH
+/// or name the clients it takes mail from; loopback addresses take any settings.
+#[test]
+fn smtp_exposure_needs_auth_or_an_allowlist_off_loopback() {
+    use super::session::Exposure;
+    let wildcard: SocketAddr = "0.0.0.0:25".parse().unwrap();
+    let interface: SocketAddr = "[2001:db8::25]:25".parse().unwrap();
+    let exposure = |config: &SmtpServerConfig, addr| match config.validate_exposure(addr) {
+        Ok(()) => None,
+        Err(crate::IngestError::SmtpExposed { exposure, .. }) => Some(exposure),
+        Err(other) => panic!("{other}"),
+    };
+
+    let default = server_config();
+    for loopback in ["127.0.0.1:25", "[::1]:25", "[::ffff:127.0.0.1]:25"] {
+        assert_eq!(exposure(&default, loopback.parse().unwrap()), None);
+    }
+    assert_eq!(
+        exposure(&default, wildcard),
+        Some(Exposure::LoopbackClientsOnly)
+    );
+    assert_eq!(
+        exposure(&default, interface),
+        Some(Exposure::LoopbackClientsOnly)
+    );
+
+    let mut everybody = server_config();
+    everybody.allowed_clients = vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
+    assert_eq!(exposure(&everybody, wildcard), Some(Exposure::AnyClient));
+    everybody.protocol.auth = AuthPolicy::Optional;
+    assert_eq!(
+        exposure(&everybody, wildcard),
+        Some(Exposure::AnyClient),
+        "optional AUTH still takes unauthenticated mail"
+    );
+    everybody.protocol.auth = AuthPolicy::Required;
+    assert_eq!(exposure(&everybody, wildcard), None);
+
+    let mut listed = server_config();
+    listed.allowed_clients = vec![
+        "127.0.0.1".parse().unwrap(),
+        "192.0.2.0/24".parse().unwrap(),
+    ];
+    assert_eq!(exposure(&listed, wildcard), None);
+    assert_eq!(exposure(&listed, interface), None);
+
+    let message = crate::IngestError::SmtpExposed {
+        protocol: "smtp",
+        addr: wildcard,
+        exposure: Exposure::AnyClient,
+    }
+    .to_string();
+    for setting in ["allowed_clients", "auth = \"required\"", "0.0.0.0:25"] {
+        assert!(message.contains(setting), "{message}");
+    }
+}
+
+/// The listener itself refuses to serve on the wildcard address with the default
+/// (loopback-only) allowlist and no AUTH, before accepting anyone.
+#[tokio::test]
+async fn smtp_listener_refuses_an_exposed_address() {
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let result = run_listener(
+        listener,
+        Arc::new(server_config()),
+        RecordingSink::accepting(),
+        std::future::pending::<()>(),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(crate::IngestError::SmtpExposed { .. })),
+        "{result:?}"
+    );
+}
+
 /// A self-signed certificate for `localhost`: (chain, key, certificate DER).
 fn self_signed() -> (
     Vec<rustls::pki_types::CertificateDer<'static>>,
@@ -452,9 +528,10 @@ async fn smtp_driver_starttls_and_auth() {
     let deliveries = sink.deliveries();
     assert_eq!(deliveries.len(), 1);
     assert!(deliveries[0].tls);
+    // The principal the authenticator named reaches the sink (issue 22, item 8).
     assert_eq!(
         deliveries[0].transaction.authenticated_as.as_deref(),
-        Some("journal")
+        Some("mx1")
     );
     server.shutdown().await.unwrap();
 }

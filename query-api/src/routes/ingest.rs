@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use coffer_ingest::journaling::{Source, Submission};
+use coffer_ingest::journaling::{DeliveredBy, Source, Submission};
 use coffer_ingest::parse::MailboxPolicy;
 use coffer_ingest::{Incoming, Outcome};
 use coffer_model::Envelope;
@@ -146,8 +146,7 @@ async fn submit(
                 raw: body.to_vec(),
                 envelope,
                 source: Source::Http,
-                origin: Some(format!("token:{}", caller.name)),
-                actor: caller.name.clone(),
+                delivered_by: DeliveredBy::Token(caller.name.clone()),
                 client: caller.client.clone(),
             })
             .await?
