@@ -11,6 +11,10 @@
 //! outcome, size; no content) *before* the answer — an exclusion that cannot be audited
 //! fails, so the sender retries.
 //!
+//! Message content in flight, from the first byte a source receives until the journal
+//! has answered, is held within one [`MemoryBudget`] shared by all sources (see
+//! [`crate::budget`]): past it, SMTP answers `452` and HTTP `503`, both temporary.
+//!
 //! Every record of a journaled message says who handed it over ([`DeliveredBy`]): the
 //! journal token (`token:NAME`, HTTP and SMTP AUTH) or, for an SMTP/LMTP client that did
 //! not authenticate, its address (`client:ADDRESS`), in the custody metadata's `origin`.
@@ -27,6 +31,7 @@ use tokio::sync::Semaphore;
 
 use crate::analyze::Incoming;
 use crate::archive::Archive;
+use crate::budget::{DEFAULT_MEMORY_BUDGET, MemoryBudget};
 use crate::error::{IngestError, Result};
 use crate::metrics::IngestMetrics;
 use crate::parse::MailboxPolicy;
@@ -107,31 +112,51 @@ pub struct Journal {
     audit: AuditLog,
     metrics: IngestMetrics,
     in_flight: Arc<Semaphore>,
+    memory: MemoryBudget,
 }
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Journal")
             .field("in_flight", &self.in_flight.available_permits())
+            .field("memory", &self.memory)
             .finish_non_exhaustive()
     }
 }
 
 impl Journal {
     /// A journal over `archive`; at most `max_in_flight` messages are processed at once
-    /// (beyond that, senders get `451`/`503` and retry).
+    /// (beyond that, senders get `451`/`503` and retry), and the content its sources hold
+    /// in memory shares a budget of [`DEFAULT_MEMORY_BUDGET`] bytes
+    /// ([`Self::with_memory_budget`]).
     pub fn new(
         archive: Arc<Archive>,
         audit: AuditLog,
         metrics: IngestMetrics,
         max_in_flight: usize,
     ) -> Self {
+        let memory = MemoryBudget::with_metrics(DEFAULT_MEMORY_BUDGET, &metrics);
         Self {
             archive,
             audit,
             metrics,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            memory,
         }
+    }
+
+    /// The same journal with a memory budget of `bytes` for the message content its
+    /// sources hold (see [`crate::budget`]).
+    pub fn with_memory_budget(mut self, bytes: usize) -> Self {
+        self.memory = MemoryBudget::with_metrics(bytes, &self.metrics);
+        self
+    }
+
+    /// The memory budget every journal source draws from while it receives a message
+    /// and until the journal has answered for it: SMTP/LMTP sessions (through
+    /// [`crate::smtp::DeliverySink::memory_budget`]) and HTTP submissions.
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// The archive.

@@ -9,13 +9,18 @@
 //! - `coffer_ingest_messages_total{source,outcome}`: `source` is `smtp`, `lmtp` or
 //!   `http`; `outcome` is `archived`, `duplicate`, `excluded` or `failed`;
 //! - `coffer_ingest_duration_seconds{source}` (histogram): from the end of a message's
-//!   content (SMTP: the final dot; HTTP: the body) to the acknowledgement being ready.
+//!   content (SMTP: the final dot; HTTP: the body) to the acknowledgement being ready;
+//! - `coffer_ingest_memory_bytes` (gauge): journaled message content held in memory now,
+//!   out of the journal's memory budget ([`crate::budget`]);
+//! - `coffer_ingest_memory_refusals_total`: messages refused for now (SMTP `452`, HTTP
+//!   `503`) because that budget was exhausted.
 
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -45,6 +50,8 @@ struct SourceLabels {
 pub struct IngestMetrics {
     messages: Family<OutcomeLabels, Counter>,
     duration: Family<SourceLabels, Histogram, fn() -> Histogram>,
+    memory_in_use: Gauge,
+    memory_refusals: Counter,
 }
 
 impl Default for IngestMetrics {
@@ -52,6 +59,8 @@ impl Default for IngestMetrics {
         Self {
             messages: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
+            memory_in_use: Gauge::default(),
+            memory_refusals: Counter::default(),
         }
     }
 }
@@ -69,6 +78,21 @@ impl IngestMetrics {
             "Time from the end of a message's content to its acknowledgement (fsynced), by source",
             self.duration.clone(),
         );
+        registry.register(
+            "coffer_ingest_memory_bytes",
+            "Journaled message content held in memory, out of the journal's memory budget",
+            self.memory_in_use.clone(),
+        );
+        registry.register(
+            "coffer_ingest_memory_refusals",
+            "Messages refused for now (SMTP 452, HTTP 503) because the memory budget was exhausted",
+            self.memory_refusals.clone(),
+        );
+    }
+
+    /// The series a [`crate::budget::MemoryBudget`] counts into: bytes in use, refusals.
+    pub(crate) fn memory_series(&self) -> (Gauge, Counter) {
+        (self.memory_in_use.clone(), self.memory_refusals.clone())
     }
 
     /// Counts one message of `source` (`smtp`, `lmtp`, `http`) with `outcome`

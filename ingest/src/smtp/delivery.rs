@@ -20,6 +20,7 @@ use super::proto::{Credentials, DeliveryOutcome};
 use super::session::{
     Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SmtpServerConfig, run_listener,
 };
+use crate::budget::MemoryBudget;
 use crate::error::{IngestError, Result};
 use crate::journaling::{DeliveredBy, Journal, Source, Submission, refusal};
 use crate::writer::Outcome;
@@ -76,6 +77,10 @@ impl DeliverySink for JournalSink {
                 }
             }
         })
+    }
+
+    fn memory_budget(&self) -> MemoryBudget {
+        self.journal.memory_budget().clone()
     }
 }
 

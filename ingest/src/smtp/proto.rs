@@ -42,6 +42,12 @@
 //! - **Size**: `SIZE=` above [`SmtpConfig::max_message_size`] gets `552 5.3.4` at MAIL.
 //!   Content past the limit is read to its end but discarded, then `552 5.3.4`
 //!   (one per recipient in LMTP); memory never exceeds the limit.
+//! - **Memory**: message content draws from a [`MemoryBudget`] shared with every other
+//!   session and journal source ([`SmtpSession::with_memory_budget`]; see
+//!   [`crate::budget`]). `DATA` reserves the declared `SIZE=` (or a first 64 KiB) and is
+//!   answered `452 4.3.1` when that does not fit; content that outgrows what the budget
+//!   can give is read to its end but discarded, then `452 4.3.1` (one per recipient in
+//!   LMTP). The message's memory is given back once its delivery is answered.
 //! - **Recipients**: past [`SmtpConfig::max_recipients`], `452 4.5.3` (the client sends
 //!   the rest in another transaction, RFC 5321 §4.5.3.1.10). Every address is accepted:
 //!   this is an archive, not a mailbox server.
@@ -73,6 +79,7 @@ use smtp_proto::{
 };
 
 use super::data::DataReceiver;
+use crate::budget::{BufferFull, DATA_FIRST_RESERVATION, MemoryBudget, MessageBuffer, Reservation};
 
 /// Default maximum command line length in bytes, including the line ending.
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 4096;
@@ -476,6 +483,10 @@ pub struct SmtpSession {
     envelope: Option<Envelope>,
     /// Recipients of the transaction being delivered (LMTP needs one reply each).
     delivering_recipients: usize,
+    /// Where message content draws its memory from.
+    memory: MemoryBudget,
+    /// The memory of the message being delivered, given back once it is answered.
+    delivering_memory: Option<Reservation>,
     phase: Phase,
     /// Bytes received but not consumed yet.
     input: Vec<u8>,
@@ -495,11 +506,20 @@ impl SmtpSession {
             authenticated_as: None,
             envelope: None,
             delivering_recipients: 0,
+            memory: MemoryBudget::unlimited(),
+            delivering_memory: None,
             phase: Phase::Command,
             input: Vec::new(),
             discarding_line: false,
             errors: 0,
         }
+    }
+
+    /// The session with message content drawn from `budget` (shared with the other
+    /// sessions and journal sources) instead of an unbounded one of its own.
+    pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Self {
+        self.memory = budget;
+        self
     }
 
     /// The `220` greeting to send first.
@@ -532,6 +552,7 @@ impl SmtpSession {
         }
         let mut actions = Vec::new();
         let recipients = std::mem::take(&mut self.delivering_recipients);
+        self.delivering_memory = None;
         if self.config.lmtp {
             for index in 0..recipients {
                 let reply = match &outcome {
@@ -948,12 +969,24 @@ impl SmtpSession {
             };
             return self.error(actions, reply);
         }
-        let hint = envelope.size_declared.unwrap_or(0);
-        self.phase = Phase::Data(DataReceiver::new(self.config.max_message_size, hint));
-        push(
-            actions,
-            reply(354, "Start mail input; end with <CRLF>.<CRLF>"),
-        );
+        // What the client declared is reserved now (SIZE above the limit was refused at
+        // MAIL), so that a message that cannot fit is refused before it is sent.
+        let expected = envelope
+            .size_declared
+            .unwrap_or(DATA_FIRST_RESERVATION)
+            .min(self.config.max_message_size);
+        match MessageBuffer::new(&self.memory, self.config.max_message_size, expected) {
+            Ok(buffer) => {
+                self.phase = Phase::Data(DataReceiver::new(buffer));
+                push(
+                    actions,
+                    reply(354, "Start mail input; end with <CRLF>.<CRLF>"),
+                );
+            }
+            Err(_) => actions.push(Action::Reply(
+                DeliveryOutcome::TempFail(TempFailure::Storage).reply(),
+            )),
+        }
     }
 
     fn end_of_data(&mut self, actions: &mut Vec<Action>) {
@@ -963,27 +996,32 @@ impl SmtpSession {
         let Some(envelope) = self.envelope.take() else {
             return;
         };
-        if receiver.oversized() {
+        if let Some(refused) = receiver.refused() {
             let replies = if self.config.lmtp {
                 envelope.rcpt_to.len()
             } else {
                 1
             };
+            let refusal = match refused {
+                BufferFull::TooLarge => {
+                    reply(552, "5.3.4 Message size exceeds fixed maximum message size")
+                }
+                BufferFull::OverBudget => DeliveryOutcome::TempFail(TempFailure::Storage).reply(),
+            };
             for _ in 0..replies {
-                push(
-                    actions,
-                    reply(552, "5.3.4 Message size exceeds fixed maximum message size"),
-                );
+                push(actions, refusal.clone());
             }
             return;
         }
+        let (data, memory) = receiver.into_data();
+        self.delivering_memory = Some(memory);
         self.delivering_recipients = envelope.rcpt_to.len();
         self.phase = Phase::AwaitDelivery;
         actions.push(Action::Deliver(Transaction {
             mail_from: envelope.mail_from,
             rcpt_to: envelope.rcpt_to,
             helo: self.helo.clone(),
-            data: receiver.into_data(),
+            data,
             body_8bit: envelope.body_8bit,
             smtputf8: envelope.smtputf8,
             size_declared: envelope.size_declared,

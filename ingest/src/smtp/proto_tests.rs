@@ -813,3 +813,36 @@ proptest! {
         prop_assert_eq!(whole, chunked);
     }
 }
+
+/// Issue 22, item 9: over the memory budget, LMTP answers `452 4.3.1` once per
+/// recipient at the end of data (the content was read to its end and discarded), and
+/// the next transaction of the session works once memory is free again.
+#[test]
+fn lmtp_over_the_memory_budget_is_a_temporary_failure_per_recipient() {
+    let budget = crate::budget::MemoryBudget::new(70_000);
+    let config = SmtpConfig {
+        max_message_size: 200_000,
+        ..lmtp_config()
+    };
+    let mut machine = session(&config).with_memory_budget(budget.clone());
+    let mut transcript = Transcript::default();
+    let mut input =
+        b"LHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\n".to_vec();
+    input.extend(b"Subject: big\r\n\r\n");
+    input.extend(std::iter::repeat_n(b"0123456789".as_slice(), 8_000).flatten());
+    input.extend(
+        b"\r\n.\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nSubject: small\r\n\r\n.\r\n",
+    );
+    for chunk in input.chunks(4096) {
+        let actions = machine.feed(chunk);
+        resolve(&mut machine, actions, &mut transcript, &accept);
+    }
+    assert_eq!(
+        transcript.codes(),
+        [250, 250, 250, 250, 354, 452, 452, 250, 250, 354, 250],
+        "{}",
+        transcript.text()
+    );
+    assert_eq!(transcript.delivered.len(), 1);
+    assert_eq!(budget.in_use(), 0);
+}

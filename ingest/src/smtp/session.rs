@@ -13,7 +13,8 @@
 //!   it writes the machine's replies (batched per read, as PIPELINING wants), applies the
 //!   command and data timeouts (`421 4.4.2`), upgrades to TLS on STARTTLS
 //!   (tokio-rustls, [`SmtpServerConfig::tls`]), checks AUTH PLAIN credentials through the
-//!   [`Authenticator`], and hands each message to the [`DeliverySink`].
+//!   [`Authenticator`], and hands each message to the [`DeliverySink`]. Message content
+//!   is received into the sink's [`DeliverySink::memory_budget`], shared by all sessions.
 //! - **Acknowledgement**: the reply to the end of DATA is written only after
 //!   [`DeliverySink::deliver`] has resolved. `250` only for
 //!   [`DeliveryOutcome::Accepted`], which the sink returns only once the message is
@@ -51,6 +52,7 @@ use super::proto::{
     Action, CloseReason, ConnectionInfo, Credentials, DeliveryOutcome, Reply, SmtpConfig,
     SmtpSession, TempFailure, Transaction,
 };
+use crate::budget::MemoryBudget;
 use crate::error::IngestError;
 
 /// A boxed, sendable future (the seams below are object-safe without `async_trait`).
@@ -66,6 +68,10 @@ pub trait DeliverySink: Send + Sync + 'static {
     /// Stores one message. Return [`DeliveryOutcome::Accepted`] only once it is durable
     /// (fsynced): the client is told `250` from that alone.
     fn deliver(&self, delivery: Delivery) -> BoxFuture<'_, DeliveryOutcome>;
+
+    /// The memory budget the sessions receive message content into, until the sink has
+    /// answered for it (the journal's, shared with its other sources).
+    fn memory_budget(&self) -> MemoryBudget;
 }
 
 /// Checks AUTH PLAIN credentials.
@@ -492,7 +498,8 @@ where
             peer: Some(peer),
             tls_active: false,
         },
-    );
+    )
+    .with_memory_budget(sink.memory_budget());
     debug!(session = session_id, client = %peer.ip(), "session started");
     let shutdown = std::pin::pin!(shutdown);
     let mut driver = Driver {

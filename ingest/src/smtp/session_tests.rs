@@ -21,6 +21,7 @@ use super::session::{
     Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SmtpServerConfig, run_listener,
     tls_config, tls_config_from_pem,
 };
+use crate::budget::MemoryBudget;
 
 /// Every client read is bounded, so a broken server fails the test instead of hanging.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +32,7 @@ struct RecordingSink {
     deliveries: Mutex<Vec<Delivery>>,
     outcome: DeliveryOutcome,
     gate: Option<Arc<Semaphore>>,
+    memory: MemoryBudget,
 }
 
 impl RecordingSink {
@@ -39,6 +41,7 @@ impl RecordingSink {
             deliveries: Mutex::new(Vec::new()),
             outcome,
             gate: None,
+            memory: MemoryBudget::unlimited(),
         })
     }
 
@@ -62,6 +65,10 @@ impl DeliverySink for RecordingSink {
             self.deliveries.lock().unwrap().push(delivery);
             self.outcome.clone()
         })
+    }
+
+    fn memory_budget(&self) -> MemoryBudget {
+        self.memory.clone()
     }
 }
 
@@ -245,6 +252,7 @@ async fn smtp_driver_replies_250_only_after_the_sink_resolves() {
             queue_id: "1".to_owned(),
         },
         gate: Some(gate.clone()),
+        memory: MemoryBudget::unlimited(),
     });
     let server = Server::start(server_config(), sink.clone()).await;
     let mut client = server.connect().await;
@@ -297,6 +305,7 @@ async fn smtp_driver_slow_sink_times_out_with_451() {
             queue_id: "1".to_owned(),
         },
         gate: Some(Arc::new(Semaphore::new(0))),
+        memory: MemoryBudget::unlimited(),
     });
     let mut config = server_config();
     config.delivery_timeout = Duration::from_millis(200);
@@ -388,6 +397,87 @@ async fn smtp_driver_allowlist_denial() {
     assert!(text.starts_with("554 5.7.1 "), "{text}");
     assert!(client.closed().await);
     assert!(sink.deliveries().is_empty());
+    server.shutdown().await.unwrap();
+}
+
+/// A message body of `bytes` bytes in 80-byte lines, ended with the end of data.
+fn body_of(bytes: usize) -> Vec<u8> {
+    let mut body = b"Subject: big\r\n\r\n".to_vec();
+    while body.len() < bytes {
+        body.extend_from_slice(&[b'x'; 78]);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b".\r\n");
+    body
+}
+
+/// Issue 22, item 9: the sessions of a listener share the sink's memory budget. A
+/// declared size that does not fit is refused at DATA, content that outgrows what is
+/// left is read to its end and refused at the end of data, both with `452 4.3.1`, and
+/// the memory of a delivered message is given back once it is answered.
+#[tokio::test]
+async fn smtp_driver_sessions_share_one_memory_budget() {
+    let budget = MemoryBudget::new(160_000);
+    let sink = Arc::new(RecordingSink {
+        deliveries: Mutex::new(Vec::new()),
+        outcome: DeliveryOutcome::Accepted {
+            queue_id: "1".to_owned(),
+        },
+        gate: None,
+        memory: budget.clone(),
+    });
+    let server = Server::start(server_config(), sink.clone()).await;
+
+    let mut first = server.connect().await;
+    first.reply().await;
+    first.command("EHLO first").await;
+    assert_eq!(first.command("MAIL FROM:<a@b.c> SIZE=90000").await.0, 250);
+    assert_eq!(first.command("RCPT TO:<d@e.f>").await.0, 250);
+    assert_eq!(first.command("DATA").await.0, 354);
+    assert_eq!(
+        budget.in_use(),
+        90_000,
+        "the declared size is reserved at DATA"
+    );
+
+    let mut second = server.connect().await;
+    second.reply().await;
+    second.command("EHLO second").await;
+    assert_eq!(second.command("MAIL FROM:<a@b.c> SIZE=80000").await.0, 250);
+    assert_eq!(second.command("RCPT TO:<d@e.f>").await.0, 250);
+    let (code, text) = second.command("DATA").await;
+    assert_eq!(code, 452, "{text}");
+    assert!(text.starts_with("452 4.3.1 "), "{text}");
+    assert_eq!(second.command("RSET").await.0, 250);
+    // Without a declared size the first 64 KiB fit; the rest of 80 KB does not.
+    assert_eq!(second.command("MAIL FROM:<a@b.c>").await.0, 250);
+    assert_eq!(second.command("RCPT TO:<d@e.f>").await.0, 250);
+    assert_eq!(second.command("DATA").await.0, 354);
+    second.send(&body_of(80_000)).await;
+    let (code, text) = second.reply().await;
+    assert_eq!(code, 452, "{text}");
+    assert!(text.starts_with("452 4.3.1 "), "{text}");
+    assert_eq!(
+        budget.in_use(),
+        90_000,
+        "the refused message's memory is given back"
+    );
+
+    first.send(&body_of(85_000)).await;
+    assert_eq!(first.reply().await.0, 250);
+    assert_eq!(
+        budget.in_use(),
+        0,
+        "a delivered message's memory is given back"
+    );
+    // Now the second sender's retry fits.
+    assert_eq!(second.command("MAIL FROM:<a@b.c> SIZE=80000").await.0, 250);
+    assert_eq!(second.command("RCPT TO:<d@e.f>").await.0, 250);
+    assert_eq!(second.command("DATA").await.0, 354);
+    second.send(&body_of(80_000)).await;
+    assert_eq!(second.reply().await.0, 250);
+    assert_eq!(sink.deliveries().len(), 2);
+    assert_eq!(budget.in_use(), 0);
     server.shutdown().await.unwrap();
 }
 
