@@ -254,12 +254,16 @@ impl MessageBuffer {
         }
         let needed = self.data.len() + bytes.len();
         if needed > self.data.capacity() {
-            // Grow geometrically, never past the size limit; fall back to exactly what is
-            // needed when the budget cannot cover the doubling.
+            // Grow geometrically, never past the size limit, nor past what is reserved
+            // while the content fits in it (the announced size); fall back to exactly
+            // what is needed when the budget cannot cover the doubling.
             let max = usize::try_from(self.max_size).unwrap_or(usize::MAX);
-            let doubled = needed
+            let mut doubled = needed
                 .max(self.data.capacity().saturating_mul(2))
                 .min(max.max(needed));
+            if needed <= self.reservation.bytes() {
+                doubled = doubled.min(self.reservation.bytes());
+            }
             let Some(capacity) = [doubled, needed]
                 .into_iter()
                 .find(|&capacity| self.cover(capacity))
@@ -386,6 +390,17 @@ mod tests {
         assert_eq!(buffer.push(b"a"), Err(BufferFull::TooLarge));
         assert_eq!(buffer.refused(), Some(BufferFull::TooLarge));
         assert_eq!(budget.in_use(), 0);
+    }
+
+    #[test]
+    fn content_of_an_announced_size_stays_within_its_reservation() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut buffer = MessageBuffer::new(&budget, 1 << 20, 1000).expect("fits");
+        for _ in 0..10 {
+            buffer.push(&[b'x'; 100]).expect("fits");
+            assert!(buffer.held() <= 1000, "{}", buffer.held());
+        }
+        assert_eq!(budget.in_use(), 1000);
     }
 
     #[test]
