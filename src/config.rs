@@ -24,6 +24,10 @@ pub struct Config {
     pub journal_addresses: Vec<String>,
     /// Catalog database URL (`postgres://...`); default: the embedded SQLite file.
     pub catalog_url: Option<String>,
+    /// Most bytes of journaled message content held in memory at once, SMTP/LMTP
+    /// sessions and HTTP submissions together (default 1 GiB); past it senders are told
+    /// to retry (SMTP 452, HTTP 503).
+    pub journal_memory_budget: Option<u64>,
     /// HTTP settings.
     #[serde(default)]
     pub http: HttpConfig,

@@ -337,7 +337,28 @@ fn generated_mbox_and_maildir_edge_cases() {
         generated.rejected.len(),
         "{s}"
     );
+    // Issue 22, item 10: what was not read is listed with its reason, and the messages
+    // kept beside cur/ and new/ are archived.
+    let skipped: Vec<String> = s["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|entry| {
+            assert!(
+                !entry["reason"].as_str().unwrap_or_default().is_empty(),
+                "{entry}"
+            );
+            entry["path"].as_str().expect("path").to_string()
+        })
+        .collect();
+    let expected_skipped: Vec<String> = generated
+        .skipped
+        .iter()
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert_eq!(skipped, expected_skipped, "{s}");
     expected_messages.extend(generated.messages.iter().map(|m| m.raw.clone()));
+    expected_messages.extend(generated.loose.iter().map(|(_, raw)| raw.clone()));
     let _ = expected_rejections;
 
     // Every expected message is archived byte for byte.
@@ -390,4 +411,80 @@ fn a_second_writer_beside_a_bulk_command_gets_no_server_hint() {
     let err = stderr(&out);
     assert!(err.contains("coffer reindex"), "{err}");
     assert!(!err.contains("--server"), "{err}");
+}
+
+/// Issue 22, item 10, through the real binary, locally and through a server: in a
+/// hand-made Maildir the message kept beside `cur/` is archived, the note there is
+/// rejected with its reason, the hidden file and the unfinished delivery in `tmp/` are
+/// listed as skipped with theirs, and Dovecot's bookkeeping passes without a word.
+#[test]
+fn a_hand_made_maildir_is_accounted_for_file_by_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let maildir = tmp.path().join("Maildir");
+    let in_cur = b"From: a@example.com\r\nSubject: in cur\r\n\r\none\r\n".to_vec();
+    let beside = b"From: b@example.com\r\nSubject: beside cur\r\n\r\ntwo\r\n".to_vec();
+    for (path, content) in [
+        ("cur/1700000000.M1.host:2,S", &in_cur[..]),
+        ("0001.eml", &beside[..]),
+        ("notes.txt", &b"remember the milk\n"[..]),
+        (".DS_Store", &b"\0\0\0\x01Bud1"[..]),
+        (
+            "tmp/1700000001.M2.host",
+            &b"Subject: half delivered\r\n"[..],
+        ),
+        ("dovecot-uidlist", &b"3 V1700000000 N2\n"[..]),
+    ] {
+        let path = maildir.join(path);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(&path, content).expect("write");
+    }
+    fs::create_dir_all(maildir.join("new")).expect("mkdir");
+
+    let out = run(coffer(&data)
+        .arg("import")
+        .arg(&maildir)
+        .args(["--mailbox", "archive@example.com"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let printed = stdout(&out);
+    for line in [
+        "archived          2",
+        "rejected          1",
+        "notes.txt: not mail",
+        "skipped           2",
+        ".DS_Store: hidden",
+        "tmp/1700000001.M2.host: in a Maildir's tmp/",
+    ] {
+        assert!(printed.contains(line), "{line:?} missing in\n{printed}");
+    }
+    assert!(!printed.contains("dovecot-uidlist"), "{printed}");
+    for raw in [&in_cur, &beside] {
+        let shown = run(coffer(&data).args(["show", "--raw", &sha256_hex(raw)]));
+        assert!(shown.stdout == *raw, "{}", stderr(&shown));
+    }
+
+    // Through a running server: the same summary (all duplicates now).
+    let token = run(coffer(&data).args(["token", "create", "--name", "importer", "--json"]));
+    assert!(token.status.success(), "{}", stderr(&token));
+    let token = serde_json::from_slice::<serde_json::Value>(&token.stdout).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let server = start_server(&data, &[], "warn");
+    let url = format!("http://{}", server.addr);
+    let summary = import_summary(&run(coffer(&data)
+        .arg("import")
+        .args(["--server", &url, "--token", &token, "--json"])
+        .arg(&maildir)));
+    assert_eq!(summary["duplicates"], 2, "{summary}");
+    assert_eq!(summary["rejected"].as_array().map(Vec::len), Some(1));
+    let skipped: Vec<&str> = summary["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .filter_map(|entry| entry["path"].as_str())
+        .collect();
+    assert_eq!(skipped.len(), 2, "{summary}");
+    assert!(skipped[0].ends_with(".DS_Store") && skipped[1].ends_with("1700000001.M2.host"));
+    stop_server(server);
 }

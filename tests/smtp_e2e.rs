@@ -398,3 +398,161 @@ fn import_through_a_running_server() {
     }
     stop_server(server);
 }
+
+/// The message id in swaks' transcript of `250 2.0.0 Ok: queued as ID`.
+fn queued_id(transcript: &str) -> String {
+    transcript
+        .lines()
+        .find_map(|line| line.split("Ok: queued as ").nth(1))
+        .map(|id| id.trim().to_string())
+        .unwrap_or_else(|| panic!("no queue id in {transcript}"))
+}
+
+/// `coffer show ID --json`'s `origin`.
+fn origin_of(data: &std::path::Path, id: &str) -> serde_json::Value {
+    let out = run(coffer(data).args(["show", id, "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["origin"].clone()
+}
+
+/// Issue 22, item 8: each journaled record says who delivered it. A session that
+/// authenticated (AUTH PLAIN over STARTTLS, with a journal token) records the token's
+/// name; one that did not records the client's address; `coffer show` prints it.
+#[test]
+fn smtp_records_the_token_or_client_that_delivered_each_message() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let cert = coffer_testkit::tls_cert::write_localhost_cert(tmp.path());
+    std::fs::write(
+        data.join("coffer.toml"),
+        format!(
+            "local_domains = [\"corp.example\"]\n[smtp]\nauth = \"optional\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+            cert.cert_pem.display().to_string(),
+            cert.key_pem.display().to_string()
+        ),
+    )
+    .expect("config");
+    let out = run(coffer(&data).args(["token", "create", "--name", "mx-relay", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let server = start_server(&data, &[], "warn");
+    let smtp = server.smtp.expect("smtp");
+    let message = |subject: &str| {
+        [
+            "--from",
+            "alice@corp.example",
+            "--to",
+            "bob@corp.example",
+            "--header",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .chain([format!("Subject: {subject}")])
+        .collect::<Vec<_>>()
+    };
+    let with = |extra: &[&str], subject: &str| {
+        let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        args.extend(message(subject));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        swaks(smtp, &args)
+    };
+
+    let (ok, authenticated) = with(
+        &[
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "journal",
+            "--auth-password",
+            &token,
+        ],
+        "authenticated",
+    );
+    assert!(ok, "{authenticated}");
+    let (ok, anonymous) = with(&[], "from an allowed client");
+    assert!(ok, "{anonymous}");
+    let (ok, refused) = with(
+        &[
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "journal",
+            "--auth-password",
+            "cft_not-a-token",
+        ],
+        "wrong token",
+    );
+    assert!(!ok && refused.contains("535 5.7.8"), "{refused}");
+
+    assert_eq!(
+        origin_of(&data, &queued_id(&authenticated)),
+        serde_json::json!("token:mx-relay")
+    );
+    assert_eq!(
+        origin_of(&data, &queued_id(&anonymous)),
+        serde_json::json!("client:127.0.0.1")
+    );
+    let shown = run(coffer(&data).args(["show", &queued_id(&authenticated)]));
+    assert!(
+        stdout(&shown).contains("origin       token:mx-relay"),
+        "{}",
+        stdout(&shown)
+    );
+    stop_server(server);
+}
+
+/// Issue 22, item 8: `coffer serve` refuses an SMTP listener that other hosts can reach
+/// when it would take mail from anyone there, and says which settings fix it.
+#[test]
+fn smtp_on_a_non_loopback_address_needs_auth_or_allowed_clients() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let out = run(coffer(&data)
+        .args(["serve", "--http", "127.0.0.1:0", "--smtp", "0.0.0.0:0"])
+        .env("COFFER_ADMIN_PASSWORD", ADMIN_PASSWORD));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not a loopback address")
+            && err.contains("allowed_clients")
+            && err.contains("auth = \"required\"")
+            && err.contains("[smtp]"),
+        "{err}"
+    );
+
+    // Naming the mail servers' network is enough.
+    std::fs::write(
+        data.join("coffer.toml"),
+        "[smtp]\nallowed_clients = [\"192.0.2.0/24\"]\n",
+    )
+    .expect("config");
+    let mut child = coffer_testkit::server::KillOnDrop::new(
+        coffer(&data)
+            .args(["serve", "--http", "127.0.0.1:0", "--smtp", "0.0.0.0:0"])
+            .env("COFFER_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn serve"),
+    );
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ));
+    let printed: Vec<String> = lines
+        .map_while(Result::ok)
+        .take_while(|line| !line.starts_with("coffer: listening on http://"))
+        .collect();
+    assert!(
+        printed
+            .iter()
+            .any(|line| line.starts_with("coffer: smtp listening on 0.0.0.0:")),
+        "{printed:?}"
+    );
+}

@@ -76,10 +76,16 @@ fn with_missing_words(mut rendered: String, stripped: &str) -> String {
     rendered
 }
 
-/// Extracts an HTML attachment.
+/// Extracts an HTML attachment: rendered by `html2text`, or, while too many extraction
+/// threads are abandoned (`html2text` cannot be interrupted; see `run`), by the
+/// streaming stripper alone.
 pub(super) fn extract(ctx: &mut Ctx, hint: &Hint, data: &[u8]) {
     let decoded = text::decode(data, hint.charset.as_deref());
-    let text = html_to_text(&decoded);
+    let text = if super::run::uninterruptible_allowed(&ctx.limits) {
+        html_to_text(&decoded)
+    } else {
+        tidy(&mail_parser::decoders::html::html_to_text(&decoded))
+    };
     ctx.sink.push(&text);
     ctx.sink.newline();
 }

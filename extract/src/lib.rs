@@ -54,9 +54,12 @@
 //! extractors check the deadline cooperatively and stop. Third-party code that cannot be
 //! interrupted (`pdf-extract`, `html2text`) may overrun: the caller then gets
 //! [`ExtractError::TimedOut`] and the thread is *abandoned* — it keeps running until the
-//! library returns and then exits on its own. At most
-//! [`ExtractLimits::max_abandoned_threads`] such threads may exist at once; beyond that
-//! every call fails fast with [`ExtractError::Overloaded`] until one finishes.
+//! library returns and then exits on its own; the next call gets another helper, so an
+//! abandoned thread never holds up later work. Only that uninterruptible code is capped:
+//! while [`ExtractLimits::max_abandoned_threads`] threads are abandoned, PDFs fail fast
+//! with [`ExtractError::Overloaded`] (counted in [`overload_refusals`]) and HTML is read
+//! by the streaming stripper alone, while every other format, read by our own code that
+//! stops at the deadline, is extracted as usual (details in the `run` module).
 //!
 //! Panics on extraction threads are not printed by the default panic hook (a panic
 //! message from a parser can quote document bytes); a chaining hook installed on first
@@ -92,7 +95,7 @@ use std::time::{Duration, Instant};
 use coffer_model::ErrorCode;
 
 pub use html::html_to_text;
-pub use run::{EXTRACT_THREAD_NAME, abandoned_threads};
+pub use run::{EXTRACT_THREAD_NAME, abandoned_threads, overload_refusals};
 pub use text::{decode as decode_text, is_utf8_or_ascii};
 
 use sink::TextSink;
@@ -138,8 +141,10 @@ pub struct ExtractLimits {
     pub max_pdf_decoded_bytes: u64,
     /// Wall-clock bound per attachment (default 20 s).
     pub timeout: Duration,
-    /// Most extraction threads that may be abandoned after a timeout at once
-    /// (default 4); when reached, calls fail with [`ExtractError::Overloaded`].
+    /// Abandoned extraction threads (still running after a timeout) beyond which code
+    /// that cannot be interrupted is no longer entered (default 4): PDFs fail with
+    /// [`ExtractError::Overloaded`] and HTML is read by the streaming stripper, while the
+    /// other formats are extracted as usual.
     pub max_abandoned_threads: usize,
 }
 
@@ -274,8 +279,8 @@ pub enum ExtractError {
         /// The bound.
         limit: Duration,
     },
-    /// Too many extraction threads are abandoned after timeouts; new work is refused
-    /// until they finish.
+    /// Too many extraction threads are abandoned after timeouts: a format read by code
+    /// that cannot be interrupted (PDF) is refused until some of them finish.
     #[error("extraction refused: {abandoned} extraction threads still running after timeouts")]
     Overloaded {
         /// Abandoned threads still running.
@@ -337,10 +342,7 @@ impl ExtractError {
     /// Whether this error ends the whole attachment rather than one nested part
     /// (time is shared by all parts).
     fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            ExtractError::TimedOut { .. } | ExtractError::Overloaded { .. }
-        )
+        matches!(self, ExtractError::TimedOut { .. })
     }
 }
 
@@ -356,7 +358,7 @@ pub struct Extracted {
     /// The text was cut at [`ExtractLimits::max_text_chars`].
     pub truncated: bool,
     /// Nested parts (archive entries, message attachments) skipped because of a limit:
-    /// depth, entries or bytes.
+    /// depth, entries or bytes, or a PDF refused while too many threads are abandoned.
     pub skipped_parts: u32,
     /// Nested parts whose extraction failed (malformed, encrypted, unsupported, panic).
     pub failed_parts: u32,
@@ -491,7 +493,7 @@ impl Ctx {
         match self.extract(format, hint, data, depth) {
             Ok(()) => Ok(()),
             Err(error) if error.is_fatal() => Err(error),
-            Err(error @ ExtractError::LimitExceeded { .. }) => {
+            Err(error @ (ExtractError::LimitExceeded { .. } | ExtractError::Overloaded { .. })) => {
                 tracing::debug!(format = format.as_str(), error = %error, "nested part skipped");
                 self.skipped_parts = self.skipped_parts.saturating_add(1);
                 Ok(())

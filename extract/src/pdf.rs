@@ -25,7 +25,9 @@
 //! The text goes through `pdf-extract`'s own plain-text layout into the bounded sink;
 //! when the sink is full or the deadline passes, the output device returns an error,
 //! which stops `pdf-extract` cooperatively. Parsing and font loading cannot be
-//! interrupted: there the helper thread's timeout applies.
+//! interrupted: there the helper thread's timeout applies, and the file is refused
+//! ([`super::ExtractError::Overloaded`]) while too many threads are abandoned already
+//! (see `run`).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
@@ -64,6 +66,8 @@ pub(super) fn extract(ctx: &mut Ctx, data: &[u8]) -> Result<(), ExtractError> {
     check_decoded_size(data, &names, ctx.limits.max_pdf_decoded_bytes, ctx.deadline)
         .map_err(|stop| stop.into_error(ctx))?;
     ctx.check_deadline(Format::Pdf)?;
+    // From here the library parses and loads fonts, which cannot be interrupted.
+    super::run::check_uninterruptible(&ctx.limits, Format::Pdf)?;
 
     let options = LoadOptions {
         filter: Some(drop_image_data),

@@ -1,6 +1,6 @@
 //! Runs one extraction on a helper thread so that a panic is contained and the caller
-//! waits no longer than the deadline, and keeps count of the threads abandoned after a
-//! timeout so that a flood of hostile files cannot pile up stuck threads.
+//! waits no longer than the deadline, replaces helpers abandoned after a timeout, and
+//! keeps count of them so that a flood of hostile files cannot pile up stuck threads.
 //!
 //! Helper threads are reused: a thread that answered in time goes back to a small idle
 //! list (before the caller gets the answer, so a caller extracting one attachment after
@@ -9,17 +9,35 @@
 //! stack mapping and its page faults, unmapping). The price: the stack pages a helper
 //! once touched stay resident while it waits, for at most [`MAX_IDLE_HELPERS`] helpers.
 //!
-//! A job's life: the caller refuses to start when [`ExtractLimits::max_abandoned_threads`]
-//! threads are already abandoned. It hands the job to an idle helper (or starts one)
-//! and waits on a channel until the deadline plus a short grace (our own extractors
-//! notice the deadline themselves and answer `TimedOut` within it). If no answer comes,
-//! the caller marks the job abandoned (state `RUNNING` → `ABANDONED`, counter + 1) and
-//! returns `TimedOut`; when the helper finally finishes it sees the mark, takes itself
-//! off the counter and exits instead of going back to the idle list. A compare-and-swap
-//! on the state decides the race between the two.
+//! A job's life: the caller hands the job to an idle helper (or starts one) and waits on
+//! a channel until the deadline plus a short grace (our own extractors notice the
+//! deadline themselves and answer `TimedOut` within it). If no answer comes, the caller
+//! marks the job abandoned (state `RUNNING` → `ABANDONED`, counter + 1) and returns
+//! `TimedOut`; when the helper finally finishes it sees the mark, takes itself off the
+//! counter and exits instead of going back to the idle list. A compare-and-swap on the
+//! state decides the race between the two.
+//!
+//! # Abandoned helpers are replaced; only uninterruptible code is capped (issue 22)
+//!
+//! An abandoned helper never blocks later work: the next extraction finds another idle
+//! helper or starts a fresh one, so a burst of hostile files that time out does not stop
+//! attachment text from being indexed. What abandoned threads cost (a core each while
+//! they spin, their memory) is bounded where it arises: only code that cannot be
+//! interrupted can keep a thread past its deadline (the PDF library while it parses a
+//! file and loads fonts, `html2text` while it renders), and that code is entered only
+//! through [`uninterruptible_allowed`] / [`check_uninterruptible`]. Once
+//! [`ExtractLimits::max_abandoned_threads`] threads are abandoned, a PDF is refused with
+//! [`ExtractError::Overloaded`] (the message is flagged as for any extraction failure,
+//! and counted in [`overload_refusals`]) and HTML is rendered by the streaming stripper
+//! instead, until abandoned threads finish; text, office documents, archives and
+//! attached messages, read by our own code that stops at the deadline, keep being
+//! extracted. Abandoned threads therefore stay below the cap plus the number of
+//! extractions that were entering such code at the moment the cap was reached (at most
+//! one per caller thread), plus cooperative jobs that overran on a starved CPU, which
+//! finish shortly after.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, mpsc};
 use std::time::{Duration, Instant};
 
@@ -45,6 +63,7 @@ const FINISHED: u8 = 1;
 const ABANDONED: u8 = 2;
 
 static ABANDONED_THREADS: AtomicUsize = AtomicUsize::new(0);
+static OVERLOAD_REFUSALS: AtomicU64 = AtomicU64::new(0);
 static PANIC_HOOK: Once = Once::new();
 
 /// A job for a helper thread, given the helper's own job channel: runs one extraction,
@@ -63,6 +82,37 @@ pub fn abandoned_threads() -> usize {
     ABANDONED_THREADS.load(Ordering::SeqCst)
 }
 
+/// Extractions refused with [`ExtractError::Overloaded`] since the process started (for
+/// metrics).
+pub fn overload_refusals() -> u64 {
+    OVERLOAD_REFUSALS.load(Ordering::SeqCst)
+}
+
+/// Whether code that cannot be interrupted may run now: fewer than
+/// [`ExtractLimits::max_abandoned_threads`] threads are abandoned (see the module docs).
+pub(super) fn uninterruptible_allowed(limits: &ExtractLimits) -> bool {
+    abandoned_threads() < limits.max_abandoned_threads
+}
+
+/// [`uninterruptible_allowed`], as the error (and count) of a refusal, for an extractor
+/// that has no other way to read `format`.
+pub(super) fn check_uninterruptible(
+    limits: &ExtractLimits,
+    format: Format,
+) -> Result<(), ExtractError> {
+    if uninterruptible_allowed(limits) {
+        return Ok(());
+    }
+    let abandoned = abandoned_threads();
+    OVERLOAD_REFUSALS.fetch_add(1, Ordering::SeqCst);
+    tracing::warn!(
+        format = format.as_str(),
+        abandoned,
+        "attachment extraction refused: too many stuck threads"
+    );
+    Err(ExtractError::Overloaded { abandoned })
+}
+
 /// Runs `work` (the extraction of an input of `input_bytes` bytes as `format`) on a
 /// helper thread, waiting at most `limits.timeout`. `work` gets the deadline.
 pub(super) fn run_isolated<W>(
@@ -74,14 +124,6 @@ pub(super) fn run_isolated<W>(
 where
     W: FnOnce(Instant) -> Result<Extracted, ExtractError> + Send + 'static,
 {
-    let abandoned = abandoned_threads();
-    if abandoned >= limits.max_abandoned_threads {
-        tracing::warn!(
-            abandoned,
-            "attachment extraction refused: too many stuck threads"
-        );
-        return Err(ExtractError::Overloaded { abandoned });
-    }
     install_panic_hook();
 
     let deadline = Instant::now() + limits.timeout;

@@ -24,8 +24,8 @@ pub struct Incoming {
     pub source: String,
     /// The SMTP envelope, if journaled.
     pub envelope: Option<Envelope>,
-    /// Where the message came from: an imported file, or the journal token that
-    /// delivered it.
+    /// Where the message came from: an imported file, or who delivered it
+    /// ([`crate::journaling::DeliveredBy::origin`]).
     pub origin: Option<String>,
     /// How to pick its mailboxes.
     pub policy: MailboxPolicy,

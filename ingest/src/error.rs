@@ -77,6 +77,24 @@ pub enum IngestError {
     /// The SMTP/LMTP listener settings are unusable.
     #[error("invalid smtp configuration: {0}")]
     SmtpConfig(&'static str),
+    /// The SMTP/LMTP listener would take mail from any client on an address that other
+    /// hosts can reach ([`SmtpServerConfig::validate_exposure`]).
+    ///
+    /// [`SmtpServerConfig::validate_exposure`]: crate::smtp::SmtpServerConfig::validate_exposure
+    #[error(
+        "{protocol} listens on {addr}, which is not a loopback address, but {exposure}: \
+         set allowed_clients to the networks of the mail servers that journal to Coffer, \
+         or auth = \"required\" (AUTH PLAIN over STARTTLS with a journal token; needs \
+         tls_cert and tls_key)"
+    )]
+    SmtpExposed {
+        /// `smtp` or `lmtp`.
+        protocol: &'static str,
+        /// The bound address.
+        addr: std::net::SocketAddr,
+        /// What is wrong.
+        exposure: crate::smtp::session::Exposure,
+    },
     /// The TLS certificate or key could not be loaded.
     #[error("invalid tls certificate or key: {0}")]
     TlsConfig(String),
@@ -123,7 +141,9 @@ impl IngestError {
             | IngestError::Saturated
             | IngestError::TlsHandshake(_)
             | IngestError::Connection(_) => ErrorCode::Unavailable,
-            IngestError::SmtpConfig(_) | IngestError::TlsConfig(_) => ErrorCode::InvalidInput,
+            IngestError::SmtpConfig(_)
+            | IngestError::SmtpExposed { .. }
+            | IngestError::TlsConfig(_) => ErrorCode::InvalidInput,
             IngestError::NoSuchMessage(_) | IngestError::NotAMessage { .. } => ErrorCode::NotFound,
             IngestError::Metadata { .. } => ErrorCode::Corruption,
             IngestError::Batch(inner) => inner.code(),

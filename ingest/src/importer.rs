@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::analyze::{Analyzed, Incoming};
 use crate::archive::Archive;
-use crate::import::{ImportItem, Rejected, WalkOptions, walk};
+use crate::import::{ImportItem, Rejected, Skipped, WalkOptions, walk};
 use crate::parse::MailboxPolicy;
 use crate::writer::Outcome;
 
@@ -55,7 +55,28 @@ pub struct RejectedInput {
     pub reason: String,
 }
 
-/// The summary of an import (`--json` prints it as one object).
+/// A path the import did not read, by rule, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedInput {
+    /// The file or directory.
+    pub path: String,
+    /// Why it was not read ([`crate::import::SkipReason`]).
+    pub reason: String,
+}
+
+impl From<Skipped> for SkippedInput {
+    fn from(skipped: Skipped) -> Self {
+        Self {
+            path: skipped.path.display().to_string(),
+            reason: skipped.reason.to_string(),
+        }
+    }
+}
+
+/// The summary of an import (`--json` prints it as one object). Every path the import
+/// met is in it: messages counted as archived, duplicates or failed, inputs rejected
+/// with their reason, paths skipped with their reason (a mail store's bookkeeping files
+/// excepted, see [`crate::import::maildir`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ImportSummary {
     /// Files read.
@@ -72,6 +93,9 @@ pub struct ImportSummary {
     pub flagged: u64,
     /// Inputs rejected, each with its reason.
     pub rejected: Vec<RejectedInput>,
+    /// Paths not read by rule (hidden, in a Maildir's `tmp/`, a folder reached twice),
+    /// each with its reason. They do not change the exit status.
+    pub skipped: Vec<SkippedInput>,
     /// Messages whose archiving failed (the error; nothing acknowledged for them).
     pub failed: Vec<RejectedInput>,
     /// Bytes of all messages read.
@@ -129,14 +153,14 @@ pub fn run_import(
     let started = Instant::now();
     let runtime = tokio::runtime::Handle::current();
     let rejected: Arc<Mutex<Vec<RejectedInput>>> = Arc::new(Mutex::new(Vec::new()));
-    let files = Arc::new(Mutex::new(0u64));
+    let walked = Arc::new(Mutex::new(Walked::default()));
     let (batch_tx, batch_rx) = sync_channel::<Batch>(1);
     let (done_tx, done_rx) = sync_channel::<Processed>(1);
     let mut summary = ImportSummary::default();
 
     std::thread::scope(|scope| {
         let reader_rejected = Arc::clone(&rejected);
-        let reader_files = Arc::clone(&files);
+        let reader_walked = Arc::clone(&walked);
         let paths = paths.to_vec();
         let walk_options = options.walk;
         scope.spawn(move || {
@@ -145,7 +169,7 @@ pub fn run_import(
                 walk_options,
                 batch_tx,
                 &reader_rejected,
-                &reader_files,
+                &reader_walked,
             )
         });
         let policy = options.policy.clone();
@@ -202,9 +226,18 @@ pub fn run_import(
         }
     });
     summary.rejected = std::mem::take(&mut *rejected.lock().unwrap_or_else(|p| p.into_inner()));
-    summary.files = *files.lock().unwrap_or_else(|p| p.into_inner());
+    let walked = std::mem::take(&mut *walked.lock().unwrap_or_else(|p| p.into_inner()));
+    summary.files = walked.files;
+    summary.skipped = walked.skipped.into_iter().map(SkippedInput::from).collect();
     summary.seconds = started.elapsed().as_secs_f64();
     summary
+}
+
+/// What the read stage learnt besides messages and rejections, once the walk is over.
+#[derive(Debug, Default)]
+struct Walked {
+    files: u64,
+    skipped: Vec<Skipped>,
 }
 
 fn read_stage(
@@ -212,7 +245,7 @@ fn read_stage(
     options: WalkOptions,
     tx: SyncSender<Batch>,
     rejected: &Mutex<Vec<RejectedInput>>,
-    files: &Mutex<u64>,
+    walked: &Mutex<Walked>,
 ) {
     let mut walker = walk(paths, options);
     let mut items = Vec::new();
@@ -246,7 +279,10 @@ fn read_stage(
             }
         }
     }
-    *files.lock().unwrap_or_else(|p| p.into_inner()) = walker.stats().files;
+    *walked.lock().unwrap_or_else(|p| p.into_inner()) = Walked {
+        files: walker.stats().files,
+        skipped: walker.take_skipped(),
+    };
     if !items.is_empty() {
         let _ = tx.send(Batch { items });
     }

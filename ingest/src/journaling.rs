@@ -11,8 +11,17 @@
 //! outcome, size; no content) *before* the answer — an exclusion that cannot be audited
 //! fails, so the sender retries.
 //!
+//! Message content in flight, from the first byte a source receives until the journal
+//! has answered, is held within one [`MemoryBudget`] shared by all sources (see
+//! [`crate::budget`]): past it, SMTP answers `452` and HTTP `503`, both temporary.
+//!
+//! Every record of a journaled message says who handed it over ([`DeliveredBy`]): the
+//! journal token (`token:NAME`, HTTP and SMTP AUTH) or, for an SMTP/LMTP client that did
+//! not authenticate, its address (`client:ADDRESS`), in the custody metadata's `origin`.
+//!
 //! [`Writer::commit`]: crate::writer::Writer::commit
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +31,7 @@ use tokio::sync::Semaphore;
 
 use crate::analyze::Incoming;
 use crate::archive::Archive;
+use crate::budget::{DEFAULT_MEMORY_BUDGET, MemoryBudget};
 use crate::error::{IngestError, Result};
 use crate::metrics::IngestMetrics;
 use crate::parse::MailboxPolicy;
@@ -51,6 +61,35 @@ impl Source {
     }
 }
 
+/// Who handed a journaled message over: what the custody metadata of its record keeps
+/// as `origin`, and whom the audit trail names if the message is excluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveredBy {
+    /// A journal token: HTTP submissions, and SMTP/LMTP sessions that authenticated
+    /// with AUTH. Holds the token's name.
+    Token(String),
+    /// An SMTP/LMTP client that did not authenticate (admitted by its address).
+    Client(IpAddr),
+}
+
+impl DeliveredBy {
+    /// The custody metadata's `origin`: `token:NAME` or `client:ADDRESS`.
+    pub fn origin(&self) -> String {
+        match self {
+            DeliveredBy::Token(name) => format!("token:{name}"),
+            DeliveredBy::Client(addr) => format!("client:{}", addr.to_canonical()),
+        }
+    }
+
+    /// The audit actor: the token's name, or the protocol for an unauthenticated client.
+    fn actor(&self, source: Source) -> String {
+        match self {
+            DeliveredBy::Token(name) => name.clone(),
+            DeliveredBy::Client(_) => source.as_str().to_owned(),
+        }
+    }
+}
+
 /// One journaled message as a source hands it over.
 #[derive(Debug, Clone)]
 pub struct Submission {
@@ -60,11 +99,9 @@ pub struct Submission {
     pub envelope: Envelope,
     /// How it arrived.
     pub source: Source,
-    /// Who delivered it, for the custody metadata (`token:NAME`), if known.
-    pub origin: Option<String>,
-    /// Who the audit trail names if the message is excluded (token name, or the
-    /// protocol for unauthenticated SMTP).
-    pub actor: String,
+    /// Who delivered it: recorded in the custody metadata (`origin`), and named by the
+    /// audit trail if the message is excluded.
+    pub delivered_by: DeliveredBy,
     /// The client's address, for the audit trail.
     pub client: String,
 }
@@ -75,31 +112,51 @@ pub struct Journal {
     audit: AuditLog,
     metrics: IngestMetrics,
     in_flight: Arc<Semaphore>,
+    memory: MemoryBudget,
 }
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Journal")
             .field("in_flight", &self.in_flight.available_permits())
+            .field("memory", &self.memory)
             .finish_non_exhaustive()
     }
 }
 
 impl Journal {
     /// A journal over `archive`; at most `max_in_flight` messages are processed at once
-    /// (beyond that, senders get `451`/`503` and retry).
+    /// (beyond that, senders get `451`/`503` and retry), and the content its sources hold
+    /// in memory shares a budget of [`DEFAULT_MEMORY_BUDGET`] bytes
+    /// ([`Self::with_memory_budget`]).
     pub fn new(
         archive: Arc<Archive>,
         audit: AuditLog,
         metrics: IngestMetrics,
         max_in_flight: usize,
     ) -> Self {
+        let memory = MemoryBudget::with_metrics(DEFAULT_MEMORY_BUDGET, &metrics);
         Self {
             archive,
             audit,
             metrics,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            memory,
         }
+    }
+
+    /// The same journal with a memory budget of `bytes` for the message content its
+    /// sources hold (see [`crate::budget`]).
+    pub fn with_memory_budget(mut self, bytes: usize) -> Self {
+        self.memory = MemoryBudget::with_metrics(bytes, &self.metrics);
+        self
+    }
+
+    /// The memory budget every journal source draws from while it receives a message
+    /// and until the journal has answered for it: SMTP/LMTP sessions (through
+    /// [`crate::smtp::DeliverySink::memory_budget`]) and HTTP submissions.
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// The archive.
@@ -114,16 +171,16 @@ impl Journal {
             raw,
             envelope,
             source,
-            origin,
-            actor,
+            delivered_by,
             client,
         } = submission;
         let size = raw.len() as u64;
+        let actor = delivered_by.actor(source);
         let incoming = Incoming {
             raw,
             source: envelope.protocol.clone(),
             envelope: Some(envelope),
-            origin,
+            origin: Some(delivered_by.origin()),
             policy: MailboxPolicy::LocalDomains(self.archive.local_domains()),
             journaled: true,
         };

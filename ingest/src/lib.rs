@@ -12,8 +12,9 @@
 //! - [`archive`]: the stages wired over one data directory.
 //!
 //! Sources, all ending in the same pipeline:
-//! - [`journaling`]: journaled mail (SMTP/LMTP and HTTP) — bounded concurrency, audit of
-//!   excluded mail, metrics ([`metrics`]).
+//! - [`journaling`]: journaled mail (SMTP/LMTP and HTTP) — bounded concurrency, one
+//!   memory budget for content in flight ([`budget`]), audit of excluded mail, metrics
+//!   ([`metrics`]).
 //! - [`smtp`]: the SMTP/LMTP receiver (pure state machine plus tokio driver) and its
 //!   delivery into [`journaling`].
 //! - [`journal`]: Exchange / Microsoft 365 journal report unwrapping.
@@ -28,6 +29,7 @@ pub mod analyze;
 pub mod applier;
 pub mod archive;
 pub mod as_received;
+pub mod budget;
 pub mod clock;
 pub mod consistency;
 pub mod data_dir;

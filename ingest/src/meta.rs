@@ -25,7 +25,10 @@ pub struct MessageMeta {
     /// SMTP envelope (journaling) or nothing (import).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<Envelope>,
-    /// Where an imported message came from (file path, mbox offset, Maildir folder).
+    /// Where an imported message came from (file path, mbox offset, Maildir folder), or
+    /// who handed a journaled one over: `token:NAME` (HTTP, SMTP/LMTP with AUTH) or
+    /// `client:ADDRESS` (SMTP/LMTP without AUTH). Records written before origins were
+    /// kept for SMTP have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     /// Envelope recipients that are the archive's own journal addresses (the target of
@@ -50,7 +53,7 @@ pub struct LinkMeta {
     /// The duplicate's envelope, if journaled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<Envelope>,
-    /// Where the duplicate came from, if imported.
+    /// Where the duplicate came from, or who delivered it (as [`MessageMeta::origin`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
 }

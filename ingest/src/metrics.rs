@@ -9,13 +9,26 @@
 //! - `coffer_ingest_messages_total{source,outcome}`: `source` is `smtp`, `lmtp` or
 //!   `http`; `outcome` is `archived`, `duplicate`, `excluded` or `failed`;
 //! - `coffer_ingest_duration_seconds{source}` (histogram): from the end of a message's
-//!   content (SMTP: the final dot; HTTP: the body) to the acknowledgement being ready.
+//!   content (SMTP: the final dot; HTTP: the body) to the acknowledgement being ready;
+//! - `coffer_ingest_memory_bytes` (gauge): journaled message content held in memory now,
+//!   out of the journal's memory budget ([`crate::budget`]);
+//! - `coffer_ingest_memory_refusals_total`: messages refused for now (SMTP `452`, HTTP
+//!   `503`) because that budget was exhausted;
+//! - `coffer_extract_threads_abandoned` (gauge) and
+//!   `coffer_extract_overload_refusals_total`: attachment extraction threads still
+//!   running after a timeout, and PDFs refused while they are too many (read from
+//!   `coffer_extract` at each scrape; the messages are flagged "attachment text not
+//!   extracted").
 
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -45,6 +58,8 @@ struct SourceLabels {
 pub struct IngestMetrics {
     messages: Family<OutcomeLabels, Counter>,
     duration: Family<SourceLabels, Histogram, fn() -> Histogram>,
+    memory_in_use: Gauge,
+    memory_refusals: Counter,
 }
 
 impl Default for IngestMetrics {
@@ -52,6 +67,8 @@ impl Default for IngestMetrics {
         Self {
             messages: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
+            memory_in_use: Gauge::default(),
+            memory_refusals: Counter::default(),
         }
     }
 }
@@ -69,6 +86,22 @@ impl IngestMetrics {
             "Time from the end of a message's content to its acknowledgement (fsynced), by source",
             self.duration.clone(),
         );
+        registry.register(
+            "coffer_ingest_memory_bytes",
+            "Journaled message content held in memory, out of the journal's memory budget",
+            self.memory_in_use.clone(),
+        );
+        registry.register(
+            "coffer_ingest_memory_refusals",
+            "Messages refused for now (SMTP 452, HTTP 503) because the memory budget was exhausted",
+            self.memory_refusals.clone(),
+        );
+        registry.register_collector(Box::new(ExtractThreads));
+    }
+
+    /// The series a [`crate::budget::MemoryBudget`] counts into: bytes in use, refusals.
+    pub(crate) fn memory_series(&self) -> (Gauge, Counter) {
+        (self.memory_in_use.clone(), self.memory_refusals.clone())
     }
 
     /// Counts one message of `source` (`smtp`, `lmtp`, `http`) with `outcome`
@@ -84,5 +117,55 @@ impl IngestMetrics {
         self.duration
             .get_or_create(&SourceLabels { source })
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Attachment extraction's own counters (process-wide, kept by `coffer_extract`), read
+/// at each scrape.
+#[derive(Debug)]
+struct ExtractThreads;
+
+impl Collector for ExtractThreads {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let abandoned =
+            ConstGauge::new(i64::try_from(coffer_extract::abandoned_threads()).unwrap_or(i64::MAX));
+        abandoned.encode(encoder.encode_descriptor(
+            "coffer_extract_threads_abandoned",
+            "Attachment extraction threads still running after a timeout",
+            None,
+            abandoned.metric_type(),
+        )?)?;
+        let refused = ConstCounter::new(coffer_extract::overload_refusals());
+        refused.encode(encoder.encode_descriptor(
+            "coffer_extract_overload_refusals",
+            "PDF attachments not extracted because too many extraction threads were abandoned",
+            None,
+            refused.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::registry::Registry;
+
+    use super::IngestMetrics;
+
+    #[test]
+    fn registered_series_are_exposed() {
+        let mut registry = Registry::default();
+        IngestMetrics::default().register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        for series in [
+            "coffer_ingest_memory_bytes 0",
+            "coffer_ingest_memory_refusals_total 0",
+            "# TYPE coffer_extract_threads_abandoned gauge",
+            "# TYPE coffer_extract_overload_refusals counter",
+            "coffer_extract_overload_refusals_total ",
+        ] {
+            assert!(text.contains(series), "{series} missing in {text}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use coffer_model::ErrorCode;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::import::{Rejected, WalkOptions, walk};
-use crate::importer::{ImportSummary, RejectedInput};
+use crate::importer::{ImportSummary, RejectedInput, SkippedInput};
 
 /// Requests in flight at once.
 const CONCURRENCY: usize = 8;
@@ -152,7 +152,8 @@ pub async fn run(
                 }),
             }
         }
-        (walker.stats().files, rejected)
+        let skipped = walker.take_skipped();
+        (walker.stats().files, rejected, skipped)
     });
     let rx = Arc::new(Mutex::new(rx));
     let remote = Arc::new(remote);
@@ -208,9 +209,10 @@ pub async fn run(
     for w in workers {
         let _ = w.await;
     }
-    let (files, rejected) = reader.await?;
+    let (files, rejected, skipped) = reader.await?;
     summary.files = files;
     summary.rejected = rejected;
+    summary.skipped = skipped.into_iter().map(SkippedInput::from).collect();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

@@ -55,17 +55,29 @@ fn generation_is_deterministic() {
 fn generated_maildir_walks_as_expected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let generated = write_maildir_edge_cases(dir.path(), 42, 25).expect("write");
-    let mut items: Vec<ImportItem> = Vec::new();
+    let mut in_maildir: Vec<ImportItem> = Vec::new();
+    let mut loose = Vec::new();
     let mut rejected = Vec::new();
-    for result in walk([dir.path()], WalkOptions::default()) {
+    let mut walker = walk([dir.path()], WalkOptions::default());
+    for result in walker.by_ref() {
         match result {
-            Ok(item) => items.push(item),
+            Ok(item) if item.source.location == Location::File => {
+                loose.push((item.source.path, item.raw));
+            }
+            Ok(item) => in_maildir.push(item),
             Err(r) => rejected.push((r.source.path, r.reason.code())),
         }
     }
     assert_eq!(rejected, generated.rejected);
-    assert_eq!(items.len(), generated.messages.len());
-    for (item, expected) in items.iter().zip(&generated.messages) {
+    assert_eq!(loose, generated.loose);
+    let skipped: Vec<_> = walker
+        .skipped()
+        .iter()
+        .map(|s| (s.path.clone(), s.reason.code()))
+        .collect();
+    assert_eq!(skipped, generated.skipped);
+    assert_eq!(in_maildir.len(), generated.messages.len());
+    for (item, expected) in in_maildir.iter().zip(&generated.messages) {
         assert_eq!(item.raw, expected.raw);
         assert_eq!(item.source.path, expected.path);
         assert_eq!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use coffer_accounts::{PasswordParams, UserSpec};
 use coffer_audit::{AuditLog, audit_dir};
 use coffer_index::{SearchRequest, Sort};
-use coffer_ingest::journaling::{Journal, Source, Submission};
+use coffer_ingest::journaling::{DeliveredBy, Journal, Source, Submission};
 use coffer_ingest::metrics::IngestMetrics;
 use coffer_ingest::{Archive, ArchiveOptions, DataDir, Outcome, Rebuild};
 use coffer_model::{Envelope, MessageFlags, Scope};
@@ -51,8 +51,7 @@ async fn deliver(journal: &Journal, raw: Vec<u8>, envelope: Envelope) -> Outcome
             raw,
             envelope,
             source: Source::Smtp,
-            origin: None,
-            actor: "smtp".into(),
+            delivered_by: DeliveredBy::Client([127, 0, 0, 1].into()),
             client: "127.0.0.1".into(),
         })
         .await
@@ -406,5 +405,61 @@ async fn archiving_rules_keep_and_link_only_what_they_admit() {
         vec![id.to_string()]
     );
     // Imports ignore journaling rules (they are explicit).
+    archive.shutdown().await.expect("shutdown");
+}
+
+/// Issue 22, item 8: an SMTP/LMTP delivery's record says who delivered it: the journal
+/// token the session authenticated with (`token:NAME`), or else the client's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_deliveries_record_the_token_or_client_that_delivered_them() {
+    use coffer_ingest::meta::MessageMeta;
+    use coffer_ingest::smtp::delivery::JournalSink;
+    use coffer_ingest::smtp::{Delivery, DeliveryOutcome, DeliverySink, Protocol, Transaction};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = open(tmp.path()).await;
+    let sink = JournalSink::new(Arc::new(journal(&archive).await));
+    let mut origins = Vec::new();
+    for (subject, authenticated_as, protocol) in [
+        ("authenticated", Some("mx1".to_owned()), Protocol::Smtp),
+        ("allowed by address", None, Protocol::Lmtp),
+    ] {
+        let delivery = Delivery {
+            transaction: Transaction {
+                mail_from: Some("alice@contoso.com".into()),
+                rcpt_to: vec!["bob@contoso.com".into()],
+                helo: Some("mx.test".into()),
+                data: format!("From: alice@contoso.com\r\nTo: bob@contoso.com\r\nSubject: {subject}\r\n\r\nbody\r\n")
+                    .into_bytes(),
+                authenticated_as,
+                ..Transaction::default()
+            },
+            session_id: 1,
+            client_addr: "[::ffff:192.0.2.7]:40000".parse().expect("address"),
+            tls: true,
+            protocol,
+            received_at: chrono::Utc::now(),
+        };
+        let DeliveryOutcome::Accepted { queue_id } = sink.deliver(delivery).await else {
+            panic!("not accepted")
+        };
+        let id: coffer_model::MessageId = queue_id.parse().expect("a message id");
+        let record = archive
+            .volumes()
+            .get(id.year)
+            .expect("volume")
+            .expect("exists")
+            .read(id.seq)
+            .expect("record");
+        let meta = MessageMeta::from_bytes(&record.meta).expect("metadata");
+        origins.push(meta.origin);
+    }
+    assert_eq!(
+        origins,
+        [
+            Some("token:mx1".to_string()),
+            Some("client:192.0.2.7".to_string())
+        ]
+    );
     archive.shutdown().await.expect("shutdown");
 }

@@ -60,6 +60,13 @@ pub enum ApiError {
     /// 503: a temporary condition (details logged, not sent).
     #[error("temporarily unavailable")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the server is busy (the journal's memory budget or its
+    /// pipeline is full); the request may be repeated after this many seconds.
+    #[error("the server is busy; retry later")]
+    Busy {
+        /// Seconds after which a retry is worth it.
+        retry_after: u64,
+    },
     /// 500: stored data failed an integrity check (details logged, not sent).
     #[error("stored data failed an integrity check")]
     Corruption(String),
@@ -128,7 +135,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let message = self.to_string();
         let retry_after = match &self {
-            ApiError::Throttled { retry_after } => Some(*retry_after),
+            ApiError::Throttled { retry_after } | ApiError::Busy { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         };
         let (status, code, detail) = match self {
@@ -150,6 +159,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled", None),
             ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(d)),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             ApiError::Corruption(d) => (StatusCode::INTERNAL_SERVER_ERROR, "corruption", Some(d)),
             ApiError::Internal(d) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Some(d)),
         };
@@ -188,9 +198,18 @@ impl From<coffer_volume::Error> for ApiError {
 
 impl From<coffer_ingest::IngestError> for ApiError {
     fn from(e: coffer_ingest::IngestError) -> Self {
-        ApiError::from_code(e.code(), e.to_string())
+        match e {
+            coffer_ingest::IngestError::Saturated => ApiError::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            },
+            other => ApiError::from_code(other.code(), other.to_string()),
+        }
     }
 }
+
+/// The `Retry-After` of [`ApiError::Busy`]: long enough for messages in flight to be
+/// stored and their memory given back.
+pub(crate) const BUSY_RETRY_AFTER: u64 = 5;
 
 impl From<coffer_accounts::AccountError> for ApiError {
     fn from(e: coffer_accounts::AccountError) -> Self {

@@ -69,10 +69,10 @@ pub use state::{ApiConfig, AppState};
 
 /// The OpenAPI document of every route [`router`] serves (from the same definitions).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes(&ApiConfig::default()).into_openapi()
+    api_routes().into_openapi()
 }
 
-fn api_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
+fn api_routes() -> OpenApiRouter<AppState> {
     let mut doc = utoipa::openapi::OpenApiBuilder::new()
         .info(
             utoipa::openapi::InfoBuilder::new()
@@ -105,7 +105,7 @@ fn api_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
                 .merge(routes::tokens::router())
                 .merge(routes::search::router())
                 .merge(routes::messages::router())
-                .merge(routes::ingest::router(config))
+                .merge(routes::ingest::router())
                 .merge(routes::volumes::router())
                 .merge(routes::audit::router()),
         )
@@ -127,7 +127,7 @@ fn account_routes() -> OpenApiRouter<AppState> {
 /// The whole HTTP service over `state`.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
-    let (api, _) = api_routes(&config).split_for_parts();
+    let (api, _) = api_routes().split_for_parts();
     api.fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(config.max_json_body))

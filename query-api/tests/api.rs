@@ -675,6 +675,107 @@ async fn content_raw_attachments_proofs_and_audit() {
     assert_eq!(bad.status, 400);
 }
 
+/// Issue 22, item 9: journal bodies draw from the journal's one memory budget (the one
+/// SMTP/LMTP sessions share). When it cannot hold a body, declared or growing chunk by
+/// chunk, the answer is 503 with `Retry-After`; once memory is free the same message is
+/// taken, and its memory is given back after the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_submission_over_the_memory_budget_is_503_with_retry_after() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(ApiConfig::default()).await;
+    let addr = server.addr;
+    let journal = server.token("journal");
+    let budget = server.state.journal().memory_budget().clone();
+    let raw = common::message(
+        "ext@outside.example",
+        "carl@corp.example",
+        "",
+        "Over budget",
+        "mkoverbudget",
+    );
+    let path = "/api/v1/messages?mail_from=ext%40outside.example&rcpt=carl%40corp.example";
+    // Other messages in flight hold all of the budget but 100 bytes.
+    let held = budget
+        .try_reserve(budget.limit() - budget.in_use() - 100)
+        .expect("reserve");
+
+    let r = http::request(
+        addr,
+        "POST",
+        path,
+        Some(journal),
+        Some("message/rfc822"),
+        &raw,
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(r.json()["error"]["code"], "unavailable");
+
+    // A chunked body: the first chunk fits, the second does not.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {journal}\r\nContent-Type: message/rfc822\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    );
+    let mut request = head.into_bytes();
+    for chunk in raw.chunks(64).take(3) {
+        request.extend(format!("{:x}\r\n", chunk.len()).bytes());
+        request.extend(chunk);
+        request.extend(b"\r\n");
+    }
+    stream.write_all(&request).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 5"), "{answer}");
+
+    drop(held);
+    let r = http::request(
+        addr,
+        "POST",
+        path,
+        Some(journal),
+        Some("message/rfc822"),
+        &raw,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(budget.in_use(), 0);
+}
+
+/// A journal body larger than `max_message_body` is 413 and holds no memory after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_submission_over_the_size_limit_is_413() {
+    let server = TestServer::start(ApiConfig {
+        max_message_body: 100,
+        ..ApiConfig::default()
+    })
+    .await;
+    let raw = common::message(
+        "ext@outside.example",
+        "carl@corp.example",
+        "",
+        "Big",
+        "mkbig",
+    );
+    assert!(raw.len() > 100);
+    let r = http::request(
+        server.addr,
+        "POST",
+        "/api/v1/messages",
+        Some(server.token("journal")),
+        Some("message/rfc822"),
+        &raw,
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(server.state.journal().memory_budget().in_use(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journal_submission_is_acknowledged_after_commit() {
     let server = TestServer::start(ApiConfig::default()).await;

@@ -216,6 +216,10 @@ fn print_summary(s: &ImportSummary) {
     for r in &s.rejected {
         crate::outln!("  {}: {}", r.path, r.reason);
     }
+    crate::outln!("skipped           {}", s.skipped.len());
+    for skipped in &s.skipped {
+        crate::outln!("  {}: {}", skipped.path, skipped.reason);
+    }
     if !s.failed.is_empty() {
         crate::outln!("failed            {}", s.failed.len());
         for r in &s.failed {

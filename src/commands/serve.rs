@@ -17,8 +17,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use coffer_audit::{AuditLog, audit_dir};
+use coffer_ingest::budget::DEFAULT_MEMORY_BUDGET;
 use coffer_ingest::journaling::Journal;
 use coffer_ingest::metrics::IngestMetrics;
+use coffer_ingest::smtp::SmtpConfig;
 use coffer_query_api::{ApiConfig, AppState, Metrics};
 use coffer_volume::VolumeConfig;
 use tokio::sync::watch;
@@ -79,12 +81,15 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
 
     let ingest_metrics = IngestMetrics::default();
     let metrics = Arc::new(Metrics::new(&ingest_metrics));
-    let journal = Arc::new(Journal::new(
-        archive.clone(),
-        audit.clone(),
-        ingest_metrics,
-        MAX_INGEST_IN_FLIGHT,
-    ));
+    let journal = Arc::new(
+        Journal::new(
+            archive.clone(),
+            audit.clone(),
+            ingest_metrics,
+            MAX_INGEST_IN_FLIGHT,
+        )
+        .with_memory_budget(journal_memory_budget(&config)?),
+    );
     let state = {
         let (journal, audit) = (journal.clone(), audit.clone());
         tokio::task::spawn_blocking(move || AppState::new(journal, audit, api_config, metrics))
@@ -170,6 +175,33 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     checkpointed?;
     println!("coffer: stopped");
     Ok(0)
+}
+
+/// `journal_memory_budget`, checked to hold at least one message of the largest size
+/// accepted (a smaller budget would refuse such a message on every retry).
+fn journal_memory_budget(config: &Config) -> Result<usize> {
+    let Some(bytes) = config.journal_memory_budget else {
+        return Ok(DEFAULT_MEMORY_BUDGET);
+    };
+    let largest = [
+        config
+            .smtp
+            .max_message_size
+            .unwrap_or(SmtpConfig::default().max_message_size),
+        config
+            .http
+            .max_message_size
+            .unwrap_or(ApiConfig::default().max_message_body as u64),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    if bytes < largest {
+        bail!(
+            "journal_memory_budget = {bytes} in coffer.toml is smaller than the largest message accepted ({largest} bytes, [smtp] or [http] max_message_size)"
+        );
+    }
+    usize::try_from(bytes).context("journal_memory_budget does not fit in memory")
 }
 
 fn api_config(config: &Config) -> Result<ApiConfig> {

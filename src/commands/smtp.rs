@@ -67,7 +67,9 @@ pub fn server_config(
     Ok(config)
 }
 
-/// Binds and starts one listener; prints `coffer: <smtp|lmtp> listening on ADDR`.
+/// Binds and starts one listener; prints `coffer: <smtp|lmtp> listening on ADDR`. Fails
+/// when the address is reachable from other hosts and neither AUTH is required nor
+/// `allowed_clients` names the sending mail servers (checked by ingest once bound).
 pub async fn start(
     listen: &str,
     config: SmtpServerConfig,
@@ -78,7 +80,7 @@ pub async fn start(
     let sink = Arc::new(JournalSink::new(journal));
     let (bound, handle) = spawn_listener(listen, config, sink, stopping)
         .await
-        .with_context(|| format!("binding {name} on {listen}"))?;
+        .with_context(|| format!("{name} listener on {listen} ([smtp] in coffer.toml)"))?;
     crate::outln!("coffer: {name} listening on {bound}");
     Ok(handle)
 }

@@ -11,8 +11,10 @@
 //!   headers-only message, an empty message (rejected), and optionally a last message
 //!   without a final newline.
 //! - [`write_maildir_edge_cases`] writes a Maildir with `cur/`, `new/`, `tmp/`, Maildir++
-//!   subfolders, flags, files that must be ignored (in `tmp/`, hidden, Dovecot's) and a
-//!   zero-byte message (rejected), and returns the expected messages in walk order.
+//!   subfolders, flags, messages kept beside `cur/` and `new/` (archived), a note there
+//!   and a zero-byte message (rejected), files the import skips and lists (in `tmp/`,
+//!   hidden) and Dovecot's bookkeeping (passed over), and returns what the import must
+//!   make of each, in walk order.
 //!
 //! The same seed always gives the same bytes ([`SplitMix64`], no global state).
 
@@ -254,17 +256,24 @@ pub struct GeneratedMaildirMessage {
 /// What [`write_maildir_edge_cases`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedMaildir {
-    /// The messages, in the order the import walks them.
+    /// The messages in `cur/` and `new/`, in the order the import walks them.
     pub messages: Vec<GeneratedMaildirMessage>,
-    /// Message files the import must reject, with the reason code.
+    /// Messages kept beside a folder's `cur/` and `new/`, as hand-made Maildirs have
+    /// them: archived as files (path, bytes), in walk order.
+    pub loose: Vec<(PathBuf, Vec<u8>)>,
+    /// Files the import must reject, with the reason code, in walk order.
     pub rejected: Vec<(PathBuf, &'static str)>,
-    /// Files the import must not read at all (in `tmp/`, hidden, Dovecot's).
+    /// Files the import must not read but list as skipped, with the reason code
+    /// ([`SkipReason::code`](coffer_ingest::import::SkipReason::code)), in walk order.
+    pub skipped: Vec<(PathBuf, &'static str)>,
+    /// A mail store's bookkeeping files, which the import passes over without a word.
     pub ignored: Vec<PathBuf>,
 }
 
 /// Writes a Maildir at `root` (created if needed) with `count` messages spread over the
-/// root folder and the Maildir++ subfolders `.Archive.2019` and `.Sent`, plus files to
-/// ignore and one zero-byte message to reject.
+/// root folder and the Maildir++ subfolders `.Archive.2019` and `.Sent`, two more kept
+/// beside `cur/` and `new/`, files to skip, bookkeeping to pass over, and a zero-byte
+/// message and a note to reject.
 pub fn write_maildir_edge_cases(
     root: &Path,
     seed: u64,
@@ -322,13 +331,23 @@ pub fn write_maildir_edge_cases(
             raw,
         });
     }
-    // Files that are not messages, or not yet: never read.
-    for (path, content) in [
+    // Not messages yet, or hidden: never read, but listed as skipped (walk order: the
+    // hidden files of cur/ after the messages, the folder's own entries by name, tmp/
+    // last of them).
+    let mut skipped = Vec::new();
+    for (path, content, reason) in [
+        (root.join("cur/.DS_Store"), &b"\0\0\0\x01Bud1"[..], "hidden"),
         (
             root.join("tmp/1699999999.M0P0.gen"),
             &b"Subject: half delivered\n"[..],
+            "maildir_tmp",
         ),
-        (root.join("cur/.DS_Store"), &b"\0\0\0\x01Bud1"[..]),
+    ] {
+        fs::write(&path, content)?;
+        skipped.push((path, reason));
+    }
+    // The mail server's bookkeeping: passed over.
+    for (path, content) in [
         (root.join("dovecot-uidlist"), &b"3 V1700000000 N1\n"[..]),
         (root.join("subscriptions"), &b"Sent\nArchive.2019\n"[..]),
         (root.join(".Sent/maildirfolder"), &b""[..]),
@@ -337,15 +356,33 @@ pub fn write_maildir_edge_cases(
         fs::write(&path, content)?;
         ignored.push(path);
     }
-    // An empty message file (a crashed delivery copied over): rejected.
+    // Messages beside cur/ and new/ (hand-made Maildirs): archived as files.
+    let mut loose = Vec::new();
+    for (index, path) in [
+        (count, root.join("0001.saved.eml")),
+        (count + 1, root.join(".Sent/0002.saved")),
+    ] {
+        let raw = message(&mut rng, index, 0, false, true);
+        fs::write(&path, &raw)?;
+        loose.push((path, raw));
+    }
+    // An empty message file (a crashed delivery copied over) and a note beside cur/:
+    // rejected, in walk order (the root's messages, then its own entries by name).
     let empty = root.join("cur/1800000000.M0P0.empty:2,S");
     fs::write(&empty, b"")?;
-    let rejected = vec![(empty, "not_mail")];
+    let note = root.join("notes.txt");
+    fs::write(
+        &note,
+        b"remember to export the archive before the migration\n",
+    )?;
+    let rejected = vec![(empty, "not_mail"), (note, "not_mail")];
     // Walk order: folders by name, root first; by time within a folder.
     let messages = per_folder.into_iter().flatten().collect();
     Ok(GeneratedMaildir {
         messages,
+        loose,
         rejected,
+        skipped,
         ignored,
     })
 }

@@ -21,7 +21,8 @@
 //! The real-server harness of the end-to-end tests (`tests/` of the root package):
 //! [`cli`] runs a given `coffer` binary, [`server`] runs `coffer serve` on ephemeral
 //! ports and kills it when dropped (also when a test panics), [`smtp_client`] and
-//! [`http`] talk to it, [`tls_proxy`] puts HTTPS in front of it as a deployment does.
+//! [`http`] talk to it, [`tls_proxy`] puts HTTPS in front of it as a deployment does,
+//! [`tls_cert`] writes a certificate for its STARTTLS.
 //!
 //! Benchmarks: [`index_bench`] (index throughput and query latency per class, for
 //! `examples/index_bench.rs`) and the `coffer-bench` binary (`src/bin/coffer-bench.rs`:
@@ -39,6 +40,7 @@ pub mod rng;
 pub mod sample_files;
 pub mod server;
 pub mod smtp_client;
+pub mod tls_cert;
 pub mod tls_proxy;
 
 use std::path::{Path, PathBuf};

@@ -6,7 +6,8 @@
 //!   [`SourceRef`] saying where it came from, or a rejection with a precise
 //!   [`RejectReason`]. It classifies each path (see [`walk`](mod@walk)): an mbox file, a
 //!   single-message file (`.eml` or anything else that looks like mail), a Maildir, or a
-//!   plain folder to recurse into.
+//!   plain folder to recurse into. What it does not read by rule (hidden files, a
+//!   Maildir's `tmp/`, folders reached twice) it lists as [`Skipped`], with the reason.
 //! - [`mbox`]: the streaming mbox splitter ([`MboxReader`]) over any `BufRead`, with
 //!   bounded memory, mboxrd/mboxo quoting ([`MboxFlavor`]) and per-message size caps; and
 //!   [`write_mbox_message`], its inverse.
@@ -36,7 +37,7 @@ pub mod mbox;
 pub mod sniff;
 pub mod walk;
 
-pub use maildir::{MaildirEntry, MaildirSubdir};
+pub use maildir::{MaildirEntry, MaildirItem, MaildirSubdir};
 pub use mbox::{
     DEFAULT_MAX_MESSAGE_BYTES, FromLine, MboxError, MboxFlavor, MboxMessage, MboxOptions,
     MboxReader, SeparatorRule, strip_mbox_from_line, write_mbox_message,
@@ -132,6 +133,60 @@ impl fmt::Display for Rejected {
 impl std::error::Error for Rejected {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.reason)
+    }
+}
+
+/// A path the walk did not read, by rule, and why. Listed in the import summary
+/// (`skipped`), so that every file given to `import` is accounted for: archived,
+/// rejected with its reason, or skipped with its reason. Only a mail store's own
+/// bookkeeping files are passed over without a word (see [`maildir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The file or directory (a directory stands for everything under it).
+    pub path: PathBuf,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+/// Why a path was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its name starts with a dot (name it as an argument to import it).
+    Hidden,
+    /// In a Maildir's `tmp/`: a delivery not finished, not a message yet.
+    MaildirTmp,
+    /// A directory reached again (a link to a folder walked already): its messages were
+    /// taken the first time.
+    Revisited,
+}
+
+impl SkipReason {
+    /// A short, stable, machine-readable code (`hidden`, `maildir_tmp`, `revisited`).
+    pub fn code(self) -> &'static str {
+        match self {
+            SkipReason::Hidden => "hidden",
+            SkipReason::MaildirTmp => "maildir_tmp",
+            SkipReason::Revisited => "revisited",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SkipReason::Hidden => "hidden (name starts with a dot); give its path to import it",
+            SkipReason::MaildirTmp => {
+                "in a Maildir's tmp/: a delivery that never finished, not a message yet; \
+                 give its path to import it"
+            }
+            SkipReason::Revisited => "directory already walked (reached again through a link)",
+        })
     }
 }
 

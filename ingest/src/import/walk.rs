@@ -7,12 +7,17 @@
 //! Each path is classified like this (symbolic links are followed):
 //! - **A directory that is a Maildir** (at least two of `cur/`, `new/`, `tmp/`): its
 //!   messages and those of its Maildir++ subfolders, in [`maildir`](super::maildir)
-//!   order; then its other non-hidden subdirectories, walked as below (Dovecot's `fs`
-//!   layout nests Maildirs that way). Files at a Maildir's top level (`dovecot-uidlist`,
-//!   `subscriptions`, index files) are not messages and are not read.
+//!   order. Within each folder, the other entries beside `cur/`, `new/` and `tmp/` are
+//!   classified like any path below: files that are mail (hand-made and tool-made
+//!   Maildirs keep messages there) are archived, other files rejected with their
+//!   reason, and subdirectories walked (Dovecot's `fs` layout nests Maildirs that way).
+//!   The files of `tmp/` (deliveries in progress) are skipped and listed; the mail
+//!   store's own bookkeeping files (`dovecot-uidlist`, `dovecot.index*`,
+//!   `subscriptions`, `maildirsize`, ...: the list is in [`maildir`](super::maildir))
+//!   are not mail and are passed over without a word.
 //! - **Any other directory**: its entries, sorted, recursively. Hidden entries (names
-//!   starting with `.`) are skipped, except Maildir++ folders inside a Maildir and paths
-//!   given explicitly as arguments.
+//!   starting with `.`) are skipped and listed, except Maildir++ folders inside a
+//!   Maildir, the bookkeeping files above and paths given explicitly as arguments.
 //! - **A gzip- or zstd-compressed file** (`.gz`, as mailing-list archives are published:
 //!   pipermail's `2024-January.txt.gz`, `mbox.gz` exports; `.zst`), recognised by its
 //!   first bytes: decompressed while it is read (every member or frame of the file), then
@@ -42,8 +47,12 @@
 //! Every message, from whatever container, passes the same [`looks_like_mail`] test.
 //!
 //! A directory reached a second time (a symbolic-link loop, or two links to one folder) is
-//! skipped and counted in [`WalkStats::skipped_revisits`]; it is not a rejection, since its
-//! messages were already yielded once.
+//! skipped, counted in [`WalkStats::skipped_revisits`] and listed; it is not a rejection,
+//! since its messages were already yielded once.
+//!
+//! Every path the walk meets is thus accounted for: yielded as a message, yielded as a
+//! rejection with its reason, or listed in [`Walker::skipped`] with its reason — except
+//! a mail store's bookkeeping files, which are not mail by definition.
 //!
 //! [`looks_like_mail`]: super::looks_like_mail
 
@@ -54,10 +63,10 @@ use std::path::{Path, PathBuf};
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::maildir::{self, MaildirEntry, MaildirWalk};
+use super::maildir::{self, MaildirEntry, MaildirItem, MaildirWalk};
 use super::mbox::{MboxOptions, MboxReader};
 use super::sniff::looks_like_mail;
-use super::{ImportItem, Location, RejectReason, Rejected, SourceRef};
+use super::{ImportItem, Location, RejectReason, Rejected, SkipReason, Skipped, SourceRef};
 
 /// Read buffer for files: large enough that mbox scanning is not syscall-bound.
 const READ_BUFFER: usize = 256 * 1024;
@@ -121,9 +130,10 @@ pub struct WalkStats {
     pub maildirs: u64,
     /// Plain directories walked.
     pub directories: u64,
-    /// Hidden entries skipped.
+    /// Hidden entries skipped (listed in [`Walker::skipped`]).
     pub skipped_hidden: u64,
-    /// Directories skipped because they had been walked already.
+    /// Directories skipped because they had been walked already (listed in
+    /// [`Walker::skipped`]).
     pub skipped_revisits: u64,
 }
 
@@ -159,6 +169,7 @@ pub struct Walker {
     visited: HashSet<DirKey>,
     options: WalkOptions,
     stats: WalkStats,
+    skipped: Vec<Skipped>,
 }
 
 /// Walks the given paths; see the module docs for the classification and order.
@@ -176,6 +187,7 @@ where
         visited: HashSet::new(),
         options,
         stats: WalkStats::default(),
+        skipped: Vec::new(),
     }
 }
 
@@ -183,6 +195,25 @@ impl Walker {
     /// Counters so far.
     pub fn stats(&self) -> WalkStats {
         self.stats
+    }
+
+    /// The paths skipped so far, in walk order, each with its reason.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    /// Takes the list of [`Self::skipped`] paths.
+    pub fn take_skipped(&mut self) -> Vec<Skipped> {
+        std::mem::take(&mut self.skipped)
+    }
+
+    fn skip(&mut self, path: PathBuf, reason: SkipReason) {
+        match reason {
+            SkipReason::Hidden => self.stats.skipped_hidden += 1,
+            SkipReason::Revisited => self.stats.skipped_revisits += 1,
+            SkipReason::MaildirTmp => {}
+        }
+        self.skipped.push(Skipped { path, reason });
     }
 
     /// The per-message size cap.
@@ -197,7 +228,7 @@ impl Walker {
             .file_name()
             .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
         if hidden && !explicit {
-            self.stats.skipped_hidden += 1;
+            self.skip(path, SkipReason::Hidden);
             return None;
         }
         let metadata = match fs::metadata(&path) {
@@ -266,41 +297,27 @@ impl Walker {
         metadata: &fs::Metadata,
     ) -> Option<Result<ImportItem, Rejected>> {
         if !self.visited.insert(dir_key(metadata, &path)) {
-            self.stats.skipped_revisits += 1;
             tracing::debug!(
-                revisits = self.stats.skipped_revisits,
+                revisits = self.stats.skipped_revisits + 1,
                 "directory already walked, skipped"
             );
+            self.skip(path, SkipReason::Revisited);
             return None;
         }
-        let is_maildir = maildir::is_maildir(&path);
-        let mut entries = match list_dir(&path) {
-            Ok(entries) => entries,
-            Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
-        };
-        if is_maildir {
-            // Only subdirectories, other than the Maildir's own and the hidden Maildir++
-            // folders (walked by `MaildirWalk`), are walked further.
-            entries.retain(|entry| {
-                let name = entry
-                    .file_name()
-                    .map(|n| n.as_encoded_bytes())
-                    .unwrap_or_default();
-                !matches!(name, b"cur" | b"new" | b"tmp")
-                    && !name.starts_with(b".")
-                    && fs::metadata(entry).is_ok_and(|m| m.is_dir())
-            });
+        if maildir::is_maildir(&path) {
+            // Everything in it, other Maildir++ folders and nested folders included,
+            // comes through `MaildirWalk`.
             let walk = match MaildirWalk::new(&path) {
                 Ok(walk) => walk,
                 Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
             };
             self.stats.maildirs += 1;
-            self.stack.push(Work::List {
-                entries: entries.into_iter(),
-                explicit: false,
-            });
             self.stack.push(Work::Maildir(walk));
         } else {
+            let entries = match list_dir(&path) {
+                Ok(entries) => entries,
+                Err(error) => return Some(Err(reject(path, RejectReason::from_io(&error)))),
+            };
             self.stats.directories += 1;
             self.stack.push(Work::List {
                 entries: entries.into_iter(),
@@ -416,7 +433,17 @@ impl Iterator for Walker {
                     None => {
                         self.stack.pop();
                     }
-                    Some(Ok(entry)) => return Some(self.read_maildir_entry(entry)),
+                    Some(Ok(MaildirItem::Message(entry))) => {
+                        return Some(self.read_maildir_entry(entry));
+                    }
+                    Some(Ok(MaildirItem::Other(path))) => {
+                        if let Some(item) = self.visit(path, false) {
+                            return Some(item);
+                        }
+                    }
+                    Some(Ok(MaildirItem::Skipped(Skipped { path, reason }))) => {
+                        self.skip(path, reason);
+                    }
                     Some(Err((path, error))) => {
                         return Some(Err(reject(path, RejectReason::from_io(&error))));
                     }
@@ -671,6 +698,81 @@ mod tests {
         assert_eq!(stats.maildirs, 1);
         assert_eq!(stats.skipped_hidden, 2);
         assert_eq!(stats.files, 6);
+    }
+
+    /// Issue 22, item 10: a hand-made Maildir keeps messages beside `cur/` and `new/`;
+    /// they are archived, a note there is rejected with its reason, and what the walk
+    /// does not read (a delivery in `tmp/`, hidden files, a hidden folder) is listed
+    /// with its reason. Only the store's bookkeeping files pass without a word.
+    #[test]
+    fn every_file_of_a_hand_made_maildir_is_accounted_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("Maildir");
+        write(&root.join("cur/1.a:2,S"), MAIL);
+        fs::create_dir_all(root.join("new")).expect("mkdir");
+        write(&root.join("tmp/2.b"), b"Subject: half delivered\n\n");
+        write(&root.join("0001.eml"), b"Subject: beside cur\n\none\n");
+        write(&root.join("0002"), b"Subject: beside cur too\n\ntwo\n");
+        write(&root.join("notes.txt"), b"remember the milk\n");
+        write(&root.join(".DS_Store"), b"\0\0\0\x01Bud1");
+        write(&root.join("cur/.keep"), b"");
+        write(&root.join(".Trash/cur/3.c:2,ST"), b"Subject: trash\n\n");
+        fs::create_dir_all(root.join(".Trash/new")).expect("mkdir");
+        write(
+            &root.join(".Trash/0003.eml"),
+            b"Subject: beside Trash cur\n\n",
+        );
+        write(&root.join(".notes/todo"), b"Subject: hidden folder\n\n");
+        write(&root.join("dovecot-uidlist"), b"3 V1 N2\n");
+        write(&root.join("dovecot.index.cache"), b"\0\x01");
+        write(&root.join(".Trash/maildirfolder"), b"");
+
+        let mut walker = walk([root.clone()], WalkOptions::default());
+        let (mut items, mut rejected) = (Vec::new(), Vec::new());
+        for result in walker.by_ref() {
+            match result {
+                Ok(item) => items.push(item),
+                Err(r) => rejected.push(r),
+            }
+        }
+        let archived: Vec<(String, bool)> = items
+            .iter()
+            .map(|i| {
+                let in_maildir = matches!(i.source.location, Location::Maildir { .. });
+                (name(&i.source.path), in_maildir)
+            })
+            .collect();
+        assert_eq!(
+            archived,
+            [
+                ("1.a:2,S".to_string(), true),
+                ("0001.eml".to_string(), false),
+                ("0002".to_string(), false),
+                ("3.c:2,ST".to_string(), true),
+                ("0003.eml".to_string(), false),
+            ]
+        );
+        let rejected: Vec<(String, &str)> = rejected
+            .iter()
+            .map(|r| (name(&r.source.path), r.reason.code()))
+            .collect();
+        assert_eq!(rejected, [("notes.txt".to_string(), "not_mail")]);
+        let skipped: Vec<(String, &str)> = walker
+            .skipped()
+            .iter()
+            .map(|s| (name(&s.path), s.reason.code()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                (".keep".to_string(), "hidden"),
+                (".DS_Store".to_string(), "hidden"),
+                (".notes".to_string(), "hidden"),
+                ("2.b".to_string(), "maildir_tmp"),
+            ]
+        );
+        assert_eq!(walker.stats().skipped_hidden, 3);
+        assert!(walker.skipped()[3].to_string().contains("tmp/"));
     }
 
     #[test]
@@ -931,9 +1033,19 @@ mod tests {
         write(&root.join("a/m.eml"), MAIL);
         std::os::unix::fs::symlink(root.join("a"), root.join("a/loop")).expect("symlink");
         std::os::unix::fs::symlink(root.join("nowhere"), root.join("broken")).expect("symlink");
-        let (items, rejected, stats) = collect(&[root.to_path_buf()]);
+        let mut walker = walk([root.to_path_buf()], WalkOptions::default());
+        let (items, rejected): (Vec<_>, Vec<_>) = walker.by_ref().partition(Result::is_ok);
+        let rejected: Vec<Rejected> = rejected.into_iter().filter_map(Result::err).collect();
+        let stats = walker.stats();
         assert_eq!(items.len(), 1);
         assert_eq!(stats.skipped_revisits, 1);
+        assert_eq!(
+            walker.skipped(),
+            [Skipped {
+                path: root.join("a/loop"),
+                reason: SkipReason::Revisited
+            }]
+        );
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].reason, RejectReason::BrokenSymlink);
     }

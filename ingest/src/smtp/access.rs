@@ -66,6 +66,18 @@ impl Cidr {
         }
     }
 
+    /// Whether this block admits every address (`0.0.0.0/0`, `::/0`).
+    pub fn is_everything(&self) -> bool {
+        self.prefix == 0
+    }
+
+    /// Whether every address of this block is a loopback address.
+    pub fn is_loopback_only(&self) -> bool {
+        Self::loopback()
+            .iter()
+            .any(|loopback| self.prefix >= loopback.prefix && loopback.contains(self.network))
+    }
+
     /// Whether any block of `list` contains `addr`.
     pub fn any_contains(list: &[Self], addr: IpAddr) -> bool {
         list.iter().any(|block| block.contains(addr))
@@ -157,6 +169,21 @@ mod tests {
         );
         assert!(Cidr::any_contains(&Cidr::loopback(), ip("127.0.0.2")));
         assert!(Cidr::any_contains(&Cidr::loopback(), ip("::1")));
+    }
+
+    #[test]
+    fn smtp_cidr_loopback_only_and_everything() {
+        let block = |text: &str| text.parse::<Cidr>().unwrap();
+        assert!(block("127.0.0.0/8").is_loopback_only());
+        assert!(block("127.1.2.3").is_loopback_only());
+        assert!(block("::1").is_loopback_only());
+        assert!(block("::ffff:127.0.0.1").is_loopback_only());
+        assert!(!block("127.0.0.0/7").is_loopback_only());
+        assert!(!block("10.0.0.0/8").is_loopback_only());
+        assert!(!block("::/0").is_loopback_only());
+        assert!(block("0.0.0.0/0").is_everything());
+        assert!(block("::/0").is_everything());
+        assert!(!block("10.0.0.0/8").is_everything());
     }
 
     #[test]

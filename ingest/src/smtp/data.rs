@@ -20,7 +20,9 @@
 //!
 //! smtp-proto's `DataReceiver` is not used because it does not recognise a `.` on the
 //! very first line (`DATA` directly followed by `. CRLF` or `..x`), and because the size
-//! limit has to be enforced while scanning, not after.
+//! limit and the memory budget have to be enforced while scanning, not after.
+
+use crate::budget::{BufferFull, MessageBuffer, Reservation};
 
 /// Where the scanner is relative to line structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,29 +41,21 @@ enum Scan {
 
 /// Receives message content after `354`, un-stuffing dots and finding the end of data.
 ///
-/// Content beyond `limit` bytes is counted but not kept: the buffer is dropped and
-/// [`DataReceiver::oversized`] turns true, so memory never exceeds `limit` bytes.
+/// The content goes into a [`MessageBuffer`]: past the message size limit or the memory
+/// budget it is dropped and only counted ([`DataReceiver::refused`] says which), so
+/// memory never exceeds the limit, nor what the budget granted.
 #[derive(Debug)]
 pub(crate) struct DataReceiver {
     scan: Scan,
-    data: Vec<u8>,
-    limit: u64,
-    /// Un-stuffed content bytes seen so far, including discarded ones.
-    received: u64,
-    oversized: bool,
+    buffer: MessageBuffer,
 }
 
 impl DataReceiver {
-    /// A receiver keeping at most `limit` bytes; `reserve_hint` pre-allocates (capped).
-    pub(crate) fn new(limit: u64, reserve_hint: u64) -> Self {
-        const MAX_RESERVE: u64 = 1 << 20;
-        let reserve = reserve_hint.min(limit).min(MAX_RESERVE);
+    /// A receiver keeping the content in `buffer`.
+    pub(crate) fn new(buffer: MessageBuffer) -> Self {
         Self {
             scan: Scan::LineStart,
-            data: Vec::with_capacity(usize::try_from(reserve).unwrap_or(0)),
-            limit,
-            received: 0,
-            oversized: false,
+            buffer,
         }
     }
 
@@ -128,47 +122,29 @@ impl DataReceiver {
     }
 
     fn emit(&mut self, bytes: &[u8]) {
-        let len = bytes.len() as u64;
-        self.received = self.received.saturating_add(len);
-        if self.oversized {
-            return;
-        }
-        if self.received > self.limit {
-            self.oversized = true;
-            self.data = Vec::new();
-            return;
-        }
-        // Grow geometrically, but never past the limit: memory stays within it.
-        let needed = self.data.len() + bytes.len();
-        if needed > self.data.capacity() {
-            let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-            let target = needed
-                .max(self.data.capacity().saturating_mul(2))
-                .min(limit.max(needed));
-            self.data.reserve_exact(target - self.data.len());
-        }
-        self.data.extend_from_slice(bytes);
+        // A refusal is kept by the buffer and read at the end of data.
+        let _ = self.buffer.push(bytes);
     }
 
-    /// Whether the content exceeded the limit (and was discarded).
-    pub(crate) fn oversized(&self) -> bool {
-        self.oversized
+    /// Why the content was not kept (too large, or over the memory budget), if so.
+    pub(crate) fn refused(&self) -> Option<BufferFull> {
+        self.buffer.refused()
     }
 
     /// Un-stuffed bytes received so far, kept or not.
     #[cfg(test)]
     pub(crate) fn received(&self) -> u64 {
-        self.received
+        self.buffer.received()
     }
 
     /// Bytes held in memory.
     pub(crate) fn held(&self) -> usize {
-        self.data.capacity()
+        self.buffer.held()
     }
 
-    /// The content received (empty when oversized).
-    pub(crate) fn into_data(self) -> Vec<u8> {
-        self.data
+    /// The content received (empty when refused) and the memory reservation covering it.
+    pub(crate) fn into_data(self) -> (Vec<u8>, Reservation) {
+        self.buffer.into_parts()
     }
 }
 
@@ -176,15 +152,20 @@ impl DataReceiver {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::DataReceiver;
+    use crate::budget::{BufferFull, MemoryBudget, MessageBuffer};
+
+    fn receiver(limit: u64, budget: &MemoryBudget) -> DataReceiver {
+        DataReceiver::new(MessageBuffer::new(budget, limit, 0).unwrap())
+    }
 
     fn run(chunks: &[&[u8]]) -> Option<(Vec<u8>, usize)> {
-        let mut receiver = DataReceiver::new(1 << 20, 0);
+        let mut receiver = receiver(1 << 20, &MemoryBudget::unlimited());
         for (index, chunk) in chunks.iter().enumerate() {
             let (used, done) = receiver.ingest(chunk);
             if done {
                 let leftover =
                     chunk.len() - used + chunks[index + 1..].iter().map(|c| c.len()).sum::<usize>();
-                return Some((receiver.into_data(), leftover));
+                return Some((receiver.into_data().0, leftover));
             }
             assert_eq!(used, chunk.len());
         }
@@ -219,11 +200,24 @@ mod tests {
 
     #[test]
     fn limit_discards_and_counts() {
-        let mut receiver = DataReceiver::new(10, 1000);
+        let mut receiver = receiver(10, &MemoryBudget::unlimited());
         let (_, done) = receiver.ingest(b"0123456789abcdef\r\n");
         assert!(!done);
-        assert!(receiver.oversized());
+        assert_eq!(receiver.refused(), Some(BufferFull::TooLarge));
         assert_eq!(receiver.held(), 0);
+        let (_, done) = receiver.ingest(b".\r\n");
+        assert!(done);
+        assert_eq!(receiver.received(), 18);
+    }
+
+    #[test]
+    fn memory_budget_discards_and_counts() {
+        let budget = MemoryBudget::new(8);
+        let mut receiver = receiver(1 << 20, &budget);
+        let (_, done) = receiver.ingest(b"0123456789abcdef\r\n");
+        assert!(!done);
+        assert_eq!(receiver.refused(), Some(BufferFull::OverBudget));
+        assert_eq!((receiver.held(), budget.in_use()), (0, 0));
         let (_, done) = receiver.ingest(b".\r\n");
         assert!(done);
         assert_eq!(receiver.received(), 18);

@@ -2,6 +2,9 @@
 //! [`Journal`] (the pipeline HTTP submissions share), AUTH PLAIN is checked against
 //! journal API tokens, and [`spawn_listener`] binds and starts one listener.
 //!
+//! Each record says who delivered it: `token:NAME` when the session authenticated with
+//! a journal token, `client:ADDRESS` otherwise ([`DeliveredBy`]).
+//!
 //! The reply follows the journal's outcome: `250` once the record is fsynced (or the
 //! exclusion audited), `452` when the disk is full, `451` for other temporary trouble.
 
@@ -17,8 +20,9 @@ use super::proto::{Credentials, DeliveryOutcome};
 use super::session::{
     Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SmtpServerConfig, run_listener,
 };
+use crate::budget::MemoryBudget;
 use crate::error::{IngestError, Result};
-use crate::journaling::{Journal, Source, Submission, refusal};
+use crate::journaling::{DeliveredBy, Journal, Source, Submission, refusal};
 use crate::writer::Outcome;
 
 impl From<Protocol> for Source {
@@ -48,13 +52,17 @@ impl DeliverySink for JournalSink {
         Box::pin(async move {
             let source = Source::from(delivery.protocol);
             let size = delivery.transaction.data.len();
+            let client = delivery.client_addr.ip();
+            let delivered_by = match delivery.transaction.authenticated_as.clone() {
+                Some(token) => DeliveredBy::Token(token),
+                None => DeliveredBy::Client(client),
+            };
             let submission = Submission {
                 envelope: delivery.envelope(),
-                client: delivery.client_addr.ip().to_string(),
+                client: client.to_string(),
                 raw: delivery.transaction.data,
                 source,
-                origin: None,
-                actor: source.as_str().to_string(),
+                delivered_by,
             };
             match self.journal.deliver(submission).await {
                 Ok(Outcome::Excluded { .. }) => DeliveryOutcome::Accepted {
@@ -70,11 +78,16 @@ impl DeliverySink for JournalSink {
             }
         })
     }
+
+    fn memory_budget(&self) -> MemoryBudget {
+        self.journal.memory_budget().clone()
+    }
 }
 
 /// AUTH PLAIN: the password is a journal API token (`coffer token create`) whose role
 /// may submit messages ([`coffer_model::allows`]); the user name is not checked beyond
-/// being present.
+/// being present. The session's principal is the token's name, which every message of
+/// the session then carries into its custody metadata (`origin` = `token:NAME`).
 #[derive(Debug)]
 pub struct JournalTokens {
     catalog: Arc<Catalog>,
@@ -88,18 +101,20 @@ impl JournalTokens {
 }
 
 impl Authenticator for JournalTokens {
-    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, bool> {
+    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
             let now = chrono::Utc::now().timestamp();
             // Journal tokens have no inactivity timeout (the role check below refuses a
             // login session anyway).
             match coffer_accounts::authenticate(&self.catalog, &credentials.password, now, 0).await
             {
-                Ok(Some(principal)) => allows(principal.role, Capability::SubmitMessages),
-                Ok(None) => false,
+                Ok(Some(principal)) if allows(principal.role, Capability::SubmitMessages) => {
+                    Some(principal.name)
+                }
+                Ok(_) => None,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not check an AUTH token");
-                    false
+                    None
                 }
             }
         })
@@ -107,7 +122,9 @@ impl Authenticator for JournalTokens {
 }
 
 /// Binds `listen` and serves `config` on it until `stopping` turns true; returns the
-/// bound address and the listener's task.
+/// bound address and the listener's task. Fails, before serving anyone, when the bound
+/// address is reachable from other hosts and the settings would take mail from any
+/// client there ([`SmtpServerConfig::validate_exposure`]).
 pub async fn spawn_listener(
     listen: &str,
     config: SmtpServerConfig,
@@ -125,6 +142,7 @@ pub async fn spawn_listener(
         path: listen.into(),
         source,
     })?;
+    config.validate_exposure(bound)?;
     let config = Arc::new(config);
     let handle = tokio::spawn(async move {
         let shutdown = async move {

@@ -30,6 +30,6 @@ pub use proto::{
     Reply, SmtpConfig, SmtpSession, TempFailure, Transaction,
 };
 pub use session::{
-    Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SessionSummary, SmtpServerConfig,
-    run_listener, serve_connection, tls_config, tls_config_from_pem,
+    Authenticator, BoxFuture, Delivery, DeliverySink, Exposure, Protocol, SessionSummary,
+    SmtpServerConfig, run_listener, serve_connection, tls_config, tls_config_from_pem,
 };

@@ -42,6 +42,12 @@
 //! - **Size**: `SIZE=` above [`SmtpConfig::max_message_size`] gets `552 5.3.4` at MAIL.
 //!   Content past the limit is read to its end but discarded, then `552 5.3.4`
 //!   (one per recipient in LMTP); memory never exceeds the limit.
+//! - **Memory**: message content draws from a [`MemoryBudget`] shared with every other
+//!   session and journal source ([`SmtpSession::with_memory_budget`]; see
+//!   [`crate::budget`]). `DATA` reserves the declared `SIZE=` (or a first 64 KiB) and is
+//!   answered `452 4.3.1` when that does not fit; content that outgrows what the budget
+//!   can give is read to its end but discarded, then `452 4.3.1` (one per recipient in
+//!   LMTP). The message's memory is given back once its delivery is answered.
 //! - **Recipients**: past [`SmtpConfig::max_recipients`], `452 4.5.3` (the client sends
 //!   the rest in another transaction, RFC 5321 §4.5.3.1.10). Every address is accepted:
 //!   this is an archive, not a mailbox server.
@@ -53,7 +59,9 @@
 //! - **AUTH PLAIN** is advertised and accepted only over TLS and when the
 //!   [`AuthPolicy`] allows it; `AuthPolicy::Required` makes MAIL answer `530 5.7.0` until
 //!   the client has authenticated. No proxy authorisation: an authzid other than the
-//!   username is refused.
+//!   username is refused. The session remembers whom the driver's check named (for
+//!   Coffer, the journal token's name, not the user name the client typed) and hands it
+//!   on with every message ([`Transaction::authenticated_as`]).
 //! - **LMTP** (RFC 2033): LHLO instead of EHLO/HELO (which get `500`), and after DATA one
 //!   reply per accepted recipient, in RCPT order.
 //! - Extensions advertised: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
@@ -71,6 +79,7 @@ use smtp_proto::{
 };
 
 use super::data::DataReceiver;
+use crate::budget::{BufferFull, DATA_FIRST_RESERVATION, MemoryBudget, MessageBuffer, Reservation};
 
 /// Default maximum command line length in bytes, including the line ending.
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 4096;
@@ -238,7 +247,8 @@ pub enum Action {
     /// Flush the replies so far (the last is `220`), run the TLS server handshake, then
     /// call [`SmtpSession::tls_established`] (or close on failure).
     StartTls,
-    /// Check these credentials, then call [`SmtpSession::authentication_result`].
+    /// Check these credentials, then call [`SmtpSession::authentication_result`] with
+    /// the name of the principal they belong to (or `None`).
     Authenticate(Credentials),
     /// The end of DATA: make the message durable, then call [`SmtpSession::delivered`].
     Deliver(Transaction),
@@ -280,7 +290,8 @@ pub struct Transaction {
     pub smtputf8: bool,
     /// The `SIZE=` the client declared, if any.
     pub size_declared: Option<u64>,
-    /// The AUTH identity, when the client authenticated.
+    /// The principal the client authenticated as (the name the driver's credential
+    /// check returned: a journal token's name), when it did.
     pub authenticated_as: Option<String>,
 }
 
@@ -469,11 +480,13 @@ pub struct SmtpSession {
     tls_active: bool,
     helo: Option<String>,
     authenticated_as: Option<String>,
-    /// The username of an outstanding [`Action::Authenticate`].
-    pending_username: Option<String>,
     envelope: Option<Envelope>,
     /// Recipients of the transaction being delivered (LMTP needs one reply each).
     delivering_recipients: usize,
+    /// Where message content draws its memory from.
+    memory: MemoryBudget,
+    /// The memory of the message being delivered, given back once it is answered.
+    delivering_memory: Option<Reservation>,
     phase: Phase,
     /// Bytes received but not consumed yet.
     input: Vec<u8>,
@@ -491,14 +504,22 @@ impl SmtpSession {
             tls_active: info.tls_active,
             helo: None,
             authenticated_as: None,
-            pending_username: None,
             envelope: None,
             delivering_recipients: 0,
+            memory: MemoryBudget::unlimited(),
+            delivering_memory: None,
             phase: Phase::Command,
             input: Vec::new(),
             discarding_line: false,
             errors: 0,
         }
+    }
+
+    /// The session with message content drawn from `budget` (shared with the other
+    /// sessions and journal sources) instead of an unbounded one of its own.
+    pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Self {
+        self.memory = budget;
+        self
     }
 
     /// The `220` greeting to send first.
@@ -531,6 +552,7 @@ impl SmtpSession {
         }
         let mut actions = Vec::new();
         let recipients = std::mem::take(&mut self.delivering_recipients);
+        self.delivering_memory = None;
         if self.config.lmtp {
             for index in 0..recipients {
                 let reply = match &outcome {
@@ -551,15 +573,16 @@ impl SmtpSession {
         actions
     }
 
-    /// Resolves an [`Action::Authenticate`].
-    pub fn authentication_result(&mut self, accepted: bool) -> Vec<Action> {
+    /// Resolves an [`Action::Authenticate`]: `principal` names whom the credentials
+    /// belong to (it becomes [`Transaction::authenticated_as`] of every later message of
+    /// the session), `None` refuses them.
+    pub fn authentication_result(&mut self, principal: Option<String>) -> Vec<Action> {
         if !matches!(self.phase, Phase::AwaitAuth) {
             return Vec::new();
         }
         self.phase = Phase::Command;
         let mut actions = Vec::new();
-        let username = self.pending_username.take();
-        match username.filter(|_| accepted) {
+        match principal {
             Some(name) => {
                 self.authenticated_as = Some(name);
                 push(&mut actions, reply(235, "2.7.0 Authentication successful"));
@@ -946,12 +969,24 @@ impl SmtpSession {
             };
             return self.error(actions, reply);
         }
-        let hint = envelope.size_declared.unwrap_or(0);
-        self.phase = Phase::Data(DataReceiver::new(self.config.max_message_size, hint));
-        push(
-            actions,
-            reply(354, "Start mail input; end with <CRLF>.<CRLF>"),
-        );
+        // What the client declared is reserved now (SIZE above the limit was refused at
+        // MAIL), so that a message that cannot fit is refused before it is sent.
+        let expected = envelope
+            .size_declared
+            .unwrap_or(DATA_FIRST_RESERVATION)
+            .min(self.config.max_message_size);
+        match MessageBuffer::new(&self.memory, self.config.max_message_size, expected) {
+            Ok(buffer) => {
+                self.phase = Phase::Data(DataReceiver::new(buffer));
+                push(
+                    actions,
+                    reply(354, "Start mail input; end with <CRLF>.<CRLF>"),
+                );
+            }
+            Err(_) => actions.push(Action::Reply(
+                DeliveryOutcome::TempFail(TempFailure::Storage).reply(),
+            )),
+        }
     }
 
     fn end_of_data(&mut self, actions: &mut Vec<Action>) {
@@ -961,27 +996,32 @@ impl SmtpSession {
         let Some(envelope) = self.envelope.take() else {
             return;
         };
-        if receiver.oversized() {
+        if let Some(refused) = receiver.refused() {
             let replies = if self.config.lmtp {
                 envelope.rcpt_to.len()
             } else {
                 1
             };
+            let refusal = match refused {
+                BufferFull::TooLarge => {
+                    reply(552, "5.3.4 Message size exceeds fixed maximum message size")
+                }
+                BufferFull::OverBudget => DeliveryOutcome::TempFail(TempFailure::Storage).reply(),
+            };
             for _ in 0..replies {
-                push(
-                    actions,
-                    reply(552, "5.3.4 Message size exceeds fixed maximum message size"),
-                );
+                push(actions, refusal.clone());
             }
             return;
         }
+        let (data, memory) = receiver.into_data();
+        self.delivering_memory = Some(memory);
         self.delivering_recipients = envelope.rcpt_to.len();
         self.phase = Phase::AwaitDelivery;
         actions.push(Action::Deliver(Transaction {
             mail_from: envelope.mail_from,
             rcpt_to: envelope.rcpt_to,
             helo: self.helo.clone(),
-            data: receiver.into_data(),
+            data,
             body_8bit: envelope.body_8bit,
             smtputf8: envelope.smtputf8,
             size_declared: envelope.size_declared,
@@ -1075,7 +1115,6 @@ impl SmtpSession {
             );
         }
         self.phase = Phase::AwaitAuth;
-        self.pending_username = Some(username.to_owned());
         actions.push(Action::Authenticate(Credentials {
             username: username.to_owned(),
             password: password.to_owned(),

@@ -79,7 +79,8 @@ fn accept(_: &Transaction) -> DeliveryOutcome {
 }
 
 /// Carries out actions like a driver would: deliveries get `outcome`, TLS always
-/// succeeds, the password `secret` is the only good one.
+/// succeeds, the password `secret` is the only good one and belongs to the principal
+/// `token-of-USERNAME`.
 fn resolve(
     session: &mut SmtpSession,
     actions: Vec<Action>,
@@ -96,9 +97,10 @@ fn resolve(
                 queue.extend(session.tls_established());
             }
             Action::Authenticate(credentials) => {
-                let ok = credentials.password == "secret";
+                let principal = (credentials.password == "secret")
+                    .then(|| format!("token-of-{}", credentials.username));
                 transcript.credentials.push(credentials);
-                queue.extend(session.authentication_result(ok));
+                queue.extend(session.authentication_result(principal));
             }
             Action::Deliver(transaction) => {
                 let result = outcome(&transaction);
@@ -632,9 +634,10 @@ AUTH PLAIN\r\n{good}\r\nEHLO c\r\nAUTH PLAIN {good}\r\nMAIL FROM:<a@b.c>\r\nRCPT
     assert_eq!(transcript.credentials[1].username, "journal");
     assert_eq!(transcript.credentials[1].password, "secret");
     assert!(!format!("{:?}", transcript.credentials[1]).contains("secret"));
+    // The message carries the principal the check named, not the user name typed.
     assert_eq!(
         transcript.delivered[0].authenticated_as.as_deref(),
-        Some("journal")
+        Some("token-of-journal")
     );
     // After a successful AUTH the last EHLO no longer offers it.
     let last_ehlo = &text[text.rfind("250-archive.test").unwrap_or(0)..];
@@ -718,7 +721,11 @@ fn smtp_resolving_calls_out_of_turn_are_ignored() {
             .delivered(DeliveryOutcome::TempFail(TempFailure::Internal))
             .is_empty()
     );
-    assert!(machine.authentication_result(true).is_empty());
+    assert!(
+        machine
+            .authentication_result(Some("token".to_owned()))
+            .is_empty()
+    );
     assert!(machine.tls_established().is_empty());
     assert!(!machine.tls_active());
 }
@@ -805,4 +812,37 @@ proptest! {
         prop_assert!(whole.replies.iter().all(well_formed));
         prop_assert_eq!(whole, chunked);
     }
+}
+
+/// Issue 22, item 9: over the memory budget, LMTP answers `452 4.3.1` once per
+/// recipient at the end of data (the content was read to its end and discarded), and
+/// the next transaction of the session works once memory is free again.
+#[test]
+fn lmtp_over_the_memory_budget_is_a_temporary_failure_per_recipient() {
+    let budget = crate::budget::MemoryBudget::new(70_000);
+    let config = SmtpConfig {
+        max_message_size: 200_000,
+        ..lmtp_config()
+    };
+    let mut machine = session(&config).with_memory_budget(budget.clone());
+    let mut transcript = Transcript::default();
+    let mut input =
+        b"LHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\n".to_vec();
+    input.extend(b"Subject: big\r\n\r\n");
+    input.extend(std::iter::repeat_n(b"0123456789".as_slice(), 8_000).flatten());
+    input.extend(
+        b"\r\n.\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nSubject: small\r\n\r\n.\r\n",
+    );
+    for chunk in input.chunks(4096) {
+        let actions = machine.feed(chunk);
+        resolve(&mut machine, actions, &mut transcript, &accept);
+    }
+    assert_eq!(
+        transcript.codes(),
+        [250, 250, 250, 250, 354, 452, 452, 250, 250, 354, 250],
+        "{}",
+        transcript.text()
+    );
+    assert_eq!(transcript.delivered.len(), 1);
+    assert_eq!(budget.in_use(), 0);
 }

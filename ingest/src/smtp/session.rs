@@ -6,12 +6,15 @@
 //!   resolves. Per connection it checks the client address against
 //!   [`SmtpServerConfig::allowed_clients`] (`554 5.7.1` and close when not listed) and the
 //!   session limit [`SmtpServerConfig::max_sessions`] (`421 4.7.0` and close when full),
-//!   then runs [`serve_connection`] on its own task.
+//!   then runs [`serve_connection`] on its own task. It refuses to start on an address
+//!   other hosts can reach unless AUTH is required or the allowlist names the senders'
+//!   networks ([`SmtpServerConfig::validate_exposure`]).
 //! - [`serve_connection`] drives one session over any `AsyncRead + AsyncWrite` stream:
 //!   it writes the machine's replies (batched per read, as PIPELINING wants), applies the
 //!   command and data timeouts (`421 4.4.2`), upgrades to TLS on STARTTLS
 //!   (tokio-rustls, [`SmtpServerConfig::tls`]), checks AUTH PLAIN credentials through the
-//!   [`Authenticator`], and hands each message to the [`DeliverySink`].
+//!   [`Authenticator`], and hands each message to the [`DeliverySink`]. Message content
+//!   is received into the sink's [`DeliverySink::memory_budget`], shared by all sessions.
 //! - **Acknowledgement**: the reply to the end of DATA is written only after
 //!   [`DeliverySink::deliver`] has resolved. `250` only for
 //!   [`DeliveryOutcome::Accepted`], which the sink returns only once the message is
@@ -49,6 +52,7 @@ use super::proto::{
     Action, CloseReason, ConnectionInfo, Credentials, DeliveryOutcome, Reply, SmtpConfig,
     SmtpSession, TempFailure, Transaction,
 };
+use crate::budget::MemoryBudget;
 use crate::error::IngestError;
 
 /// A boxed, sendable future (the seams below are object-safe without `async_trait`).
@@ -64,13 +68,19 @@ pub trait DeliverySink: Send + Sync + 'static {
     /// Stores one message. Return [`DeliveryOutcome::Accepted`] only once it is durable
     /// (fsynced): the client is told `250` from that alone.
     fn deliver(&self, delivery: Delivery) -> BoxFuture<'_, DeliveryOutcome>;
+
+    /// The memory budget the sessions receive message content into, until the sink has
+    /// answered for it (the journal's, shared with its other sources).
+    fn memory_budget(&self) -> MemoryBudget;
 }
 
 /// Checks AUTH PLAIN credentials.
 pub trait Authenticator: Send + Sync + 'static {
-    /// Whether `credentials` are valid. Slow checks (password hashing) belong on a
-    /// blocking thread.
-    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, bool>;
+    /// The name of the principal `credentials` belong to (for Coffer, the journal
+    /// token's name), or `None` when they are not valid. The name is recorded with every
+    /// message of the session. Slow checks (password hashing) belong on a blocking
+    /// thread.
+    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, Option<String>>;
 }
 
 /// The protocol a message arrived by.
@@ -207,6 +217,34 @@ impl SmtpServerConfig {
         Ok(())
     }
 
+    /// Checks that a listener bound to `addr` does not take mail from just anyone. On a
+    /// loopback address any settings do. On any other address (the wildcard `0.0.0.0`
+    /// and `::` included) AUTH must be required ([`AuthPolicy::Required`]; [`Self::validate`]
+    /// makes sure it is offered only over TLS), or [`Self::allowed_clients`] must name
+    /// the networks of the sending mail servers: a list that admits only loopback
+    /// clients (the default) or every address (`0.0.0.0/0`, `::/0`) does not.
+    ///
+    /// [`AuthPolicy::Required`]: super::proto::AuthPolicy::Required
+    pub fn validate_exposure(&self, addr: SocketAddr) -> Result<(), IngestError> {
+        if addr.ip().to_canonical().is_loopback()
+            || self.protocol.auth == super::proto::AuthPolicy::Required
+        {
+            return Ok(());
+        }
+        let exposure = if self.allowed_clients.iter().any(Cidr::is_everything) {
+            Exposure::AnyClient
+        } else if self.allowed_clients.iter().all(Cidr::is_loopback_only) {
+            Exposure::LoopbackClientsOnly
+        } else {
+            return Ok(());
+        };
+        Err(IngestError::SmtpExposed {
+            protocol: self.protocol_kind().as_str(),
+            addr,
+            exposure,
+        })
+    }
+
     fn protocol_kind(&self) -> Protocol {
         if self.protocol.lmtp {
             Protocol::Lmtp
@@ -229,6 +267,33 @@ impl std::fmt::Debug for SmtpServerConfig {
             .field("delivery_timeout", &self.delivery_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
+    }
+}
+
+/// Why a listener on a non-loopback address was refused
+/// ([`SmtpServerConfig::validate_exposure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// `allowed_clients` admits every address and AUTH is not required: anyone who can
+    /// reach the port could put mail into the archive.
+    AnyClient,
+    /// `allowed_clients` admits only loopback clients (the default) and AUTH is not
+    /// required: the address serves no one and was most likely opened by mistake.
+    LoopbackClientsOnly,
+}
+
+impl std::fmt::Display for Exposure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Exposure::AnyClient => {
+                "allowed_clients admits every address and AUTH is not required, so anyone \
+                 could put mail into the archive"
+            }
+            Exposure::LoopbackClientsOnly => {
+                "allowed_clients admits loopback clients only (the default) and AUTH is not \
+                 required"
+            }
+        })
     }
 }
 
@@ -295,10 +360,11 @@ pub async fn run_listener(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), IngestError> {
     config.validate()?;
+    let local_addr = listener.local_addr().map_err(IngestError::Connection)?;
+    config.validate_exposure(local_addr)?;
     let protocol = config.protocol_kind();
-    let local_addr = listener.local_addr().ok();
     info!(
-        addr = ?local_addr,
+        addr = %local_addr,
         protocol = protocol.as_str(),
         max_sessions = config.max_sessions,
         tls = config.tls.is_some(),
@@ -432,7 +498,8 @@ where
             peer: Some(peer),
             tls_active: false,
         },
-    );
+    )
+    .with_memory_budget(sink.memory_budget());
     debug!(session = session_id, client = %peer.ip(), "session started");
     let shutdown = std::pin::pin!(shutdown);
     let mut driver = Driver {
@@ -566,12 +633,16 @@ impl<F: Future<Output = ()> + Send> Driver<'_, F> {
                     }
                     Action::Authenticate(credentials) => {
                         self.flush(&mut io, &mut out).await?;
-                        let accepted = match &self.config.authenticator {
+                        let principal = match &self.config.authenticator {
                             Some(authenticator) => authenticator.authenticate(credentials).await,
-                            None => false,
+                            None => None,
                         };
-                        debug!(session = self.session_id, accepted, "authentication");
-                        pending.extend(session.authentication_result(accepted));
+                        debug!(
+                            session = self.session_id,
+                            accepted = principal.is_some(),
+                            "authentication"
+                        );
+                        pending.extend(session.authentication_result(principal));
                     }
                     Action::Deliver(transaction) => {
                         self.flush(&mut io, &mut out).await?;

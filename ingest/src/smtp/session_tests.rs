@@ -21,6 +21,7 @@ use super::session::{
     Authenticator, BoxFuture, Delivery, DeliverySink, Protocol, SmtpServerConfig, run_listener,
     tls_config, tls_config_from_pem,
 };
+use crate::budget::MemoryBudget;
 
 /// Every client read is bounded, so a broken server fails the test instead of hanging.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +32,7 @@ struct RecordingSink {
     deliveries: Mutex<Vec<Delivery>>,
     outcome: DeliveryOutcome,
     gate: Option<Arc<Semaphore>>,
+    memory: MemoryBudget,
 }
 
 impl RecordingSink {
@@ -39,6 +41,7 @@ impl RecordingSink {
             deliveries: Mutex::new(Vec::new()),
             outcome,
             gate: None,
+            memory: MemoryBudget::unlimited(),
         })
     }
 
@@ -63,16 +66,21 @@ impl DeliverySink for RecordingSink {
             self.outcome.clone()
         })
     }
+
+    fn memory_budget(&self) -> MemoryBudget {
+        self.memory.clone()
+    }
 }
 
-/// Accepts `journal` / `secret`.
+/// Accepts `journal` / `secret`, as the principal `mx1` (a journal token's name).
 struct FixedPassword;
 
 impl Authenticator for FixedPassword {
-    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, bool> {
-        Box::pin(
-            async move { credentials.username == "journal" && credentials.password == "secret" },
-        )
+    fn authenticate(&self, credentials: Credentials) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            (credentials.username == "journal" && credentials.password == "secret")
+                .then(|| "mx1".to_owned())
+        })
     }
 }
 
@@ -244,6 +252,7 @@ async fn smtp_driver_replies_250_only_after_the_sink_resolves() {
             queue_id: "1".to_owned(),
         },
         gate: Some(gate.clone()),
+        memory: MemoryBudget::unlimited(),
     });
     let server = Server::start(server_config(), sink.clone()).await;
     let mut client = server.connect().await;
@@ -296,6 +305,7 @@ async fn smtp_driver_slow_sink_times_out_with_451() {
             queue_id: "1".to_owned(),
         },
         gate: Some(Arc::new(Semaphore::new(0))),
+        memory: MemoryBudget::unlimited(),
     });
     let mut config = server_config();
     config.delivery_timeout = Duration::from_millis(200);
@@ -390,6 +400,162 @@ async fn smtp_driver_allowlist_denial() {
     server.shutdown().await.unwrap();
 }
 
+/// A message body of `bytes` bytes in 80-byte lines, ended with the end of data.
+fn body_of(bytes: usize) -> Vec<u8> {
+    let mut body = b"Subject: big\r\n\r\n".to_vec();
+    while body.len() < bytes {
+        body.extend_from_slice(&[b'x'; 78]);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b".\r\n");
+    body
+}
+
+/// Issue 22, item 9: the sessions of a listener share the sink's memory budget. A
+/// declared size that does not fit is refused at DATA, content that outgrows what is
+/// left is read to its end and refused at the end of data, both with `452 4.3.1`, and
+/// the memory of a delivered message is given back once it is answered.
+#[tokio::test]
+async fn smtp_driver_sessions_share_one_memory_budget() {
+    let budget = MemoryBudget::new(160_000);
+    let sink = Arc::new(RecordingSink {
+        deliveries: Mutex::new(Vec::new()),
+        outcome: DeliveryOutcome::Accepted {
+            queue_id: "1".to_owned(),
+        },
+        gate: None,
+        memory: budget.clone(),
+    });
+    let server = Server::start(server_config(), sink.clone()).await;
+
+    let mut first = server.connect().await;
+    first.reply().await;
+    first.command("EHLO first").await;
+    assert_eq!(first.command("MAIL FROM:<a@b.c> SIZE=90000").await.0, 250);
+    assert_eq!(first.command("RCPT TO:<d@e.f>").await.0, 250);
+    assert_eq!(first.command("DATA").await.0, 354);
+    assert_eq!(
+        budget.in_use(),
+        90_000,
+        "the declared size is reserved at DATA"
+    );
+
+    let mut second = server.connect().await;
+    second.reply().await;
+    second.command("EHLO second").await;
+    assert_eq!(second.command("MAIL FROM:<a@b.c> SIZE=80000").await.0, 250);
+    assert_eq!(second.command("RCPT TO:<d@e.f>").await.0, 250);
+    let (code, text) = second.command("DATA").await;
+    assert_eq!(code, 452, "{text}");
+    assert!(text.starts_with("452 4.3.1 "), "{text}");
+    assert_eq!(second.command("RSET").await.0, 250);
+    // Without a declared size the first 64 KiB fit; the rest of 80 KB does not.
+    assert_eq!(second.command("MAIL FROM:<a@b.c>").await.0, 250);
+    assert_eq!(second.command("RCPT TO:<d@e.f>").await.0, 250);
+    assert_eq!(second.command("DATA").await.0, 354);
+    second.send(&body_of(80_000)).await;
+    let (code, text) = second.reply().await;
+    assert_eq!(code, 452, "{text}");
+    assert!(text.starts_with("452 4.3.1 "), "{text}");
+    assert_eq!(
+        budget.in_use(),
+        90_000,
+        "the refused message's memory is given back"
+    );
+
+    first.send(&body_of(85_000)).await;
+    assert_eq!(first.reply().await.0, 250);
+    assert_eq!(
+        budget.in_use(),
+        0,
+        "a delivered message's memory is given back"
+    );
+    // Now the second sender's retry fits.
+    assert_eq!(second.command("MAIL FROM:<a@b.c> SIZE=80000").await.0, 250);
+    assert_eq!(second.command("RCPT TO:<d@e.f>").await.0, 250);
+    assert_eq!(second.command("DATA").await.0, 354);
+    second.send(&body_of(80_000)).await;
+    assert_eq!(second.reply().await.0, 250);
+    assert_eq!(sink.deliveries().len(), 2);
+    assert_eq!(budget.in_use(), 0);
+    server.shutdown().await.unwrap();
+}
+
+/// Issue 22, item 8: on an address other hosts can reach, a listener must require AUTH
+/// or name the clients it takes mail from; loopback addresses take any settings.
+#[test]
+fn smtp_exposure_needs_auth_or_an_allowlist_off_loopback() {
+    use super::session::Exposure;
+    let wildcard: SocketAddr = "0.0.0.0:25".parse().unwrap();
+    let interface: SocketAddr = "[2001:db8::25]:25".parse().unwrap();
+    let exposure = |config: &SmtpServerConfig, addr| match config.validate_exposure(addr) {
+        Ok(()) => None,
+        Err(crate::IngestError::SmtpExposed { exposure, .. }) => Some(exposure),
+        Err(other) => panic!("{other}"),
+    };
+
+    let default = server_config();
+    for loopback in ["127.0.0.1:25", "[::1]:25", "[::ffff:127.0.0.1]:25"] {
+        assert_eq!(exposure(&default, loopback.parse().unwrap()), None);
+    }
+    assert_eq!(
+        exposure(&default, wildcard),
+        Some(Exposure::LoopbackClientsOnly)
+    );
+    assert_eq!(
+        exposure(&default, interface),
+        Some(Exposure::LoopbackClientsOnly)
+    );
+
+    let mut everybody = server_config();
+    everybody.allowed_clients = vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
+    assert_eq!(exposure(&everybody, wildcard), Some(Exposure::AnyClient));
+    everybody.protocol.auth = AuthPolicy::Optional;
+    assert_eq!(
+        exposure(&everybody, wildcard),
+        Some(Exposure::AnyClient),
+        "optional AUTH still takes unauthenticated mail"
+    );
+    everybody.protocol.auth = AuthPolicy::Required;
+    assert_eq!(exposure(&everybody, wildcard), None);
+
+    let mut listed = server_config();
+    listed.allowed_clients = vec![
+        "127.0.0.1".parse().unwrap(),
+        "192.0.2.0/24".parse().unwrap(),
+    ];
+    assert_eq!(exposure(&listed, wildcard), None);
+    assert_eq!(exposure(&listed, interface), None);
+
+    let message = crate::IngestError::SmtpExposed {
+        protocol: "smtp",
+        addr: wildcard,
+        exposure: Exposure::AnyClient,
+    }
+    .to_string();
+    for setting in ["allowed_clients", "auth = \"required\"", "0.0.0.0:25"] {
+        assert!(message.contains(setting), "{message}");
+    }
+}
+
+/// The listener itself refuses to serve on the wildcard address with the default
+/// (loopback-only) allowlist and no AUTH, before accepting anyone.
+#[tokio::test]
+async fn smtp_listener_refuses_an_exposed_address() {
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let result = run_listener(
+        listener,
+        Arc::new(server_config()),
+        RecordingSink::accepting(),
+        std::future::pending::<()>(),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(crate::IngestError::SmtpExposed { .. })),
+        "{result:?}"
+    );
+}
+
 /// A self-signed certificate for `localhost`: (chain, key, certificate DER).
 fn self_signed() -> (
     Vec<rustls::pki_types::CertificateDer<'static>>,
@@ -452,9 +618,10 @@ async fn smtp_driver_starttls_and_auth() {
     let deliveries = sink.deliveries();
     assert_eq!(deliveries.len(), 1);
     assert!(deliveries[0].tls);
+    // The principal the authenticator named reaches the sink (issue 22, item 8).
     assert_eq!(
         deliveries[0].transaction.authenticated_as.as_deref(),
-        Some("journal")
+        Some("mx1")
     );
     server.shutdown().await.unwrap();
 }

@@ -5,27 +5,32 @@
 //! fsynced; a byte-identical resubmission answers 201 with
 //! `duplicate: true` and the original id. A message no mailbox's archiving rule admits
 //! is not stored: 200 with `excluded: true`, recorded in the audit trail (no content).
+//!
+//! The body is read into memory drawn from the journal's memory budget, which SMTP/LMTP
+//! sessions share ([`coffer_ingest::budget`]): a `Content-Length` is reserved before the
+//! body is read, a chunked body as it arrives. When the budget cannot hold it the answer
+//! is 503 with `Retry-After` (the body is not read further); past
+//! [`crate::ApiConfig::max_message_body`] it is 413.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use coffer_ingest::journaling::{Source, Submission};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use coffer_ingest::budget::{BufferFull, MemoryBudget, MessageBuffer, Reservation};
+use coffer_ingest::journaling::{DeliveredBy, Source, Submission};
 use coffer_ingest::parse::MailboxPolicy;
 use coffer_ingest::{Incoming, Outcome};
 use coffer_model::Envelope;
+use http_body_util::BodyExt as _;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, cap};
-use crate::error::{ApiError, AppJson, AppQuery, ErrorResponse};
-use crate::state::{ApiConfig, AppState};
+use crate::error::{ApiError, AppJson, AppQuery, BUSY_RETRY_AFTER, ErrorResponse};
+use crate::state::AppState;
 
-pub(crate) fn router(config: &ApiConfig) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(submit))
-        .layer(DefaultBodyLimit::max(config.max_message_body))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(submit))
 }
 
 /// The stored message.
@@ -56,15 +61,16 @@ async fn submit(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<cap::SubmitMessages>,
     AppQuery(params): AppQuery<Vec<(String, String)>>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<(StatusCode, AppJson<Submitted>), ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest(e.body_text())
-        }
-    })?;
+    let (body, _memory) = read_body(
+        body,
+        &headers,
+        state.config().max_message_body,
+        state.journal().memory_budget(),
+    )
+    .await?;
     if body.is_empty() {
         return Err(ApiError::BadRequest(
             "the body must be the raw message".into(),
@@ -127,7 +133,7 @@ async fn submit(
         state
             .journal()
             .import(Incoming {
-                raw: body.to_vec(),
+                raw: body,
                 source: "import".into(),
                 envelope: None,
                 origin: Some(format!(
@@ -143,11 +149,10 @@ async fn submit(
         state
             .journal()
             .deliver(Submission {
-                raw: body.to_vec(),
+                raw: body,
                 envelope,
                 source: Source::Http,
-                origin: Some(format!("token:{}", caller.name)),
-                actor: caller.name.clone(),
+                delivered_by: DeliveredBy::Token(caller.name.clone()),
                 client: caller.client.clone(),
             })
             .await?
@@ -187,4 +192,33 @@ async fn submit(
             excluded: false,
         }),
     ))
+}
+
+/// Reads the raw message into memory drawn from `budget` (see the module docs); the
+/// reservation is held by the caller until the journal has answered.
+async fn read_body(
+    mut body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    budget: &MemoryBudget,
+) -> Result<(Vec<u8>, Reservation), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0);
+    let full = |why| match why {
+        BufferFull::TooLarge => ApiError::PayloadTooLarge,
+        BufferFull::OverBudget => ApiError::Busy {
+            retry_after: BUSY_RETRY_AFTER,
+        },
+    };
+    let mut buffer = MessageBuffer::new(budget, limit as u64, declared).map_err(full)?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            buffer.push(data).map_err(full)?;
+        }
+    }
+    Ok(buffer.into_parts())
 }
