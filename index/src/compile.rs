@@ -76,16 +76,17 @@ impl IndexedFields {
 /// hidden recipients — `bcc`, `envelope`, `participant` (Delivered-To) and `mailbox` —
 /// are searched only for one of those addresses, written out whole: any other value
 /// matches nothing there, so no query can tell whether someone else received the
-/// message in Bcc.
+/// message in Bcc. Every prefix clause is noted in `prefixes` (field, prefix term).
 pub(crate) fn compile(
     ast: &QueryAst,
     fields: &Fields,
     indexed: IndexedFields,
     hidden: Option<&BTreeSet<String>>,
+    prefixes: &mut Vec<(Field, String)>,
 ) -> Result<Box<dyn Query>> {
     Ok(match ast {
         QueryAst::All => Box::new(AllQuery),
-        QueryAst::Text(text) => text_query(text, fields, indexed, hidden)?,
+        QueryAst::Text(text) => text_query(text, fields, indexed, hidden, prefixes)?,
         QueryAst::HasAttachment => term(Term::from_field_bool(fields.has_attachment, true)),
         QueryAst::Flag(flag) => {
             let name = MessageFlags::NAMES
@@ -122,11 +123,12 @@ pub(crate) fn compile(
                 match child {
                     QueryAst::Not(negated) => clauses.push((
                         Occur::MustNot,
-                        exclusion(compile(negated, fields, indexed, hidden)?),
+                        exclusion(compile(negated, fields, indexed, hidden, prefixes)?),
                     )),
-                    positive => {
-                        clauses.push((Occur::Must, compile(positive, fields, indexed, hidden)?))
-                    }
+                    positive => clauses.push((
+                        Occur::Must,
+                        compile(positive, fields, indexed, hidden, prefixes)?,
+                    )),
                 }
             }
             if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
@@ -137,7 +139,10 @@ pub(crate) fn compile(
         QueryAst::Or(children) => {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(children.len());
             for child in children {
-                clauses.push((Occur::Should, compile(child, fields, indexed, hidden)?));
+                clauses.push((
+                    Occur::Should,
+                    compile(child, fields, indexed, hidden, prefixes)?,
+                ));
             }
             Box::new(BooleanQuery::new(clauses))
         }
@@ -145,7 +150,7 @@ pub(crate) fn compile(
             (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
             (
                 Occur::MustNot,
-                exclusion(compile(negated, fields, indexed, hidden)?),
+                exclusion(compile(negated, fields, indexed, hidden, prefixes)?),
             ),
         ])),
     })
@@ -250,6 +255,7 @@ fn text_query(
     fields: &Fields,
     indexed: IndexedFields,
     hidden: Option<&BTreeSet<String>>,
+    prefixes: &mut Vec<(Field, String)>,
 ) -> Result<Box<dyn Query>> {
     // `Some(false)`: the caller may not learn hidden recipients this text names.
     let hidden_allowed = hidden.map(|own| names_own_address(text, own));
@@ -282,13 +288,13 @@ fn text_query(
         Some(TextField::Attachment) => vec![(fields.attachment, Analysis::Text)],
         Some(TextField::Filename) => vec![(fields.filename, Analysis::Text)],
         Some(TextField::Mailbox) => {
-            let query = mailbox_query(text, fields);
+            let query = mailbox_query(text, fields, prefixes);
             return Ok(indexed.only_in(&[fields.mailbox, fields.mailbox_domain], query));
         }
         Some(TextField::MessageId) => {
             let value = message_id_term(&text.text);
             let query = match text.kind {
-                TextKind::Prefix => prefix_query(fields.message_id, &value)?,
+                TextKind::Prefix => prefix_query(fields.message_id, &value, prefixes)?,
                 TextKind::Word | TextKind::Phrase => {
                     term(Term::from_field_text(fields.message_id, &value))
                 }
@@ -304,7 +310,7 @@ fn text_query(
     for (field, analysis) in targets {
         // Analysed even when the field holds no term, so that a bad word is an error
         // whatever the index holds.
-        if let Some(query) = field_query(field, analysis, text)?
+        if let Some(query) = field_query(field, analysis, text, prefixes)?
             && indexed.contains(field)
         {
             clauses.push((Occur::Should, query));
@@ -320,12 +326,16 @@ fn text_query(
     })
 }
 
-fn mailbox_query(text: &TextQuery, fields: &Fields) -> Box<dyn Query> {
+fn mailbox_query(
+    text: &TextQuery,
+    fields: &Fields,
+    prefixes: &mut Vec<(Field, String)>,
+) -> Box<dyn Query> {
     let value = analysis::raw_term(&text.text);
     let value = value.trim_start_matches('@').to_string();
     match text.kind {
         TextKind::Prefix => {
-            prefix_query(fields.mailbox, &value).unwrap_or_else(|_| Box::new(EmptyQuery))
+            prefix_query(fields.mailbox, &value, prefixes).unwrap_or_else(|_| Box::new(EmptyQuery))
         }
         TextKind::Word | TextKind::Phrase if value.contains('@') => {
             term(Term::from_field_text(fields.mailbox, &value))
@@ -348,6 +358,7 @@ fn field_query(
     field: Field,
     analysis: Analysis,
     text: &TextQuery,
+    prefixes: &mut Vec<(Field, String)>,
 ) -> Result<Option<Box<dyn Query>>> {
     let (terms, limit) = match analysis {
         Analysis::Text | Analysis::TextWithGrams => {
@@ -362,7 +373,7 @@ fn field_query(
         )));
     }
     if terms.len() == 1 && text.kind == TextKind::Prefix {
-        return prefix_query(field, &terms[0]).map(Some);
+        return prefix_query(field, &terms[0], prefixes).map(Some);
     }
     if terms.len() > 1
         && text.kind != TextKind::Prefix
@@ -396,7 +407,14 @@ fn field_query(
 }
 
 /// Every term of `field` starting with `prefix` (all of them: no expansion cap).
-fn prefix_query(field: Field, prefix: &str) -> Result<Box<dyn Query>> {
+/// A prefix query, noted in `prefixes` so that the search can bound its expansion
+/// before it runs ([`crate::limits::check_prefix_expansion`]).
+fn prefix_query(
+    field: Field,
+    prefix: &str,
+    prefixes: &mut Vec<(Field, String)>,
+) -> Result<Box<dyn Query>> {
+    prefixes.push((field, prefix.to_string()));
     let mut pattern = String::with_capacity(prefix.len() + 8);
     for c in prefix.chars() {
         if matches!(

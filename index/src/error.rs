@@ -74,6 +74,9 @@ pub enum Error {
         /// What was found.
         detail: String,
     },
+    /// The search ran past its time limit and was stopped.
+    #[error("the search took longer than its time limit and was stopped; narrow the query")]
+    TimedOut,
     /// Any other tantivy failure.
     #[error("index engine error: {0}")]
     Engine(#[from] tantivy::TantivyError),
@@ -90,6 +93,7 @@ impl Error {
                 ErrorCode::Unavailable
             }
             Error::Uncommitted { .. } => ErrorCode::Conflict,
+            Error::TimedOut => ErrorCode::Unavailable,
             Error::ReadOnly(_) => ErrorCode::Forbidden,
             Error::Io { .. } => ErrorCode::Unavailable,
             Error::Corruption { .. } => ErrorCode::Corruption,
@@ -110,6 +114,7 @@ impl Error {
     /// Converts a tantivy error seen while using `year`, classifying corruption.
     pub(crate) fn engine(year: i32) -> impl FnOnce(tantivy::TantivyError) -> Error {
         move |error| match error {
+            e if crate::limits::timed_out(&e) => Error::TimedOut,
             tantivy::TantivyError::DataCorruption(corruption) => Error::Corruption {
                 year,
                 detail: format!("{corruption:?}"),

@@ -19,6 +19,7 @@
 pub mod analysis;
 mod compile;
 mod error;
+pub mod limits;
 pub mod query;
 mod schema;
 mod search;

@@ -38,6 +38,7 @@ use tracing::debug;
 
 use crate::compile::{IndexedFields, compile, scope_filter};
 use crate::error::{Error, Result};
+use crate::limits::{Deadline, check_deadline, check_prefix_expansion};
 use crate::query::{DateBounds, QueryAst, TextKind, TextQuery, parse_query};
 use crate::schema::{Fields, names};
 use crate::set::{IndexSet, Slot};
@@ -227,7 +228,9 @@ impl IndexSet {
             RecipientView::All => None,
             RecipientView::Own(own) => Some(own),
         };
-        let mut query = compile(ast, fields, indexed, hidden)?;
+        let mut prefixes = Vec::new();
+        let mut query = compile(ast, fields, indexed, hidden, &mut prefixes)?;
+        let deadline = self.search_time_limit().map(|limit| started + limit);
         if let Scope::Restricted { mailboxes, domains } = scope
             && mailboxes.is_empty()
             && domains.is_empty()
@@ -241,6 +244,7 @@ impl IndexSet {
             ]));
         }
         let (searchers, _) = within?;
+        check_prefix_expansion(&searchers, &prefixes, self.max_prefix_terms())?;
         if bounds.is_empty() || searchers.is_empty() {
             return Ok(SearchResults {
                 years_searched: searchers.iter().map(|(y, _)| *y).collect(),
@@ -271,21 +275,44 @@ impl IndexSet {
             let (year, searcher) = &searchers[position];
             let engine = Error::engine(*year);
             if window == 0 {
-                let count = searcher.search(query, &Count).map_err(engine)?;
+                let count = searcher
+                    .search(
+                        query,
+                        &Deadline {
+                            inner: Count,
+                            deadline,
+                        },
+                    )
+                    .map_err(engine)?;
                 return Ok((count as u64, Vec::new()));
             }
             match sort {
                 Sort::Relevance => {
                     let top = TopDocs::with_limit(window).order_by_score();
                     let (count, top) = if two_passes {
+                        check_deadline(deadline)?;
                         let count = query.count(searcher).map_err(Error::engine(*year))?;
                         let top = searcher
-                            .search_with_statistics_provider(query, &top, &stats)
+                            .search_with_statistics_provider(
+                                query,
+                                &Deadline {
+                                    inner: top,
+                                    deadline,
+                                },
+                                &stats,
+                            )
                             .map_err(engine)?;
                         (count, top)
                     } else {
                         searcher
-                            .search_with_statistics_provider(query, &(Count, top), &stats)
+                            .search_with_statistics_provider(
+                                query,
+                                &Deadline {
+                                    inner: (Count, top),
+                                    deadline,
+                                },
+                                &stats,
+                            )
                             .map_err(engine)?
                     };
                     let candidates = top
@@ -309,7 +336,15 @@ impl IndexSet {
                         Count,
                         TopDocs::with_limit(window).order_by_fast_field::<i64>(names::DATE, order),
                     );
-                    let (count, top) = searcher.search(query, &collector).map_err(engine)?;
+                    let (count, top) = searcher
+                        .search(
+                            query,
+                            &Deadline {
+                                inner: collector,
+                                deadline,
+                            },
+                        )
+                        .map_err(engine)?;
                     let candidates = top
                         .into_iter()
                         .map(|(date, address)| Candidate {
@@ -344,6 +379,7 @@ impl IndexSet {
         let highlighter = Highlighter::new(ast);
         let mut hits = Vec::with_capacity(limit.min(candidates.len()));
         for candidate in candidates.into_iter().skip(offset).take(limit) {
+            check_deadline(deadline)?;
             let (year, searcher) = &searchers[candidate.searcher];
             let document: TantivyDocument = searcher
                 .doc(candidate.address)

@@ -70,6 +70,12 @@ pub struct IndexOptions {
     /// Threads one search may use to search several years at once (1 = the caller's
     /// thread only). Default: the number of cores, at most 4.
     pub search_threads: usize,
+    /// Most distinct terms a prefix (`word*`) may expand to in the searched years;
+    /// beyond it the query is refused (see [`crate::limits`]). Default 10,000.
+    pub max_prefix_terms: usize,
+    /// Longest a search may run; past it, it stops ([`crate::Error::TimedOut`]).
+    /// Default: none (the server sets its request timeout).
+    pub search_time_limit: Option<std::time::Duration>,
 }
 
 impl Default for IndexOptions {
@@ -79,6 +85,8 @@ impl Default for IndexOptions {
             writer_memory_bytes: 80 << 20,
             writer_threads: cores.clamp(1, 2),
             search_threads: cores.clamp(1, 4),
+            max_prefix_terms: 10_000,
+            search_time_limit: None,
         }
     }
 }
@@ -353,6 +361,14 @@ impl IndexSet {
 
     pub(crate) fn search_threads(&self) -> usize {
         self.options.search_threads.max(1)
+    }
+
+    pub(crate) fn max_prefix_terms(&self) -> usize {
+        self.options.max_prefix_terms
+    }
+
+    pub(crate) fn search_time_limit(&self) -> Option<std::time::Duration> {
+        self.options.search_time_limit
     }
 
     /// Years present (healthy or not), ascending.

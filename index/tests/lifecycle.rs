@@ -650,3 +650,69 @@ fn absurd_dates_are_indexed_and_searched_exactly() {
         .expect("searches");
     assert_eq!(oldest.hits[0].id, docs[3].id);
 }
+
+/// Bounds (issue 22, item 9): a prefix that expands to more terms than allowed is
+/// refused as an invalid request before the search runs (a longer one is fine), and a
+/// search past its time limit stops with [`Error::TimedOut`] instead of running on.
+#[test]
+fn prefix_expansion_and_search_time_are_bounded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let docs = docs_of(2023, 40);
+    {
+        let set = IndexSet::open(dir.path()).expect("opens");
+        for doc in &docs {
+            set.add(doc).expect("adds");
+        }
+        set.commit(2023, docs.len() as u64).expect("commits");
+    }
+    let bounded = IndexSet::open_with(
+        dir.path(),
+        coffer_index::IndexOptions {
+            max_prefix_terms: 3,
+            ..coffer_index::IndexOptions::default()
+        },
+    )
+    .expect("opens");
+    // A two-letter prefix that starts more than three different words of the corpus.
+    let mut words: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for doc in &docs {
+        for word in doc.body.split(|c: char| !c.is_alphanumeric()) {
+            let word = word.to_lowercase();
+            if word.chars().count() > 2 && word.is_ascii() {
+                words.entry(word[..2].to_string()).or_default().insert(word);
+            }
+        }
+    }
+    let (prefix, _) = words
+        .iter()
+        .max_by_key(|(_, w)| w.len())
+        .expect("the corpus has words");
+    let query = format!("{prefix}*");
+    let refused = bounded
+        .search(&request(&query, Sort::Relevance, 10, 0))
+        .expect_err("the prefix expands to many words");
+    assert!(
+        matches!(refused, Error::InvalidRequest(ref m) if m.contains("more than 3")),
+        "{refused}"
+    );
+    assert_eq!(refused.code(), ErrorCode::InvalidInput);
+    // The same query under the default bound works.
+    let unbounded = IndexSet::open(dir.path()).expect("opens");
+    assert!(total(&unbounded, &query) > 0);
+    drop(unbounded);
+    drop(bounded);
+    let hurried = IndexSet::open_with(
+        dir.path(),
+        coffer_index::IndexOptions {
+            search_time_limit: Some(std::time::Duration::ZERO),
+            ..coffer_index::IndexOptions::default()
+        },
+    )
+    .expect("opens");
+    for sort in [Sort::Relevance, Sort::DateDesc] {
+        let stopped = hurried
+            .search(&request(&format!("the OR {query}"), sort, 10, 0))
+            .expect_err("no time at all");
+        assert!(matches!(stopped, Error::TimedOut), "{stopped}");
+    }
+}

@@ -47,6 +47,10 @@ pub async fn open_archive_with(
         ..ArchiveOptions::default()
     };
     let options = if holder == SERVE_HOLDER {
+        // A search stops working when its request times out, not only answering.
+        let mut options = options;
+        options.index.search_time_limit =
+            Some(coffer_query_api::ApiConfig::default().request_timeout);
         options
     } else {
         options.bulk()
