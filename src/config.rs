@@ -50,6 +50,11 @@ pub struct HttpConfig {
     pub session_hours: Option<u64>,
     /// Minutes of inactivity after which a login session ends (default 30).
     pub session_idle_minutes: Option<u64>,
+    /// Serve `/metrics` on this address instead of the API's (e.g. one only the
+    /// monitoring network reaches).
+    pub metrics_listen: Option<String>,
+    /// A bearer token `/metrics` requires (default: none).
+    pub metrics_token: Option<String>,
     /// Largest journal submission over HTTP, bytes (default 64 MiB).
     pub max_message_size: Option<u64>,
 }

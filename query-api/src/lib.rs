@@ -124,6 +124,16 @@ fn account_routes() -> OpenApiRouter<AppState> {
     )
 }
 
+/// `/metrics` alone, for a listener of its own (`[http] metrics_listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    let (api, _) = OpenApiRouter::new()
+        .merge(routes::system::router())
+        .split_for_parts();
+    api.fallback(|| async { ApiError::NoRoute })
+        .layer(axum::Extension(routes::system::MetricsListener))
+        .with_state(state)
+}
+
 /// The whole HTTP service over `state`.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();

@@ -43,6 +43,11 @@ pub struct ApiConfig {
     pub throttle: ThrottleConfig,
     /// Most passwords checked at once (Argon2id takes 19 MiB each).
     pub max_password_checks: usize,
+    /// A bearer token `/metrics` requires (none: open, like `/healthz`).
+    pub metrics_token: Option<String>,
+    /// Whether `/metrics` is served on the API's listener (off when it has a listener of
+    /// its own).
+    pub metrics_on_main: bool,
 }
 
 impl Default for ApiConfig {
@@ -58,6 +63,8 @@ impl Default for ApiConfig {
             local_domains: Vec::new(),
             throttle: ThrottleConfig::default(),
             max_password_checks: 4,
+            metrics_token: None,
+            metrics_on_main: true,
         }
     }
 }

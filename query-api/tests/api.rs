@@ -1044,3 +1044,100 @@ async fn openapi_document_matches_the_routes() {
         }
     }
 }
+
+/// `/metrics` parses with the official Prometheus client's parser (scripts/check-metrics)
+/// with every family typed — from the running server, and for two volume years, whose
+/// per-year gauges once interleaved so that parsers read the second group as `unknown`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_with_a_real_prometheus_parser() {
+    let server = TestServer::start(ApiConfig::default()).await;
+    let served = http::get(server.addr, "/metrics", None).await;
+    assert_eq!(served.status, 200);
+    let ingest = coffer_ingest::metrics::IngestMetrics::default();
+    let metrics = coffer_query_api::Metrics::new(&ingest);
+    metrics.request("/api/v1/search", 200, Duration::from_millis(4));
+    let two_years = metrics.render(&[
+        coffer_query_api::YearGauges {
+            year: 2025,
+            messages: 10,
+            records: 12,
+            index_lag: 0,
+            catalog_lag: 0,
+        },
+        coffer_query_api::YearGauges {
+            year: 2026,
+            messages: 3,
+            records: 4,
+            index_lag: 1,
+            catalog_lag: 0,
+        },
+    ]);
+    let script = coffer_testkit::repo_root().join("scripts/check-metrics");
+    for (what, text) in [("served", served.text()), ("two years", two_years)] {
+        let mut child = std::process::Command::new(&script)
+            .args([
+                "coffer_http_requests",
+                "coffer_auth_failures",
+                "coffer_archived_messages",
+                "coffer_index_lag_records",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("scripts/check-metrics (needs python3 and prometheus-client)");
+        {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write");
+        }
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{what}: {}\n{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `/metrics` can require a token of its own (issue 22, item 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_token() {
+    let server = TestServer::start(ApiConfig {
+        metrics_token: Some("m-secret-token".into()),
+        ..ApiConfig::default()
+    })
+    .await;
+    assert_eq!(http::get(server.addr, "/metrics", None).await.status, 401);
+    assert_eq!(
+        http::get(server.addr, "/metrics", Some("wrong"))
+            .await
+            .status,
+        401
+    );
+    let ok = http::get(server.addr, "/metrics", Some("m-secret-token")).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.text().contains("coffer_http_requests_total"));
+    // Moved to a listener of its own: the API's answers 404.
+    let moved = TestServer::start(ApiConfig {
+        metrics_on_main: false,
+        ..ApiConfig::default()
+    })
+    .await;
+    assert_eq!(http::get(moved.addr, "/metrics", None).await.status, 404);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let service = coffer_query_api::metrics_router(moved.state.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, service).await;
+    });
+    assert_eq!(http::get(addr, "/metrics", None).await.status, 200);
+    task.abort();
+}

@@ -145,6 +145,28 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
             super::smtp::start(&listen, smtp_config, journal.clone(), stopping.clone()).await?;
         tasks.push(task);
     }
+    if let Some(listen) = &config.http.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the metrics listener on {listen}"))?;
+        crate::outln!(
+            "coffer: metrics listening on http://{}",
+            listener.local_addr()?
+        );
+        let service = coffer_query_api::metrics_router(state.clone());
+        let mut stopping = stopping.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        }));
+    }
     // Printed last: scripts and tests wait for this line before talking to the server.
     crate::outln!("coffer: listening on http://{bound}");
 
@@ -231,6 +253,8 @@ fn api_config(config: &Config) -> Result<ApiConfig> {
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(defaults.max_message_body),
         trusted_proxies,
+        metrics_token: config.http.metrics_token.clone(),
+        metrics_on_main: config.http.metrics_listen.is_none(),
         local_domains: config.local_domains.clone(),
         ..defaults
     })

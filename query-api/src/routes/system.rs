@@ -1,5 +1,8 @@
-//! Liveness, Prometheus metrics and the OpenAPI document. None needs a token: they hold
-//! no content (put `/metrics` behind the proxy's access rules if its counters matter).
+//! Liveness, Prometheus metrics and the OpenAPI document. They hold no content; still,
+//! `/metrics` can require a token of its own ([`crate::ApiConfig::metrics_token`]) and
+//! can be moved to a listener of its own ([`crate::metrics_router`], with
+//! [`crate::ApiConfig::metrics_on_main`] off), e.g. an address only the monitoring
+//! network reaches.
 
 use std::sync::LazyLock;
 
@@ -10,7 +13,7 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::AppJson;
+use crate::error::{ApiError, AppJson};
 use crate::metrics::{self, YearGauges};
 use crate::state::AppState;
 
@@ -35,7 +38,28 @@ async fn healthz() -> AppJson<Health> {
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain", body = String)))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    State(state): State<AppState>,
+    listener: Option<axum::Extension<MetricsListener>>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    if listener.is_none() && !state.config().metrics_on_main {
+        return Err(ApiError::NoRoute);
+    }
+    if let Some(expected) = &state.config().metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared as digests: the time taken says nothing about the token.
+        if coffer_accounts::token_hash(presented) != coffer_accounts::token_hash(expected) {
+            state.metrics().auth_failure("token");
+            return Err(ApiError::Unauthenticated(
+                "/metrics needs its bearer token (metrics_token)",
+            ));
+        }
+    }
     let archive = state.archive().clone();
     let volumes: Vec<(i32, coffer_volume::VolumeStats, u64)> =
         tokio::task::spawn_blocking(move || {
@@ -65,11 +89,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             catalog_lag: last.saturating_sub(cataloged),
         });
     }
-    (
+    Ok((
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.metrics().render(&years),
     )
+        .into_response())
 }
+
+/// Marks requests that arrived on the metrics listener of [`crate::metrics_router`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetricsListener;
 
 static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
     crate::openapi()
