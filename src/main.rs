@@ -60,6 +60,13 @@ enum Command {
     /// The audit trail: verify.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Local domains (their participants become mailboxes): add, list, remove.
+    #[command(subcommand)]
+    Domain(commands::domain::DomainCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::docs::CompletionsArgs),
+    /// Print the man page (or write every page into --dir).
+    Man(commands::docs::ManArgs),
 }
 
 fn main() {
@@ -92,6 +99,8 @@ fn run(cli: Cli) -> Result<i32> {
     let data_dir = cli.data_dir;
     let command = match cli.command {
         Command::Search(args) => return commands::search::run(&data_dir, args),
+        Command::Completions(args) => return commands::docs::completions::<Cli>(&args),
+        Command::Man(args) => return commands::docs::man::<Cli>(&args),
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,6 +121,10 @@ fn run(cli: Cli) -> Result<i32> {
             Command::User(cmd) => commands::user::run_user(&data_dir, cmd).await,
             Command::Token(cmd) => commands::user::run_token(&data_dir, cmd).await,
             Command::Audit(cmd) => commands::audit::run(&data_dir, cmd).await,
+            Command::Domain(cmd) => commands::domain::run(&data_dir, cmd).await,
+            // Normally run above, before any runtime exists.
+            Command::Completions(args) => commands::docs::completions::<Cli>(&args),
+            Command::Man(args) => commands::docs::man::<Cli>(&args),
         }
     })
 }

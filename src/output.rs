@@ -1,4 +1,7 @@
 //! Terminal output: logging setup, progress bars, byte and time formatting.
+//!
+//! Colour and bold go only to a terminal, and never when `NO_COLOR` is set
+//! (<https://no-color.org>): piped output and log files carry no escape codes.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -9,6 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 const SILENCED: &str =
     "pdf_extract=off,lopdf=off,html2text=off,html5ever=off,tantivy=warn,sqlx=warn";
 
+/// Whether `stream` may carry colour and bold: a terminal, and `NO_COLOR` unset or empty.
+pub fn styled(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Logs to stderr; `COFFER_LOG` overrides the default filter.
 pub fn init_logging(default: &str) {
     let filter = std::env::var("COFFER_LOG").unwrap_or_else(|_| default.to_string());
@@ -16,11 +24,13 @@ pub fn init_logging(default: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,{SILENCED}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(styled(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
 
-/// A progress bar on a terminal, hidden otherwise.
+/// A progress bar on a terminal, hidden otherwise (and without colour under `NO_COLOR`:
+/// the templates use none).
 pub fn progress_bar(total: Option<u64>, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

@@ -556,3 +556,36 @@ fn smtp_on_a_non_loopback_address_needs_auth_or_allowed_clients() {
         "{printed:?}"
     );
 }
+
+/// A local import and an import through a server of the same files report the same
+/// summary, field for field but the time (issue 23, item 2): flagged messages and stored
+/// bytes included.
+#[test]
+fn local_and_server_imports_report_the_same_summary() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fixtures = eml_fixtures(&["rfc", "charset", "malformed", "journal"]);
+    let local_data = tmp.path().join("local");
+    let local = import_summary(&run(coffer(&local_data)
+        .args(["import", "--json", "--local-domain", "example.com"])
+        .args(&fixtures)));
+    let remote_data = tmp.path().join("remote");
+    let server = start_server(&remote_data, &["--local-domain", "example.com"], "warn");
+    let token_out = run(coffer(&remote_data).args(["token", "create", "--name", "imp", "--json"]));
+    let token =
+        serde_json::from_slice::<serde_json::Value>(&token_out.stdout).expect("json")["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+    let url = format!("http://{}", server.addr);
+    let remote = import_summary(&run(coffer(&remote_data)
+        .args(["import", "--json", "--server", &url, "--token", &token])
+        .args(&fixtures)));
+    stop_server(server);
+    let without_time = |mut v: serde_json::Value| {
+        v.as_object_mut().expect("object").remove("seconds");
+        v
+    };
+    assert!(local["flagged"].as_u64().unwrap_or(0) > 0, "{local}");
+    assert!(local["stored_bytes"].as_u64().unwrap_or(0) > 0, "{local}");
+    assert_eq!(without_time(local), without_time(remote));
+}

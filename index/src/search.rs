@@ -49,18 +49,48 @@ pub const MAX_LIMIT: usize = 1_000;
 /// Deepest reachable result (`offset + limit`).
 pub const MAX_WINDOW: usize = 100_000;
 
-/// Result order.
+/// Result order. Spelled `relevance`, `date-desc` (or `date`) and `date-asc` in the API
+/// and on the command line alike (`date_desc` and `date_asc` are accepted too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Sort {
     /// Best match first (newest first for queries without text).
     #[default]
     Relevance,
-    /// Newest message date first (`date` is accepted too).
-    #[serde(alias = "date")]
+    /// Newest message date first.
+    #[serde(alias = "date", alias = "date_desc")]
     DateDesc,
     /// Oldest message date first.
+    #[serde(alias = "date_asc")]
     DateAsc,
+}
+
+impl Sort {
+    /// The names a sort order is given by, canonical first for each.
+    pub const NAMES: [(&'static str, Sort); 6] = [
+        ("relevance", Sort::Relevance),
+        ("date-desc", Sort::DateDesc),
+        ("date-asc", Sort::DateAsc),
+        ("date", Sort::DateDesc),
+        ("date_desc", Sort::DateDesc),
+        ("date_asc", Sort::DateAsc),
+    ];
+}
+
+impl std::str::FromStr for Sort {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Sort> {
+        Sort::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, sort)| *sort)
+            .ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "unknown sort {name:?} (relevance, date-desc or date-asc)"
+                ))
+            })
+    }
 }
 
 /// A search: query text, the caller's scope, order and page.

@@ -22,7 +22,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use coffer_model::MessageFlags;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -89,7 +88,9 @@ pub struct ImportSummary {
     pub duplicates: u64,
     /// Of the duplicates, those that added mailboxes through a link record.
     pub linked: u64,
-    /// Archived messages flagged (malformed, attachment text not extracted, ...).
+    /// Archived messages flagged: a problem reading them was recorded (malformed MIME, a
+    /// malformed journal report, attachment text not extracted, an unreliable date, an
+    /// encoding problem: [`coffer_model::MessageFlags::PROBLEMS`]); each is archived all the same.
     pub flagged: u64,
     /// Inputs rejected, each with its reason.
     pub rejected: Vec<RejectedInput>,
@@ -107,6 +108,37 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
+    /// Counts one message read (`raw_bytes` long) and what became of it: the one tally
+    /// of local imports and imports through a server alike.
+    pub fn count(&mut self, name: String, raw_bytes: u64, outcome: Result<Outcome, String>) {
+        self.messages += 1;
+        self.raw_bytes += raw_bytes;
+        match outcome {
+            Ok(Outcome::Archived {
+                stored_bytes,
+                flags,
+                ..
+            }) => {
+                self.archived += 1;
+                self.stored_bytes += stored_bytes;
+                if flags.has_problem() {
+                    self.flagged += 1;
+                }
+            }
+            Ok(Outcome::Linked { .. }) => {
+                self.duplicates += 1;
+                self.linked += 1;
+            }
+            Ok(Outcome::Duplicate { .. }) => self.duplicates += 1,
+            // Rules apply to journaled mail only; an import never gets here.
+            Ok(Outcome::Excluded { .. }) => self.failed.push(RejectedInput {
+                path: name,
+                reason: "excluded by archiving rules".into(),
+            }),
+            Err(reason) => self.failed.push(RejectedInput { path: name, reason }),
+        }
+    }
+
     /// 0 when everything was archived or a duplicate, 1 when some input was rejected,
     /// 2 when archiving failed for some message.
     pub fn exit_code(&self) -> i32 {
@@ -178,47 +210,18 @@ pub fn run_import(
         let mut seen = Progress::default();
         for processed in done_rx {
             let mut names = Vec::with_capacity(processed.analyzed.len());
-            let mut flagged = Vec::with_capacity(processed.analyzed.len());
+            let mut sizes = Vec::with_capacity(processed.analyzed.len());
             let mut batch = Vec::with_capacity(processed.analyzed.len());
             for (name, analyzed) in processed.analyzed {
                 seen.messages += 1;
                 seen.raw_bytes += analyzed.raw_len();
-                summary.raw_bytes += analyzed.raw_len();
-                let f = analyzed.doc().flags;
-                flagged.push(
-                    f.contains(MessageFlags::MALFORMED)
-                        || f.contains(MessageFlags::JOURNAL_MALFORMED)
-                        || f.contains(MessageFlags::ATTACHMENT_TEXT_NOT_EXTRACTED),
-                );
                 names.push(name);
+                sizes.push(analyzed.raw_len());
                 batch.push(analyzed);
             }
             let outcomes = runtime.block_on(archive.writer().commit(batch));
-            for ((outcome, name), flagged) in outcomes.into_iter().zip(names).zip(flagged) {
-                summary.messages += 1;
-                match outcome {
-                    Ok(Outcome::Archived { stored_bytes, .. }) => {
-                        summary.archived += 1;
-                        summary.stored_bytes += stored_bytes;
-                        if flagged {
-                            summary.flagged += 1;
-                        }
-                    }
-                    Ok(Outcome::Linked { .. }) => {
-                        summary.duplicates += 1;
-                        summary.linked += 1;
-                    }
-                    Ok(Outcome::Duplicate { .. }) => summary.duplicates += 1,
-                    // Rules apply to journaled mail only; an import never gets here.
-                    Ok(Outcome::Excluded { .. }) => summary.failed.push(RejectedInput {
-                        path: name,
-                        reason: "excluded by archiving rules".into(),
-                    }),
-                    Err(e) => summary.failed.push(RejectedInput {
-                        path: name,
-                        reason: e.to_string(),
-                    }),
-                }
+            for ((outcome, name), size) in outcomes.into_iter().zip(names).zip(sizes) {
+                summary.count(name, size, outcome.map_err(|e| e.to_string()));
             }
             seen.archived = summary.archived;
             seen.duplicates = summary.duplicates;

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use coffer_model::ErrorCode;
+use coffer_model::{ErrorCode, MessageFlags, MessageId};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::import::{Rejected, WalkOptions, walk};
 use crate::importer::{ImportSummary, RejectedInput, SkippedInput};
+use crate::writer::Outcome;
 
 /// Requests in flight at once.
 const CONCURRENCY: usize = 8;
@@ -113,14 +114,49 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 struct Sent {
     name: String,
     bytes: u64,
-    result: Result<Answer, String>,
+    result: Result<Outcome, String>,
 }
 
-/// What the server said about one message.
-#[derive(Debug, Clone, Copy)]
-struct Answer {
-    duplicate: bool,
-    excluded: bool,
+/// The server's answer to one submission (`POST /api/v1/messages`), as the outcome a
+/// local import would have had, so both count alike ([`ImportSummary::count`]).
+fn outcome_of(answer: &serde_json::Value) -> Result<Outcome, String> {
+    let id = || -> Result<MessageId, String> {
+        answer["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| format!("the server's answer has no message id: {answer}"))
+    };
+    let flag = |name: &str| {
+        answer["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|v| v == name))
+    };
+    Ok(if answer["excluded"].as_bool().unwrap_or(false) {
+        Outcome::Excluded {
+            internal: false,
+            refused: 0,
+            size: 0,
+        }
+    } else if answer["linked"].as_bool().unwrap_or(false) {
+        Outcome::Linked {
+            id: id()?,
+            added: Vec::new(),
+        }
+    } else if answer["duplicate"].as_bool().unwrap_or(false) {
+        Outcome::Duplicate { id: id()? }
+    } else {
+        let mut flags = MessageFlags::default();
+        for (f, name) in MessageFlags::NAMES {
+            if flag(name) {
+                flags.insert(f);
+            }
+        }
+        Outcome::Archived {
+            id: id()?,
+            stored_bytes: answer["stored_bytes"].as_u64().unwrap_or(0),
+            flags,
+        }
+    })
 }
 
 /// Runs the import; `progress` gets (messages, raw bytes) as they are acknowledged.
@@ -188,22 +224,7 @@ pub async fn run(
     drop(done_tx);
     let mut summary = ImportSummary::default();
     while let Some(sent) = done_rx.recv().await {
-        summary.messages += 1;
-        summary.raw_bytes += sent.bytes;
-        match sent.result {
-            Ok(Answer {
-                duplicate: true, ..
-            }) => summary.duplicates += 1,
-            Ok(Answer { excluded: true, .. }) => summary.failed.push(RejectedInput {
-                path: sent.name,
-                reason: "excluded by archiving rules".into(),
-            }),
-            Ok(_) => summary.archived += 1,
-            Err(reason) => summary.failed.push(RejectedInput {
-                path: sent.name,
-                reason,
-            }),
-        }
+        summary.count(sent.name, sent.bytes, sent.result);
         progress(summary.messages, summary.raw_bytes);
     }
     for w in workers {
@@ -249,7 +270,7 @@ async fn submit(
     remote: &RemoteImport,
     name: &str,
     raw: Vec<u8>,
-) -> Result<Answer, String> {
+) -> Result<Outcome, String> {
     let mut url = remote.server.clone();
     url.set_path("/api/v1/messages");
     {
@@ -287,10 +308,7 @@ async fn submit(
         .map_err(|e| format!("reading the answer: {e}"))?;
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if status.is_success() {
-        return Ok(Answer {
-            duplicate: json["duplicate"].as_bool().unwrap_or(false),
-            excluded: json["excluded"].as_bool().unwrap_or(false),
-        });
+        return outcome_of(&json);
     }
     let message = json["error"]["message"].as_str().unwrap_or("no message");
     Err(format!("server answered {status}: {message}"))

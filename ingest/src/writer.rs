@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use coffer_catalog::{Catalog, KnownMessage};
-use coffer_model::{MessageId, Sha256};
+use coffer_model::{MessageFlags, MessageId, Sha256};
 use coffer_volume::{Prepared, RecordKind, Volume, VolumeSet};
 use tokio::sync::OwnedMutexGuard;
 
@@ -43,6 +43,8 @@ pub enum Outcome {
         id: MessageId,
         /// Bytes its record takes in the volume.
         stored_bytes: u64,
+        /// What reading it found ([`MessageFlags::has_problem`]: "flagged").
+        flags: MessageFlags,
     },
     /// Already archived; a link record added these mailboxes.
     Linked {
@@ -465,6 +467,7 @@ fn write_message(
     let stored_bytes = prepared.stored_len();
     let seq = append(volumes, out, year, prepared)?;
     let id = MessageId::new(year, seq);
+    let flags = item.doc.flags;
     let mut doc = std::mem::take(&mut item.doc);
     doc.id = id;
     pending.insert(
@@ -478,5 +481,9 @@ fn write_message(
     );
     out.offers
         .push(((year, seq), Derived::Message(Arc::new(doc))));
-    Ok(Outcome::Archived { id, stored_bytes })
+    Ok(Outcome::Archived {
+        id,
+        stored_bytes,
+        flags,
+    })
 }

@@ -85,6 +85,22 @@ impl MessageFlags {
         (Self::ENCODING_PROBLEM, "encoding-problem"),
     ];
 
+    /// The flags that mark a problem reading the message (every flag but
+    /// [`Self::JOURNAL_REPORT`], which only says what the message is): what import
+    /// summaries count as "flagged".
+    pub const PROBLEMS: MessageFlags = MessageFlags(
+        Self::MALFORMED.0
+            | Self::ATTACHMENT_TEXT_NOT_EXTRACTED.0
+            | Self::JOURNAL_MALFORMED.0
+            | Self::DATE_UNRELIABLE.0
+            | Self::ENCODING_PROBLEM.0,
+    );
+
+    /// Whether any problem flag ([`Self::PROBLEMS`]) is set.
+    pub fn has_problem(self) -> bool {
+        self.0 & Self::PROBLEMS.0 != 0
+    }
+
     /// Whether every bit of `other` is set.
     pub fn contains(self, other: MessageFlags) -> bool {
         self.0 & other.0 == other.0

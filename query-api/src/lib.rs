@@ -60,6 +60,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use error::ApiError;
 /// The JSON shapes of accounts, shared with the command line's [`local`] client.
 pub mod views {
+    pub use crate::routes::domains::{DomainList, DomainView};
     pub use crate::routes::groups::{GroupList, GroupView};
     pub use crate::routes::tokens::{TokenList, TokenView};
     pub use crate::routes::users::{ImportView, RowError, UserList, UserView};

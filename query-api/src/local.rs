@@ -35,6 +35,7 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use crate::error::{ApiError, AppJson};
+use crate::routes::domains::DomainView;
 use crate::routes::groups::GroupView;
 use crate::routes::tokens::TokenView;
 use crate::routes::users::{ImportView, UserView};
@@ -553,6 +554,74 @@ impl LocalAdmin {
                     reqwest::Method::PATCH,
                     &format!("/api/v1/groups/{}", path_segment(name)),
                     Some(Body::Json(serde_json::json!({ "archiving_rule": rule }))),
+                )
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds a local domain.
+    pub async fn add_domain(&self, name: &str) -> Result<DomainView, LocalError> {
+        match self {
+            LocalAdmin::Direct {
+                administration,
+                actor,
+                ..
+            } => Ok(administration.add_domain(actor, name).await?.into()),
+            LocalAdmin::Server { client, socket } => {
+                Self::required(
+                    client,
+                    socket,
+                    reqwest::Method::POST,
+                    "/api/v1/domains",
+                    Some(Body::Json(serde_json::json!({ "name": name }))),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Every local domain.
+    pub async fn list_domains(&self) -> Result<Vec<DomainView>, LocalError> {
+        match self {
+            LocalAdmin::Direct { administration, .. } => Ok(administration
+                .catalog()
+                .list_domains()
+                .await
+                .map_err(coffer_accounts::AccountError::from)?
+                .into_iter()
+                .map(DomainView::from)
+                .collect()),
+            LocalAdmin::Server { client, socket } => {
+                let list: crate::routes::domains::DomainList = Self::required(
+                    client,
+                    socket,
+                    reqwest::Method::GET,
+                    "/api/v1/domains",
+                    None,
+                )
+                .await?;
+                Ok(list.domains)
+            }
+        }
+    }
+
+    /// Removes a local domain.
+    pub async fn delete_domain(&self, name: &str) -> Result<(), LocalError> {
+        match self {
+            LocalAdmin::Direct {
+                administration,
+                actor,
+                ..
+            } => Ok(administration.delete_domain(actor, name).await?),
+            LocalAdmin::Server { client, socket } => {
+                Self::call::<serde_json::Value>(
+                    client,
+                    socket,
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/domains/{}", path_segment(name)),
+                    None,
                 )
                 .await?;
                 Ok(())

@@ -20,11 +20,12 @@ pub struct ImportArgs {
     /// Assign every imported message to this mailbox (repeatable).
     #[arg(long = "mailbox", value_name = "ADDR")]
     mailboxes: Vec<String>,
-    /// A local domain: its participants become mailboxes (repeatable; adds to coffer.toml).
+    /// A local domain for this import only, besides the catalog's (`coffer domain add`
+    /// keeps one for good): its participants become mailboxes (repeatable).
     #[arg(long = "local-domain", value_name = "DOMAIN")]
     local_domains: Vec<String>,
     /// How `>From ` lines in mbox files are read: mboxrd (default) or mboxo.
-    #[arg(long, value_name = "FLAVOR", default_value = "mboxrd")]
+    #[arg(long, value_name = "FLAVOR", default_value = "mboxrd", value_parser = ["mboxrd", "mboxo"])]
     mbox_flavor: String,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -71,9 +72,17 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
         }
     };
     let policy = if args.mailboxes.is_empty() {
+        let catalog_domains: Vec<String> = archive
+            .catalog()
+            .list_domains()
+            .await?
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
         let mut domains: Vec<String> = config
             .local_domains
             .iter()
+            .chain(&catalog_domains)
             .chain(&args.local_domains)
             .map(|d| d.trim().to_ascii_lowercase())
             .collect();
@@ -81,7 +90,7 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
         domains.dedup();
         if domains.is_empty() && !args.json {
             eprintln!(
-                "note: no --mailbox or --local-domain given (nor local_domains in coffer.toml): messages are archived without mailboxes and only officers with an unrestricted scope will see them"
+                "note: no local domain (`coffer domain add DOMAIN`, or --local-domain) and no --mailbox: messages are archived without mailboxes and only officers with an unrestricted scope will see them"
             );
         }
         MailboxPolicy::LocalDomains(domains)
@@ -148,7 +157,7 @@ pub async fn run(data_dir: &Path, args: ImportArgs) -> Result<i32> {
 async fn run_remote(server: &str, args: &ImportArgs) -> Result<i32> {
     if !args.local_domains.is_empty() {
         anyhow::bail!(
-            "--local-domain does not apply with --server: the server's local domains decide (or use --mailbox)"
+            "--local-domain does not apply with --server: the server's local domains decide; add one with `coffer domain add DOMAIN` (beside the running server) or POST /api/v1/domains, or give --mailbox"
         );
     }
     let remote = RemoteImport {

@@ -2,6 +2,8 @@
 //! and presentation.
 
 pub mod audit;
+pub mod docs;
+pub mod domain;
 pub mod import;
 pub mod rebuild;
 pub mod rule;

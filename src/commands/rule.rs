@@ -23,11 +23,16 @@ pub enum RuleCommand {
         /// The group.
         #[arg(long)]
         group: Option<String>,
-        /// internal, external, both (default: no restriction) or none.
+        /// Which journaled mail is archived (both: no restriction).
+        #[arg(value_parser = ["internal", "external", "both", "none"])]
         rule: String,
     },
     /// List the users and groups whose rule is not the default.
-    List,
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a rule command.
@@ -65,14 +70,34 @@ async fn rule(admin: &LocalAdmin, command: RuleCommand) -> Result<i32> {
                 "note: applies to journaled mail received from now on (a running server reads rules per message)"
             );
         }
-        RuleCommand::List => {
-            for user in admin.list_users().await? {
-                if user.archiving_rule != "both" {
+        RuleCommand::List { json } => {
+            let users: Vec<_> = admin
+                .list_users()
+                .await?
+                .into_iter()
+                .filter(|u| u.archiving_rule != "both")
+                .collect();
+            let groups: Vec<_> = admin
+                .list_groups()
+                .await?
+                .into_iter()
+                .filter(|g| g.archiving_rule != "both")
+                .collect();
+            if json {
+                let rules: Vec<serde_json::Value> =
+                    users
+                        .iter()
+                        .map(|u| serde_json::json!({"user": u.username, "rule": u.archiving_rule}))
+                        .chain(groups.iter().map(
+                            |g| serde_json::json!({"group": g.name, "rule": g.archiving_rule}),
+                        ))
+                        .collect();
+                crate::output::print_json(&rules)?;
+            } else {
+                for user in &users {
                     crate::outln!("user  {:<24} {}", user.username, user.archiving_rule);
                 }
-            }
-            for group in admin.list_groups().await? {
-                if group.archiving_rule != "both" {
+                for group in &groups {
                     crate::outln!("group {:<24} {}", group.name, group.archiving_rule);
                 }
             }

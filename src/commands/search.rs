@@ -35,8 +35,8 @@ pub struct SearchArgs {
     /// Hits to skip.
     #[arg(long, default_value_t = 0)]
     offset: usize,
-    /// relevance, date (newest first) or date-asc.
-    #[arg(long, default_value = "relevance")]
+    /// Order of the hits: relevance, date-desc (newest first; also `date`) or date-asc.
+    #[arg(long, default_value = "relevance", value_parser = ["relevance", "date-desc", "date-asc", "date"])]
     sort: String,
     /// Print `{total, hits}` as JSON (the API's hit fields).
     #[arg(long)]
@@ -47,12 +47,7 @@ pub struct SearchArgs {
 /// Synchronous on the calling thread (no async runtime, no thread started): a search
 /// from the shell is a short process whose start-up is most of its time.
 pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
-    let sort = match args.sort.as_str() {
-        "relevance" => Sort::Relevance,
-        "date" | "date-desc" => Sort::DateDesc,
-        "date-asc" => Sort::DateAsc,
-        other => anyhow::bail!("unknown sort {other:?} (relevance, date or date-asc)"),
-    };
+    let sort: Sort = args.sort.parse()?;
     let scope = if args.mailboxes.is_empty() {
         Scope::All
     } else {
@@ -74,6 +69,7 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
         output::print_json(&results)?;
         return Ok(0);
     }
+    let bold_out = output::styled(&std::io::stdout());
     // One write for the whole listing: stdout is line-buffered, and a write per line was
     // 41 system calls for 20 hits.
     let mut listing = format!("{} message(s)\n", results.total);
@@ -87,10 +83,12 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
             hit.from,
             hit.subject.as_deref().unwrap_or("(no subject)")
         );
-        let snippet = hit
-            .snippet
-            .replace("<b>", "\x1b[1m")
-            .replace("</b>", "\x1b[0m");
+        let (bold, plain) = if bold_out {
+            ("\x1b[1m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        let snippet = hit.snippet.replace("<b>", bold).replace("</b>", plain);
         if !snippet.is_empty() {
             let _ = writeln!(listing, "    {}", html_unescape(&snippet));
         }

@@ -56,8 +56,8 @@ pub struct ServeArgs {
     /// LMTP listen address (default: [smtp] lmtp; off unless set).
     #[arg(long, value_name = "ADDR")]
     lmtp: Option<String>,
-    /// A local domain (repeatable; adds to local_domains in coffer.toml and the domains
-    /// the administrator manages).
+    /// A local domain (repeatable): added to the catalog's local domains at start (as with
+    /// `coffer domain add`; audited) if it is not there yet.
     #[arg(long = "local-domain", value_name = "DOMAIN")]
     local_domains: Vec<String>,
 }
@@ -97,6 +97,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
             .context("start-up panicked")??
     };
     ensure_admin(&state, data_dir, args.admin_password).await?;
+    seed_domains(&state, &config.local_domains).await?;
     let listen = args
         .http
         .or(config.http.listen.clone())
@@ -258,6 +259,36 @@ fn api_config(config: &Config) -> Result<ApiConfig> {
         local_domains: config.local_domains.clone(),
         ..defaults
     })
+}
+
+/// Local domains live in the catalog (`coffer domain`, `/api/v1/domains`); those named by
+/// `--local-domain` or `local_domains` in coffer.toml are added there at start when
+/// missing (audited, actor `coffer serve`).
+async fn seed_domains(state: &AppState, domains: &[String]) -> Result<()> {
+    let known: std::collections::BTreeSet<String> = state
+        .catalog()
+        .list_domains()
+        .await?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let actor = coffer_accounts::Actor {
+        name: super::SERVE_HOLDER.to_string(),
+        client: "local".to_string(),
+        account: None,
+    };
+    for domain in domains {
+        let name = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() || known.contains(&name) {
+            continue;
+        }
+        state
+            .administration()
+            .add_domain(&actor, &name)
+            .await
+            .with_context(|| format!("adding the local domain {name:?}"))?;
+    }
+    Ok(())
 }
 
 /// File, in the data directory, that receives the generated admin password (0600).

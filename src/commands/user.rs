@@ -55,8 +55,8 @@ pub enum UserCommand {
 pub struct AddArgs {
     /// Login name.
     username: String,
-    /// admin, officer, auditor or user.
-    #[arg(long)]
+    /// The role.
+    #[arg(long, value_parser = ["admin", "officer", "auditor", "user"])]
     role: String,
     /// A mailbox address the user owns (repeatable; role user).
     #[arg(long = "mailbox", value_name = "ADDR")]
@@ -67,8 +67,8 @@ pub struct AddArgs {
     /// A group to join (repeatable; created when missing).
     #[arg(long = "group", value_name = "NAME")]
     groups: Vec<String>,
-    /// internal, external, both (default) or none.
-    #[arg(long)]
+    /// Which journaled mail is archived for this user (default: both).
+    #[arg(long, value_parser = ["internal", "external", "both", "none"])]
     archiving_rule: Option<String>,
     /// Read the password from the first line of standard input.
     #[arg(long)]

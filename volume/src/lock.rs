@@ -3,7 +3,7 @@
 //! The lock is an OS file lock (`flock`), so it disappears with the process, even on
 //! SIGKILL: no stale-lock cleanup is ever needed. The lock file holds a line saying who
 //! holds it (pid, command, start time) so a second writer can name the holder.
-//! Readers (`coffer verify`, `coffer show`, `coffer search`) do not take it.
+//! Readers (`coffer verify`) do not take it. A clean stop clears the holder line.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -70,6 +70,15 @@ impl DataDirLock {
     }
 }
 
+impl Drop for DataDirLock {
+    /// A clean stop clears the holder line (the lock itself goes with the file handle).
+    /// The file stays: deleting it could let two processes lock two different files of
+    /// the same name (one still holding the deleted one).
+    fn drop(&mut self) {
+        let _ = self._file.set_len(0);
+    }
+}
+
 /// Seconds since the epoch as `unix:<secs>`; avoids a date dependency here.
 fn chrono_like_now() -> String {
     let secs = std::time::SystemTime::now()
@@ -94,6 +103,11 @@ mod tests {
             other => panic!("expected Locked, got {other:?}"),
         }
         drop(lock);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(LOCK_FILE)).expect("lock file"),
+            "",
+            "a clean stop clears the holder"
+        );
         DataDirLock::acquire(dir.path(), "coffer import").expect("free again");
     }
 }

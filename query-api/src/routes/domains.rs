@@ -30,14 +30,14 @@ pub(crate) struct DomainSpec {
 }
 
 /// A domain.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct DomainView {
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DomainView {
     /// The domain.
-    name: String,
+    pub name: String,
     /// Added (RFC 3339).
-    created: String,
+    pub created: String,
     /// Archived mailboxes in the domain.
-    mailboxes: u64,
+    pub mailboxes: u64,
 }
 
 impl From<DomainRecord> for DomainView {
@@ -51,10 +51,10 @@ impl From<DomainRecord> for DomainView {
 }
 
 /// Every domain.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct DomainList {
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DomainList {
     /// Domains by name.
-    domains: Vec<DomainView>,
+    pub domains: Vec<DomainView>,
 }
 
 /// Add a domain.

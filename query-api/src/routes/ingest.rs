@@ -40,8 +40,36 @@ pub(crate) struct Submitted {
     id: Option<String>,
     /// Whether the message was already archived (no new message record).
     duplicate: bool,
+    /// Of a duplicate: whether it added mailboxes (a link record was written).
+    linked: bool,
     /// Whether the archiving rules excluded it (200, nothing stored; audited).
     excluded: bool,
+    /// Bytes the new record takes in its volume (0 for a duplicate).
+    stored_bytes: u64,
+    /// Flags of a new message (`malformed`, `date-unreliable`, ...): what reading it
+    /// found.
+    flags: Vec<&'static str>,
+}
+
+impl Submitted {
+    fn of(outcome: &Outcome) -> Self {
+        let (stored_bytes, flags) = match outcome {
+            Outcome::Archived {
+                stored_bytes,
+                flags,
+                ..
+            } => (*stored_bytes, flags.names()),
+            _ => (0, Vec::new()),
+        };
+        Self {
+            id: outcome.id().map(|id| id.to_string()),
+            duplicate: matches!(outcome, Outcome::Linked { .. } | Outcome::Duplicate { .. }),
+            linked: matches!(outcome, Outcome::Linked { .. }),
+            excluded: matches!(outcome, Outcome::Excluded { .. }),
+            stored_bytes,
+            flags,
+        }
+    }
 }
 
 /// Most recipients accepted in the envelope.
@@ -165,17 +193,10 @@ async fn submit(
             elapsed_ms,
             "journal submission excluded by the archiving rules"
         );
-        return Ok((
-            StatusCode::OK,
-            AppJson(Submitted {
-                id: None,
-                duplicate: false,
-                excluded: true,
-            }),
-        ));
+        return Ok((StatusCode::OK, AppJson(Submitted::of(&outcome))));
     }
-    let duplicate = !matches!(outcome, Outcome::Archived { .. });
-    let id = outcome.id().map(|id| id.to_string());
+    let submitted = Submitted::of(&outcome);
+    let (duplicate, id) = (submitted.duplicate, submitted.id.clone());
     tracing::info!(
         token_id = caller.id,
         message = id.as_deref().unwrap_or("-"),
@@ -184,14 +205,7 @@ async fn submit(
         elapsed_ms,
         "journal submission stored"
     );
-    Ok((
-        StatusCode::CREATED,
-        AppJson(Submitted {
-            id,
-            duplicate,
-            excluded: false,
-        }),
-    ))
+    Ok((StatusCode::CREATED, AppJson(submitted)))
 }
 
 /// Reads the raw message into memory drawn from `budget` (see the module docs); the
