@@ -29,10 +29,22 @@ struct Postfix {
 }
 
 impl Postfix {
+    /// The test's own set-up: `always_bcc` to Coffer, and the local domain's mail sent to
+    /// Coffer too (so one delivery carries every envelope recipient).
     fn start(dir: &Path, listen_port: u16, coffer_smtp: std::net::SocketAddr) -> Postfix {
+        let next_hop = format!("smtp:[{}]:{}", coffer_smtp.ip(), coffer_smtp.port());
+        let journaling = format!(
+            "always_bcc = journal@archive.test
+transport_maps = inline:{{ archive.test={next_hop}, corp.example={next_hop}, other.example=discard: }}
+"
+        );
+        Self::start_with(dir, listen_port, &journaling)
+    }
+
+    /// Postfix with the given journaling lines of main.cf.
+    fn start_with(dir: &Path, listen_port: u16, journaling: &str) -> Postfix {
         let conf = dir.join("etc");
         std::fs::create_dir_all(&conf).expect("mkdir");
-        let next_hop = format!("smtp:[{}]:{}", coffer_smtp.ip(), coffer_smtp.port());
         let main_cf = format!(
             "compatibility_level = 3.6
 queue_directory = {queue}
@@ -47,9 +59,7 @@ myorigin = corp.example
 mydestination =
 mynetworks = 127.0.0.0/8
 relay_domains = corp.example, other.example
-always_bcc = journal@archive.test
-transport_maps = inline:{{ archive.test={next_hop}, corp.example={next_hop}, other.example=discard: }}
-smtp_host_lookup = native
+{journaling}smtp_host_lookup = native
 smtp_dns_support_level = disabled
 smtputf8_enable = no
 biff = no
@@ -333,4 +343,106 @@ async fn postfix_always_bcc_journaling_with_group_rules() {
     drop(postfix);
     stop_server(server);
     assert_eq!(run(coffer(&data).arg("verify")).status.code(), Some(0));
+}
+
+/// The production set-up of the README: Postfix delivers mail as usual (here to a
+/// `discard:` stand-in for the mailbox server) and sends one journal copy to Coffer with
+/// `recipient_bcc_maps`, encoding each local recipient — Bcc included — in the journal
+/// address's extension (`journal+bob=corp.example@archive.test`). Coffer decodes the
+/// recipients, so every one of them has the message in their archive, and no mail is
+/// taken away from the mailbox server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_recipient_bcc_maps_journaling_keeps_mail_flowing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(
+        data.join("coffer.toml"),
+        "journal_addresses = [\"journal@archive.test\"]\n",
+    )
+    .expect("config");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    let addr = server.addr;
+    let admin = login(addr, "admin", ADMIN_PASSWORD).await;
+    for user in ["bob", "frank"] {
+        let r = http::json(
+            addr,
+            "POST",
+            "/api/v1/users",
+            Some(&admin),
+            &json!({
+                "username": user, "password": format!("{user}-password-123"), "role": "user",
+                "mailboxes": [format!("{user}@corp.example")],
+            }),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let coffer_smtp = server.smtp.expect("smtp");
+    let next_hop = format!("smtp:[{}]:{}", coffer_smtp.ip(), coffer_smtp.port());
+    let postfix_dir = tmp.path().join("postfix");
+    std::fs::create_dir_all(postfix_dir.join("etc")).expect("mkdir");
+    std::fs::write(
+        postfix_dir.join("etc/journal_rcpt"),
+        "/^(.+)@(corp\\.example)$/ journal+${1}=${2}@archive.test\n",
+    )
+    .expect("journal_rcpt");
+    let journaling = format!(
+        "recipient_bcc_maps = regexp:{map}
+transport_maps = inline:{{ archive.test={next_hop}, corp.example=discard:mailbox-server, other.example=discard: }}
+",
+        map = postfix_dir.join("etc/journal_rcpt").display()
+    );
+    let postfix_port = free_port();
+    let postfix = Postfix::start_with(&postfix_dir, postfix_port, &journaling);
+    let mx: std::net::SocketAddr = format!("127.0.0.1:{postfix_port}").parse().expect("addr");
+    let mut client = SmtpClient::connect(mx).expect("connect to postfix");
+    let message = "From: x@other.example\r\nTo: bob@corp.example\r\nSubject: quarterly plan\r\n\
+Message-ID: <plan-rbm@test>\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\nThe plan.\r\n";
+    assert_eq!(
+        client
+            .send(
+                "x@other.example",
+                &["bob@corp.example", "frank@corp.example"],
+                message.as_bytes()
+            )
+            .expect("send"),
+        250
+    );
+    let _ = client.command("QUIT");
+    // Wait until Coffer has the journal copy and the mailbox server its two deliveries.
+    let mut archived = false;
+    for _ in 0..300 {
+        postfix.flush();
+        let metrics = http::get(addr, "/metrics", None).await.text();
+        archived = metrics.lines().any(|l| {
+            l.starts_with("coffer_ingest_messages_total{source=\"smtp\",outcome=\"archived\"}")
+        });
+        let log = postfix.log();
+        if archived && log.matches("mailbox-server").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        archived,
+        "no journal copy reached Coffer; maillog:\n{}",
+        postfix.log()
+    );
+    let log = postfix.log();
+    assert!(
+        log.contains("to=<bob@corp.example>") && log.contains("to=<frank@corp.example>"),
+        "the mail itself still went to the mailbox server: {log}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the index commits within a second
+    for user in ["bob", "frank"] {
+        let token = login(addr, user, &format!("{user}-password-123")).await;
+        assert_eq!(
+            subjects(addr, &token).await,
+            vec!["quarterly plan"],
+            "{user} (frank only in Bcc) has the message"
+        );
+    }
+    drop(postfix);
+    stop_server(server);
 }

@@ -51,7 +51,7 @@ pub fn build_doc(
                 e.rcpt_to
                     .iter()
                     .map(|r| normalize_address(r))
-                    .filter(|r| !r.is_empty() && !meta.journal_addresses.contains(r))
+                    .filter_map(|r| journal_recipient(&r, &meta.journal_addresses))
                     .collect()
             })
             .unwrap_or_default(),
@@ -107,6 +107,39 @@ pub fn build_doc(
         }
     }
     doc
+}
+
+/// What an envelope recipient of a journaled message says about the message's real
+/// recipients, given the archive's own journal addresses:
+/// - an ordinary address is a recipient (kept as it is);
+/// - a journal address itself names nobody (`None`): Postfix's `always_bcc` target;
+/// - a journal address with an extension that encodes a recipient —
+///   `journal+bob=example.com@archive.example` for `journal@archive.example` — names that
+///   recipient (`bob@example.com`): what Postfix's `recipient_bcc_maps` produces with a
+///   rule such as `/^(.+)@(example\.com)$/ journal+$1=$2@archive.example`, one journal
+///   copy per local recipient, Bcc recipients included, while the mail itself is
+///   delivered as usual. The last `=` separates the local part from the domain.
+pub fn journal_recipient(rcpt: &str, journal_addresses: &[String]) -> Option<String> {
+    if rcpt.is_empty() || journal_addresses.iter().any(|j| j == rcpt) {
+        return None;
+    }
+    let Some((local, domain)) = rcpt.rsplit_once('@') else {
+        return Some(rcpt.to_string());
+    };
+    let Some((base, extension)) = local.split_once('+') else {
+        return Some(rcpt.to_string());
+    };
+    let journal = format!("{base}@{domain}");
+    if !journal_addresses.contains(&journal) {
+        return Some(rcpt.to_string());
+    }
+    match extension.rsplit_once('=') {
+        Some((user, recipient_domain)) if !user.is_empty() && recipient_domain.contains('.') => {
+            Some(normalize_address(&format!("{user}@{recipient_domain}")))
+        }
+        // A journal address with an extension that encodes no recipient names nobody.
+        _ => None,
+    }
 }
 
 /// The bytes with a line ending at the end (mail-parser drops a last header line without
@@ -632,6 +665,34 @@ pub enum MailboxPolicy {
     Fixed(Vec<String>),
     /// Participants in these (lowercased) domains are the mailboxes.
     LocalDomains(Vec<String>),
+}
+
+#[cfg(test)]
+mod journal_recipient_tests {
+    use super::journal_recipient;
+
+    #[test]
+    fn journal_addresses_name_nobody_or_the_recipient_they_encode() {
+        let journal = vec!["journal@archive.example".to_string()];
+        let r = |rcpt: &str| journal_recipient(rcpt, &journal);
+        assert_eq!(r("bob@example.com").as_deref(), Some("bob@example.com"));
+        assert_eq!(r("journal@archive.example"), None);
+        assert_eq!(
+            r("journal+bob=example.com@archive.example").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            r("journal+a.b+tag=sub.example.com@archive.example").as_deref(),
+            Some("a.b+tag@sub.example.com")
+        );
+        assert_eq!(r("journal+nothing@archive.example"), None);
+        assert_eq!(
+            r("other+bob=example.com@archive.example").as_deref(),
+            Some("other+bob=example.com@archive.example"),
+            "not a journal address: an ordinary recipient"
+        );
+        assert_eq!(r(""), None);
+    }
 }
 
 #[cfg(test)]
