@@ -3,7 +3,7 @@
 //!
 //! These rows are authoritative (not derived from volumes). Names, addresses and domains
 //! are stored lowercased and trimmed; validating them (syntax, password strength, which
-//! role may have mailboxes) is the caller's job (`coffer-query-api`'s `accounts`), so
+//! role may have mailboxes) is the caller's job (`coffer-accounts`), so
 //! the command line and the HTTP API apply the same rules. An officer whose domains hold
 //! [`ALL_DOMAINS`] sees every domain. Groups grant no access: they organise users and
 //! carry an archiving rule.

@@ -155,7 +155,8 @@ pub(crate) struct PasswordChange {
 }
 
 /// Change one's own password (any person; the current password is checked, throttled
-/// like a login; the change is audited before it is applied).
+/// like a login; the change is audited before it is applied). It ends every session of
+/// the account, this one included: sign in again with the new password.
 #[utoipa::path(post, path = "/session/password", tag = "session", security(("bearer" = [])),
     request_body = PasswordChange,
     responses((status = 204), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
