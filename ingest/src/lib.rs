@@ -51,6 +51,7 @@ pub mod replay;
 pub mod rules;
 pub mod smtp;
 mod views;
+pub mod witness;
 pub mod writer;
 
 pub use analyze::{Analyzed, Analyzer, Incoming};
