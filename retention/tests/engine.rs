@@ -11,7 +11,7 @@ const DAY: i64 = 86_400;
 const NOW: i64 = 1_796_515_200;
 
 fn ts(s: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    chrono::DateTime::parse_from_rfc3339(s).expect("an RFC 3339 time").timestamp()
 }
 
 fn book(assignments: &[(Target, &str)]) -> PolicyBook {
@@ -40,7 +40,7 @@ fn book(assignments: &[(Target, &str)]) -> PolicyBook {
 fn mailbox(address: &str, groups: &[&str]) -> MailboxFacts {
     MailboxFacts {
         address: address.into(),
-        domain: address.split('@').nth(1).unwrap().into(),
+        domain: address.split('@').nth(1).expect("an address").into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
     }
 }
