@@ -11,7 +11,9 @@ const DAY: i64 = 86_400;
 const NOW: i64 = 1_796_515_200;
 
 fn ts(s: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(s).expect("an RFC 3339 time").timestamp()
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("an RFC 3339 time")
+        .timestamp()
 }
 
 fn book(assignments: &[(Target, &str)]) -> PolicyBook {
