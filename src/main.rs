@@ -63,6 +63,9 @@ enum Command {
     /// Local domains (their participants become mailboxes): add, list, remove.
     #[command(subcommand)]
     Domain(commands::domain::DomainCommand),
+    /// Retention: policies and assignments, approvals, why a message is kept, the report.
+    #[command(subcommand)]
+    Retention(commands::retention::RetentionCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::docs::CompletionsArgs),
     /// Print the man page (or write every page into --dir).
@@ -122,6 +125,7 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Token(cmd) => commands::user::run_token(&data_dir, cmd).await,
             Command::Audit(cmd) => commands::audit::run(&data_dir, cmd).await,
             Command::Domain(cmd) => commands::domain::run(&data_dir, cmd).await,
+            Command::Retention(cmd) => commands::retention::run(&data_dir, cmd).await,
             // Normally run above, before any runtime exists.
             Command::Completions(args) => commands::docs::completions::<Cli>(&args),
             Command::Man(args) => commands::docs::man::<Cli>(&args),

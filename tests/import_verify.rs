@@ -488,3 +488,83 @@ fn a_hand_made_maildir_is_accounted_for_file_by_file() {
     assert!(skipped[0].ends_with(".DS_Store") && skipped[1].ends_with("1700000001.M2.host"));
     stop_server(server);
 }
+
+#[test]
+fn catalog_edits_that_records_do_not_back_fail_verification() {
+    // An SQL edit of the catalog must not pass verification: an inserted mailbox link
+    // (it would give a user a foreign message) and a deleted audit row (it would hide an
+    // entry from GET /api/v1/audit). Both are named.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let fixtures = repo().join("testdata/eml/rfc");
+    let out = run(coffer(&data).arg("import").arg(&fixtures).args([
+        "--mailbox",
+        "owner@corp.example",
+        "--json",
+    ]));
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    // A shell search leaves an audit entry.
+    let searched = run(coffer(&data).args(["search", "anything"]));
+    assert_eq!(searched.status.code(), Some(0), "{}", stderr(&searched));
+    let verify = run(coffer(&data).arg("verify"));
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    let audit = run(coffer(&data).args(["audit", "verify"]));
+    assert_eq!(audit.status.code(), Some(0), "{}", stdout(&audit));
+    assert!(
+        stdout(&audit).contains("audit rows match their records"),
+        "{}",
+        stdout(&audit)
+    );
+
+    let (year, seq): (i64, i64) = {
+        let mut found = (0, 0);
+        edit_catalog(&data, async |catalog| {
+            use sqlx::Row;
+            let row = sqlx::query("SELECT year, seq FROM messages ORDER BY seq LIMIT 1")
+                .fetch_one(catalog.pool())
+                .await
+                .expect("a message");
+            found = (row.try_get(0).expect("year"), row.try_get(1).expect("seq"));
+            sqlx::query("INSERT INTO mailboxes (address, domain) VALUES ('mallory@corp.example', 'corp.example')")
+                .execute(catalog.pool())
+                .await
+                .expect("insert mailbox");
+            sqlx::query(
+                "INSERT INTO message_mailboxes (message, mailbox) \
+                 SELECT m.id, mb.id FROM messages m, mailboxes mb \
+                 WHERE m.year = $1 AND m.seq = $2 AND mb.address = 'mallory@corp.example'",
+            )
+            .bind(found.0)
+            .bind(found.1)
+            .execute(catalog.pool())
+            .await
+            .expect("insert link");
+            sqlx::query("DELETE FROM audit WHERE action = 'search'")
+                .execute(catalog.pool())
+                .await
+                .expect("delete audit row");
+        });
+        found
+    };
+    let verify = run(coffer(&data).arg("verify"));
+    assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
+    assert!(
+        stdout(&verify).contains(&format!(
+            "catalog link {year}-{seq} -> mallory@corp.example is named by no volume record"
+        )),
+        "{}",
+        stdout(&verify)
+    );
+    let audit = run(coffer(&data).args(["audit", "verify"]));
+    assert_eq!(audit.status.code(), Some(1), "{}", stdout(&audit));
+    assert!(
+        stdout(&audit).contains("(search by local:")
+            && stdout(&audit).contains("has no catalog row"),
+        "{}",
+        stdout(&audit)
+    );
+    // Rebuilding the derived views from the volumes repairs both.
+    run(coffer(&data).arg("recatalog"));
+    let verify = run(coffer(&data).arg("verify"));
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+}

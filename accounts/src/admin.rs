@@ -24,7 +24,8 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use coffer_audit::{AuditEntry, AuditLog, Outcome};
+pub use coffer_audit::Actor;
+use coffer_audit::AuditLog;
 use coffer_catalog::Catalog;
 use coffer_catalog::sessions::ApiTokenRecord;
 use coffer_catalog::users::{DomainRecord, GroupRecord, UserRecord};
@@ -39,48 +40,6 @@ use crate::users::{
     Created, UserChange, UserSpec, apply_update, plan_update, store_user, validate_spec,
 };
 use crate::validate::{validate_domain, validate_name, validate_rule};
-
-/// Who makes a change, as the audit trail names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// The audit trail's actor: a username, or `local:OSUSER` for the command line.
-    pub name: String,
-    /// The client address, or `local` for the command line.
-    pub client: String,
-    /// The account the actor is logged in as, if a person with an account (what may
-    /// not change its own powers).
-    pub account: Option<String>,
-}
-
-impl Actor {
-    /// A person logged in to the API.
-    pub fn person(username: &str, client: &str) -> Self {
-        Self {
-            name: username.to_string(),
-            client: client.to_string(),
-            account: Some(username.to_string()),
-        }
-    }
-
-    /// The operating-system user running the command line on the server's host.
-    pub fn local(os_user: &str) -> Self {
-        Self {
-            name: format!("local:{os_user}"),
-            client: "local".to_string(),
-            account: None,
-        }
-    }
-
-    fn entry(&self, action: &str, target: &str, outcome: Outcome) -> AuditEntry {
-        AuditEntry::new(
-            self.name.clone(),
-            action,
-            target,
-            outcome,
-            self.client.clone(),
-        )
-    }
-}
 
 /// Audited account administration over one catalog and audit trail.
 #[derive(Clone)]
@@ -124,15 +83,10 @@ impl Administration {
         target: &str,
         error: AccountError,
     ) -> Result<T, AccountError> {
-        let entry = actor
-            .entry(action, target, Outcome::Failure)
-            .with_detail(json!({ "error": error.to_string() }));
-        self.audit.record(entry).await?;
-        Err(error)
+        self.audit.refused(actor, action, target, error).await
     }
 
-    /// Steps 2 and 3 of the module docs: the intent, durable, then `apply`, and a
-    /// failure entry should applying fail.
+    /// The intent, durable, then `apply` (see [`coffer_audit::change`]).
     async fn record_then_apply<T>(
         &self,
         actor: &Actor,
@@ -141,22 +95,9 @@ impl Administration {
         detail: serde_json::Value,
         apply: impl Future<Output = Result<T, AccountError>>,
     ) -> Result<T, AccountError> {
-        let entry = actor
-            .entry(action, target, Outcome::Success)
-            .with_detail(detail);
-        self.audit.record(entry).await?;
-        match apply.await {
-            Ok(done) => Ok(done),
-            Err(error) => {
-                let entry = actor
-                    .entry(action, target, Outcome::Failure)
-                    .with_detail(json!({ "error": error.to_string(), "not_applied": true }));
-                if let Err(audit) = self.audit.record(entry).await {
-                    tracing::error!(action, error = %audit, "could not audit a change that failed after it was recorded");
-                }
-                Err(error)
-            }
-        }
+        self.audit
+            .record_then_apply(actor, action, target, detail, apply)
+            .await
     }
 
     /// First start: creates the `admin` account when no administrator exists (password

@@ -17,7 +17,9 @@
 //!
 //! # Verification
 //! [`verify`] checks every audit volume from the files and the public key alone (chain,
-//! Merkle tree, checkpoint signatures); `coffer audit verify` prints it.
+//! Merkle tree, checkpoint signatures); [`cross_check::check_catalog`] checks the
+//! catalog's rows against the records in both directions; `coffer audit verify` prints
+//! both.
 //!
 //! # What an entry may hold
 //! Actor (username, token name or `anonymous`), action, target (message id, username,
@@ -27,6 +29,9 @@
 //!
 //! The writer must be the process that holds the data-directory lock
 //! ([`coffer_volume::DataDirLock`]); this crate does not take it.
+
+pub mod change;
+pub mod cross_check;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +45,8 @@ use coffer_volume::{
     ArchiveKey, PublicKey, RecordKind, VerifyReport, VolumeConfig, VolumeSet, verify_volume,
 };
 use serde::{Deserialize, Serialize};
+
+pub use change::Actor;
 
 /// Version of the audit record encoding.
 pub const AUDIT_VERSION: u32 = 1;

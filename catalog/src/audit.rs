@@ -169,6 +169,46 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Every audit row of `year`, by sequence number (for the cross-check against the
+    /// audit volume).
+    pub async fn audit_rows(&self, year: i32) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT year, seq, time_us, actor, action, target, outcome, client, detail \
+             FROM audit WHERE year = $1 ORDER BY seq",
+        )
+        .bind(i64::from(year))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let year: i64 = r.try_get(0)?;
+                Ok(AuditRow {
+                    year: year as i32,
+                    seq: to_u64(r.try_get(1)?)?,
+                    time_us: r.try_get(2)?,
+                    actor: r.try_get(3)?,
+                    action: r.try_get(4)?,
+                    target: r.try_get(5)?,
+                    outcome: r.try_get(6)?,
+                    client: r.try_get(7)?,
+                    detail: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The years that have audit rows.
+    pub async fn audit_years(&self) -> Result<Vec<i32>> {
+        let rows = sqlx::query("SELECT DISTINCT year FROM audit ORDER BY year")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>(0)? as i32))
+            .collect()
+    }
+}
+
 enum Bind {
     Text(String),
     Int(i64),

@@ -149,7 +149,7 @@ fn parse_role(s: &str) -> Result<Role> {
         .map_err(|e: String| Error::Invalid(format!("stored role: {e}")))
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 

@@ -20,6 +20,7 @@ pub mod analysis;
 mod compile;
 mod error;
 pub mod limits;
+mod matching;
 pub mod query;
 mod schema;
 mod search;

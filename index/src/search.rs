@@ -436,7 +436,7 @@ impl IndexSet {
     /// A searcher for every year holding documents whose message dates can meet
     /// `bounds`, and the fields that hold terms in any of them; a damaged year is an
     /// error.
-    fn searchers_within(
+    pub(crate) fn searchers_within(
         &self,
         bounds: &DateBounds,
     ) -> Result<(Vec<(i32, Searcher)>, IndexedFields)> {

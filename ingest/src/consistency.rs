@@ -1,15 +1,25 @@
-//! The catalog checked against the volumes it is derived from (`coffer verify`): every
-//! message row of the catalog must be a message record of its volume with the same
-//! SHA-256. The volumes are verified on their own first (chain, tree, signatures); this
-//! check makes sure the derived view tells the same story.
+//! The catalog checked against the volumes it is derived from (`coffer verify`), in both
+//! directions, up to the catalog's high-water mark of each volume:
+//! - every message row is a message record of its volume with the same SHA-256, and
+//!   every message record has its row;
+//! - every mailbox link of the catalog (which decides who may read a message) is named
+//!   by a record — the message record's own metadata or a link record targeting the
+//!   message — and every mailbox a record names is linked.
+//!
+//! The volumes are verified on their own first (chain, tree, signatures); this check
+//! makes sure the derived view tells the same story, so an SQL edit of the catalog (a
+//! link inserted to give someone a foreign message, a row deleted) is named.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use coffer_catalog::Catalog;
+use coffer_model::{MessageId, Sha256};
 use coffer_volume::{RecordKind, VolumeSet};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::meta::{LinkMeta, MessageMeta};
 use crate::views::MAIL;
 
 /// The catalog checked against one mail volume.
@@ -23,11 +33,77 @@ pub struct CatalogCheck {
     pub volume_records: u64,
     /// The catalog's high-water mark for the year.
     pub applied_up_to: u64,
-    /// What does not match, one line each, naming the message.
+    /// Mailbox links of the year's messages in the catalog.
+    pub catalog_links: u64,
+    /// What does not match, one line each, naming the message, record or link.
     pub problems: Vec<String>,
 }
 
-/// Checks every message row of `catalog` against the mail volumes in `volumes`.
+/// What the records of the volumes say the catalog must hold.
+#[derive(Default)]
+struct Expected {
+    /// Per year: message record seq → SHA-256.
+    messages: BTreeMap<i32, BTreeMap<u64, Sha256>>,
+    /// Per message: the mailboxes records name, with the record that names each.
+    links: BTreeMap<MessageId, BTreeMap<String, MessageId>>,
+    /// Problems found while reading.
+    problems: BTreeMap<i32, Vec<String>>,
+}
+
+/// Reads the message and link records `1..=up_to` of one volume.
+fn read_expected(
+    volumes: &VolumeSet,
+    year: i32,
+    up_to: u64,
+    expected: &mut Expected,
+) -> Result<()> {
+    let problems = expected.problems.entry(year).or_default();
+    let Some(volume) = volumes.get(year)? else {
+        problems.push(format!("volume {year} vanished while being checked"));
+        return Ok(());
+    };
+    let last = volume.last_seq();
+    if up_to > last {
+        problems.push(format!(
+            "the catalog claims records up to {year}-{up_to}, the volume ends at {year}-{last}"
+        ));
+    }
+    let messages = expected.messages.entry(year).or_default();
+    for seq in 1..=up_to.min(last) {
+        let record = MessageId::new(year, seq);
+        match volume.kind(seq)? {
+            RecordKind::Message => {
+                let (header, meta) = volume.read_meta(seq)?;
+                messages.insert(seq, Sha256(header.content_sha256));
+                match MessageMeta::from_bytes(&meta) {
+                    Ok(meta) => {
+                        let links = expected.links.entry(record).or_default();
+                        for m in meta.mailboxes {
+                            links.entry(m.to_ascii_lowercase()).or_insert(record);
+                        }
+                    }
+                    Err(e) => problems.push(format!("record {record}: {e}")),
+                }
+            }
+            RecordKind::Link => {
+                let (_, meta) = volume.read_meta(seq)?;
+                match LinkMeta::from_bytes(&meta) {
+                    Ok(link) => {
+                        let links = expected.links.entry(link.target).or_default();
+                        for m in link.mailboxes {
+                            links.entry(m.to_ascii_lowercase()).or_insert(record);
+                        }
+                    }
+                    Err(e) => problems.push(format!("record {record}: {e}")),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks the catalog of `catalog` against the mail volumes in `volumes`.
 pub async fn check_catalog(
     catalog: &Catalog,
     volumes: Arc<VolumeSet>,
@@ -36,50 +112,96 @@ pub async fn check_catalog(
         let volumes = Arc::clone(&volumes);
         tokio::task::spawn_blocking(move || volumes.years()).await??
     };
+    let mut applied = BTreeMap::new();
+    for &year in &years {
+        applied.insert(year, catalog.high_water(MAIL, year).await?);
+    }
+    let expected = {
+        let volumes = Arc::clone(&volumes);
+        let applied = applied.clone();
+        tokio::task::spawn_blocking(move || -> Result<Expected> {
+            let mut expected = Expected::default();
+            for (year, up_to) in applied {
+                read_expected(&volumes, year, up_to, &mut expected)?;
+            }
+            Ok(expected)
+        })
+        .await??
+    };
     let mut checks = Vec::new();
     for year in years {
-        let rows = catalog.message_hashes(year).await?;
-        let applied_up_to = catalog.high_water(MAIL, year).await?;
-        let volumes = Arc::clone(&volumes);
-        let check = tokio::task::spawn_blocking(move || -> Result<CatalogCheck> {
-            let mut problems = Vec::new();
-            let Some(volume) = volumes.get(year)? else {
-                problems.push(format!("volume {year} vanished while being checked"));
-                return Ok(CatalogCheck {
-                    year,
-                    catalog_messages: rows.len() as u64,
-                    volume_records: 0,
-                    applied_up_to,
-                    problems,
-                });
-            };
-            for (seq, sha) in &rows {
-                match volume.read_meta(*seq) {
-                    Ok((header, _))
-                        if header.kind == RecordKind::Message && header.content_sha256 == sha.0 => {
-                    }
-                    Ok((header, _)) if header.kind != RecordKind::Message => {
-                        problems.push(format!(
-                            "catalog message {year}-{seq} is a {} record in the volume",
-                            header.kind.name()
-                        ));
-                    }
-                    Ok(_) => problems.push(format!(
-                        "catalog message {year}-{seq}: SHA-256 differs from the volume record"
-                    )),
-                    Err(e) => problems.push(format!("catalog message {year}-{seq}: {e}")),
+        let applied_up_to = applied.get(&year).copied().unwrap_or(0);
+        let mut problems = expected.problems.get(&year).cloned().unwrap_or_default();
+        let rows: BTreeMap<u64, Sha256> = catalog.message_hashes(year).await?.into_iter().collect();
+        let no_messages = BTreeMap::new();
+        let records = expected.messages.get(&year).unwrap_or(&no_messages);
+        for (seq, sha) in &rows {
+            match records.get(seq) {
+                Some(r) if r == sha => {}
+                Some(_) => problems.push(format!(
+                    "catalog message {year}-{seq}: SHA-256 differs from the volume record"
+                )),
+                None if *seq > applied_up_to => problems.push(format!(
+                    "catalog message {year}-{seq} is past the catalog's own high-water mark {applied_up_to}"
+                )),
+                None => problems.push(format!(
+                    "catalog message {year}-{seq} is not a message record of the volume"
+                )),
+            }
+        }
+        for seq in records.keys() {
+            if !rows.contains_key(seq) {
+                problems.push(format!(
+                    "volume record {year}-{seq} is a message the catalog does not list"
+                ));
+            }
+        }
+        let links = catalog.mailboxes_in_range(year, 1, i64::MAX as u64).await?;
+        let mut catalog_links = 0u64;
+        let mut seen: BTreeSet<(u64, String)> = BTreeSet::new();
+        for (seq, mailboxes) in &links {
+            let id = MessageId::new(year, *seq);
+            let named = expected.links.get(&id);
+            for mailbox in mailboxes {
+                catalog_links += 1;
+                seen.insert((*seq, mailbox.clone()));
+                if !named.is_some_and(|n| n.contains_key(mailbox)) {
+                    problems.push(format!(
+                        "catalog link {id} -> {mailbox} is named by no volume record (it would give {mailbox} this message)"
+                    ));
                 }
             }
-            Ok(CatalogCheck {
-                year,
-                catalog_messages: rows.len() as u64,
-                volume_records: volume.last_seq(),
-                applied_up_to,
-                problems,
+        }
+        for (id, named) in expected
+            .links
+            .range(MessageId::new(year, 0)..=MessageId::new(year, u64::MAX))
+        {
+            if !rows.contains_key(&id.seq) {
+                continue; // reported above as a missing message
+            }
+            for (mailbox, record) in named {
+                if !seen.contains(&(id.seq, mailbox.clone())) {
+                    problems.push(format!(
+                        "record {record} links {id} to {mailbox}; the catalog does not"
+                    ));
+                }
+            }
+        }
+        let volume_records = {
+            let volumes = Arc::clone(&volumes);
+            tokio::task::spawn_blocking(move || -> Result<u64> {
+                Ok(volumes.get(year)?.map_or(0, |v| v.last_seq()))
             })
-        })
-        .await??;
-        checks.push(check);
+            .await??
+        };
+        checks.push(CatalogCheck {
+            year,
+            catalog_messages: rows.len() as u64,
+            volume_records,
+            applied_up_to,
+            catalog_links,
+            problems,
+        });
     }
     Ok(checks)
 }

@@ -91,6 +91,15 @@ pub enum Capability {
     SubmitMessages,
     /// End one's own session (every person).
     OwnSession,
+    /// Set retention policies and their assignments, approve shortenings (admin).
+    ManageRetention,
+    /// Read policies, why a message is kept, the retention report (admin, officer,
+    /// auditor).
+    ReadRetention,
+    /// Place and release legal holds (officer).
+    ManageHolds,
+    /// Read legal holds (officer: of their domains; auditor: all).
+    ReadHolds,
 }
 
 impl Capability {
@@ -105,6 +114,10 @@ impl Capability {
             Capability::ReadAudit => "audit.read",
             Capability::SubmitMessages => "messages.submit",
             Capability::OwnSession => "session",
+            Capability::ManageRetention => "retention.manage",
+            Capability::ReadRetention => "retention.read",
+            Capability::ManageHolds => "holds.manage",
+            Capability::ReadHolds => "holds.read",
         }
     }
 }
@@ -122,6 +135,10 @@ pub fn allows(role: Role, capability: Capability) -> bool {
         C::ReadAudit => matches!(role, R::Admin | R::Auditor | R::Officer),
         C::SubmitMessages => role == R::Journal,
         C::OwnSession => matches!(role, R::Admin | R::Officer | R::Auditor | R::User),
+        C::ManageRetention => role == R::Admin,
+        C::ReadRetention => matches!(role, R::Admin | R::Officer | R::Auditor),
+        C::ManageHolds => role == R::Officer,
+        C::ReadHolds => matches!(role, R::Officer | R::Auditor),
     }
 }
 

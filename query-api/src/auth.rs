@@ -76,6 +76,15 @@ impl Caller {
         }
     }
 
+    /// The domains whose legal holds this caller places and sees: an officer's domains
+    /// (`*` for all); every other role `*` (auditors read every hold).
+    pub fn hold_domains(&self) -> Vec<String> {
+        match (&self.role, &self.scope) {
+            (Role::Officer, Scope::Restricted { domains, .. }) => domains.iter().cloned().collect(),
+            _ => vec!["*".to_string()],
+        }
+    }
+
     /// Whether responses may include content-derived data (custody metadata).
     pub fn sees_content(&self) -> bool {
         allows(self.role, Capability::ReadContent)
@@ -245,7 +254,11 @@ pub mod cap {
         RunVerification,
         ReadAudit,
         SubmitMessages,
-        OwnSession
+        OwnSession,
+        ManageRetention,
+        ReadRetention,
+        ManageHolds,
+        ReadHolds
     );
 }
 

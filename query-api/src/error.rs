@@ -118,7 +118,7 @@ impl ApiError {
             ErrorCode::NotFound => ApiError::NotFound(message),
             ErrorCode::Conflict => ApiError::Conflict(message),
             ErrorCode::Unauthenticated => ApiError::Unauthenticated("authentication required"),
-            ErrorCode::Forbidden => ApiError::Forbidden("forbidden".into()),
+            ErrorCode::Forbidden => ApiError::Forbidden(message),
             ErrorCode::Unavailable => ApiError::Unavailable(message),
             ErrorCode::Corruption => ApiError::Corruption(message),
             ErrorCode::Internal => ApiError::Internal(message),
@@ -214,6 +214,17 @@ pub(crate) const BUSY_RETRY_AFTER: u64 = 5;
 impl From<coffer_accounts::AccountError> for ApiError {
     fn from(e: coffer_accounts::AccountError) -> Self {
         ApiError::from_code(e.code(), e.to_string())
+    }
+}
+
+impl From<coffer_retention::manage::RetentionError> for ApiError {
+    fn from(e: coffer_retention::manage::RetentionError) -> Self {
+        use coffer_retention::manage::RetentionError as R;
+        match e {
+            R::Audit(a) => a.into(),
+            R::Index(i) => i.into(),
+            other => ApiError::from_code(other.code(), other.to_string()),
+        }
     }
 }
 

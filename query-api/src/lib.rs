@@ -58,10 +58,16 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
-/// The JSON shapes of accounts, shared with the command line's [`local`] client.
+/// The JSON shapes of accounts and retention, shared with the command line's [`local`]
+/// client.
 pub mod views {
     pub use crate::routes::domains::{DomainList, DomainView};
     pub use crate::routes::groups::{GroupList, GroupView};
+    pub use crate::routes::holds::{HoldList, HoldView};
+    pub use crate::routes::retention::{
+        AssignmentView, ChangeView, ExplanationView, PolicyPage, PolicyView, ProposalView,
+        ReportLineView, ReportView, VersionView,
+    };
     pub use crate::routes::tokens::{TokenList, TokenView};
     pub use crate::routes::users::{ImportView, RowError, UserList, UserView};
 }
@@ -108,11 +114,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
                 .merge(routes::messages::router())
                 .merge(routes::ingest::router())
                 .merge(routes::volumes::router())
-                .merge(routes::audit::router()),
+                .merge(routes::audit::router())
+                .merge(routes::retention::router())
+                .merge(routes::holds::router()),
         )
 }
 
-/// The account routes (users, groups, domains, tokens), also served on the local admin
+/// The account and retention routes (users, groups, domains, tokens, policies), also served on the local admin
 /// socket ([`local`]).
 fn account_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().nest(
@@ -121,7 +129,8 @@ fn account_routes() -> OpenApiRouter<AppState> {
             .merge(routes::users::router())
             .merge(routes::groups::router())
             .merge(routes::domains::router())
-            .merge(routes::tokens::router()),
+            .merge(routes::tokens::router())
+            .merge(routes::retention::router()),
     )
 }
 

@@ -28,7 +28,9 @@ use axum::serve::IncomingStream;
 use coffer_accounts::{Actor, Administration, PasswordParams, UserChange, UserSpec};
 use coffer_audit::{AuditEntry, AuditLog, Outcome, audit_dir};
 use coffer_catalog::Catalog;
+use coffer_index::IndexSet;
 use coffer_ingest::DataDir;
+use coffer_retention::manage::RetentionAdmin;
 use coffer_volume::{ArchiveKey, DataDirLock, VolumeConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
@@ -213,6 +215,8 @@ pub enum LocalAdmin {
         audit: AuditLog,
         /// The actor (`local:OSUSER`).
         actor: Actor,
+        /// Retention administration over the same catalog and trail.
+        retention: RetentionAdmin,
         /// The data directory's lock, held until closed.
         lock: DataDirLock,
     },
@@ -275,7 +279,12 @@ impl LocalAdmin {
                     VolumeConfig::default(),
                 )
                 .await?;
+                // Holds defined by a query are evaluated on the index when there is
+                // one; without it they count as covering everything (the safe side).
+                let index = IndexSet::open_read_only(&dir.index()).ok().map(Arc::new);
+                let retention = RetentionAdmin::new(catalog.clone(), audit.clone(), index);
                 Ok(LocalAdmin::Direct {
+                    retention,
                     administration: Administration::new(
                         catalog,
                         audit.clone(),
@@ -672,12 +681,16 @@ impl LocalAdmin {
     /// Signs a final checkpoint of the audit trail and releases the lock (direct mode).
     pub async fn close(self) -> Result<(), LocalError> {
         if let LocalAdmin::Direct { audit, lock, .. } = self {
+            // The catalog rows of what this command recorded, before the lock goes.
+            audit.catch_up().await?;
             tokio::task::spawn_blocking(move || audit.checkpoint()).await??;
             drop(lock);
         }
         Ok(())
     }
 }
+
+mod retention;
 
 /// A request body for the socket.
 enum Body {

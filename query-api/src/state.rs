@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::throttle::{Throttle, ThrottleConfig};
 use coffer_accounts::{self as accounts, Administration, PasswordParams};
 use coffer_ingest::smtp::Cidr;
+use coffer_retention::manage::RetentionAdmin;
 
 /// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
 #[derive(Debug, Clone)]
@@ -72,6 +73,7 @@ impl Default for ApiConfig {
 struct Inner {
     journal: Arc<Journal>,
     administration: Administration,
+    retention: RetentionAdmin,
     audit: AuditLog,
     config: ApiConfig,
     throttle: Throttle,
@@ -111,6 +113,11 @@ impl AppState {
         let public_key = journal.archive().key().public_key();
         let throttle = Throttle::new(config.throttle);
         let password_checks = tokio::sync::Semaphore::new(config.max_password_checks.max(1));
+        let retention = RetentionAdmin::new(
+            Arc::clone(journal.archive().catalog()),
+            audit.clone(),
+            Some(Arc::clone(journal.archive().index())),
+        );
         let administration = Administration::new(
             Arc::clone(journal.archive().catalog()),
             audit.clone(),
@@ -119,6 +126,7 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(Inner {
                 administration,
+                retention,
                 journal,
                 audit,
                 config,
@@ -140,6 +148,11 @@ impl AppState {
     /// Account administration (every change audited before it is applied).
     pub fn administration(&self) -> &Administration {
         &self.inner.administration
+    }
+
+    /// Retention administration: policies, holds, explanations, the report.
+    pub fn retention(&self) -> &RetentionAdmin {
+        &self.inner.retention
     }
 
     /// The journaling pipeline shared by HTTP submissions and the SMTP/LMTP listeners.

@@ -1,7 +1,7 @@
 //! Coffer's retention engine: how long each message is kept and why, which legal holds
 //! stop its clock, and whether a disposition run may remove it.
 //!
-//! The engine is pure (no I/O, no clock of its own): callers gather the facts — a
+//! The engine is pure (no I/O, no clock of its own): [`manage`] gathers the facts — a
 //! message's date and flags, its mailboxes with their domains and groups, the policies
 //! and their assignments, the holds in force and which of them a message falls under —
 //! and the engine decides. Everything that decides whether mail may be destroyed lives
@@ -24,9 +24,12 @@
 //! - [`Hold`]: a legal hold's scope and whether it covers a message.
 //! - [`decide`]: the verdict for one message, with its reasons ([`Decision`]).
 //! - [`disposition`]: what a disposition run must satisfy (four eyes, holds unchanged).
+//! - [`manage`]: the I/O around the engine — policies, assignments, proposals and holds
+//!   stored in the catalog, every change audited; explanations and the report.
 
 pub mod disposition;
 mod hold;
+pub mod manage;
 mod period;
 mod policy;
 mod verdict;

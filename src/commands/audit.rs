@@ -1,6 +1,8 @@
 //! `coffer audit verify`: checks the audit trail's volumes (`<data>/audit`) from the
 //! files and the archive's public key alone — hash chain, Merkle tree, checkpoint
-//! signatures — and names every damaged record. Exit status 0 only when intact.
+//! signatures — and names every damaged record; then checks the catalog's audit rows
+//! (what `GET /api/v1/audit` shows) against those records in both directions, so a row
+//! deleted or edited with SQL is named. Exit status 0 only when both are intact.
 
 use std::path::Path;
 
@@ -26,6 +28,7 @@ pub enum AuditCommand {
 struct Summary<'a> {
     intact: bool,
     volumes: &'a [VerifyReport],
+    catalog: &'a [coffer_audit::cross_check::RowCheck],
 }
 
 /// Runs a `coffer audit` command.
@@ -42,11 +45,21 @@ pub async fn run(data_dir: &Path, command: AuditCommand) -> Result<i32> {
     })
     .await
     .context("verification panicked")??;
-    let intact = reports.iter().all(VerifyReport::is_intact);
+    let config = crate::config::Config::load(data_dir)?;
+    let catalog = coffer_ingest::DataDir::new(data_dir)
+        .open_catalog(config.catalog_url.as_deref())
+        .await?;
+    let rows =
+        coffer_audit::cross_check::check_catalog(&coffer_audit::audit_dir(data_dir), &catalog)
+            .await?;
+    catalog.close().await;
+    let intact =
+        reports.iter().all(VerifyReport::is_intact) && rows.iter().all(|c| c.problems.is_empty());
     if json {
         output::print_json(&Summary {
             intact,
             volumes: &reports,
+            catalog: &rows,
         })?;
     } else {
         if reports.is_empty() {
@@ -73,6 +86,19 @@ pub async fn run(data_dir: &Path, command: AuditCommand) -> Result<i32> {
             }
             for n in &r.notes {
                 println!("  note: {n}");
+            }
+        }
+        for c in &rows {
+            if c.problems.is_empty() {
+                println!(
+                    "catalog {}: {} audit rows match their records",
+                    c.year, c.catalog_rows
+                );
+            } else {
+                println!("catalog {}: {} problem(s)", c.year, c.problems.len());
+                for p in &c.problems {
+                    println!("  {p}");
+                }
             }
         }
     }

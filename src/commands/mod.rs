@@ -6,6 +6,7 @@ pub mod docs;
 pub mod domain;
 pub mod import;
 pub mod rebuild;
+pub mod retention;
 pub mod rule;
 pub mod search;
 pub mod serve;

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppQuery, ErrorResponse};
-use crate::routes::rfc3339_us;
+use crate::routes::{parse_time, rfc3339_us};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -66,27 +66,6 @@ pub(crate) struct AuditPage {
     total: u64,
     /// The page, newest first.
     entries: Vec<EntryView>,
-}
-
-fn parse_time(what: &str, value: &str) -> Result<i64, ApiError> {
-    if let Ok(secs) = value.trim().parse::<i64>() {
-        return secs
-            .checked_mul(1_000_000)
-            .ok_or_else(|| ApiError::BadRequest(format!("{what}: out of range")));
-    }
-    chrono::DateTime::parse_from_rfc3339(value.trim())
-        .map(|t| t.timestamp_micros())
-        .or_else(|_| {
-            chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map(|d| {
-                d.and_hms_opt(0, 0, 0)
-                    .map_or(0, |t| t.and_utc().timestamp_micros())
-            })
-        })
-        .map_err(|_| {
-            ApiError::BadRequest(format!(
-                "{what}: expected RFC 3339, YYYY-MM-DD or Unix seconds"
-            ))
-        })
 }
 
 /// Read the audit trail.
