@@ -34,6 +34,19 @@ pub struct Config {
     /// SMTP/LMTP settings.
     #[serde(default)]
     pub smtp: SmtpFileConfig,
+    /// Year rotation.
+    #[serde(default)]
+    pub rotation: RotationConfig,
+}
+
+/// `[rotation]`: sealing a year's volumes once the year is over.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationConfig {
+    /// Days after the end of a year before its volume is sealed (default 7).
+    pub seal_after_days: Option<u32>,
+    /// Seconds between checks (default 3600).
+    pub check_seconds: Option<u64>,
 }
 
 /// `[http]`.

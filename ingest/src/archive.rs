@@ -248,7 +248,7 @@ impl Archive {
         let targets = tokio::task::spawn_blocking(move || -> Result<Vec<(i32, u64)>> {
             let mut targets = Vec::new();
             for year in volumes.years()? {
-                if let Some(volume) = volumes.get(year)? {
+                if let Some(volume) = volumes.get_online(year)? {
                     targets.push((year, volume.last_seq()));
                 }
             }
@@ -264,7 +264,7 @@ impl Archive {
         let volumes = Arc::clone(&self.views.volumes);
         tokio::task::spawn_blocking(move || -> Result<()> {
             for year in volumes.years()? {
-                if let Some(volume) = volumes.get(year)?
+                if let Some(volume) = volumes.get_online(year)?
                     && volume.manifest().state == VolumeState::Open
                 {
                     volume.checkpoint()?;

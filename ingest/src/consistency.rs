@@ -58,9 +58,17 @@ fn read_expected(
     expected: &mut Expected,
 ) -> Result<()> {
     let problems = expected.problems.entry(year).or_default();
-    let Some(volume) = volumes.get(year)? else {
-        problems.push(format!("volume {year} vanished while being checked"));
-        return Ok(());
+    let volume = match volumes.get(year) {
+        Ok(Some(volume)) => volume,
+        Ok(None) => {
+            problems.push(format!("volume {year} vanished while being checked"));
+            return Ok(());
+        }
+        Err(e @ coffer_volume::Error::Offline { .. }) => {
+            problems.push(format!("{e}: its catalog rows were not checked"));
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
     };
     let last = volume.last_seq();
     if up_to > last {
@@ -190,7 +198,7 @@ pub async fn check_catalog(
         let volume_records = {
             let volumes = Arc::clone(&volumes);
             tokio::task::spawn_blocking(move || -> Result<u64> {
-                Ok(volumes.get(year)?.map_or(0, |v| v.last_seq()))
+                Ok(volumes.get_online(year)?.map_or(0, |v| v.last_seq()))
             })
             .await??
         };

@@ -62,7 +62,7 @@ pub(crate) async fn catch_up(
     let mut processed = 0u64;
     let mut applied = BTreeMap::new();
     for year in views.volumes.years()? {
-        let Some(volume) = views.volumes.get(year)? else {
+        let Some(volume) = views.volumes.get_online(year)? else {
             continue;
         };
         if let Some(coffer_index::YearStatus::NeedsRebuild { reason }) =

@@ -60,6 +60,11 @@ pub enum ApiError {
     /// 503: a temporary condition (details logged, not sent).
     #[error("temporarily unavailable")]
     Unavailable(String),
+    /// 503: the message's volume is on secondary storage that is not present.
+    #[error(
+        "the volume of {0} is offline (on secondary storage that is not present); an operator can attach it again"
+    )]
+    Offline(i32),
     /// 503 with `Retry-After`: the server is busy (the journal's memory budget or its
     /// pipeline is full); the request may be repeated after this many seconds.
     #[error("the server is busy; retry later")]
@@ -160,6 +165,7 @@ impl IntoResponse for ApiError {
             ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled", None),
             ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(d)),
             ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+            ApiError::Offline(_) => (StatusCode::SERVICE_UNAVAILABLE, "offline", None),
             ApiError::Corruption(d) => (StatusCode::INTERNAL_SERVER_ERROR, "corruption", Some(d)),
             ApiError::Internal(d) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Some(d)),
         };
@@ -192,7 +198,10 @@ impl From<coffer_catalog::Error> for ApiError {
 
 impl From<coffer_volume::Error> for ApiError {
     fn from(e: coffer_volume::Error) -> Self {
-        ApiError::from_code(e.code(), e.to_string())
+        match e {
+            coffer_volume::Error::Offline { year, .. } => ApiError::Offline(year),
+            other => ApiError::from_code(other.code(), other.to_string()),
+        }
     }
 }
 
@@ -202,6 +211,7 @@ impl From<coffer_ingest::IngestError> for ApiError {
             coffer_ingest::IngestError::Saturated => ApiError::Busy {
                 retry_after: BUSY_RETRY_AFTER,
             },
+            coffer_ingest::IngestError::Volume(v) => v.into(),
             other => ApiError::from_code(other.code(), other.to_string()),
         }
     }

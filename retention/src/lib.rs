@@ -26,12 +26,14 @@
 //! - [`disposition`]: what a disposition run must satisfy (four eyes, holds unchanged).
 //! - [`manage`]: the I/O around the engine — policies, assignments, proposals and holds
 //!   stored in the catalog, every change audited; explanations and the report.
+//! - [`rotation`]: sealing a year's volume once the year and a grace period are over.
 
 pub mod disposition;
 mod hold;
 pub mod manage;
 mod period;
 mod policy;
+pub mod rotation;
 mod verdict;
 
 pub use hold::{Hold, HoldScope};

@@ -126,6 +126,11 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     };
     let mut tasks: Vec<tokio::task::JoinHandle<()>> =
         vec![tokio::spawn(state.clone().housekeeping(stopping.clone()))];
+    tasks.push(tokio::spawn(rotate(
+        archive.clone(),
+        config.rotation.clone(),
+        stopping.clone(),
+    )));
     tasks.push(
         coffer_query_api::local::serve_admin_socket(state.clone(), data_dir, stopping.clone())
             .await
@@ -358,5 +363,45 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+/// Year rotation: at start and every `check_seconds`, seals the mail volumes whose year
+/// and grace period are over (`coffer_retention::rotation`), until `stopping`.
+async fn rotate(
+    archive: std::sync::Arc<coffer_ingest::Archive>,
+    config: crate::config::RotationConfig,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let grace = config.seal_after_days.unwrap_or(7);
+    let every = Duration::from_secs(config.check_seconds.unwrap_or(3600).max(1));
+    loop {
+        let now = coffer_ingest::clock::now_us();
+        if let Err(e) = archive.flush().await {
+            tracing::error!(error = %e, "rotation: could not flush before sealing");
+        } else {
+            let volumes = archive.volumes().clone();
+            match tokio::task::spawn_blocking(move || {
+                coffer_retention::rotation::seal_due(&volumes, now, grace)
+            })
+            .await
+            {
+                Ok(Ok(sealed)) => {
+                    for (year, head) in sealed {
+                        tracing::info!(
+                            year,
+                            records = head.tree_size,
+                            "rotation: sealed the volume of a past year"
+                        );
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "rotation: sealing failed"),
+                Err(e) => tracing::error!(error = %e, "rotation task panicked"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
     }
 }

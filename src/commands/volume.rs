@@ -1,6 +1,10 @@
-//! `coffer volume list` and `coffer volume seal YEAR`.
+//! `coffer volume list`, `seal YEAR`, `move YEAR DIR` and `attach DIR`: the volumes,
+//! sealing a year, and secondary storage (`coffer_volume::location`: a move copies,
+//! verifies, switches and removes the original, so a crash at any step loses nothing;
+//! an attach verifies before it brings a volume back). Move and attach take the data
+//! directory's lock: stop `coffer serve` first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -27,7 +31,23 @@ pub enum VolumeCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Move a sealed volume to secondary storage (DIR/YEAR): copy, verify, switch, remove.
+    Move {
+        /// The year.
+        year: i32,
+        /// The secondary storage directory (another mount).
+        dir: PathBuf,
+    },
+    /// Bring back a volume directory (moved, remounted elsewhere, restored): verified first.
+    Attach {
+        /// The volume directory (holding its MANIFEST).
+        dir: PathBuf,
+    },
 }
+
+/// Set to `copied`, `verified` or `located`: `volume move` stops after that step and
+/// waits to be killed (crash drills and tests).
+const PAUSE_VAR: &str = "COFFER_PAUSE_AFTER";
 
 #[derive(Debug, Serialize)]
 struct VolumeRow {
@@ -47,11 +67,35 @@ struct VolumeRow {
     location: String,
 }
 
+impl VolumeRow {
+    /// A volume whose secondary storage is absent: only where it was moved is known.
+    fn offline(year: i32, location: &Path) -> Self {
+        VolumeRow {
+            year,
+            state: "offline".into(),
+            records: 0,
+            messages: 0,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            segments: 0,
+            tree_size: 0,
+            root_hash: String::new(),
+            signed_tree_size: None,
+            key_fingerprint: String::new(),
+            index_high_water: None,
+            index_lag: 0,
+            location: location.display().to_string(),
+        }
+    }
+}
+
 /// Runs a volume command.
 pub async fn run(data_dir: &Path, command: VolumeCommand) -> Result<i32> {
     match command {
         VolumeCommand::List { json } => list(data_dir, json).await,
         VolumeCommand::Seal { year, force } => seal(data_dir, year, force).await,
+        VolumeCommand::Move { year, dir } => relocate(data_dir, Some(year), dir).await,
+        VolumeCommand::Attach { dir } => relocate(data_dir, None, dir).await,
     }
 }
 
@@ -69,8 +113,14 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
         .map(|k| k.fingerprint().to_string());
         let mut rows = Vec::new();
         for year in set.years()? {
-            let Some(volume) = set.get(year)? else {
-                continue;
+            let volume = match set.get(year) {
+                Ok(Some(volume)) => volume,
+                Ok(None) => continue,
+                Err(coffer_volume::Error::Offline { location, .. }) => {
+                    rows.push(VolumeRow::offline(year, &location));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
             let stats = volume.stats();
             let manifest = volume.manifest();
@@ -109,6 +159,14 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
         crate::outln!("no volumes yet");
     }
     for r in rows {
+        if r.state == "offline" {
+            crate::outln!(
+                "{}  offline  moved to {}, which is not present",
+                r.year,
+                r.location
+            );
+            continue;
+        }
         crate::outln!(
             "{}  {:<6}  {} records  {} messages  raw {}  stored {}  tree size {} (signed {})  root {}  key {}  index lag {}",
             r.year,
@@ -148,6 +206,50 @@ async fn seal(data_dir: &Path, year: i32, force: bool) -> Result<i32> {
         head.tree_size,
         head.root,
         head.key
+    );
+    Ok(0)
+}
+
+/// `volume move YEAR DIR` (`year` given) or `volume attach DIR`.
+async fn relocate(data_dir: &Path, year: Option<i32>, dir: PathBuf) -> Result<i32> {
+    let data_dir = data_dir.to_path_buf();
+    let done = tokio::task::spawn_blocking(move || -> Result<coffer_volume::Relocated> {
+        let holder = if year.is_some() {
+            "coffer volume move"
+        } else {
+            "coffer volume attach"
+        };
+        let _lock = coffer_volume::DataDirLock::acquire(&data_dir, holder)?;
+        let key = PublicKey::load(
+            &data_dir
+                .join("keys")
+                .join(coffer_volume::keys::PUBLIC_KEY_FILE),
+        )
+        .context("the archive public key (is this a Coffer data directory?)")?;
+        let root = data_dir.join("volumes");
+        Ok(match year {
+            Some(year) => {
+                let pause_after = std::env::var(PAUSE_VAR).ok();
+                coffer_volume::move_volume(&root.join(year.to_string()), &dir, &key, |step| {
+                    crate::outln!("{step}");
+                    if pause_after.as_deref() == Some(step) {
+                        loop {
+                            std::thread::park();
+                        }
+                    }
+                })?
+            }
+            None => coffer_volume::attach_volume(&root, &dir, &key)?,
+        })
+    })
+    .await
+    .context("relocation panicked")??;
+    crate::outln!(
+        "volume {} is at {}: verified, {} records, root {}",
+        done.year,
+        done.to.display(),
+        done.report.records,
+        done.report.root
     );
     Ok(0)
 }

@@ -72,10 +72,22 @@ impl Coffer {
     /// waits for its "listening" line. `log` is the `COFFER_LOG` filter. Panics when the
     /// server exits before listening (with what it printed).
     pub fn start_server(&self, data: &Path, extra: &[&str], log: &str) -> Server {
+        self.start_server_with_env(data, extra, log, &[])
+    }
+
+    /// [`Coffer::start_server`] with more environment variables for the server.
+    pub fn start_server_with_env(
+        &self,
+        data: &Path,
+        extra: &[&str],
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let child = self
             .command(data)
             .args(["serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("COFFER_LOG", log)
             .env("COFFER_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())

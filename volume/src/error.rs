@@ -67,6 +67,18 @@ pub enum Error {
     /// The volume is sealed (or disposed) and takes no more records.
     #[error("volume {} is sealed; it takes no more records", .0.display())]
     Sealed(PathBuf),
+    /// The volume was moved to secondary storage that is not present now
+    /// ([`crate::location`]); it can be attached again once the storage is back.
+    #[error("volume {year} is offline: it was moved to {}, which is not present (mount it, or `coffer volume attach DIR`)", location.display())]
+    Offline {
+        /// The volume year.
+        year: i32,
+        /// Where the volume was moved.
+        location: PathBuf,
+    },
+    /// A volume move or attach that cannot be done as asked.
+    #[error("{0}")]
+    Relocation(String),
     /// The volume was opened read-only.
     #[error("volume {} is open read-only", .0.display())]
     ReadOnly(PathBuf),
@@ -141,7 +153,8 @@ impl Error {
             }
             Error::Incompatible { .. } => ErrorCode::Internal,
             Error::Sealed(_) | Error::ReadOnly(_) | Error::Locked { .. } => ErrorCode::Conflict,
-            Error::WriterFailed(_) => ErrorCode::Unavailable,
+            Error::WriterFailed(_) | Error::Offline { .. } => ErrorCode::Unavailable,
+            Error::Relocation(_) => ErrorCode::Conflict,
             Error::NoRecord { .. } => ErrorCode::NotFound,
             // A bare tree head or hex error reaches a caller only when the caller handed
             // the text in (a tree head to check, say); what the crate finds wrong in its

@@ -23,6 +23,7 @@
 mod error;
 mod fsutil;
 pub mod keys;
+pub mod location;
 mod lock;
 pub mod manifest;
 pub mod merkle;
@@ -35,6 +36,7 @@ mod volume;
 
 pub use error::{Error, Result, is_storage_full};
 pub use keys::{ArchiveKey, PublicKey, PublicKeyError};
+pub use location::{LOCATION_FILE, Placement, Relocated, attach_volume, move_volume};
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 pub use merkle::{Hash, ProofError, ProofRangeError, verify_consistency, verify_inclusion};

@@ -1,7 +1,9 @@
 //! A directory of yearly volumes (`<root>/<year>/`), opened or created on demand.
 //!
 //! Used for the mail volumes (`<data>/volumes/`) and for the audit trail
-//! (`<data>/audit/`), which reuses the same machinery with purpose `audit`.
+//! (`<data>/audit/`), which reuses the same machinery with purpose `audit`. A sealed
+//! volume may live elsewhere (moved to secondary storage, [`crate::location`]); an absent
+//! one is offline ([`Error::Offline`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::keys::ArchiveKey;
+use crate::location::{LOCATION_FILE, Placement, placement};
 use crate::manifest::MANIFEST_FILE;
 use crate::volume::{RecoveryReport, Volume, VolumeConfig};
 
@@ -63,9 +66,24 @@ impl VolumeSet {
         &self.root
     }
 
-    /// The directory of `year`'s volume.
-    pub fn dir_for(&self, year: i32) -> PathBuf {
+    /// The year directory of `year` (where its volume is, or its `LOCATION` file).
+    pub fn year_dir(&self, year: i32) -> PathBuf {
         self.root.join(year.to_string())
+    }
+
+    /// The directory of `year`'s volume: its year directory, or where it was moved
+    /// ([`crate::location`]).
+    pub fn dir_for(&self, year: i32) -> PathBuf {
+        let year_dir = self.year_dir(year);
+        match placement(&year_dir) {
+            Ok(Some(p)) => p.dir().to_path_buf(),
+            _ => year_dir,
+        }
+    }
+
+    /// Where `year`'s volume is, if it has one.
+    pub fn placement(&self, year: i32) -> Result<Option<Placement>> {
+        placement(&self.year_dir(year))
     }
 
     /// Years that have a volume directory with a manifest, ascending.
@@ -91,7 +109,8 @@ impl VolumeSet {
             };
             if name.len() == 4
                 && name.bytes().all(|b| b.is_ascii_digit())
-                && std::fs::symlink_metadata(entry.path().join(MANIFEST_FILE)).is_ok()
+                && (std::fs::symlink_metadata(entry.path().join(MANIFEST_FILE)).is_ok()
+                    || std::fs::symlink_metadata(entry.path().join(LOCATION_FILE)).is_ok())
                 && let Ok(year) = name.parse()
             {
                 years.push(year);
@@ -107,13 +126,18 @@ impl VolumeSet {
         if let Some(v) = open.get(&year) {
             return Ok(Some(v.clone()));
         }
-        let dir = self.dir_for(year);
-        if std::fs::symlink_metadata(dir.join(MANIFEST_FILE)).is_err() {
-            return Ok(None);
-        }
+        // A moved volume is sealed, maybe on read-only media: it is only ever read.
+        let (dir, moved) = match self.placement(year)? {
+            None => return Ok(None),
+            Some(Placement::Local(dir)) => (dir, false),
+            Some(Placement::Moved { to, present: true }) => (to, true),
+            Some(Placement::Moved { to, present: false }) => {
+                return Err(Error::Offline { year, location: to });
+            }
+        };
         let (volume, report) = match &self.key {
-            Some(key) => Volume::open_writer(&dir, key, self.config.clone())?,
-            None => Volume::open_read_only(&dir)?,
+            Some(key) if !moved => Volume::open_writer(&dir, key, self.config.clone())?,
+            _ => Volume::open_read_only(&dir)?,
         };
         if report.torn_tail.is_some() {
             self.recoveries
@@ -125,20 +149,33 @@ impl VolumeSet {
         Ok(Some(volume))
     }
 
+    /// [`VolumeSet::get`], with an offline volume (moved to absent storage) as `None`:
+    /// for work that goes over every volume it can reach (flushes, checkpoints,
+    /// start-up replay), which an unmounted disk must not stop.
+    pub fn get_online(&self, year: i32) -> Result<Option<Volume>> {
+        match self.get(year) {
+            Err(Error::Offline { year, location }) => {
+                tracing::warn!(year, location = %location.display(), "volume is offline; skipped");
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     /// The volume of `year`, created if missing (writable sets only).
     pub fn get_or_create(&self, year: i32) -> Result<Volume> {
         if let Some(v) = self.get(year)? {
             return Ok(v);
         }
         let Some(key) = &self.key else {
-            return Err(Error::ReadOnly(self.dir_for(year)));
+            return Err(Error::ReadOnly(self.year_dir(year)));
         };
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(v) = open.get(&year) {
             return Ok(v.clone());
         }
         let (volume, _) = Volume::create(
-            &self.dir_for(year),
+            &self.year_dir(year),
             &self.purpose,
             year,
             key,

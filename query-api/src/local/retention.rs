@@ -2,9 +2,10 @@
 //! changes and reads as `/api/v1/retention`, made directly when no server runs, or sent
 //! through the running server's admin socket — either way audited as `local:OSUSER`.
 
+use coffer_ingest::clock::now_us;
 use coffer_model::MessageId;
 use coffer_retention::Period;
-use coffer_retention::manage::{PolicyChange, now_us};
+use coffer_retention::manage::PolicyChange;
 
 use super::{Body, LocalAdmin, LocalError, path_segment};
 use crate::routes::retention::{explanation_view, proposal_view, target};

@@ -398,7 +398,7 @@ async fn explain(
     let not_found = || ApiError::NotFound("no such message".into());
     let explanation = state
         .retention()
-        .explain(parsed, coffer_retention::manage::now_us())
+        .explain(parsed, coffer_ingest::clock::now_us())
         .await?
         .ok_or_else(not_found)?;
     // An officer sees only messages of their scope (admins and auditors: by id).
@@ -445,7 +445,7 @@ async fn report(
 ) -> Result<AppJson<ReportView>, ApiError> {
     let report = state
         .retention()
-        .report(coffer_retention::manage::now_us())
+        .report(coffer_ingest::clock::now_us())
         .await?;
     Ok(AppJson(report.into()))
 }

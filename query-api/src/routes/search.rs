@@ -72,6 +72,11 @@ pub(crate) struct SearchResponse {
     /// The requested page.
     #[schema(value_type = Vec<HitSchema>)]
     hits: Vec<Hit>,
+    /// Years whose volume is offline (moved to secondary storage that is absent): their
+    /// hits are listed from the index, but their messages cannot be opened until the
+    /// volume is attached again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    offline_years: Vec<i32>,
 }
 
 /// Search the messages in the caller's scope.
@@ -121,9 +126,14 @@ async fn search(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "search"
             );
+            let volumes = state.archive().volumes().clone();
+            let offline_years = tokio::task::spawn_blocking(move || offline_years(&volumes))
+                .await
+                .map_err(ApiError::internal)?;
             Ok(AppJson(SearchResponse {
                 total: found.total,
                 hits: found.hits,
+                offline_years,
             }))
         }
         Err(e) => {
@@ -141,4 +151,20 @@ async fn search(
             Err(error)
         }
     }
+}
+
+/// The years whose volume was moved to storage that is absent now (blocking: looks at
+/// each year directory).
+fn offline_years(volumes: &coffer_volume::VolumeSet) -> Vec<i32> {
+    volumes
+        .years()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|y| {
+            matches!(
+                volumes.placement(*y),
+                Ok(Some(coffer_volume::Placement::Moved { present: false, .. }))
+            )
+        })
+        .collect()
 }

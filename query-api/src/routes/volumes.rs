@@ -68,7 +68,7 @@ async fn list(
     let volumes = crate::blocking(move || -> Result<Vec<VolumeView>, ApiError> {
         let mut out = Vec::new();
         for year in archive.volumes().years()? {
-            let Some(v) = archive.volumes().get(year)? else {
+            let Some(v) = archive.volumes().get_online(year)? else {
                 continue;
             };
             let manifest = v.manifest();
