@@ -79,33 +79,46 @@ fn read_expected(
     let messages = expected.messages.entry(year).or_default();
     for seq in 1..=up_to.min(last) {
         let record = MessageId::new(year, seq);
-        match volume.kind(seq)? {
-            RecordKind::Message => {
-                let (header, meta) = volume.read_meta(seq)?;
-                messages.insert(seq, Sha256(header.content_sha256));
-                match MessageMeta::from_bytes(&meta) {
-                    Ok(meta) => {
-                        let links = expected.links.entry(record).or_default();
-                        for m in meta.mailboxes {
-                            links.entry(m.to_ascii_lowercase()).or_insert(record);
-                        }
-                    }
-                    Err(e) => problems.push(format!("record {record}: {e}")),
-                }
+        // A record that cannot be read is named (volume verification says why) and the
+        // check goes on: one damaged record must not hide the state of the others.
+        let kind = match volume.kind(seq) {
+            Ok(kind) => kind,
+            Err(e) => {
+                problems.push(format!("record {record} could not be read: {e}"));
+                continue;
             }
-            RecordKind::Link => {
-                let (_, meta) = volume.read_meta(seq)?;
-                match LinkMeta::from_bytes(&meta) {
-                    Ok(link) => {
-                        let links = expected.links.entry(link.target).or_default();
-                        for m in link.mailboxes {
-                            links.entry(m.to_ascii_lowercase()).or_insert(record);
-                        }
-                    }
-                    Err(e) => problems.push(format!("record {record}: {e}")),
-                }
+        };
+        if !matches!(kind, RecordKind::Message | RecordKind::Link) {
+            continue;
+        }
+        let (header, meta) = match volume.read_meta(seq) {
+            Ok(x) => x,
+            Err(e) => {
+                problems.push(format!("record {record} could not be read: {e}"));
+                continue;
             }
-            _ => {}
+        };
+        if kind == RecordKind::Message {
+            messages.insert(seq, Sha256(header.content_sha256));
+            match MessageMeta::from_bytes(&meta) {
+                Ok(meta) => {
+                    let links = expected.links.entry(record).or_default();
+                    for m in meta.mailboxes {
+                        links.entry(m.to_ascii_lowercase()).or_insert(record);
+                    }
+                }
+                Err(e) => problems.push(format!("record {record}: {e}")),
+            }
+        } else {
+            match LinkMeta::from_bytes(&meta) {
+                Ok(link) => {
+                    let links = expected.links.entry(link.target).or_default();
+                    for m in link.mailboxes {
+                        links.entry(m.to_ascii_lowercase()).or_insert(record);
+                    }
+                }
+                Err(e) => problems.push(format!("record {record}: {e}")),
+            }
         }
     }
     Ok(())

@@ -938,7 +938,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 30] = [
+const ENDPOINTS: [(&str, &str); 42] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -969,6 +969,18 @@ const ENDPOINTS: [(&str, &str); 30] = [
     ("POST", "/api/v1/messages"),
     ("GET", "/api/v1/volumes"),
     ("POST", "/api/v1/volumes/{year}/verify"),
+    ("GET", "/api/v1/retention/policies"),
+    ("PUT", "/api/v1/retention/policies/{name}"),
+    ("PUT", "/api/v1/retention/assignments"),
+    ("DELETE", "/api/v1/retention/assignments"),
+    ("POST", "/api/v1/retention/proposals/{id}/approve"),
+    ("POST", "/api/v1/retention/proposals/{id}/reject"),
+    ("GET", "/api/v1/retention/messages/{id}"),
+    ("GET", "/api/v1/retention/report"),
+    ("GET", "/api/v1/holds"),
+    ("POST", "/api/v1/holds"),
+    ("GET", "/api/v1/holds/{id}"),
+    ("POST", "/api/v1/holds/{id}/release"),
 ];
 const AUDIT_ENDPOINT: (&str, &str) = ("GET", "/api/v1/audit");
 

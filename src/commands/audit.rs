@@ -45,14 +45,17 @@ pub async fn run(data_dir: &Path, command: AuditCommand) -> Result<i32> {
     })
     .await
     .context("verification panicked")??;
-    let config = crate::config::Config::load(data_dir)?;
-    let catalog = coffer_ingest::DataDir::new(data_dir)
-        .open_catalog(config.catalog_url.as_deref())
-        .await?;
-    let rows =
-        coffer_audit::cross_check::check_catalog(&coffer_audit::audit_dir(data_dir), &catalog)
-            .await?;
-    catalog.close().await;
+    let rows = match check_rows(data_dir).await {
+        Ok(rows) => rows,
+        Err(e) => vec![coffer_audit::cross_check::RowCheck {
+            year: 0,
+            catalog_rows: 0,
+            applied_up_to: 0,
+            problems: vec![format!(
+                "the catalog's audit rows could not be checked: {e:#}"
+            )],
+        }],
+    };
     let intact =
         reports.iter().all(VerifyReport::is_intact) && rows.iter().all(|c| c.problems.is_empty());
     if json {
@@ -103,4 +106,17 @@ pub async fn run(data_dir: &Path, command: AuditCommand) -> Result<i32> {
         }
     }
     Ok(if intact { 0 } else { 1 })
+}
+
+/// The catalog's audit rows checked against the audit records.
+async fn check_rows(data_dir: &Path) -> Result<Vec<coffer_audit::cross_check::RowCheck>> {
+    let config = crate::config::Config::load(data_dir)?;
+    let catalog = coffer_ingest::DataDir::new(data_dir)
+        .open_catalog(config.catalog_url.as_deref())
+        .await?;
+    let rows =
+        coffer_audit::cross_check::check_catalog(&coffer_audit::audit_dir(data_dir), &catalog)
+            .await;
+    catalog.close().await;
+    Ok(rows?)
 }
