@@ -34,6 +34,28 @@ pub struct Config {
     /// SMTP/LMTP settings.
     #[serde(default)]
     pub smtp: SmtpFileConfig,
+    /// Where signed tree heads are published (witnesses, timestamp authority).
+    #[serde(default)]
+    pub witness: WitnessFileConfig,
+}
+
+/// `[witness]`: every new signed tree head (mail and audit volumes) leaves the host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessFileConfig {
+    /// Witnesses: `file:/PATH` (an append-only file, ideally on other media),
+    /// `http(s)://URL` (POST of the head's JSON), `syslog` or `syslog:HOST:PORT`.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// An RFC 3161 time-stamping authority's URL: each head is timestamped, the token
+    /// kept in `tokens_dir`.
+    pub timestamp_authority: Option<String>,
+    /// Where timestamp tokens are kept (default: `DATA/witness-tokens`).
+    pub tokens_dir: Option<String>,
+    /// First wait after a witness failed, seconds (doubles up to `max_retry_seconds`).
+    pub retry_seconds: Option<f64>,
+    /// Longest wait between retries, seconds (default 300).
+    pub max_retry_seconds: Option<f64>,
 }
 
 /// `[http]`.
