@@ -69,6 +69,9 @@ pub struct YearGauges {
     pub catalog_lag: u64,
 }
 
+/// A scrape-time gauge of one witness: name, help, and how to read it.
+type WitnessGauge = (&'static str, &'static str, fn(&WitnessStatus) -> i64);
+
 /// A scrape-time gauge: name, help, and how to read it from [`YearGauges`].
 type YearGauge = (&'static str, &'static str, fn(&YearGauges) -> u64);
 
@@ -141,7 +144,7 @@ impl Metrics {
             return;
         };
         let status = witnesses.status();
-        let gauges: [(&str, &str, fn(&WitnessStatus) -> i64); 5] = [
+        let gauges: [WitnessGauge; 5] = [
             (
                 "coffer_witness_up",
                 "1 when the witness's last attempt succeeded (or none failed yet), else 0",

@@ -83,9 +83,13 @@ fn committed_vectors_are_todays_documents() {
             std::fs::create_dir_all(&dir).expect("mkdir");
             std::fs::write(&path, &bytes).expect("write vector");
         }
-        let committed = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (write them: see this file's docs)", path.display()));
-        assert_eq!(committed, bytes, "{name} differs from what the volume gives today");
+        let committed = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (write them: see this file's docs)", path.display())
+        });
+        assert_eq!(
+            committed, bytes,
+            "{name} differs from what the volume gives today"
+        );
     }
 }
 
