@@ -37,6 +37,9 @@ pub struct Config {
     /// Year rotation.
     #[serde(default)]
     pub rotation: RotationConfig,
+    /// Where signed tree heads are published (witnesses, timestamp authority).
+    #[serde(default)]
+    pub witness: WitnessFileConfig,
 }
 
 /// `[rotation]`: sealing a year's volumes once the year is over.
@@ -47,6 +50,25 @@ pub struct RotationConfig {
     pub seal_after_days: Option<u32>,
     /// Seconds between checks (default 3600).
     pub check_seconds: Option<u64>,
+}
+
+/// `[witness]`: every new signed tree head (mail and audit volumes) leaves the host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessFileConfig {
+    /// Witnesses: `file:/PATH` (an append-only file, ideally on other media),
+    /// `http(s)://URL` (POST of the head's JSON), `syslog` or `syslog:HOST:PORT`.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// An RFC 3161 time-stamping authority's URL: each head is timestamped, the token
+    /// kept in `tokens_dir`.
+    pub timestamp_authority: Option<String>,
+    /// Where timestamp tokens are kept (default: `DATA/witness-tokens`).
+    pub tokens_dir: Option<String>,
+    /// First wait after a witness failed, seconds (doubles up to `max_retry_seconds`).
+    pub retry_seconds: Option<f64>,
+    /// Longest wait between retries, seconds (default 300).
+    pub max_retry_seconds: Option<f64>,
 }
 
 /// `[http]`.

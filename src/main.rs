@@ -57,6 +57,9 @@ enum Command {
     /// Journal API tokens for mail servers: create, list, revoke.
     #[command(subcommand)]
     Token(commands::user::TokenCommand),
+    /// Offline proofs: verify (needs only the public key).
+    #[command(subcommand)]
+    Proof(commands::proof::ProofCommand),
     /// The audit trail: verify.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -102,6 +105,7 @@ fn run(cli: Cli) -> Result<i32> {
     let data_dir = cli.data_dir;
     let command = match cli.command {
         Command::Search(args) => return commands::search::run(&data_dir, args),
+        Command::Proof(cmd) => return commands::proof::run(cmd),
         Command::Completions(args) => return commands::docs::completions::<Cli>(&args),
         Command::Man(args) => return commands::docs::man::<Cli>(&args),
         other => other,
@@ -126,6 +130,7 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Audit(cmd) => commands::audit::run(&data_dir, cmd).await,
             Command::Domain(cmd) => commands::domain::run(&data_dir, cmd).await,
             Command::Retention(cmd) => commands::retention::run(&data_dir, cmd).await,
+            Command::Proof(cmd) => commands::proof::run(cmd),
             // Normally run above, before any runtime exists.
             Command::Completions(args) => commands::docs::completions::<Cli>(&args),
             Command::Man(args) => commands::docs::man::<Cli>(&args),

@@ -248,6 +248,11 @@ impl AuditLog {
         Ok(log)
     }
 
+    /// The audit volumes (tree heads and proofs are read from them).
+    pub fn volumes(&self) -> &VolumeSet {
+        &self.inner.volumes
+    }
+
     /// The audit volume directory.
     pub fn dir(&self) -> &Path {
         self.inner.volumes.root()

@@ -9,7 +9,9 @@
 //! - `coffer_audit_write_failures_total`;
 //! - gauges computed at scrape time ([`YearGauges`]): archived messages and records per
 //!   volume year, index lag (records durable in a volume but not yet committed to the
-//!   index), catalog lag.
+//!   index), catalog lag; and, when witnesses are configured, each witness's state
+//!   (`coffer_witness_up`, `_pending_heads`, `_failures`, `_dropped_heads`,
+//!   `_last_success_timestamp_seconds`, labelled `witness`).
 //!
 //! The ingest series (`coffer_ingest_messages_total`, `coffer_ingest_duration_seconds`)
 //! are recorded by `coffer-ingest` ([`IngestMetrics`]) into the same registry.
@@ -17,6 +19,7 @@
 use std::time::Duration;
 
 use coffer_ingest::metrics::{IngestMetrics, latency_histogram};
+use coffer_ingest::witness::{WitnessStatus, Witnesses};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -66,6 +69,9 @@ pub struct YearGauges {
     pub catalog_lag: u64,
 }
 
+/// A scrape-time gauge of one witness: name, help, and how to read it.
+type WitnessGauge = (&'static str, &'static str, fn(&WitnessStatus) -> i64);
+
 /// A scrape-time gauge: name, help, and how to read it from [`YearGauges`].
 type YearGauge = (&'static str, &'static str, fn(&YearGauges) -> u64);
 
@@ -77,6 +83,12 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     auth_failures: Family<ReasonLabels, Counter>,
     audit_failures: Counter,
+    witnesses: std::sync::OnceLock<std::sync::Arc<Witnesses>>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WitnessLabels {
+    witness: String,
 }
 
 impl Metrics {
@@ -118,6 +130,57 @@ impl Metrics {
             latency,
             auth_failures,
             audit_failures,
+            witnesses: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Reports the witnesses' state at every scrape (`coffer_witness_*`).
+    pub fn set_witnesses(&self, witnesses: std::sync::Arc<Witnesses>) {
+        let _ = self.witnesses.set(witnesses);
+    }
+
+    fn witness_gauges(&self, scrape: &mut Registry) {
+        let Some(witnesses) = self.witnesses.get() else {
+            return;
+        };
+        let status = witnesses.status();
+        let gauges: [WitnessGauge; 5] = [
+            (
+                "coffer_witness_up",
+                "1 when the witness's last attempt succeeded (or none failed yet), else 0",
+                |s| i64::from(s.last_error.is_none()),
+            ),
+            (
+                "coffer_witness_pending_heads",
+                "Signed tree heads waiting for the witness",
+                |s| i64::try_from(s.pending).unwrap_or(i64::MAX),
+            ),
+            (
+                "coffer_witness_failures",
+                "Failed publications to the witness so far (each is retried)",
+                |s| i64::try_from(s.failures).unwrap_or(i64::MAX),
+            ),
+            (
+                "coffer_witness_dropped_heads",
+                "Heads dropped from a full queue (newer heads superseded them)",
+                |s| i64::try_from(s.dropped).unwrap_or(i64::MAX),
+            ),
+            (
+                "coffer_witness_last_success_timestamp_seconds",
+                "When the witness last took a head (Unix seconds; 0: never)",
+                |s| s.last_success_us.map_or(0, |us| us / 1_000_000),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let family = Family::<WitnessLabels, Gauge>::default();
+            for s in &status {
+                family
+                    .get_or_create(&WitnessLabels {
+                        witness: s.target.clone(),
+                    })
+                    .set(value(s));
+            }
+            scrape.register(name, help, family);
         }
     }
 
@@ -183,6 +246,7 @@ impl Metrics {
             }
             scrape.register(name, help, family);
         }
+        self.witness_gauges(&mut scrape);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);

@@ -9,6 +9,7 @@ use coffer_catalog::Catalog;
 use coffer_index::IndexSet;
 use coffer_ingest::Archive;
 use coffer_ingest::journaling::Journal;
+use coffer_ingest::witness::{WitnessStatus, Witnesses};
 use coffer_volume::PublicKey;
 
 use crate::login_failures::LoginFailures;
@@ -84,6 +85,8 @@ struct Inner {
     /// A hash verified against when the username is unknown, so the answer takes as
     /// long as for a known user.
     dummy_hash: String,
+    /// The witnesses of `coffer serve`, when configured.
+    witnesses: std::sync::OnceLock<Arc<Witnesses>>,
 }
 
 /// The shared state of the router. Cheap to clone.
@@ -136,6 +139,7 @@ impl AppState {
                 metrics,
                 public_key,
                 dummy_hash,
+                witnesses: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -244,6 +248,20 @@ impl AppState {
     /// The archive's public key (to verify tree heads and volumes).
     pub fn public_key(&self) -> &PublicKey {
         &self.inner.public_key
+    }
+
+    /// Reports these witnesses in the auditor's view (`GET /api/v1/witnesses`).
+    pub fn set_witnesses(&self, witnesses: Arc<Witnesses>) {
+        let _ = self.inner.witnesses.set(witnesses);
+    }
+
+    /// The witnesses' state (empty when none are configured).
+    pub fn witness_status(&self) -> Vec<WitnessStatus> {
+        self.inner
+            .witnesses
+            .get()
+            .map(|w| w.status())
+            .unwrap_or_default()
     }
 
     /// Periodic upkeep until `stopping` turns true: the local domains are re-read every

@@ -351,6 +351,71 @@ async fn authorization_matrix() {
             &mut failures,
         );
 
+        // Retention policies (admin changes; admin, officer, auditor read), the report,
+        // why a message is kept (officers only within their scope), legal holds
+        // (officers place, officers and auditors read).
+        let r = http::get(addr, "/api/v1/retention/policies", token).await;
+        check(
+            format!("{caller} GET retention policies"),
+            &r,
+            general_status(caller, &["admin", "officer", "auditor"], 200),
+            &mut failures,
+        );
+        let r = http::json(
+            addr,
+            "PUT",
+            &format!("/api/v1/retention/policies/p-{caller}"),
+            token,
+            &serde_json::json!({"period": "10y"}),
+        )
+        .await;
+        check(
+            format!("{caller} PUT retention policy"),
+            &r,
+            general_status(caller, &["admin"], 200),
+            &mut failures,
+        );
+        let r = http::get(addr, "/api/v1/retention/report", token).await;
+        check(
+            format!("{caller} GET retention report"),
+            &r,
+            general_status(caller, &["admin", "officer", "auditor"], 200),
+            &mut failures,
+        );
+        for owner in ["own", "other_domain"] {
+            let id = server.id(owner);
+            let r = http::get(addr, &format!("/api/v1/retention/messages/{id}"), token).await;
+            let expected = match role(caller) {
+                "officer" if !visible(caller, owner) => 404,
+                _ => general_status(caller, &["admin", "officer", "auditor"], 200),
+            };
+            check(
+                format!("{caller} GET retention of {owner}"),
+                &r,
+                expected,
+                &mut failures,
+            );
+        }
+        let hold = serde_json::json!({
+            "name": format!("hold-{caller}"),
+            "reason": "matter",
+            "custodians": ["alice@corp.example"],
+        });
+        let r = http::json(addr, "POST", "/api/v1/holds", token, &hold).await;
+        let expected = match caller {
+            // An officer of other.example cannot hold corp.example's custodian.
+            "otto" => 403,
+            _ => general_status(caller, &["officer"], 201),
+        };
+        check(format!("{caller} POST hold"), &r, expected, &mut failures);
+        let r = http::get(addr, "/api/v1/holds", token).await;
+        check(
+            format!("{caller} GET holds"),
+            &r,
+            general_status(caller, &["officer", "auditor"], 200),
+            &mut failures,
+        );
+
         // Volumes, verification, audit trail.
         let r = http::get(addr, "/api/v1/volumes", token).await;
         check(

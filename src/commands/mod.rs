@@ -5,6 +5,7 @@ pub mod audit;
 pub mod docs;
 pub mod domain;
 pub mod import;
+pub mod proof;
 pub mod rebuild;
 pub mod retention;
 pub mod rule;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use coffer_ingest::{Archive, ArchiveOptions, DataDir};
+use coffer_volume::{HeadSink, VolumeConfig};
 
 use crate::config::Config;
 
@@ -34,14 +36,37 @@ pub async fn open_archive(data_dir: &Path, holder: &str) -> Result<(Arc<Archive>
     open_archive_with(data_dir, holder, false).await
 }
 
+/// [`open_archive`] with every new signed tree head of the mail volumes handed to
+/// `head_sink` (the witnesses of `coffer serve`).
+pub async fn open_archive_publishing(
+    data_dir: &Path,
+    holder: &str,
+    head_sink: Option<HeadSink>,
+) -> Result<(Arc<Archive>, Config)> {
+    open_archive_inner(data_dir, holder, false, head_sink).await
+}
+
 /// [`open_archive`], optionally deferring indexing (`import --defer-index`).
 pub async fn open_archive_with(
     data_dir: &Path,
     holder: &str,
     defer_index: bool,
 ) -> Result<(Arc<Archive>, Config)> {
+    open_archive_inner(data_dir, holder, defer_index, None).await
+}
+
+async fn open_archive_inner(
+    data_dir: &Path,
+    holder: &str,
+    defer_index: bool,
+    head_sink: Option<HeadSink>,
+) -> Result<(Arc<Archive>, Config)> {
     let config = Config::load(data_dir)?;
     let options = ArchiveOptions {
+        volume: VolumeConfig {
+            head_sink,
+            ..VolumeConfig::default()
+        },
         catalog_url: config.catalog_url.clone(),
         holder: holder.to_string(),
         defer_index,

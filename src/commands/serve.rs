@@ -21,8 +21,9 @@ use coffer_ingest::budget::DEFAULT_MEMORY_BUDGET;
 use coffer_ingest::journaling::Journal;
 use coffer_ingest::metrics::IngestMetrics;
 use coffer_ingest::smtp::SmtpConfig;
+use coffer_ingest::witness::{WitnessConfig, WitnessTarget, Witnesses};
 use coffer_query_api::{ApiConfig, AppState, Metrics};
-use coffer_volume::VolumeConfig;
+use coffer_volume::{HeadSink, VolumeConfig};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -62,10 +63,61 @@ pub struct ServeArgs {
     local_domains: Vec<String>,
 }
 
+/// Starts the witnesses of `[witness]`, if any are configured.
+fn start_witnesses(
+    data_dir: &Path,
+    config: &crate::config::WitnessFileConfig,
+) -> Result<Option<Arc<Witnesses>>> {
+    if config.targets.is_empty() && config.timestamp_authority.is_none() {
+        return Ok(None);
+    }
+    let targets = config
+        .targets
+        .iter()
+        .map(|t| t.parse::<WitnessTarget>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()
+        .context("[witness] targets")?;
+    let seconds = |s: Option<f64>, default: f64| {
+        Duration::try_from_secs_f64(s.unwrap_or(default)).context("[witness] retry seconds")
+    };
+    let tokens_dir = config
+        .tokens_dir
+        .as_ref()
+        .map_or_else(|| data_dir.join("witness-tokens"), std::path::PathBuf::from);
+    Ok(Some(Witnesses::start(WitnessConfig {
+        targets,
+        timestamp_authority: config.timestamp_authority.clone(),
+        tokens_dir,
+        retry: seconds(config.retry_seconds, 1.0)?,
+        max_retry: seconds(config.max_retry_seconds, 300.0)?,
+    })))
+}
+
+/// Hands the newest signed head of every volume of `set` to the witnesses.
+fn publish_newest(witnesses: &Witnesses, purpose: &str, set: &coffer_volume::VolumeSet) {
+    let Ok(years) = set.years() else { return };
+    for year in years {
+        match set
+            .get(year)
+            .map(|v| v.map(|v| coffer_volume::newest_head(&v)))
+        {
+            Ok(Some(Ok(Some(head)))) => witnesses.publish(purpose, &head),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(year, purpose, error = %e, "no head to publish"),
+        }
+    }
+}
+
 /// Serves until a signal; exit status 0 after a clean shutdown.
 pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     coffer_ingest::DataDir::new(data_dir).create_private()?;
-    let (archive, mut config) = super::open_archive(data_dir, super::SERVE_HOLDER).await?;
+    let witnesses = start_witnesses(data_dir, &Config::load(data_dir)?.witness)?;
+    let head_sink = witnesses.as_ref().map(|w| {
+        let w = Arc::clone(w);
+        HeadSink::new(move |purpose, head| w.publish(purpose, head))
+    });
+    let (archive, mut config) =
+        super::open_archive_publishing(data_dir, super::SERVE_HOLDER, head_sink.clone()).await?;
     config
         .local_domains
         .extend(args.local_domains.iter().cloned());
@@ -73,14 +125,31 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
         &audit_dir(data_dir),
         archive.key().clone(),
         archive.catalog().clone(),
-        VolumeConfig::default(),
+        VolumeConfig {
+            head_sink,
+            ..VolumeConfig::default()
+        },
     )
     .await
     .context("opening the audit trail")?;
+    if let Some(w) = &witnesses {
+        // What the witnesses may have missed while the server was down: the newest head
+        // of every volume (it extends every earlier one).
+        let (mail, audit_volumes, w) = (archive.clone(), audit.clone(), Arc::clone(w));
+        tokio::task::spawn_blocking(move || {
+            publish_newest(&w, "mail", mail.volumes());
+            publish_newest(&w, "audit", audit_volumes.volumes());
+        })
+        .await
+        .context("start-up panicked")?;
+    }
     let api_config = api_config(&config)?;
 
     let ingest_metrics = IngestMetrics::default();
     let metrics = Arc::new(Metrics::new(&ingest_metrics));
+    if let Some(w) = &witnesses {
+        metrics.set_witnesses(Arc::clone(w));
+    }
     let journal = Arc::new(
         Journal::new(
             archive.clone(),
@@ -96,6 +165,9 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
             .await
             .context("start-up panicked")??
     };
+    if let Some(w) = &witnesses {
+        state.set_witnesses(Arc::clone(w));
+    }
     ensure_admin(&state, data_dir, args.admin_password).await?;
     seed_domains(&state, &config.local_domains).await?;
     let listen = args
@@ -201,6 +273,15 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     };
     archive.shutdown().await?;
     checkpointed?;
+    if let Some(w) = witnesses {
+        // The final heads: a few seconds for the witnesses to take them; what is left is
+        // published at the next start.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while w.status().iter().any(|s| s.pending > 0) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        w.stop();
+    }
     println!("coffer: stopped");
     Ok(0)
 }

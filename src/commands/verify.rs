@@ -1,6 +1,8 @@
 //! `coffer verify`: every volume of the data directory (mail and audit), then the catalog
 //! against the mail volumes (every catalog message must be a message record of its volume
-//! with the same SHA-256); or, with `--volume`, one copied volume alone.
+//! with the same SHA-256); or, with `--volume`, one copied volume alone. With `--since
+//! HEAD.json` (a signed tree head an auditor kept), also that the head's volume (mail or
+//! audit) still extends it: nothing it covered was changed or removed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +11,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use coffer_ingest::DataDir;
 use coffer_ingest::consistency::{CatalogCheck, check_catalog as check_catalog_against};
-use coffer_volume::{PublicKey, VerifyReport, verify_volume};
+use coffer_volume::{
+    PublicKey, SignedTreeHead, SinceReport, VerifyReport, check_since, verify_volume,
+};
 use serde::Serialize;
 
 use crate::output;
@@ -23,6 +27,10 @@ pub struct VerifyArgs {
     /// The archive's public key (keys/archive.pub) for --volume.
     #[arg(long)]
     public_key: Option<PathBuf>,
+    /// A signed tree head kept outside the archive (from GET .../tree-head, a witness
+    /// or an earlier run): prove that its volume still extends it.
+    #[arg(long, value_name = "HEAD.json")]
+    since: Option<PathBuf>,
     /// Print the reports as JSON.
     #[arg(long)]
     json: bool,
@@ -33,6 +41,50 @@ struct Summary {
     intact: bool,
     volumes: Vec<VerifyReport>,
     catalog: Vec<CatalogCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<SinceReport>,
+}
+
+/// Reads a held tree head: the head's canonical JSON, as served by the tree-head
+/// endpoints and kept by witnesses (one trailing newline allowed).
+fn load_head(path: &Path) -> Result<SignedTreeHead> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    SignedTreeHead::from_canonical_json(body)
+        .with_context(|| format!("{} is not a signed tree head", path.display()))
+}
+
+/// Finds the volume the head belongs to (by volume id, among the mail and audit volumes,
+/// or the one given with --volume) and checks it against the head.
+fn check_held(
+    data_dir: &Path,
+    volume: Option<&Path>,
+    key: &PublicKey,
+    head: &SignedTreeHead,
+) -> Result<SinceReport> {
+    let dirs: Vec<PathBuf> = match volume {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => [data_dir.join("volumes"), data_dir.join("audit")]
+            .iter()
+            .map(|root| root.join(head.year.to_string()))
+            .collect(),
+    };
+    for dir in dirs {
+        let Ok(manifest) = coffer_volume::Manifest::load(&dir) else {
+            continue;
+        };
+        if manifest.volume_id != head.volume_id {
+            continue;
+        }
+        let (volume, _) = coffer_volume::Volume::open_read_only(&dir)
+            .with_context(|| format!("opening {}", dir.display()))?;
+        return Ok(check_since(&volume, key, head));
+    }
+    anyhow::bail!(
+        "no volume {} of year {} here: the held head's volume is missing",
+        head.volume_id,
+        head.year
+    )
 }
 
 /// Cross-checks the catalog's message rows against the (already verified) volumes.
@@ -58,43 +110,73 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let standalone = args.volume.is_some();
     let data_dir = data_dir.to_path_buf();
     let data_dir_for_catalog = data_dir.clone();
-    let reports = tokio::task::spawn_blocking(move || -> Result<Vec<VerifyReport>> {
-        if let Some(dir) = args.volume {
-            let key_path = args
-                .public_key
-                .context("--public-key is required with --volume")?;
-            let key = PublicKey::load(&key_path)?;
-            return Ok(vec![verify_volume(&dir, &key)]);
-        }
-        let key_path = data_dir
-            .join("keys")
-            .join(coffer_volume::keys::PUBLIC_KEY_FILE);
-        let key = PublicKey::load(&key_path)
-            .with_context(|| "the archive public key (is this a Coffer data directory?)")?;
-        let mut reports = Vec::new();
-        for root in [data_dir.join("volumes"), data_dir.join("audit")] {
-            let set = coffer_volume::VolumeSet::reader(&root, "");
-            for year in set.years()? {
-                reports.push(verify_volume(&set.dir_for(year), &key));
+    let held = args.since.as_deref().map(load_head).transpose()?;
+    let work = tokio::task::spawn_blocking(
+        move || -> Result<(Vec<VerifyReport>, Option<SinceReport>)> {
+            let key = match (&args.volume, &args.public_key) {
+                (Some(_), None) => anyhow::bail!("--public-key is required with --volume"),
+                (_, Some(path)) => PublicKey::load(path)?,
+                (None, None) => PublicKey::load(
+                    &data_dir
+                        .join("keys")
+                        .join(coffer_volume::keys::PUBLIC_KEY_FILE),
+                )
+                .with_context(|| "the archive public key (is this a Coffer data directory?)")?,
+            };
+            let since = held
+                .as_ref()
+                .map(|head| check_held(&data_dir, args.volume.as_deref(), &key, head))
+                .transpose()?;
+            if let Some(dir) = args.volume {
+                return Ok((vec![verify_volume(&dir, &key)], since));
             }
-        }
-        Ok(reports)
-    });
-    let reports = reports.await.context("verification panicked")??;
+            let mut reports = Vec::new();
+            for root in [data_dir.join("volumes"), data_dir.join("audit")] {
+                let set = coffer_volume::VolumeSet::reader(&root, "");
+                for year in set.years()? {
+                    reports.push(verify_volume(&set.dir_for(year), &key));
+                }
+            }
+            Ok((reports, since))
+        },
+    );
+    let (reports, since) = work.await.context("verification panicked")??;
     let catalog = if standalone {
         Vec::new()
     } else {
         check_catalog(&data_dir_for_catalog).await?
     };
     let intact = reports.iter().all(VerifyReport::is_intact)
-        && catalog.iter().all(|c| c.problems.is_empty());
+        && catalog.iter().all(|c| c.problems.is_empty())
+        && since.as_ref().is_none_or(SinceReport::extends);
     if json {
         output::print_json(&Summary {
             intact,
             volumes: reports,
             catalog,
+            since,
         })?;
     } else {
+        if let Some(s) = &since {
+            if s.extends() {
+                crate::outln!(
+                    "since: the volume extends the held head — size {} → {} (newest signed head), consistency proof of {} hashes verified",
+                    s.held_size,
+                    s.current_size,
+                    s.proof_hashes
+                );
+            } else {
+                crate::outln!(
+                    "since: DOES NOT EXTEND the held head of size {} (the volume has {} records, newest signed head {})",
+                    s.held_size,
+                    s.records,
+                    s.current_size
+                );
+                for p in &s.problems {
+                    crate::outln!("  {p}");
+                }
+            }
+        }
         if reports.is_empty() {
             crate::outln!("no volumes found");
         }
@@ -113,12 +195,6 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
                 for p in &r.problems {
                     crate::outln!("  {p}");
                 }
-            }
-            if r.unsigned_records > 0 {
-                crate::outln!(
-                    "  note: the last {} record(s) are not yet covered by a signed checkpoint",
-                    r.unsigned_records
-                );
             }
             for n in &r.notes {
                 crate::outln!("  note: {n}");

@@ -7,9 +7,12 @@
 //!   their verifiers.
 //! - [`Volume`]: create, open (with recovery), append with group commit, checkpoint,
 //!   seal, read, prove.
-//! - [`verify_volume`]: full verification from the files and the public key alone.
+//! - [`verify_volume`]: full verification from the files and the public key alone;
+//!   [`check_since`]: does the volume still extend a head kept outside the host.
+//! - [`proof`]: the offline proof documents (inclusion, consistency) and their checks.
 //! - [`ArchiveKey`] / [`PublicKey`]: the ed25519 signing key and its public half.
-//! - [`SignedTreeHead`]: what checkpoints, seals and the `SEAL` file hold.
+//! - [`SignedTreeHead`]: what checkpoints, seals and the `SEAL` file hold; [`HeadSink`]:
+//!   where each new durable head is handed (witnesses).
 //! - [`VolumeSet`]: a directory of yearly volumes; [`DataDirLock`]: one writer per
 //!   data directory.
 //!
@@ -22,19 +25,23 @@
 
 mod error;
 mod fsutil;
+mod heads;
 pub mod keys;
 pub mod location;
 mod lock;
 pub mod manifest;
 pub mod merkle;
+pub mod proof;
 pub mod record;
 pub mod segment;
 mod set;
+mod since;
 pub mod treehead;
 mod verify;
 mod volume;
 
 pub use error::{Error, Result, is_storage_full};
+pub use heads::HeadSink;
 pub use keys::{ArchiveKey, PublicKey, PublicKeyError};
 pub use location::{LOCATION_FILE, Placement, Relocated, attach_volume, move_volume};
 pub use lock::{DataDirLock, LOCK_FILE};
@@ -43,6 +50,10 @@ pub use merkle::{Hash, ProofError, ProofRangeError, verify_consistency, verify_i
 pub use record::{RecordHeader, RecordKind};
 pub use segment::SegmentHeaderError;
 pub use set::VolumeSet;
+pub use since::{
+    ConsistencyRequestError, SinceReport, check_since, consistency_document, inclusion_document,
+    newest_head, signed_head_at,
+};
 pub use treehead::{SignedTreeHead, TreeHeadError};
 pub use verify::{Problem, VerifyReport, verify_volume};
 pub use volume::{

@@ -68,6 +68,9 @@ pub struct VerifyReport {
     pub root: String,
     /// Records after the last signed tree head (not yet covered by a signature).
     pub unsigned_records: u64,
+    /// Records covered by the last signed tree head (the checkpoint or seal record that
+    /// holds it included).
+    pub signed_records: u64,
     /// Problems found; empty means intact.
     pub problems: Vec<Problem>,
     /// Observations that are not failures (e.g. a torn tail an open volume will drop).
@@ -112,6 +115,7 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
             signatures_verified: 0,
             root: String::new(),
             unsigned_records: 0,
+            signed_records: 0,
             problems: Vec::new(),
             notes: Vec::new(),
         },
@@ -122,6 +126,18 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
     v.report.root = hex::encode(v.tree.root());
     v.report.records = v.hashes.len() as u64;
     v.report.unsigned_records = v.report.records - v.last_signed.min(v.report.records);
+    v.report.signed_records = v.last_signed.min(v.report.records);
+    if v.report.unsigned_records > 0 {
+        let (n, s) = (v.report.unsigned_records, v.report.signed_records);
+        v.report.notes.push(format!(
+            "the last {n} record(s) come after the last signed tree head (which covers {s}): writers sign every group commit, so they were never acknowledged (a commit cut short by a crash), or the volume was cut after them"
+        ));
+    }
+    if v.report.state == Some(VolumeState::Open) && v.report.is_intact() {
+        v.report.notes.push(
+            "an open volume proves its own records, not that none were cut from its end: check it against a tree head kept outside (verify --since HEAD.json)".into(),
+        );
+    }
     v.report
 }
 
@@ -249,7 +265,12 @@ impl Verifier<'_> {
                             .manifest
                             .as_ref()
                             .is_some_and(|m| m.state == VolumeState::Open);
-                    if open_tail && n < HEADER_LEN {
+                    // The Recovery rules: fewer bytes than a header, or nothing but zeros
+                    // up to the end of the last segment, is a torn write.
+                    let all_zero = open_tail
+                        && prefix[..n].iter().all(|b| *b == 0)
+                        && rest_is_zero(&mut reader);
+                    if open_tail && (n < HEADER_LEN || all_zero) {
                         self.report.notes.push(format!(
                             "{name}: {remaining} bytes of an incomplete record at byte {offset} (a torn write; the writer drops it at its next start)"
                         ));
@@ -292,6 +313,26 @@ impl Verifier<'_> {
             let mut stored = vec![0u8; header.stored_len as usize];
             if reader.read_exact(&mut meta).is_err() || reader.read_exact(&mut stored).is_err() {
                 return self.problem(&name, Some(offset), Some(seq), "unreadable record body");
+            }
+            let open_tail = is_last
+                && self
+                    .manifest
+                    .as_ref()
+                    .is_some_and(|m| m.state == VolumeState::Open);
+            if open_tail
+                && offset + header.record_len() == file_len
+                && crate::volume::zero_filled_to_end(
+                    &stored,
+                    offset + header.record_len() - stored.len() as u64,
+                    file_len,
+                )
+                && !decompress(header.codec, &stored, header.raw_len)
+                    .is_ok_and(|c| sha256(&c) == header.content_sha256)
+            {
+                self.report.notes.push(format!(
+                    "{name}: record {seq} at byte {offset} ends in zeros where its content should be (a torn write the writer drops at its next start)"
+                ));
+                return;
             }
             self.verify_record(&name, offset, seq, &header, &prefix, &meta, &stored);
             offset += header.record_len();
@@ -500,6 +541,18 @@ impl Verifier<'_> {
                     self.problem(MANIFEST_FILE, None, None, "open volume has a sealing time");
                 }
             }
+        }
+    }
+}
+
+/// Whether everything left in `reader` is zero bytes (an error counts as not zero).
+fn rest_is_zero(reader: &mut impl Read) -> bool {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) if buf[..n].iter().all(|b| *b == 0) => {}
+            _ => return false,
         }
     }
 }

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::heads::HeadSink;
 use crate::keys::ArchiveKey;
 use crate::manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 use crate::merkle::{Hash, MerkleTree};
@@ -56,6 +57,12 @@ pub struct VolumeConfig {
     pub checkpoint_interval: Duration,
     /// zstd compression level for content (default 1: see `FORMAT.md`, "Compression").
     pub zstd_level: i32,
+    /// Every group commit ends with a checkpoint covering every record it makes durable,
+    /// so nothing is acknowledged without a signed tree head (default: true; `false`
+    /// only to measure what it costs).
+    pub head_every_commit: bool,
+    /// Told of every new signed tree head once it is durable (witnesses).
+    pub head_sink: Option<HeadSink>,
 }
 
 impl Default for VolumeConfig {
@@ -65,6 +72,8 @@ impl Default for VolumeConfig {
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(60),
             zstd_level: 1,
+            head_every_commit: true,
+            head_sink: None,
         }
     }
 }
@@ -282,6 +291,9 @@ struct State {
     last_checkpoint_size: u64,
     last_checkpoint_at: Instant,
     latest_tree_head: Option<SignedTreeHead>,
+    /// The newest head written but not yet handed to the sink: (its record's sequence
+    /// number, the head); handed over once that record is durable.
+    unpublished: Option<(u64, SignedTreeHead)>,
     stats: VolumeStats,
 }
 
@@ -420,7 +432,12 @@ impl Volume {
         } else {
             None
         };
-        let last_checkpoint_size = scan.latest_tree_head.as_ref().map_or(0, |h| h.tree_size);
+        // A checkpoint record covers the records before it: the record holding the
+        // newest head is number tree_size + 1.
+        let last_checkpoint_size = scan
+            .latest_tree_head
+            .as_ref()
+            .map_or(0, |h| h.tree_size + 1);
         let state = State {
             manifest,
             locs: scan.locs,
@@ -436,6 +453,7 @@ impl Volume {
             last_checkpoint_size,
             last_checkpoint_at: Instant::now(),
             latest_tree_head: scan.latest_tree_head,
+            unpublished: None,
             stats,
         };
         let inner = Arc::new(Inner {
@@ -660,7 +678,13 @@ impl Volume {
             self.inner.synced.notify_all();
             return Err(Error::WriterFailed(format!("fsync failed: {e}")));
         }
-        st.durable = st.written;
+        // Records after the last checkpoint are on disk but not yet under a signed head:
+        // they become durable (acknowledgeable) with the next group commit's checkpoint.
+        st.durable = if self.inner.config.head_every_commit {
+            st.durable.max(st.last_checkpoint_size)
+        } else {
+            st.written
+        };
         self.inner.synced.notify_all();
         let no = current.no + 1;
         let file = match create_segment(&self.inner.dir, no, &self.inner.volume_id, first_seq) {
@@ -700,6 +724,17 @@ impl Volume {
                     .unwrap_or_else(|p| p.into_inner());
                 continue;
             }
+            if st.current.is_none() {
+                return Err(Error::ReadOnly(self.inner.dir.clone()));
+            }
+            // No unsigned tail: the group commit ends with a signed tree head over
+            // every record it makes durable, in the same fsync.
+            if self.inner.config.head_every_commit
+                && st.written > st.last_checkpoint_size
+                && st.manifest.state == VolumeState::Open
+            {
+                self.checkpoint_locked(&mut st)?;
+            }
             let Some(current) = st.current.as_ref() else {
                 return Err(Error::ReadOnly(self.inner.dir.clone()));
             };
@@ -710,14 +745,38 @@ impl Volume {
             let result = file.sync_data();
             st = self.lock();
             st.syncing = false;
+            let mut publish = None;
             match result {
-                Ok(()) => st.durable = st.durable.max(target),
+                Ok(()) => {
+                    st.durable = st.durable.max(target);
+                    publish = self.take_publishable(&mut st);
+                }
                 Err(e) => {
                     tracing::error!(volume = %self.inner.dir.display(), error = %e, "fsync failed; volume writer stopped");
                     st.failed = Some(format!("fsync failed: {e}"));
                 }
             }
             self.inner.synced.notify_all();
+            if let Some(head) = publish {
+                let purpose = st.manifest.purpose.clone();
+                drop(st);
+                self.publish(&purpose, &head);
+                st = self.lock();
+            }
+        }
+    }
+
+    /// The unpublished head, if its record is durable now.
+    fn take_publishable(&self, st: &mut State) -> Option<SignedTreeHead> {
+        match &st.unpublished {
+            Some((seq, _)) if *seq <= st.durable => st.unpublished.take().map(|(_, h)| h),
+            _ => None,
+        }
+    }
+
+    fn publish(&self, purpose: &str, head: &SignedTreeHead) {
+        if let Some(sink) = &self.inner.config.head_sink {
+            sink.publish(purpose, head);
         }
     }
 
@@ -769,6 +828,7 @@ impl Volume {
         st.last_checkpoint_size = appended.seq;
         st.last_checkpoint_at = Instant::now();
         st.latest_tree_head = Some(head.clone());
+        st.unpublished = Some((appended.seq, head.clone()));
         Ok((appended.seq, head))
     }
 
@@ -789,6 +849,10 @@ impl Volume {
             0,
         )?;
         let appended = self.write_locked(&mut st, prepared)?;
+        // The seal record carries a head over everything before it: no checkpoint
+        // follows it.
+        st.last_checkpoint_size = appended.seq;
+        st.unpublished = Some((appended.seq, head));
         drop(st);
         self.sync_to(appended.seq)?;
         let mut st = self.lock();
@@ -806,6 +870,9 @@ impl Volume {
         st.manifest = manifest;
         st.current = None;
         st.latest_tree_head = Some(final_head.clone());
+        let purpose = st.manifest.purpose.clone();
+        drop(st);
+        self.publish(&purpose, &final_head);
         Ok(final_head)
     }
 
@@ -1180,7 +1247,7 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
 /// that covers a whole 512-byte-aligned block boundary: what a crash leaves when the
 /// file size reached the disk but the last blocks of data did not. A damaged byte in an
 /// acknowledged record does not look like this, so it is reported, not truncated.
-fn zero_filled_to_end(bytes: &[u8], start: u64, file_len: u64) -> bool {
+pub(crate) fn zero_filled_to_end(bytes: &[u8], start: u64, file_len: u64) -> bool {
     let nonzero = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
     if nonzero == bytes.len() {
         return false;

@@ -19,6 +19,7 @@ fn small_config() -> VolumeConfig {
         checkpoint_every: 4,
         checkpoint_interval: Duration::from_secs(3600),
         zstd_level: 3,
+        ..VolumeConfig::default()
     }
 }
 

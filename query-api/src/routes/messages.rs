@@ -18,7 +18,8 @@ use coffer_catalog::MessageRow;
 use coffer_ingest::as_received::as_received;
 use coffer_ingest::reader::read_message;
 use coffer_model::{MessageFlags, MessageId, RecipientView, Scope};
-use coffer_volume::{Record, SignedTreeHead, merkle};
+use coffer_volume::Record;
+use coffer_volume::proof::{INCLUSION_FORMAT, InclusionProof};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -291,51 +292,24 @@ async fn attachment(
     Ok(download(&content_type, &name, bytes))
 }
 
-/// An inclusion proof.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct ProofView {
-    /// Message id.
-    id: String,
-    /// Volume year.
-    year: i32,
-    /// Record sequence number.
-    seq: u64,
-    /// Leaf index in the Merkle tree (`seq - 1`).
-    leaf_index: u64,
-    /// Record hash (SHA-256 over the record header and metadata), hex.
-    record_hash: String,
-    /// RFC 6962 leaf hash, SHA-256(0x00 ‖ record hash), hex.
-    leaf_hash: String,
-    /// SHA-256 of the original bytes (in the record header), hex.
-    content_sha256: String,
-    /// Audit path from the leaf to the root, hex, leaf side first.
-    proof: Vec<String>,
-    /// The signed tree head the proof leads to.
-    #[schema(value_type = Object)]
-    tree_head: SignedTreeHead,
-    /// Fingerprint of the archive key that signed it.
-    public_key: String,
-    /// The encoded record header, hex (record hash = SHA-256(header ‖ metadata)).
-    record_header: String,
-    /// The record's custody metadata, hex (only for roles that may read content).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    record_meta: Option<String>,
-}
-
 /// Inclusion proof of the message's record against the latest signed tree head of its
-/// volume (a checkpoint is signed first when the record is not yet covered).
+/// volume: the offline proof document of `volume/FORMAT.md` ("Proofs",
+/// `coffer-inclusion-proof-v1`), served as its canonical bytes so that the saved response
+/// is what `coffer proof verify` checks. Roles that may not read content get it without
+/// the record header and custody metadata (participant addresses): it then proves the
+/// record hash only.
 #[utoipa::path(get, path = "/messages/{id}/proof", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "message id")),
-    responses((status = 200, body = ProofView), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = Object, description = "coffer-inclusion-proof-v1 document"), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn proof(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<cap::ReadProofs>,
     AppPath(id): AppPath<String>,
-) -> Result<AppJson<ProofView>, ApiError> {
+) -> Result<Response, ApiError> {
     let row = find(&state, &caller, &id, "message.proof", &caller.proof_scope()).await?;
     let archive = state.archive().clone();
     let message = row.id;
-    let (head, proof, record_hash, header, meta) =
+    let (head, path, record_hash, record_header, meta) =
         crate::blocking(move || -> Result<_, ApiError> {
             let volume = archive.volumes().get(message.year)?.ok_or_else(|| {
                 ApiError::Internal(format!("catalog names {message} but its volume is missing"))
@@ -346,10 +320,10 @@ async fn proof(
                     ApiError::Unavailable("the volume has no signed tree head yet".into())
                 })?,
             };
-            let proof = volume.inclusion_proof(message.seq, head.tree_size)?;
+            let path = volume.inclusion_proof(message.seq, head.tree_size)?;
             let record_hash = volume.record_hash(message.seq)?;
-            let (header, meta) = volume.read_meta(message.seq)?;
-            Ok((head, proof, record_hash, header, meta))
+            let (record_header, meta) = volume.read_meta(message.seq)?;
+            Ok((head, path, record_hash, record_header, meta))
         })
         .await?;
     audited(
@@ -360,18 +334,26 @@ async fn proof(
         serde_json::json!({ "tree_size": head.tree_size }),
     )
     .await?;
-    Ok(AppJson(ProofView {
-        id: message.to_string(),
+    let binds_content = caller.sees_content();
+    let document = InclusionProof {
+        format: INCLUSION_FORMAT.to_string(),
+        message_id: message.to_string(),
         year: message.year,
-        seq: message.seq,
-        leaf_index: message.seq - 1,
+        content_sha256: binds_content.then(|| hex::encode(record_header.content_sha256)),
+        record_header: binds_content.then(|| hex::encode(record_header.encode())),
+        record_meta: binds_content.then(|| hex::encode(&meta)),
         record_hash: hex::encode(record_hash),
-        leaf_hash: hex::encode(merkle::leaf_hash(&record_hash)),
-        content_sha256: hex::encode(header.content_sha256),
-        proof: proof.iter().map(hex::encode).collect(),
-        public_key: state.public_key().fingerprint().to_string(),
+        leaf_index: message.seq - 1,
+        tree_size: head.tree_size,
+        audit_path: path.iter().map(hex::encode).collect(),
         tree_head: head,
-        record_header: hex::encode(header.encode()),
-        record_meta: caller.sees_content().then(|| hex::encode(meta)),
-    }))
+    };
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document.to_json(),
+    )
+        .into_response())
 }

@@ -1,15 +1,26 @@
 //! `GET /api/v1/volumes` (admin, officer, auditor) and
-//! `POST /api/v1/volumes/{year}/verify` (auditor; the result is audited).
+//! `POST /api/v1/volumes/{year}/verify` (auditor; the result is audited); the signed tree
+//! heads auditors keep and the consistency proofs between them, for the mail volumes
+//! (`/volumes/{year}/tree-head`, `/volumes/{year}/consistency`) and the audit trail's own
+//! (`/audit/volumes/{year}/...`). Heads and proofs are served as their canonical bytes
+//! (`volume/FORMAT.md`), so a saved response is what `coffer verify --since` and `coffer
+//! proof verify` read.
 
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use coffer_audit::Outcome;
-use coffer_volume::{SignedTreeHead, VerifyReport, verify_volume};
-use serde::Serialize;
+use coffer_ingest::witness::WitnessStatus;
+use coffer_volume::{
+    ConsistencyRequestError, SignedTreeHead, VerifyReport, Volume, consistency_document,
+    newest_head, verify_volume,
+};
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, cap};
-use crate::error::{ApiError, AppJson, AppPath, ErrorResponse};
+use crate::error::{ApiError, AppJson, AppPath, AppQuery, ErrorResponse};
 use crate::routes::rfc3339_us;
 use crate::state::AppState;
 
@@ -17,6 +28,143 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(verify))
+        .routes(routes!(tree_head))
+        .routes(routes!(consistency))
+        .routes(routes!(audit_tree_head))
+        .routes(routes!(audit_consistency))
+        .routes(routes!(witnesses))
+}
+
+/// The witnesses' state.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct WitnessList {
+    /// One per configured witness (empty when none is configured).
+    #[schema(value_type = Vec<Object>)]
+    witnesses: Vec<WitnessStatus>,
+}
+
+/// Where signed tree heads are published and how far each witness has taken them: the
+/// newest size per volume, the last success, pending heads, failures and the last error.
+#[utoipa::path(get, path = "/witnesses", tag = "volumes", security(("bearer" = [])),
+    responses((status = 200, body = WitnessList), (status = 403, body = ErrorResponse)))]
+async fn witnesses(
+    State(state): State<AppState>,
+    Authorized(_caller, _): Authorized<cap::ReadVolumes>,
+) -> Result<AppJson<WitnessList>, ApiError> {
+    Ok(AppJson(WitnessList {
+        witnesses: state.witness_status(),
+    }))
+}
+
+/// Canonical JSON bytes as a response.
+fn canonical(bytes: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Which volumes: the mail volumes or the audit trail's.
+fn volume_of(state: &AppState, audit: bool, year: i32) -> Result<Volume, ApiError> {
+    let set = if audit {
+        state.audit().volumes()
+    } else {
+        state.archive().volumes()
+    };
+    set.get(year)?
+        .ok_or_else(|| ApiError::NotFound("no volume for that year".into()))
+}
+
+async fn head_response(state: AppState, audit: bool, year: i32) -> Result<Response, ApiError> {
+    let head = crate::blocking(move || -> Result<_, ApiError> {
+        let volume = volume_of(&state, audit, year)?;
+        newest_head(&volume)?
+            .ok_or_else(|| ApiError::NotFound("the volume has no signed tree head yet".into()))
+    })
+    .await?;
+    Ok(canonical(head.to_json()))
+}
+
+async fn consistency_response(
+    state: AppState,
+    audit: bool,
+    year: i32,
+    params: ConsistencyParams,
+) -> Result<Response, ApiError> {
+    let document = crate::blocking(move || -> Result<_, ApiError> {
+        let volume = volume_of(&state, audit, year)?;
+        consistency_document(&volume, params.from, params.to).map_err(|e| match e {
+            ConsistencyRequestError::NoHead(_) => ApiError::NotFound(e.to_string()),
+            ConsistencyRequestError::Order { .. } => ApiError::BadRequest(e.to_string()),
+            ConsistencyRequestError::Volume(e) => e.into(),
+        })
+    })
+    .await?;
+    Ok(canonical(document.to_json()))
+}
+
+/// Sizes of a consistency proof.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConsistencyParams {
+    /// The tree size of the head you hold.
+    from: u64,
+    /// The size of a newer signed head (default: the newest).
+    to: Option<u64>,
+}
+
+/// The newest signed tree head of a mail volume (keep it: `coffer verify --since`).
+#[utoipa::path(get, path = "/volumes/{year}/tree-head", tag = "volumes", security(("bearer" = [])),
+    params(("year" = i32, Path, description = "volume year")),
+    responses((status = 200, body = Object, description = "signed tree head (canonical JSON)"), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn tree_head(
+    State(state): State<AppState>,
+    Authorized(_caller, _): Authorized<cap::ReadVolumes>,
+    AppPath(year): AppPath<i32>,
+) -> Result<Response, ApiError> {
+    head_response(state, false, year).await
+}
+
+/// RFC 9162 consistency proof of a mail volume between a held head and a newer one.
+#[utoipa::path(get, path = "/volumes/{year}/consistency", tag = "volumes", security(("bearer" = [])),
+    params(("year" = i32, Path, description = "volume year"), ConsistencyParams),
+    responses((status = 200, body = Object, description = "coffer-consistency-proof-v1 document"), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn consistency(
+    State(state): State<AppState>,
+    Authorized(_caller, _): Authorized<cap::ReadVolumes>,
+    AppPath(year): AppPath<i32>,
+    AppQuery(params): AppQuery<ConsistencyParams>,
+) -> Result<Response, ApiError> {
+    consistency_response(state, false, year, params).await
+}
+
+/// The newest signed tree head of an audit-trail volume.
+#[utoipa::path(get, path = "/audit/volumes/{year}/tree-head", tag = "audit", security(("bearer" = [])),
+    params(("year" = i32, Path, description = "audit volume year")),
+    responses((status = 200, body = Object, description = "signed tree head (canonical JSON)"), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn audit_tree_head(
+    State(state): State<AppState>,
+    Authorized(_caller, _): Authorized<cap::ReadVolumes>,
+    AppPath(year): AppPath<i32>,
+) -> Result<Response, ApiError> {
+    head_response(state, true, year).await
+}
+
+/// RFC 9162 consistency proof of an audit-trail volume.
+#[utoipa::path(get, path = "/audit/volumes/{year}/consistency", tag = "audit", security(("bearer" = [])),
+    params(("year" = i32, Path, description = "audit volume year"), ConsistencyParams),
+    responses((status = 200, body = Object, description = "coffer-consistency-proof-v1 document"), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn audit_consistency(
+    State(state): State<AppState>,
+    Authorized(_caller, _): Authorized<cap::ReadVolumes>,
+    AppPath(year): AppPath<i32>,
+    AppQuery(params): AppQuery<ConsistencyParams>,
+) -> Result<Response, ApiError> {
+    consistency_response(state, true, year, params).await
 }
 
 /// A mail volume.

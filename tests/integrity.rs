@@ -1,0 +1,619 @@
+//! Integrity an auditor can prove (issue 25), through the real binary:
+//! - a SIGKILL right after a `250` leaves a signed tree head covering that message;
+//! - an auditor keeps a head from the API, more mail arrives, `verify --since` passes;
+//!   then a copy of the volume (a) truncated together with its later checkpoints and
+//!   (b) rewritten and re-signed with the archive's own key — which still verifies from
+//!   the inside — fails `verify --since`, naming the sizes;
+//! - a proof from the API passes `coffer proof verify` (with the original message) and
+//!   fails after any one byte of the proof, the message or the head changes.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use coffer_volume::record::{PREFIX_LEN, RecordHeader};
+use coffer_volume::segment::SegmentHeader;
+use coffer_volume::{ArchiveKey, Prepared, RecordKind, Volume, VolumeConfig};
+use common::*;
+use serde_json::json;
+
+const YEAR_DIRS: &str = "volumes";
+
+fn message(n: usize) -> Vec<u8> {
+    format!(
+        "From: sender@corp.example\r\nTo: bob@corp.example\r\nSubject: integrity {n}\r\nMessage-ID: <integrity{n}@test>\r\n\r\nbody {n} {}\r\n",
+        "lorem ipsum ".repeat(20 + n)
+    )
+    .into_bytes()
+}
+
+fn send(smtp: std::net::SocketAddr, range: std::ops::Range<usize>) {
+    let mut client = SmtpClient::connect(smtp).expect("smtp connect");
+    for n in range {
+        let code = client
+            .send("sender@corp.example", &["bob@corp.example"], &message(n))
+            .expect("smtp send");
+        assert_eq!(code, 250, "message {n} acknowledged");
+    }
+}
+
+/// The only mail volume's directory.
+fn mail_volume(data: &Path) -> PathBuf {
+    let root = data.join(YEAR_DIRS);
+    let mut years: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("volumes dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("VOLUME").is_file())
+        .collect();
+    assert_eq!(years.len(), 1, "one mail volume: {years:?}");
+    years.remove(0)
+}
+
+fn verify_json(args: &[&str], data: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = run(coffer(data).arg("verify").args(args).arg("--json"));
+    let text = stdout(&out);
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("verify --json: {e}: {text} {}", stderr(&out)));
+    (out.status.code(), value)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        fs::copy(e.path(), &target).expect("copy");
+        let mut perm = fs::metadata(&target).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+        fs::set_permissions(&target, perm).expect("chmod");
+    }
+}
+
+/// Byte offsets of every record in a single-segment volume, in order.
+fn record_offsets(segment: &Path) -> Vec<(u64, RecordHeader)> {
+    let bytes = fs::read(segment).expect("segment");
+    let mut offset = coffer_volume::segment::SEGMENT_HEADER_LEN as usize;
+    let mut out = Vec::new();
+    while offset + PREFIX_LEN <= bytes.len() {
+        let header = RecordHeader::decode(&bytes[offset..]).expect("header");
+        out.push((offset as u64, header.clone()));
+        offset += header.record_len() as usize;
+    }
+    out
+}
+
+/// What whoever holds the data directory and the key can do: rebuild the volume with
+/// one message changed, through Coffer's own writer, every checkpoint re-signed.
+fn rewrite_and_resign(original: &Path, forged: &Path, key: &ArchiveKey, change_seq: u64) {
+    let (source, _) = Volume::open_read_only(original).expect("open original");
+    fs::create_dir_all(forged).expect("mkdir");
+    fs::copy(original.join("VOLUME"), forged.join("VOLUME")).expect("manifest");
+    let manifest = source.manifest();
+    let header = SegmentHeader {
+        segment_no: 1,
+        volume_id: manifest.volume_id_bytes().expect("id"),
+        first_seq: 1,
+    };
+    fs::write(forged.join("000001.seg"), header.encode()).expect("segment");
+    let (writer, _) =
+        Volume::open_writer(forged, key, VolumeConfig::default()).expect("open forged");
+    for seq in 1..=source.last_seq() {
+        let record = source.read(seq).expect("read");
+        if matches!(
+            record.header.kind,
+            RecordKind::Checkpoint | RecordKind::Seal
+        ) {
+            continue;
+        }
+        let mut content = record.content.clone();
+        if seq == change_seq {
+            let at = content.len() - 5;
+            content[at] ^= 0x20;
+        }
+        let prepared = Prepared::new(
+            record.header.kind,
+            record.header.received_us,
+            record.meta.clone(),
+            (!content.is_empty()).then_some(content.as_slice()),
+            None,
+            1,
+        )
+        .expect("prepare");
+        let appended = writer.write_prepared(prepared).expect("write");
+        writer.sync_to(appended.seq).expect("sync");
+    }
+}
+
+async fn login(server: &Server, user: &str, password: &str) -> String {
+    let r = http::json(
+        server.addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        &json!({"username": user, "password": password}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["token"].as_str().expect("token").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_right_after_a_250_leaves_a_signed_head_covering_the_message() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    let smtp = server.smtp.expect("smtp");
+    send(smtp, 0..3);
+    kill_server(server);
+    // The files as the kill left them (no restart, no recovery).
+    let volume = mail_volume(&data);
+    let key = data.join("keys/archive.pub");
+    let (code, report) = verify_json(
+        &[
+            "--volume",
+            volume.to_str().expect("utf-8"),
+            "--public-key",
+            key.to_str().expect("utf-8"),
+        ],
+        &data,
+    );
+    assert_eq!(code, Some(0), "{report}");
+    let v = &report["volumes"][0];
+    assert_eq!(v["messages"], 3, "{v}");
+    assert_eq!(
+        v["unsigned_records"], 0,
+        "every acknowledged record is signed: {v}"
+    );
+    assert_eq!(v["signed_records"], v["records"], "{v}");
+    let records = record_offsets(&volume.join("000001.seg"));
+    let last = &records.last().expect("records").1;
+    assert_eq!(
+        last.kind,
+        RecordKind::Checkpoint,
+        "the last commit ends signed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_since_proves_growth_and_names_the_sizes_of_a_cut_or_rewritten_volume() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    let smtp = server.smtp.expect("smtp");
+    send(smtp, 0..6);
+    let admin = login(&server, "admin", ADMIN_PASSWORD).await;
+    let volumes = http::get(server.addr, "/api/v1/volumes", Some(&admin)).await;
+    let year = volumes.json()["volumes"][0]["year"].as_i64().expect("year");
+    // The auditor keeps the head, as served (canonical bytes).
+    let head = http::get(
+        server.addr,
+        &format!("/api/v1/volumes/{year}/tree-head"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(head.status, 200, "{}", head.text());
+    let held_path = tmp.path().join("held-head.json");
+    fs::write(&held_path, &head.body).expect("keep head");
+    let held: serde_json::Value = head.json();
+    let held_size = held["tree_size"].as_u64().expect("size");
+    assert!(held_size >= 6, "{held}");
+
+    send(smtp, 6..12);
+    // The server proves the growth itself, too.
+    let proof = http::get(
+        server.addr,
+        &format!("/api/v1/volumes/{year}/consistency?from={held_size}"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(proof.status, 200, "{}", proof.text());
+    let proof_path = tmp.path().join("consistency.json");
+    fs::write(&proof_path, &proof.body).expect("proof");
+    let public = data.join("keys/archive.pub");
+    let checked = run(COFFER
+        .command(tmp.path())
+        .args(["proof", "verify"])
+        .arg(&proof_path)
+        .arg("--public-key")
+        .arg(&public)
+        .arg("--since")
+        .arg(&held_path));
+    assert_eq!(checked.status.code(), Some(0), "{}", stdout(&checked));
+    // The audit trail's own volumes have heads too.
+    let audit_head = http::get(
+        server.addr,
+        &format!("/api/v1/audit/volumes/{year}/tree-head"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(audit_head.status, 200, "{}", audit_head.text());
+    stop_server(server);
+
+    let out = run(coffer(&data).arg("verify").arg("--since").arg(&held_path));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("extends the held head"),
+        "{}",
+        stdout(&out)
+    );
+
+    let volume = mail_volume(&data);
+    let public_s = public.to_str().expect("utf-8");
+    let held_s = held_path.to_str().expect("utf-8");
+
+    // (a) The last records cut off together with their checkpoints: still "intact"
+    // from the inside, but not an extension of the held head.
+    let cut = tmp.path().join("cut");
+    copy_dir(&volume, &cut);
+    let records = record_offsets(&cut.join("000001.seg"));
+    let keep = 3usize;
+    let segment = fs::OpenOptions::new()
+        .write(true)
+        .open(cut.join("000001.seg"))
+        .expect("open");
+    segment.set_len(records[keep].0).expect("truncate");
+    drop(segment);
+    let (code, report) = verify_json(
+        &[
+            "--volume",
+            cut.to_str().expect("utf-8"),
+            "--public-key",
+            public_s,
+        ],
+        &data,
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "a cut at a record boundary verifies inside: {report}"
+    );
+    let (code, report) = verify_json(
+        &[
+            "--volume",
+            cut.to_str().expect("utf-8"),
+            "--public-key",
+            public_s,
+            "--since",
+            held_s,
+        ],
+        &data,
+    );
+    assert_eq!(code, Some(1), "{report}");
+    let problems = report["since"]["problems"].to_string();
+    assert!(
+        problems.contains(&format!(
+            "holds {keep} records but the held head covers {held_size}"
+        )),
+        "{problems}"
+    );
+
+    // (b) One message rewritten and everything re-signed with the archive's own key.
+    let forged = tmp.path().join("forged");
+    let (key, created) = ArchiveKey::load_or_create(&data.join("keys")).expect("key");
+    assert!(!created);
+    let first_message = records
+        .iter()
+        .find(|(_, h)| h.kind == RecordKind::Message)
+        .expect("a message")
+        .1
+        .seq;
+    rewrite_and_resign(&volume, &forged, &key, first_message);
+    let (code, report) = verify_json(
+        &[
+            "--volume",
+            forged.to_str().expect("utf-8"),
+            "--public-key",
+            public_s,
+        ],
+        &data,
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "the forgery verifies from the inside: {report}"
+    );
+    let (code, report) = verify_json(
+        &[
+            "--volume",
+            forged.to_str().expect("utf-8"),
+            "--public-key",
+            public_s,
+            "--since",
+            held_s,
+        ],
+        &data,
+    );
+    assert_eq!(code, Some(1), "{report}");
+    let problems = report["since"]["problems"].to_string();
+    assert!(
+        problems.contains(&format!(
+            "records 1..={held_size} no longer form the tree of the held head (size {held_size})"
+        )),
+        "{problems}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proof_verify_accepts_an_api_proof_and_rejects_any_changed_byte() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    let smtp = server.smtp.expect("smtp");
+    send(smtp, 0..4);
+    let admin = login(&server, "admin", ADMIN_PASSWORD).await;
+    let r = http::json(
+        server.addr,
+        "POST",
+        "/api/v1/users",
+        Some(&admin),
+        &json!({"username": "officer", "password": "officer-password-1", "role": "officer", "domains": ["*"]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let officer = login(&server, "officer", "officer-password-1").await;
+    // Indexing follows the acknowledgement: wait until all four are searchable.
+    let mut hits = None;
+    for _ in 0..100 {
+        let r = http::get(
+            server.addr,
+            "/api/v1/search?q=subject:integrity&sort=date-asc",
+            Some(&officer),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        if r.json()["total"] == 4 {
+            hits = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let hits = hits.expect("four messages searchable");
+    let id = hits.json()["hits"][1]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let proof = http::get(
+        server.addr,
+        &format!("/api/v1/messages/{id}/proof"),
+        Some(&officer),
+    )
+    .await;
+    assert_eq!(proof.status, 200, "{}", proof.text());
+    let raw = http::get(
+        server.addr,
+        &format!("/api/v1/messages/{id}/raw"),
+        Some(&officer),
+    )
+    .await;
+    assert_eq!(raw.status, 200);
+    stop_server(server);
+
+    let dir = tmp.path().join("offline");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let public = dir.join("archive.pub");
+    fs::copy(data.join("keys/archive.pub"), &public).expect("public key");
+    let proof_path = dir.join("proof.json");
+    let message_path = dir.join("message.eml");
+    fs::write(&message_path, &raw.body).expect("message");
+    let check = |proof: &[u8], message: &[u8]| -> (Option<i32>, String) {
+        fs::write(&proof_path, proof).expect("proof");
+        fs::write(&message_path, message).expect("message");
+        let out = run(COFFER
+            .command(&dir.join("no-data-dir"))
+            .args(["proof", "verify"])
+            .arg(&proof_path)
+            .arg("--public-key")
+            .arg(&public)
+            .arg("--message")
+            .arg(&message_path));
+        (out.status.code(), stdout(&out))
+    };
+    let (code, out) = check(&proof.body, &raw.body);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("valid inclusion proof"), "{out}");
+    assert!(
+        fs::symlink_metadata(dir.join("no-data-dir")).is_err(),
+        "proof verify needs no data directory"
+    );
+
+    // Any one byte of the proof (sampled across the document, every byte of the tree
+    // head's signature and root included) or of the message: rejected. Every position of
+    // the proof is covered exhaustively, without a process each, by the volume crate's
+    // tests (volume/tests/proofs.rs).
+    let text = String::from_utf8(proof.body.clone()).expect("utf-8");
+    let head_at = text.find("\"tree_head\"").expect("head");
+    let mut positions: Vec<usize> = (0..proof.body.len()).step_by(53).collect();
+    positions.extend((head_at..proof.body.len()).step_by(7));
+    for at in positions {
+        let mut changed = proof.body.clone();
+        changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+        let (code, out) = check(&changed, &raw.body);
+        assert_eq!(code, Some(1), "byte {at} of the proof changed: {out}");
+    }
+    for at in (0..raw.body.len()).step_by(97) {
+        let mut changed = raw.body.clone();
+        changed[at] ^= 0x01;
+        let (code, out) = check(&proof.body, &changed);
+        assert_eq!(code, Some(1), "byte {at} of the message changed: {out}");
+    }
+}
+
+/// A minimal HTTP witness: answers 200 to every POST and keeps the bodies.
+fn http_witness(listener: std::net::TcpListener) -> std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
+    let keep = std::sync::Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let keep = std::sync::Arc::clone(&keep);
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("clone");
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    let mut first = true;
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if first {
+                            first = false;
+                            continue;
+                        }
+                        let l = line.to_ascii_lowercase();
+                        if let Some(v) = l.strip_prefix("content-length:") {
+                            length = v.trim().parse().expect("length");
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    reader.read_exact(&mut body).expect("body");
+                    keep.lock().expect("lock").push(body);
+                    writer
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .expect("answer");
+                }
+            });
+        }
+    });
+    bodies
+}
+
+/// Every signed tree head written in the volumes under `root` (checkpoint and seal
+/// records), as canonical JSON.
+fn heads_in(root: &Path) -> std::collections::BTreeSet<Vec<u8>> {
+    let mut heads = std::collections::BTreeSet::new();
+    for year in fs::read_dir(root).expect("dir") {
+        let dir = year.expect("entry").path();
+        if !dir.join("VOLUME").is_file() {
+            continue;
+        }
+        let (volume, _) = Volume::open_read_only(&dir).expect("open");
+        for seq in 1..=volume.last_seq() {
+            if volume.kind(seq).expect("kind") == RecordKind::Checkpoint {
+                heads.insert(volume.read_meta(seq).expect("meta").1);
+            }
+        }
+    }
+    heads
+}
+
+async fn metric(server: &Server, name: &str, witness: &str) -> Option<f64> {
+    let text = http::get(server.addr, "/metrics", None).await.text();
+    text.lines()
+        .find(|l| l.starts_with(name) && l.contains(witness))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn witnesses_receive_every_head_and_a_stopped_one_never_blocks_acknowledgement() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let other_media = tmp.path().join("other-media");
+    fs::create_dir_all(&other_media).expect("mkdir");
+    fs::create_dir_all(&data).expect("mkdir");
+    let heads_file = other_media.join("heads.jsonl");
+    // An HTTP witness that is down: the port is reserved, nothing listens yet.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let witness_addr = reserved.local_addr().expect("addr");
+    drop(reserved);
+    let witness_url = format!("http://{witness_addr}/heads");
+    fs::write(
+        data.join("coffer.toml"),
+        format!(
+            "[witness]\ntargets = [\"file:{}\", \"{witness_url}\"]\nretry_seconds = 0.1\nmax_retry_seconds = 0.5\n",
+            heads_file.display()
+        ),
+    )
+    .expect("config");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    let smtp = server.smtp.expect("smtp");
+    let started = std::time::Instant::now();
+    send(smtp, 0..10);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "acknowledgement does not wait for a witness"
+    );
+    // The stopped witness is retried and reported: in /metrics and the auditor's view.
+    let mut failures = 0.0;
+    for _ in 0..100 {
+        failures = metric(&server, "coffer_witness_failures", &witness_url)
+            .await
+            .unwrap_or(0.0);
+        if failures >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(failures >= 2.0, "retried: {failures}");
+    assert_eq!(
+        metric(&server, "coffer_witness_up", &witness_url).await,
+        Some(0.0)
+    );
+    let admin = login(&server, "admin", ADMIN_PASSWORD).await;
+    let view = http::get(server.addr, "/api/v1/witnesses", Some(&admin)).await;
+    assert_eq!(view.status, 200, "{}", view.text());
+    let view = view.json();
+    let http_status = view["witnesses"]
+        .as_array()
+        .expect("witnesses")
+        .iter()
+        .find(|w| w["target"] == witness_url.as_str())
+        .expect("http witness listed")
+        .clone();
+    assert!(http_status["last_error"].is_string(), "{http_status}");
+    assert!(http_status["pending"].as_u64().expect("pending") > 0);
+
+    // The witness comes back: everything waiting reaches it.
+    let bodies = http_witness(std::net::TcpListener::bind(witness_addr).expect("rebind"));
+    for _ in 0..200 {
+        if metric(&server, "coffer_witness_pending_heads", &witness_url).await == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metric(&server, "coffer_witness_pending_heads", &witness_url).await,
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&server, "coffer_witness_up", &witness_url).await,
+        Some(1.0)
+    );
+    stop_server(server);
+
+    // Every head the volumes hold reached the file witness and the HTTP witness.
+    let mut written = heads_in(&data.join("volumes"));
+    written.extend(heads_in(&data.join("audit")));
+    assert!(
+        written.len() >= 10,
+        "one head per commit: {}",
+        written.len()
+    );
+    let in_file: std::collections::BTreeSet<Vec<u8>> = fs::read_to_string(&heads_file)
+        .expect("heads file")
+        .lines()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    let over_http: std::collections::BTreeSet<Vec<u8>> =
+        bodies.lock().expect("lock").iter().cloned().collect();
+    let missing_file: Vec<_> = written.difference(&in_file).collect();
+    assert!(
+        missing_file.is_empty(),
+        "{} heads not in the file",
+        missing_file.len()
+    );
+    let missing_http: Vec<_> = written.difference(&over_http).collect();
+    assert!(
+        missing_http.is_empty(),
+        "{} heads not posted",
+        missing_http.len()
+    );
+}
