@@ -165,6 +165,7 @@ impl Archive {
                 .map(|a| a.trim().to_ascii_lowercase())
                 .collect(),
             zstd_level: options.volume.zstd_level,
+            volumes: Some(Arc::clone(&views.volumes)),
         };
         let writer = Writer::new(
             Arc::clone(&views.volumes),

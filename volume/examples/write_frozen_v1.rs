@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use coffer_volume::keys::{PRIVATE_KEY_FILE, PUBLIC_KEY_FILE};
 use coffer_volume::merkle::leaf_hash;
-use coffer_volume::record::{PREFIX_LEN, RecordHeader, sha256};
+use coffer_volume::record::{PREFIX_LEN_V1 as PREFIX_LEN, RecordHeader, sha256};
 use coffer_volume::segment::SEGMENT_HEADER_LEN;
 use coffer_volume::{ArchiveKey, Prepared, RecordKind, Volume, VolumeConfig};
 use frozen_schema::{

@@ -3,6 +3,7 @@
 //! kind, a receive time, opaque metadata and opaque content.
 //!
 //! - [`record`]: the byte layout of a record (pure encode/decode/hash).
+//! - [`codec`]: zstd content, per-volume dictionaries and their trainer.
 //! - [`merkle`]: RFC 6962 / 9162 Merkle trees, inclusion and consistency proofs and
 //!   their verifiers.
 //! - [`Volume`]: create, open (with recovery), append with group commit, checkpoint,
@@ -20,6 +21,7 @@
 //! append is acknowledged only once fsynced; a volume never opens for writing past a
 //! damaged record.
 
+pub mod codec;
 mod error;
 mod fsutil;
 pub mod keys;
@@ -33,6 +35,7 @@ pub mod treehead;
 mod verify;
 mod volume;
 
+pub use codec::DictionaryConfig;
 pub use error::{Error, Result, is_storage_full};
 pub use keys::{ArchiveKey, PublicKey, PublicKeyError};
 pub use lock::{DataDirLock, LOCK_FILE};

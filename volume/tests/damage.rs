@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use coffer_volume::record::{PREFIX_LEN, RecordHeader, sha256};
+use coffer_volume::record::{PREFIX_LEN_V2 as PREFIX_LEN, RecordHeader, sha256};
 use coffer_volume::{ArchiveKey, Error, RecordKind, Volume, VolumeConfig, verify_volume};
 
 fn small_config() -> VolumeConfig {
@@ -19,6 +19,7 @@ fn small_config() -> VolumeConfig {
         checkpoint_every: 4,
         checkpoint_interval: Duration::from_secs(3600),
         zstd_level: 3,
+        ..VolumeConfig::default()
     }
 }
 

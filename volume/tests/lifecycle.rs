@@ -16,6 +16,7 @@ fn config() -> VolumeConfig {
         checkpoint_every: 10,
         checkpoint_interval: Duration::from_secs(3600),
         zstd_level: 3,
+        ..VolumeConfig::default()
     }
 }
 
