@@ -386,13 +386,12 @@ impl Verifier<'_> {
                         "content does not match its SHA-256",
                     );
                 } else if header.kind == RecordKind::Dictionary {
-                    match check_dictionary(&content)
+                    // Not a zstd dictionary (version 1 allowed any content) is no
+                    // problem by itself; a record naming it as its dictionary is.
+                    if let Ok(dict) = check_dictionary(&content)
                         .and_then(|_| VolumeDictionary::for_reading(seq, &content))
                     {
-                        Ok(dict) => {
-                            self.dictionaries.insert(seq, std::sync::Arc::new(dict));
-                        }
-                        Err(what) => self.problem(name, Some(offset), Some(seq), what),
+                        self.dictionaries.insert(seq, std::sync::Arc::new(dict));
                     }
                 }
             }

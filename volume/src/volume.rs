@@ -418,26 +418,26 @@ impl Volume {
         let last_checkpoint_size = scan.latest_tree_head.as_ref().map_or(0, |h| h.tree_size);
         let mut dictionaries = HashMap::new();
         let newest = scan.dictionaries.keys().next_back().copied();
-        let mut current = None;
+        let mut current_dict = None;
         for (seq, bytes) in &scan.dictionaries {
             let loaded = if writable && Some(*seq) == newest {
                 VolumeDictionary::for_writing(*seq, bytes, config.dictionary.level)
             } else {
                 VolumeDictionary::for_reading(*seq, bytes)
             };
-            let dict = Arc::new(loaded.map_err(|detail| Error::Corruption {
-                volume: dir.to_path_buf(),
-                segment: String::new(),
-                offset: 0,
-                seq: Some(*seq),
-                detail,
-            })?);
+            // A dictionary zstd does not load is reported when a record needs it.
+            let Ok(dict) = loaded else { continue };
+            let dict = Arc::new(dict);
             if dict.can_compress() {
-                current = Some(Arc::clone(&dict));
+                current_dict = Some(Arc::clone(&dict));
             }
             dictionaries.insert(*seq, dict);
         }
-        let trainer = Trainer::new(config.dictionary.clone(), current, scan.dictionaries.len());
+        let trainer = Trainer::new(
+            config.dictionary.clone(),
+            current_dict,
+            scan.dictionaries.len(),
+        );
         let state = State {
             manifest,
             locs: scan.locs,
@@ -1354,12 +1354,12 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                                 .ok()
                                 .filter(|c| sha256(c) == header.content_sha256);
                         let ok = content.is_some();
+                        // Content that is no zstd dictionary (version 1 allowed any) is
+                        // not damage; a record naming it as its dictionary is.
                         if header.kind == RecordKind::Dictionary
                             && let Some(content) = content
+                            && crate::codec::check_dictionary(&content).is_ok()
                         {
-                            if let Err(detail) = crate::codec::check_dictionary(&content) {
-                                return Err(corrupt(offset, Some(seq), detail));
-                            }
                             out.dictionaries.insert(seq, content);
                         }
                         if !ok {

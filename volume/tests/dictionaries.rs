@@ -204,7 +204,14 @@ fn a_version_1_volume_continues_in_version_2_and_verifies() {
     manifest.state = VolumeState::Open;
     manifest.sealed_us = None;
     manifest.store(&vdir).expect("store");
-    let key = ArchiveKey::load(&fixture.join("TEST-ONLY-archive.key")).expect("fixture key");
+    let keys = tmp.path().join("keys");
+    fs::create_dir_all(&keys).expect("keys dir");
+    fs::copy(
+        fixture.join("TEST-ONLY-archive.key"),
+        keys.join(coffer_volume::keys::PRIVATE_KEY_FILE),
+    )
+    .expect("fixture key");
+    let key = ArchiveKey::load_or_create(&keys).expect("fixture key").0;
     let (v, _) = Volume::open_writer(&vdir, &key, config()).expect("open v1 volume");
     assert_eq!(v.last_seq(), 10);
     let old: Vec<Vec<u8>> = (1..=10)
