@@ -33,8 +33,10 @@ pub const ZSTD_DICT_MAGIC: [u8; 4] = [0x37, 0xA4, 0x30, 0xEC];
 pub struct DictionaryConfig {
     /// Whether new records may use dictionaries at all.
     pub enabled: bool,
-    /// Content seen before the first dictionary is trained, and the size of the
-    /// rolling window of samples a dictionary is trained from.
+    /// Samples seen before the first dictionary is trained (small, so that most of a
+    /// volume benefits; a larger one replaces it once `sample_bytes` were seen).
+    pub first_sample_bytes: usize,
+    /// The rolling window of samples later dictionaries are trained from.
     pub sample_bytes: usize,
     /// Only the first bytes of each message are sampled (headers and text; long
     /// attachments would crowd them out and gain nothing).
@@ -56,6 +58,7 @@ impl Default for DictionaryConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            first_sample_bytes: 1024 * 1024,
             sample_bytes: 8 * 1024 * 1024,
             max_sample_len: 16 * 1024,
             max_size: 256 * 1024,
@@ -264,6 +267,9 @@ pub(crate) struct Trainer {
     phase: Phase,
     training: bool,
     dictionaries: usize,
+    /// The first dictionary came from `first_sample_bytes`: replace it once the full
+    /// window was seen.
+    upgrade: bool,
 }
 
 impl Trainer {
@@ -287,6 +293,7 @@ impl Trainer {
             phase,
             training: false,
             dictionaries: count,
+            upgrade: false,
         }
     }
 
@@ -320,10 +327,15 @@ impl Trainer {
             self.sampled -= old.len();
         }
         let window = self.config.window_bytes;
-        let due = match &mut self.phase {
-            Phase::Collecting => {
-                self.sampled + self.config.max_sample_len > self.config.sample_bytes
-            }
+        let full = self.sampled + self.config.max_sample_len > self.config.sample_bytes;
+        let upgrade = self.upgrade && full;
+        let target = if self.dictionaries == 0 {
+            self.config.first_sample_bytes.min(self.config.sample_bytes)
+        } else {
+            self.config.sample_bytes
+        };
+        let phase_due = match &mut self.phase {
+            Phase::Collecting => self.sampled + self.config.max_sample_len > target,
             Phase::Baseline { raw, stored } => {
                 if with_dictionary {
                     *raw += content.len() as u64;
@@ -358,8 +370,12 @@ impl Trainer {
             }
             Phase::Done => false,
         };
+        let due = phase_due || upgrade;
         if !due || self.training {
             return None;
+        }
+        if upgrade {
+            self.upgrade = false;
         }
         self.training = true;
         Some(self.samples.iter().cloned().collect())
@@ -371,6 +387,8 @@ impl Trainer {
         self.training = false;
         match dict {
             Some(dict) => {
+                self.upgrade = self.dictionaries == 0
+                    && self.config.first_sample_bytes < self.config.sample_bytes;
                 self.dictionaries += 1;
                 self.current = Some(dict);
                 self.phase = if self.dictionaries >= self.config.max_dictionaries {
@@ -506,5 +524,38 @@ mod tests {
             i += 1;
         }
         assert!(retrain, "drift was not noticed");
+    }
+
+    #[test]
+    fn a_small_first_dictionary_is_replaced_once_the_full_window_was_seen() {
+        let config = DictionaryConfig {
+            first_sample_bytes: 16 * 1024,
+            sample_bytes: 96 * 1024,
+            ..DictionaryConfig::default()
+        };
+        let mut trainer = Trainer::new(config, None, 0);
+        let (mut i, mut seen) = (0, 0);
+        let first = loop {
+            let m = message(i);
+            seen += m.len();
+            i += 1;
+            if let Some(samples) = trainer.observe(&m, m.len() / 2, false) {
+                break samples;
+            }
+        };
+        assert!(seen < 24 * 1024, "first dictionary after {seen} bytes");
+        let trained = train(&first, 8 * 1024).expect("trains");
+        let dict = VolumeDictionary::for_writing(2, &trained.bytes, 3).expect("loads");
+        trainer.installed(Some(Arc::new(dict)));
+        let second = loop {
+            let m = message(i);
+            i += 1;
+            // Steady ratio: only the upgrade can make a dictionary due.
+            if let Some(samples) = trainer.observe(&m, m.len() / 5, true) {
+                break samples;
+            }
+            assert!(i < 100_000, "never upgraded");
+        };
+        assert!(second.iter().map(Vec::len).sum::<usize>() > 80 * 1024);
     }
 }

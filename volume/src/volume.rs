@@ -672,7 +672,8 @@ impl Volume {
                 meta.into_bytes(),
                 Some(&trained.bytes),
                 None,
-                self.inner.config.zstd_level,
+                // Written once per dictionary, read once per open: worth the best level.
+                19,
             )
             .map_err(|e| e.to_string())?;
             let mut st = self.lock();
