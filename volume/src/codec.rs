@@ -529,8 +529,8 @@ mod tests {
     #[test]
     fn a_small_first_dictionary_is_replaced_once_the_full_window_was_seen() {
         let config = DictionaryConfig {
-            first_sample_bytes: 16 * 1024,
-            sample_bytes: 96 * 1024,
+            first_sample_bytes: 48 * 1024,
+            sample_bytes: 160 * 1024,
             ..DictionaryConfig::default()
         };
         let mut trainer = Trainer::new(config, None, 0);
@@ -543,8 +543,8 @@ mod tests {
                 break samples;
             }
         };
-        assert!(seen < 24 * 1024, "first dictionary after {seen} bytes");
-        let trained = train(&first, 8 * 1024).expect("trains");
+        assert!(seen < 64 * 1024, "first dictionary after {seen} bytes");
+        let trained = train(&first, 4 * 1024).expect("trains");
         let dict = VolumeDictionary::for_writing(2, &trained.bytes, 3).expect("loads");
         trainer.installed(Some(Arc::new(dict)));
         let second = loop {
@@ -556,6 +556,6 @@ mod tests {
             }
             assert!(i < 100_000, "never upgraded");
         };
-        assert!(second.iter().map(Vec::len).sum::<usize>() > 80 * 1024);
+        assert!(second.iter().map(Vec::len).sum::<usize>() > 140 * 1024);
     }
 }
