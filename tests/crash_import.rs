@@ -15,7 +15,7 @@ use common::*;
 fn volume_messages(data: &std::path::Path) -> u64 {
     let out = run(coffer(data).args(["volume", "list", "--json"]));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("volume list json");
-    list.as_array().map_or(0, |a| {
+    list["volumes"].as_array().map_or(0, |a| {
         a.iter().map(|v| v["messages"].as_u64().unwrap_or(0)).sum()
     })
 }
@@ -110,5 +110,8 @@ fn import_killed_at_random_moments_loses_nothing_and_stores_nothing_twice() {
     let list: serde_json::Value =
         serde_json::from_slice(&run(coffer(&data).args(["volume", "list", "--json"])).stdout)
             .expect("json");
-    assert_eq!(list[0]["index_lag"], 0, "the index caught up: {list}");
+    assert_eq!(
+        list["volumes"][0]["index_lag"], 0,
+        "the index caught up: {list}"
+    );
 }

@@ -104,8 +104,19 @@ fn eml_fixtures_import_verify_show_reimport_and_tamper() {
 
     let list = run(coffer(&data).args(["volume", "list", "--json"]));
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("list json");
-    let row = &list[0];
+    let row = &list["volumes"][0];
     assert_eq!(row["messages"], unique.len() as u64);
+    // Capacity figures (issue 24): the ratio, the index and the catalog sizes.
+    let ratio = row["ratio"].as_f64().expect("ratio");
+    assert!(ratio > 0.0 && ratio < 1.5, "{row}");
+    assert!(
+        row["index_bytes"].as_u64().expect("index bytes") > 0,
+        "{row}"
+    );
+    assert!(
+        list["catalog_bytes"].as_u64().expect("catalog bytes") > 0,
+        "{list}"
+    );
     assert_eq!(row["index_lag"], 0, "{row}");
     assert!(
         row["key_fingerprint"]
@@ -125,7 +136,7 @@ fn eml_fixtures_import_verify_show_reimport_and_tamper() {
     let list2: serde_json::Value =
         serde_json::from_slice(&run(coffer(&data).args(["volume", "list", "--json"])).stdout)
             .expect("json");
-    assert_eq!(list2[0]["messages"], row["messages"]);
+    assert_eq!(list2["volumes"][0]["messages"], row["messages"]);
 
     // The catalog is checked against the volumes too: a row whose hash no longer
     // matches its record makes verification fail.
@@ -371,7 +382,7 @@ fn generated_mbox_and_maildir_edge_cases() {
     let list: serde_json::Value =
         serde_json::from_slice(&run(coffer(&data).args(["volume", "list", "--json"])).stdout)
             .expect("json");
-    assert_eq!(list[0]["messages"], unique.len() as u64);
+    assert_eq!(list["volumes"][0]["messages"], unique.len() as u64);
     assert_eq!(run(coffer(&data).arg("verify")).status.code(), Some(0));
 }
 

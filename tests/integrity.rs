@@ -12,7 +12,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use coffer_volume::record::{PREFIX_LEN, RecordHeader};
+use coffer_volume::record::{PREFIX_LEN_V1, RecordHeader};
 use coffer_volume::segment::SegmentHeader;
 use coffer_volume::{ArchiveKey, Prepared, RecordKind, Volume, VolumeConfig};
 use common::*;
@@ -75,7 +75,8 @@ fn record_offsets(segment: &Path) -> Vec<(u64, RecordHeader)> {
     let bytes = fs::read(segment).expect("segment");
     let mut offset = coffer_volume::segment::SEGMENT_HEADER_LEN as usize;
     let mut out = Vec::new();
-    while offset + PREFIX_LEN <= bytes.len() {
+    // A record is at least a version-1 prefix long; its header says how long it is.
+    while offset + PREFIX_LEN_V1 <= bytes.len() {
         let header = RecordHeader::decode(&bytes[offset..]).expect("header");
         out.push((offset as u64, header.clone()));
         offset += header.record_len() as usize;

@@ -230,7 +230,7 @@ fn registry_samples_are_archived_verified_and_found() {
 
     let list = run(coffer(&data).args(["volume", "list", "--json"]));
     let volumes: serde_json::Value = serde_json::from_slice(&list.stdout).expect("list json");
-    for volume in volumes.as_array().expect("volumes") {
+    for volume in volumes["volumes"].as_array().expect("volumes") {
         assert_eq!(volume["index_lag"].as_u64(), Some(0), "{volume}");
     }
 

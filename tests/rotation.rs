@@ -17,7 +17,8 @@ use common::*;
 fn volume_list(data: &Path) -> serde_json::Value {
     let out = run(coffer(data).args(["volume", "list", "--json"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    serde_json::from_slice(&out.stdout).expect("json")
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    listing["volumes"].clone()
 }
 
 fn state_of(list: &serde_json::Value, year: i64) -> String {

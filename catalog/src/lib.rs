@@ -252,6 +252,18 @@ impl Catalog {
         &self.pool
     }
 
+    /// Moves SQLite's write-ahead log into the database file and truncates it (after
+    /// bulk work: an import leaves a WAL of several MB that otherwise stays until the
+    /// last connection closes cleanly). Nothing to do for PostgreSQL.
+    pub async fn checkpoint_wal(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Closes the pool (flushes SQLite's WAL on the last connection).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -8,7 +8,9 @@
 
 use coffer_extract::ExtractLimits;
 use coffer_model::{Envelope, MessageDoc, Sha256};
-use coffer_volume::{Prepared, RecordKind};
+use std::sync::Arc;
+
+use coffer_volume::{Prepared, RecordKind, VolumeSet};
 use sha2::Digest;
 
 use crate::error::Result;
@@ -74,8 +76,12 @@ pub struct Analyzer {
     /// The archive's own journal addresses (lowercased): envelope recipients of
     /// journaled mail that are not participants.
     pub journal_addresses: Vec<String>,
-    /// zstd level of new records.
+    /// zstd level of new records compressed without a dictionary.
     pub zstd_level: i32,
+    /// The mail volumes: a record is prepared by the volume of its receive year, which
+    /// compresses it with its dictionary and learns from it (`None`: plain zstd at
+    /// `zstd_level`).
+    pub volumes: Option<Arc<VolumeSet>>,
 }
 
 impl Analyzer {
@@ -133,6 +139,21 @@ impl Analyzer {
     }
 
     fn record(&self, analyzed: &Analyzed) -> Result<Prepared> {
+        // Only a volume that exists already: analysing a message must not create a
+        // year's volume the writer may never write to (a duplicate, an exclusion).
+        let year = crate::clock::year_of(analyzed.received_us);
+        if let Some(volume) = match &self.volumes {
+            Some(volumes) => volumes.get(year)?,
+            None => None,
+        } {
+            return Ok(volume.prepare(
+                RecordKind::Message,
+                analyzed.received_us,
+                analyzed.meta.to_bytes(),
+                Some(&analyzed.raw),
+                Some(analyzed.sha256.0),
+            )?);
+        }
         Ok(Prepared::new(
             RecordKind::Message,
             analyzed.received_us,

@@ -165,6 +165,7 @@ impl Archive {
                 .map(|a| a.trim().to_ascii_lowercase())
                 .collect(),
             zstd_level: options.volume.zstd_level,
+            volumes: Some(Arc::clone(&views.volumes)),
         };
         let writer = Writer::new(
             Arc::clone(&views.volumes),
@@ -281,6 +282,10 @@ impl Archive {
         let checkpointed = self.checkpoint_all().await;
         let flushed = self.flush().await.and(checkpointed);
         self.applier.stop().await;
+        // The catalog's WAL back into its file (issue 24: several MB after an import).
+        if let Err(e) = self.views.catalog.checkpoint_wal().await {
+            tracing::warn!(error = %e, "catalog WAL checkpoint failed; the WAL stays until the next one");
+        }
         flushed
     }
 }

@@ -58,6 +58,25 @@ impl DataDir {
     pub fn audit(&self) -> PathBuf {
         self.root.join("audit")
     }
+    /// Bytes of `<root>/index/YYYY`, the search index of one year (0 when absent).
+    pub fn index_bytes(&self, year: i32) -> u64 {
+        disk_bytes(&self.index().join(format!("{year:04}")))
+    }
+    /// Bytes of the embedded catalog with its write-ahead log and shared memory
+    /// (`None` when the catalog is not an SQLite file here, e.g. PostgreSQL).
+    pub fn catalog_bytes(&self) -> Option<u64> {
+        let main = self.catalog_file();
+        let len = std::fs::symlink_metadata(&main).ok()?.len();
+        let side = ["-wal", "-shm"]
+            .iter()
+            .map(|suffix| {
+                let mut name = main.clone().into_os_string();
+                name.push(suffix);
+                std::fs::symlink_metadata(PathBuf::from(name)).map_or(0, |m| m.len())
+            })
+            .sum::<u64>();
+        Some(len + side)
+    }
 
     /// Creates the directory (mode 0700) if needed; an existing one readable or
     /// searchable by others is tightened to 0700, with a warning: everything inside —
@@ -134,4 +153,21 @@ impl WritableDataDir {
     pub fn key(&self) -> &ArchiveKey {
         &self.key
     }
+}
+
+/// Bytes of the regular files under `path` (recursively; symlinks not followed; 0 when
+/// it does not exist). For capacity figures, not for anything that must be exact.
+pub fn disk_bytes(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    if !meta.is_dir() {
+        return 0;
+    }
+    std::fs::read_dir(path).map_or(0, |entries| {
+        entries.flatten().map(|e| disk_bytes(&e.path())).sum()
+    })
 }

@@ -47,12 +47,12 @@ pub enum IngestError {
     Batch(Arc<IngestError>),
     /// A record's custody metadata (JSON, written by Coffer) does not decode: the record
     /// bytes are intact (the volume verified them) but their metadata is unreadable.
-    #[error("{what} metadata: {source}")]
+    #[error("{what} metadata: {detail}")]
     Metadata {
         /// `message` or `link`.
         what: &'static str,
-        /// The decoding error.
-        source: serde_json::Error,
+        /// What is wrong with it.
+        detail: String,
     },
     /// No archived message answers to what was asked (the reason says what).
     #[error("{0}")]

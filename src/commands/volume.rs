@@ -17,7 +17,8 @@ use crate::output;
 /// `coffer volume ...`.
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
-    /// List the volumes: year, state, records, messages, bytes, tree head, key, index lag.
+    /// List the volumes: year, state, records, messages, raw and stored bytes and their
+    /// ratio, index bytes, tree head, key, index lag; then the catalog's bytes.
     List {
         /// Print as JSON.
         #[arg(long)]
@@ -49,6 +50,17 @@ pub enum VolumeCommand {
 /// waits to be killed (crash drills and tests).
 const PAUSE_VAR: &str = "COFFER_PAUSE_AFTER";
 
+/// What `volume list --json` prints: the volumes and the archive-wide sizes.
+#[derive(Debug, Serialize)]
+struct Listing {
+    volumes: Vec<VolumeRow>,
+    raw_bytes: u64,
+    stored_bytes: u64,
+    index_bytes: u64,
+    /// The SQLite catalog with its WAL (absent for PostgreSQL).
+    catalog_bytes: Option<u64>,
+}
+
 #[derive(Debug, Serialize)]
 struct VolumeRow {
     year: i32,
@@ -57,6 +69,10 @@ struct VolumeRow {
     messages: u64,
     raw_bytes: u64,
     stored_bytes: u64,
+    /// stored_bytes / raw_bytes (0 when nothing is stored).
+    ratio: f64,
+    dictionaries: u64,
+    index_bytes: u64,
     segments: u32,
     tree_size: u64,
     root_hash: String,
@@ -77,6 +93,9 @@ impl VolumeRow {
             messages: 0,
             raw_bytes: 0,
             stored_bytes: 0,
+            ratio: 0.0,
+            dictionaries: 0,
+            index_bytes: 0,
             segments: 0,
             tree_size: 0,
             root_hash: String::new(),
@@ -101,7 +120,8 @@ pub async fn run(data_dir: &Path, command: VolumeCommand) -> Result<i32> {
 
 async fn list(data_dir: &Path, json: bool) -> Result<i32> {
     let data_dir = data_dir.to_path_buf();
-    let rows = tokio::task::spawn_blocking(move || -> Result<(Vec<VolumeRow>, Option<String>)> {
+    let rows = tokio::task::spawn_blocking(move || -> Result<(Listing, Option<String>)> {
+        let layout = coffer_ingest::DataDir::new(&data_dir);
         let set = VolumeSet::reader(&data_dir.join("volumes"), "mail");
         let index = IndexSet::open_read_only(&data_dir.join("index")).ok();
         let archive_key = PublicKey::load(
@@ -133,6 +153,13 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
                 messages: stats.messages,
                 raw_bytes: stats.raw_bytes,
                 stored_bytes: stats.stored_bytes,
+                ratio: if stats.raw_bytes == 0 {
+                    0.0
+                } else {
+                    stats.stored_bytes as f64 / stats.raw_bytes as f64
+                },
+                dictionaries: stats.dictionaries,
+                index_bytes: layout.index_bytes(year),
                 segments: stats.segments,
                 tree_size,
                 root_hash: hex::encode(volume.root_at(tree_size)?),
@@ -143,15 +170,23 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
                 location: volume.dir().display().to_string(),
             });
         }
-        Ok((rows, archive_key))
+        let listing = Listing {
+            raw_bytes: rows.iter().map(|r| r.raw_bytes).sum(),
+            stored_bytes: rows.iter().map(|r| r.stored_bytes).sum(),
+            index_bytes: coffer_ingest::data_dir::disk_bytes(&layout.index()),
+            catalog_bytes: layout.catalog_bytes(),
+            volumes: rows,
+        };
+        Ok((listing, archive_key))
     })
     .await
     .context("listing panicked")??;
-    let (rows, key) = rows;
+    let (listing, key) = rows;
     if json {
-        output::print_json(&rows)?;
+        output::print_json(&listing)?;
         return Ok(0);
     }
+    let rows = &listing.volumes;
     if let Some(key) = key {
         crate::outln!("archive key {key}");
     }
@@ -168,19 +203,39 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
             continue;
         }
         crate::outln!(
-            "{}  {:<6}  {} records  {} messages  raw {}  stored {}  tree size {} (signed {})  root {}  key {}  index lag {}",
+            "{}  {:<6}  {} records  {} messages  raw {}  stored {} ({:.2} x raw, {} dictionaries)  index {}  tree size {} (signed {})  root {}  key {}  index lag {}",
             r.year,
             r.state,
             r.records,
             r.messages,
             output::bytes(r.raw_bytes),
             output::bytes(r.stored_bytes),
+            r.ratio,
+            r.dictionaries,
+            output::bytes(r.index_bytes),
             r.tree_size,
             r.signed_tree_size
                 .map_or("none".to_string(), |s| s.to_string()),
             r.root_hash,
             r.key_fingerprint,
             r.index_lag
+        );
+    }
+    if !rows.is_empty() {
+        let raw = listing.raw_bytes.max(1) as f64;
+        let share = |n: u64| n as f64 / raw;
+        let catalog = listing
+            .catalog_bytes
+            .map_or("not a file here".to_string(), |c| {
+                format!("{} ({:.2} x raw)", output::bytes(c), share(c))
+            });
+        crate::outln!(
+            "total  raw {}  volumes {} ({:.2} x raw)  index {} ({:.2} x raw)  catalog {catalog}",
+            output::bytes(listing.raw_bytes),
+            output::bytes(listing.stored_bytes),
+            share(listing.stored_bytes),
+            output::bytes(listing.index_bytes),
+            share(listing.index_bytes),
         );
     }
     Ok(0)

@@ -11,6 +11,11 @@
 //! cargo run -p coffer-volume --example write_frozen_v1 [-- DIR]
 //! ```
 //!
+//! Since record version 2 (issue 24) today's writer writes version-2 records, so this
+//! program no longer reproduces `testdata/v1` byte for byte (it was run at f242d7a or
+//! earlier); it stays as the record of how that fixture was made. A frozen version-2
+//! fixture (`testdata/v2/`) needs its own generator.
+//!
 //! `DIR` defaults to `volume/testdata/v1`. The test key is read from
 //! `DIR/TEST-ONLY-archive.key` when present, and generated (and written there) when not.
 
@@ -24,7 +29,7 @@ use std::time::Duration;
 
 use coffer_volume::keys::{PRIVATE_KEY_FILE, PUBLIC_KEY_FILE};
 use coffer_volume::merkle::leaf_hash;
-use coffer_volume::record::{PREFIX_LEN, RecordHeader, sha256};
+use coffer_volume::record::{PREFIX_LEN_V1 as PREFIX_LEN, RecordHeader, sha256};
 use coffer_volume::segment::SEGMENT_HEADER_LEN;
 use coffer_volume::{ArchiveKey, Prepared, RecordKind, Volume, VolumeConfig};
 use frozen_schema::{

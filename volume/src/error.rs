@@ -104,6 +104,15 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// A record prepared with a dictionary this volume does not hold (a programming
+    /// error: records are prepared by the volume they are written to).
+    #[error("volume {}: {detail}", volume.display())]
+    Dictionary {
+        /// The volume directory.
+        volume: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// The data directory is locked by another writer.
     #[error("data directory {} is in use by another Coffer process ({holder}); stop it first or use a read-only command", path.display())]
     Locked {
@@ -151,7 +160,7 @@ impl Error {
             Error::Corruption { .. } | Error::Manifest { .. } | Error::SegmentHeader(_) => {
                 ErrorCode::Corruption
             }
-            Error::Incompatible { .. } => ErrorCode::Internal,
+            Error::Incompatible { .. } | Error::Dictionary { .. } => ErrorCode::Internal,
             Error::Sealed(_) | Error::ReadOnly(_) | Error::Locked { .. } => ErrorCode::Conflict,
             Error::WriterFailed(_) | Error::Offline { .. } => ErrorCode::Unavailable,
             Error::Relocation(_) => ErrorCode::Conflict,

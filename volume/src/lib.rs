@@ -3,6 +3,7 @@
 //! kind, a receive time, opaque metadata and opaque content.
 //!
 //! - [`record`]: the byte layout of a record (pure encode/decode/hash).
+//! - [`codec`]: zstd content, per-volume dictionaries and their trainer.
 //! - [`merkle`]: RFC 6962 / 9162 Merkle trees, inclusion and consistency proofs and
 //!   their verifiers.
 //! - [`Volume`]: create, open (with recovery), append with group commit, checkpoint,
@@ -23,6 +24,7 @@
 //! append is acknowledged only once fsynced; a volume never opens for writing past a
 //! damaged record.
 
+pub mod codec;
 mod error;
 mod fsutil;
 mod heads;
@@ -40,6 +42,7 @@ pub mod treehead;
 mod verify;
 mod volume;
 
+pub use codec::DictionaryConfig;
 pub use error::{Error, Result, is_storage_full};
 pub use heads::HeadSink;
 pub use keys::{ArchiveKey, PublicKey, PublicKeyError};

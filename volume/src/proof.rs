@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::PublicKey;
 use crate::merkle::{Hash, ProofError, leaf_hash, verify_consistency, verify_inclusion};
-use crate::record::{HEADER_LEN, RecordHeader, record_hash, sha256};
+use crate::record::{RecordHeader, header_len, record_hash, sha256};
 use crate::treehead::{SignedTreeHead, strict_hex};
 
 /// The `format` of an inclusion proof.
@@ -193,13 +193,16 @@ impl InclusionProof {
             (None, None, None) => None,
             (Some(header), Some(meta), Some(content)) => {
                 let bytes = hex_vec(header, "record_header")?;
-                let encoded: [u8; HEADER_LEN] = bytes.as_slice().try_into().map_err(|_| {
-                    ProofCheckError::Mismatch(format!(
-                        "record_header is {} bytes, not {HEADER_LEN}",
+                // The header's version (byte 4) says how long it is (FORMAT.md).
+                let expected = bytes.get(4).copied().and_then(header_len);
+                if expected != Some(bytes.len()) {
+                    return mismatch(format!(
+                        "record_header is {} bytes, not a record header of a known version",
                         bytes.len()
-                    ))
-                })?;
-                let decoded = RecordHeader::decode(&encoded)
+                    ));
+                }
+                let encoded = bytes.as_slice();
+                let decoded = RecordHeader::decode(encoded)
                     .map_err(|e| ProofCheckError::Mismatch(format!("record_header: {e}")))?;
                 let meta = hex_vec(meta, "record_meta")?;
                 if decoded.seq != self.leaf_index + 1 {
@@ -211,7 +214,7 @@ impl InclusionProof {
                 if decoded.meta_len as usize != meta.len() {
                     return mismatch("record_meta length differs from the header's".into());
                 }
-                if record_hash(&encoded, &meta) != record {
+                if record_hash(encoded, &meta) != record {
                     return mismatch(
                         "record hash does not match the record header and metadata".into(),
                     );

@@ -1,21 +1,30 @@
 //! The byte layout of one volume record: encoding, decoding and hashing, pure functions
 //! over byte slices (no I/O). `FORMAT.md` documents the same layout for auditors.
 //!
+//! Two record versions are read; version 2 is written.
+//!
 //! ```text
-//! // { magic "CFRC" | version u8 | kind u8 | codec u8 | reserved u8 | seq u64 |
+//! // version 1: { magic "CFRC" | version=1 u8 | kind u8 | codec u8 | reserved u8 | seq u64 |
 //! //   received_us i64 | meta_len u32 | raw_len u32 | stored_len u32 |
 //! //   content_sha256 [32] | prev_hash [32] | header_crc32 u32 }      = 104-byte header
-//! // | record_hash [32] = SHA-256(header[0..100] ‖ meta)
-//! // | meta [meta_len] | stored content [stored_len]
+//! // version 2: { magic "CFRC" | version=2 u8 | kind u8 | codec u8 | flags u8 | seq u64 |
+//! //   received_us i64 | meta_len u32 | raw_len u32 | stored_len u32 | dict_ref u64 |
+//! //   content_sha256 [32] | stored_sha256 [32] | prev_hash [32] | header_crc32 u32 }
+//! //                                                                  = 144-byte header
+//! // then, both: record_hash [32] = SHA-256(header without its CRC ‖ meta)
+//! //   | meta [meta_len] | stored content [stored_len]
 //! ```
 //!
 //! All integers are little-endian. The record hash commits to every header field
 //! (kind, sequence, receive time, lengths, codec, the SHA-256 of the original content
-//! and the previous record's hash) and to the metadata. It commits to the stored
-//! (compressed) content through `content_sha256`: a reader decompresses and checks it.
-//! So an exported original, its header and its metadata verify against the chain
-//! without the compressed form. The CRC over the header lets recovery tell a torn write
-//! from a damaged header before it trusts any length field.
+//! and the previous record's hash; in version 2 also the flags, the dictionary
+//! reference and the SHA-256 of the stored bytes) and to the metadata. Version 1
+//! commits to the stored (compressed) content only through `content_sha256`: a reader
+//! decompresses and checks it. Version 2 also names the SHA-256 of the stored bytes, so
+//! they can be checked without decompressing (and, once content can be encrypted,
+//! without the key). Either way an exported original, its header and its metadata
+//! verify against the chain without the compressed form. The CRC over the header lets
+//! recovery tell a torn write from a damaged header before it trusts any length field.
 
 use sha2::{Digest, Sha256};
 
@@ -24,17 +33,26 @@ use crate::merkle::Hash;
 /// Magic bytes at the start of every record.
 pub const RECORD_MAGIC: [u8; 4] = *b"CFRC";
 /// Record format version written by this code.
-pub const RECORD_VERSION: u8 = 1;
+pub const RECORD_VERSION: u8 = 2;
 /// Record format versions this code reads.
-pub const SUPPORTED_RECORD_VERSIONS: std::ops::RangeInclusive<u8> = 1..=1;
-/// Length of the fixed header, CRC included.
-pub const HEADER_LEN: usize = 104;
-/// Bytes covered by the header CRC and by the record hash.
-const HASHED_HEADER_LEN: usize = 100;
-/// Header plus record hash: what must be read before the metadata.
-pub const PREFIX_LEN: usize = HEADER_LEN + 32;
+pub const SUPPORTED_RECORD_VERSIONS: std::ops::RangeInclusive<u8> = 1..=2;
+/// Length of a version-1 fixed header, CRC included.
+pub const HEADER_LEN_V1: usize = 104;
+/// Length of a version-1 header plus record hash: what precedes the metadata.
+pub const PREFIX_LEN_V1: usize = HEADER_LEN_V1 + 32;
+/// Length of a version-2 fixed header, CRC included.
+pub const HEADER_LEN_V2: usize = 144;
+/// Length of a version-2 header plus record hash: what precedes the metadata.
+pub const PREFIX_LEN_V2: usize = HEADER_LEN_V2 + 32;
+/// The longest header of any supported version.
+pub const MAX_HEADER_LEN: usize = HEADER_LEN_V2;
+/// The longest header plus record hash of any supported version.
+pub const MAX_PREFIX_LEN: usize = PREFIX_LEN_V2;
 /// Largest metadata section accepted (readers distrust lengths).
 pub const MAX_META_LEN: u32 = 16 * 1024 * 1024;
+/// Version-2 flag bit 0: the content is encrypted. Reserved for per-message
+/// crypto-shredding (issue 26); this build writes no flag and refuses a record with any.
+pub const FLAG_CONTENT_ENCRYPTED: u8 = 0x01;
 
 /// What a record holds. The volume does not interpret application payloads; it only
 /// needs to know which records are its own (dictionaries, checkpoints, seals).
@@ -94,8 +112,8 @@ pub enum Codec {
     None = 0,
     /// One zstd frame.
     Zstd = 1,
-    /// One zstd frame compressed with a dictionary of this volume; the frame header
-    /// names the dictionary id, which is that of an earlier `Dictionary` record.
+    /// One zstd frame compressed with a dictionary of this volume: the header's
+    /// dictionary reference names the earlier `Dictionary` record (version 2 only).
     ZstdDictionary = 2,
 }
 
@@ -111,9 +129,11 @@ impl Codec {
     }
 }
 
-/// The decoded fixed header of a record.
+/// The decoded fixed header of a record (either version).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordHeader {
+    /// Record format version (1 or 2); [`RecordHeader::encode`] writes this version.
+    pub version: u8,
     /// Record kind.
     pub kind: RecordKind,
     /// Content codec.
@@ -128,8 +148,13 @@ pub struct RecordHeader {
     pub raw_len: u32,
     /// Length of the stored content section.
     pub stored_len: u32,
+    /// Version 2: sequence number of the dictionary record the content was compressed
+    /// with (codec 2), 0 for none. Always 0 in version 1.
+    pub dict_ref: u64,
     /// SHA-256 of the original content.
     pub content_sha256: Hash,
+    /// Version 2: SHA-256 of the stored bytes. `None` in version 1.
+    pub stored_sha256: Option<Hash>,
     /// Hash of the previous record (or the volume's genesis hash for seq 1).
     pub prev_hash: Hash,
 }
@@ -138,8 +163,8 @@ pub struct RecordHeader {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     /// Fewer bytes than a header.
-    #[error("truncated header ({0} of {HEADER_LEN} bytes)")]
-    Truncated(usize),
+    #[error("truncated header ({0} of {1} bytes)")]
+    Truncated(usize, usize),
     /// Wrong magic.
     #[error("bad record magic {0:02x?}")]
     BadMagic([u8; 4]),
@@ -160,6 +185,23 @@ pub enum HeaderError {
     /// A length field is out of bounds.
     #[error("metadata length {0} exceeds the limit")]
     MetaTooLarge(u32),
+    /// A flag this build does not read (bit 0, encrypted content, is reserved), or a
+    /// non-zero reserved byte in version 1.
+    #[error(
+        "record flags {0:#04x} are not supported by this build (bit 0 = encrypted content, reserved)"
+    )]
+    UnsupportedFlags(u8),
+    /// The codec and the dictionary reference disagree (codec 2 needs an earlier
+    /// record, other codecs none; version 1 has no dictionaries).
+    #[error("codec {codec} with dictionary reference {dict_ref} in record {seq}")]
+    BadDictionaryRef {
+        /// The codec byte.
+        codec: u8,
+        /// The dictionary reference.
+        dict_ref: u64,
+        /// The record's sequence number.
+        seq: u64,
+    },
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -180,12 +222,35 @@ fn hash_at(b: &[u8], at: usize) -> Hash {
     a
 }
 
+/// Length of the fixed header of `version` (CRC included), if this build reads it.
+pub fn header_len(version: u8) -> Option<usize> {
+    match version {
+        1 => Some(HEADER_LEN_V1),
+        2 => Some(HEADER_LEN_V2),
+        _ => None,
+    }
+}
+
 impl RecordHeader {
-    /// Encodes the header (CRC included).
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
+    /// Length of this header on disk, CRC included.
+    pub fn header_len(&self) -> usize {
+        if self.version == 1 {
+            HEADER_LEN_V1
+        } else {
+            HEADER_LEN_V2
+        }
+    }
+
+    /// Length of header plus record hash: the offset of the metadata in the record.
+    pub fn prefix_len(&self) -> usize {
+        self.header_len() + 32
+    }
+
+    /// Encodes the header (CRC included) in its version's layout.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; self.header_len()];
         b[0..4].copy_from_slice(&RECORD_MAGIC);
-        b[4] = RECORD_VERSION;
+        b[4] = self.version;
         b[5] = self.kind as u8;
         b[6] = self.codec as u8;
         b[7] = 0;
@@ -194,58 +259,99 @@ impl RecordHeader {
         b[24..28].copy_from_slice(&self.meta_len.to_le_bytes());
         b[28..32].copy_from_slice(&self.raw_len.to_le_bytes());
         b[32..36].copy_from_slice(&self.stored_len.to_le_bytes());
-        b[36..68].copy_from_slice(&self.content_sha256);
-        b[68..100].copy_from_slice(&self.prev_hash);
-        let crc = crc32fast::hash(&b[..HASHED_HEADER_LEN]);
-        b[100..104].copy_from_slice(&crc.to_le_bytes());
+        let crc_at = if self.version == 1 {
+            b[36..68].copy_from_slice(&self.content_sha256);
+            b[68..100].copy_from_slice(&self.prev_hash);
+            100
+        } else {
+            b[36..44].copy_from_slice(&self.dict_ref.to_le_bytes());
+            b[44..76].copy_from_slice(&self.content_sha256);
+            b[76..108].copy_from_slice(&self.stored_sha256.unwrap_or_default());
+            b[108..140].copy_from_slice(&self.prev_hash);
+            140
+        };
+        let crc = crc32fast::hash(&b[..crc_at]);
+        b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
-    /// Decodes and checks a header from the first [`HEADER_LEN`] bytes of `bytes`.
+    /// Decodes and checks a header from the start of `bytes` (which may hold more).
     pub fn decode(bytes: &[u8]) -> Result<Self, HeaderError> {
-        if bytes.len() < HEADER_LEN {
-            return Err(HeaderError::Truncated(bytes.len()));
+        if bytes.len() < 5 {
+            return Err(HeaderError::Truncated(bytes.len(), HEADER_LEN_V1));
         }
-        let b = &bytes[..HEADER_LEN];
-        let magic = [b[0], b[1], b[2], b[3]];
+        let magic = [bytes[0], bytes[1], bytes[2], bytes[3]];
         if magic != RECORD_MAGIC {
             return Err(HeaderError::BadMagic(magic));
         }
-        if crc32fast::hash(&b[..HASHED_HEADER_LEN]) != u32_at(b, 100) {
-            return Err(HeaderError::BadChecksum);
+        let version = bytes[4];
+        let len = header_len(version).ok_or(HeaderError::UnsupportedVersion(version))?;
+        if bytes.len() < len {
+            return Err(HeaderError::Truncated(bytes.len(), len));
         }
-        if !SUPPORTED_RECORD_VERSIONS.contains(&b[4]) {
-            return Err(HeaderError::UnsupportedVersion(b[4]));
+        let b = &bytes[..len];
+        let crc_at = len - 4;
+        if crc32fast::hash(&b[..crc_at]) != u32_at(b, crc_at) {
+            return Err(HeaderError::BadChecksum);
         }
         let kind = RecordKind::from_u8(b[5]).ok_or(HeaderError::UnknownKind(b[5]))?;
         let codec = Codec::from_u8(b[6]).ok_or(HeaderError::UnknownCodec(b[6]))?;
+        if b[7] != 0 {
+            return Err(HeaderError::UnsupportedFlags(b[7]));
+        }
         let meta_len = u32_at(b, 24);
         if meta_len > MAX_META_LEN {
             return Err(HeaderError::MetaTooLarge(meta_len));
         }
+        let seq = u64_at(b, 8);
+        let (dict_ref, content_sha256, stored_sha256, prev_hash) = if version == 1 {
+            (0, hash_at(b, 36), None, hash_at(b, 68))
+        } else {
+            (
+                u64_at(b, 36),
+                hash_at(b, 44),
+                Some(hash_at(b, 76)),
+                hash_at(b, 108),
+            )
+        };
+        let dictionary_ok = match codec {
+            Codec::ZstdDictionary => version >= 2 && dict_ref != 0 && dict_ref < seq,
+            Codec::None | Codec::Zstd => dict_ref == 0,
+        };
+        if !dictionary_ok || (kind == RecordKind::Dictionary && codec == Codec::ZstdDictionary) {
+            return Err(HeaderError::BadDictionaryRef {
+                codec: codec as u8,
+                dict_ref,
+                seq,
+            });
+        }
         Ok(Self {
+            version,
             kind,
             codec,
-            seq: u64_at(b, 8),
+            seq,
             received_us: u64_at(b, 16) as i64,
             meta_len,
             raw_len: u32_at(b, 28),
             stored_len: u32_at(b, 32),
-            content_sha256: hash_at(b, 36),
-            prev_hash: hash_at(b, 68),
+            dict_ref,
+            content_sha256,
+            stored_sha256,
+            prev_hash,
         })
     }
 
     /// Total length of the record on disk.
     pub fn record_len(&self) -> u64 {
-        PREFIX_LEN as u64 + u64::from(self.meta_len) + u64::from(self.stored_len)
+        self.prefix_len() as u64 + u64::from(self.meta_len) + u64::from(self.stored_len)
     }
 }
 
-/// The record hash: SHA-256 over the hashed part of the encoded header and the metadata.
-pub fn record_hash(encoded_header: &[u8; HEADER_LEN], meta: &[u8]) -> Hash {
+/// The record hash: SHA-256 over the encoded header without its CRC, and the metadata.
+/// `encoded_header` is exactly the header (104 bytes in version 1, 144 in version 2).
+pub fn record_hash(encoded_header: &[u8], meta: &[u8]) -> Hash {
     let mut h = Sha256::new();
-    h.update(&encoded_header[..HASHED_HEADER_LEN]);
+    h.update(&encoded_header[..encoded_header.len() - 4]);
     h.update(meta);
     h.finalize().into()
 }
@@ -261,7 +367,7 @@ pub fn encode_record(header: &RecordHeader, meta: &[u8], stored: &[u8]) -> (Vec<
     debug_assert_eq!(header.stored_len as usize, stored.len());
     let encoded = header.encode();
     let hash = record_hash(&encoded, meta);
-    let mut out = Vec::with_capacity(PREFIX_LEN + meta.len() + stored.len());
+    let mut out = Vec::with_capacity(encoded.len() + 32 + meta.len() + stored.len());
     out.extend_from_slice(&encoded);
     out.extend_from_slice(&hash);
     out.extend_from_slice(meta);
@@ -273,66 +379,162 @@ pub fn encode_record(header: &RecordHeader, meta: &[u8], stored: &[u8]) -> (Vec<
 mod tests {
     use super::*;
 
-    fn sample() -> RecordHeader {
+    fn sample(version: u8) -> RecordHeader {
         RecordHeader {
+            version,
             kind: RecordKind::Message,
-            codec: Codec::Zstd,
+            codec: if version == 1 {
+                Codec::Zstd
+            } else {
+                Codec::ZstdDictionary
+            },
             seq: 7,
             received_us: 1_700_000_000_000_000,
             meta_len: 3,
             raw_len: 10,
             stored_len: 4,
+            dict_ref: if version == 1 { 0 } else { 3 },
             content_sha256: [1; 32],
+            stored_sha256: (version == 2).then_some([3; 32]),
             prev_hash: [2; 32],
         }
     }
 
     #[test]
-    fn header_round_trips() {
-        let h = sample();
-        assert_eq!(RecordHeader::decode(&h.encode()), Ok(h));
-    }
-
-    #[test]
-    fn any_flipped_header_byte_is_detected() {
-        let h = sample();
-        let good = h.encode();
-        for i in 0..HEADER_LEN {
-            for bit in 0..8 {
-                let mut bad = good;
-                bad[i] ^= 1 << bit;
-                assert!(RecordHeader::decode(&bad).is_err(), "byte {i} bit {bit}");
-            }
+    fn header_round_trips_in_both_versions() {
+        for version in [1, 2] {
+            let h = sample(version);
+            let encoded = h.encode();
+            assert_eq!(encoded.len(), header_len(version).expect("known version"));
+            assert_eq!(RecordHeader::decode(&encoded), Ok(h));
         }
     }
 
     #[test]
-    fn hash_commits_to_meta_and_header() {
-        let h = sample();
-        let (bytes, hash) = encode_record(&h, b"abc", b"wxyz");
-        assert_eq!(bytes.len() as u64, h.record_len());
-        let mut other = h.clone();
-        other.seq = 8;
-        assert_ne!(encode_record(&other, b"abc", b"wxyz").1, hash);
-        assert_ne!(encode_record(&h, b"abd", b"wxyz").1, hash);
+    fn any_flipped_header_byte_is_detected() {
+        for version in [1, 2] {
+            let good = sample(version).encode();
+            for i in 0..good.len() {
+                for bit in 0..8 {
+                    let mut bad = good.clone();
+                    bad[i] ^= 1 << bit;
+                    assert!(
+                        RecordHeader::decode(&bad).is_err(),
+                        "v{version} byte {i} bit {bit}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Bytes whose CRC is right but whose fields break a rule must still be refused:
+    /// flags (bit 0 is reserved for encrypted content), dictionary references.
+    #[test]
+    fn reserved_flags_and_bad_dictionary_references_are_refused() {
+        let reencode = |mut b: Vec<u8>| {
+            let at = b.len() - 4;
+            let crc = crc32fast::hash(&b[..at]);
+            b[at..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        for flags in [FLAG_CONTENT_ENCRYPTED, 0x80] {
+            let mut b = sample(2).encode();
+            b[7] = flags;
+            assert_eq!(
+                RecordHeader::decode(&reencode(b)),
+                Err(HeaderError::UnsupportedFlags(flags))
+            );
+        }
+        let mut v1 = sample(1).encode();
+        v1[7] = 1;
         assert_eq!(
-            encode_record(&h, b"abc", b"0000").1,
-            hash,
-            "stored bytes are covered through content_sha256"
+            RecordHeader::decode(&reencode(v1)),
+            Err(HeaderError::UnsupportedFlags(1))
+        );
+        let cases = [
+            (Codec::ZstdDictionary, 0, RecordKind::Message), // no dictionary named
+            (Codec::ZstdDictionary, 7, RecordKind::Message), // itself
+            (Codec::ZstdDictionary, 9, RecordKind::Message), // a later record
+            (Codec::Zstd, 3, RecordKind::Message),           // a dictionary without codec 2
+            (Codec::ZstdDictionary, 3, RecordKind::Dictionary), // a dictionary of a dictionary
+        ];
+        for (codec, dict_ref, kind) in cases {
+            let mut h = sample(2);
+            h.codec = codec;
+            h.dict_ref = dict_ref;
+            h.kind = kind;
+            assert!(
+                matches!(
+                    RecordHeader::decode(&h.encode()),
+                    Err(HeaderError::BadDictionaryRef { .. })
+                ),
+                "{codec:?} {dict_ref} {kind:?}"
+            );
+        }
+        let mut v1 = sample(1);
+        v1.codec = Codec::ZstdDictionary;
+        v1.dict_ref = 3;
+        let b = v1.encode();
+        assert!(matches!(
+            RecordHeader::decode(&b),
+            Err(HeaderError::BadDictionaryRef { .. })
+        ));
+    }
+
+    #[test]
+    fn hash_commits_to_meta_and_header() {
+        for version in [1, 2] {
+            let h = sample(version);
+            let (bytes, hash) = encode_record(&h, b"abc", b"wxyz");
+            assert_eq!(bytes.len() as u64, h.record_len());
+            let mut other = h.clone();
+            other.seq = 8;
+            assert_ne!(encode_record(&other, b"abc", b"wxyz").1, hash);
+            assert_ne!(encode_record(&h, b"abd", b"wxyz").1, hash);
+            assert_eq!(
+                encode_record(&h, b"abc", b"0000").1,
+                hash,
+                "stored bytes are covered through the header's hashes"
+            );
+        }
+        let h = sample(2);
+        let mut other = h.clone();
+        other.stored_sha256 = Some([4; 32]);
+        assert_ne!(
+            encode_record(&other, b"abc", b"wxyz").1,
+            encode_record(&h, b"abc", b"wxyz").1
+        );
+        other = h.clone();
+        other.dict_ref = 4;
+        assert_ne!(
+            encode_record(&other, b"abc", b"wxyz").1,
+            encode_record(&h, b"abc", b"wxyz").1
         );
     }
 
     #[test]
     fn truncated_and_junk_headers_are_errors_not_panics() {
-        for n in 0..HEADER_LEN {
-            assert_eq!(
+        for version in [1, 2] {
+            let good = sample(version).encode();
+            for n in 0..good.len() {
+                assert!(RecordHeader::decode(&good[..n]).is_err(), "v{version} {n}");
+            }
+        }
+        for n in 0..5 {
+            assert!(matches!(
                 RecordHeader::decode(&vec![0u8; n]),
-                Err(HeaderError::Truncated(n))
-            );
+                Err(HeaderError::Truncated(..))
+            ));
         }
         assert!(matches!(
             RecordHeader::decode(&[0xffu8; 200]),
             Err(HeaderError::BadMagic(_))
         ));
+        let mut future = sample(2).encode();
+        future[4] = 3;
+        assert_eq!(
+            RecordHeader::decode(&future),
+            Err(HeaderError::UnsupportedVersion(3))
+        );
     }
 }

@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::codec::{VolumeDictionary, check_dictionary, decompress};
 use crate::keys::PublicKey;
 use crate::manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 use crate::merkle::{Hash, MerkleTree};
-use crate::record::{HEADER_LEN, PREFIX_LEN, RecordHeader, RecordKind, record_hash, sha256};
+use crate::record::{
+    Codec, HEADER_LEN_V1, MAX_PREFIX_LEN, RecordHeader, RecordKind, header_len, record_hash, sha256,
+};
 use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, segment_file_name, segment_path};
 use crate::treehead::SignedTreeHead;
-use crate::volume::decompress;
 
 /// One thing found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,6 +96,8 @@ struct Verifier<'a> {
     report: VerifyReport,
     sealed_at: Option<u64>,
     last_signed: u64,
+    /// Dictionary records whose content verified, by sequence number.
+    dictionaries: std::collections::HashMap<u64, std::sync::Arc<VolumeDictionary>>,
 }
 
 /// Verifies the volume in `dir` with `public_key`. Never fails: every problem,
@@ -121,6 +125,7 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
         },
         sealed_at: None,
         last_signed: 0,
+        dictionaries: std::collections::HashMap::new(),
     };
     v.run();
     v.report.root = hex::encode(v.tree.root());
@@ -252,9 +257,19 @@ impl Verifier<'_> {
         while offset < file_len {
             let seq = self.hashes.len() as u64 + 1;
             let remaining = file_len - offset;
-            let mut prefix = [0u8; PREFIX_LEN];
-            let n = (remaining as usize).min(PREFIX_LEN);
-            if reader.read_exact(&mut prefix[..n]).is_err() {
+            // The version byte (offset 4) says how long the header is.
+            let mut prefix = [0u8; MAX_PREFIX_LEN];
+            let first = (remaining as usize).min(5);
+            if reader.read_exact(&mut prefix[..first]).is_err() {
+                return self.problem(&name, Some(offset), Some(seq), "unreadable record");
+            }
+            let wanted = if first == 5 {
+                header_len(prefix[4]).map_or(first, |len| len + 32)
+            } else {
+                first
+            };
+            let n = (remaining as usize).min(wanted);
+            if reader.read_exact(&mut prefix[first..n]).is_err() {
                 return self.problem(&name, Some(offset), Some(seq), "unreadable record");
             }
             let header = match RecordHeader::decode(&prefix[..n]) {
@@ -265,12 +280,19 @@ impl Verifier<'_> {
                             .manifest
                             .as_ref()
                             .is_some_and(|m| m.state == VolumeState::Open);
+                    let needed = if n >= 5 {
+                        header_len(prefix[4]).unwrap_or(HEADER_LEN_V1)
+                    } else {
+                        HEADER_LEN_V1
+                    };
                     // The Recovery rules: fewer bytes than a header, or nothing but zeros
                     // up to the end of the last segment, is a torn write.
                     let all_zero = open_tail
                         && prefix[..n].iter().all(|b| *b == 0)
                         && rest_is_zero(&mut reader);
-                    if open_tail && (n < HEADER_LEN || all_zero) {
+                    // Too few bytes left for any header, or only zeros: torn. (`n` may
+                    // be short of `needed` only because the version byte was unknown.)
+                    if open_tail && ((remaining as usize) < needed || all_zero) {
                         self.report.notes.push(format!(
                             "{name}: {remaining} bytes of an incomplete record at byte {offset} (a torn write; the writer drops it at its next start)"
                         ));
@@ -326,7 +348,7 @@ impl Verifier<'_> {
                     offset + header.record_len() - stored.len() as u64,
                     file_len,
                 )
-                && !decompress(header.codec, &stored, header.raw_len)
+                && !decompress(header.codec, &stored, header.raw_len, None)
                     .is_ok_and(|c| sha256(&c) == header.content_sha256)
             {
                 self.report.notes.push(format!(
@@ -334,7 +356,7 @@ impl Verifier<'_> {
                 ));
                 return;
             }
-            self.verify_record(&name, offset, seq, &header, &prefix, &meta, &stored);
+            self.verify_record(&name, offset, seq, &header, &prefix[..n], &meta, &stored);
             offset += header.record_len();
         }
     }
@@ -346,7 +368,7 @@ impl Verifier<'_> {
         offset: u64,
         seq: u64,
         header: &RecordHeader,
-        prefix: &[u8; PREFIX_LEN],
+        prefix: &[u8],
         meta: &[u8],
         stored: &[u8],
     ) {
@@ -363,11 +385,10 @@ impl Verifier<'_> {
         {
             self.problem(name, Some(offset), Some(seq), "previous-hash link broken (a record was removed, inserted, reordered or changed before this one)");
         }
-        let mut encoded = [0u8; HEADER_LEN];
-        encoded.copy_from_slice(&prefix[..HEADER_LEN]);
-        let computed = record_hash(&encoded, meta);
+        let header_len = header.header_len();
+        let computed = record_hash(&prefix[..header_len], meta);
         let mut claimed = [0u8; 32];
-        claimed.copy_from_slice(&prefix[HEADER_LEN..PREFIX_LEN]);
+        claimed.copy_from_slice(&prefix[header_len..header.prefix_len()]);
         if computed != claimed {
             self.problem(
                 name,
@@ -376,7 +397,29 @@ impl Verifier<'_> {
                 "record hash does not match the header and metadata",
             );
         }
-        match decompress(header.codec, stored, header.raw_len) {
+        if let Some(expected) = header.stored_sha256
+            && sha256(stored) != expected
+        {
+            self.problem(
+                name,
+                Some(offset),
+                Some(seq),
+                "stored bytes do not match their SHA-256",
+            );
+        }
+        let dict = match header.codec {
+            Codec::ZstdDictionary => self.dictionaries.get(&header.dict_ref).cloned(),
+            Codec::None | Codec::Zstd => None,
+        };
+        let decompressed = if header.codec == Codec::ZstdDictionary && dict.is_none() {
+            Err(format!(
+                "content names dictionary record {}, which is not an intact dictionary record of this volume",
+                header.dict_ref
+            ))
+        } else {
+            decompress(header.codec, stored, header.raw_len, dict.as_deref())
+        };
+        match decompressed {
             Ok(content) => {
                 if sha256(&content) != header.content_sha256 {
                     self.problem(
@@ -385,6 +428,14 @@ impl Verifier<'_> {
                         Some(seq),
                         "content does not match its SHA-256",
                     );
+                } else if header.kind == RecordKind::Dictionary {
+                    // Not a zstd dictionary (version 1 allowed any content) is no
+                    // problem by itself; a record naming it as its dictionary is.
+                    if let Ok(dict) = check_dictionary(&content)
+                        .and_then(|_| VolumeDictionary::for_reading(seq, &content))
+                    {
+                        self.dictionaries.insert(seq, std::sync::Arc::new(dict));
+                    }
                 }
             }
             Err(what) => self.problem(name, Some(offset), Some(seq), what),

@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::codec::{
+    DictionaryConfig, Trainer, VolumeDictionary, compress, compress_with, decompress, train,
+};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::heads::HeadSink;
@@ -36,7 +39,8 @@ use crate::keys::ArchiveKey;
 use crate::manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 use crate::merkle::{Hash, MerkleTree};
 use crate::record::{
-    Codec, HEADER_LEN, PREFIX_LEN, RecordHeader, RecordKind, encode_record, record_hash, sha256,
+    Codec, MAX_PREFIX_LEN, RECORD_VERSION, RecordHeader, RecordKind, encode_record, record_hash,
+    sha256,
 };
 use crate::segment::{
     SEGMENT_HEADER_LEN, SegmentHeader, list_segments, read_at_most, segment_file_name, segment_path,
@@ -55,7 +59,8 @@ pub struct VolumeConfig {
     pub checkpoint_every: u64,
     /// ... or when this much time has passed since the last one and records were added.
     pub checkpoint_interval: Duration,
-    /// zstd compression level for content (default 1: see `FORMAT.md`, "Compression").
+    /// zstd compression level for content without a dictionary (default 1: see
+    /// `FORMAT.md`, "Compression").
     pub zstd_level: i32,
     /// Every group commit ends with a checkpoint covering every record it makes durable,
     /// so nothing is acknowledged without a signed tree head (default: true; `false`
@@ -63,6 +68,8 @@ pub struct VolumeConfig {
     pub head_every_commit: bool,
     /// Told of every new signed tree head once it is durable (witnesses).
     pub head_sink: Option<HeadSink>,
+    /// Per-volume dictionaries (`FORMAT.md`, "Compression and dictionaries").
+    pub dictionary: DictionaryConfig,
 }
 
 impl Default for VolumeConfig {
@@ -74,6 +81,7 @@ impl Default for VolumeConfig {
             zstd_level: 1,
             head_every_commit: true,
             head_sink: None,
+            dictionary: DictionaryConfig::default(),
         }
     }
 }
@@ -89,6 +97,8 @@ pub struct Prepared {
     stored: Vec<u8>,
     raw_len: u32,
     content_sha256: Hash,
+    stored_sha256: Hash,
+    dict_ref: u64,
 }
 
 impl Prepared {
@@ -102,6 +112,52 @@ impl Prepared {
         content_sha256: Option<Hash>,
         level: i32,
     ) -> Result<Self> {
+        let content = content.unwrap_or_default();
+        Self::check_lengths(&meta, content)?;
+        let content_sha256 = content_sha256.unwrap_or_else(|| sha256(content));
+        debug_assert_eq!(content_sha256, sha256(content));
+        let (codec, stored) = if content.is_empty() {
+            (Codec::None, Vec::new())
+        } else {
+            (Codec::Zstd, compress(content, level).map_err(zstd_io)?)
+        };
+        Ok(Self::assemble(
+            kind,
+            codec,
+            received_us,
+            meta,
+            stored,
+            content.len(),
+            content_sha256,
+            0,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        kind: RecordKind,
+        codec: Codec,
+        received_us: i64,
+        meta: Vec<u8>,
+        stored: Vec<u8>,
+        raw_len: usize,
+        content_sha256: Hash,
+        dict_ref: u64,
+    ) -> Self {
+        Self {
+            kind,
+            codec,
+            received_us,
+            stored_sha256: sha256(&stored),
+            meta,
+            stored,
+            raw_len: raw_len as u32,
+            content_sha256,
+            dict_ref,
+        }
+    }
+
+    fn check_lengths(meta: &[u8], content: &[u8]) -> Result<()> {
         if meta.len() as u64 > u64::from(crate::record::MAX_META_LEN) {
             return Err(Error::TooLarge {
                 what: "record metadata",
@@ -109,7 +165,6 @@ impl Prepared {
                 limit: u64::from(crate::record::MAX_META_LEN),
             });
         }
-        let content = content.unwrap_or_default();
         if content.len() as u64 > MAX_CONTENT_LEN {
             return Err(Error::TooLarge {
                 what: "record content",
@@ -117,22 +172,12 @@ impl Prepared {
                 limit: MAX_CONTENT_LEN,
             });
         }
-        let content_sha256 = content_sha256.unwrap_or_else(|| sha256(content));
-        debug_assert_eq!(content_sha256, sha256(content));
-        let (codec, stored) = if content.is_empty() {
-            (Codec::None, Vec::new())
-        } else {
-            (Codec::Zstd, compress(content, level)?)
-        };
-        Ok(Self {
-            kind,
-            codec,
-            received_us,
-            meta,
-            stored,
-            raw_len: content.len() as u32,
-            content_sha256,
-        })
+        Ok(())
+    }
+
+    /// The dictionary record the content was compressed with (0: none).
+    pub fn dictionary(&self) -> u64 {
+        self.dict_ref
     }
 
     /// Size of the stored (compressed) content.
@@ -141,67 +186,10 @@ impl Prepared {
     }
 }
 
-thread_local! {
-    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
-        const { std::cell::RefCell::new(None) };
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Compresses with a per-thread reusable zstd context (much cheaper than a new context
-/// per message).
-fn compress(content: &[u8], level: i32) -> Result<Vec<u8>> {
-    COMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            let compressor = zstd::bulk::Compressor::new(level).map_err(|source| Error::Io {
-                path: PathBuf::from("<zstd>"),
-                source,
-            })?;
-            *slot = Some((level, compressor));
-        }
-        let Some((_, compressor)) = slot.as_mut() else {
-            unreachable!("compressor was just set")
-        };
-        compressor.compress(content).map_err(|source| Error::Io {
-            path: PathBuf::from("<zstd>"),
-            source,
-        })
-    })
-}
-
-/// Decompresses stored content; the error says what went wrong.
-pub(crate) fn decompress(
-    codec: Codec,
-    stored: &[u8],
-    raw_len: u32,
-) -> std::result::Result<Vec<u8>, String> {
-    match codec {
-        Codec::None => Ok(stored.to_vec()),
-        Codec::Zstd => {
-            // A per-thread reusable context, as for compression: creating one per
-            // record was ~1% of a rebuild's CPU.
-            let out = DECOMPRESSOR
-                .with(|cell| {
-                    let mut slot = cell.borrow_mut();
-                    if slot.is_none() {
-                        *slot = Some(zstd::bulk::Decompressor::new()?);
-                    }
-                    match slot.as_mut() {
-                        Some(decompressor) => decompressor.decompress(stored, raw_len as usize),
-                        None => unreachable!("decompressor was just set"),
-                    }
-                })
-                .map_err(|e| format!("content does not decompress: {e}"))?;
-            if out.len() != raw_len as usize {
-                return Err(format!(
-                    "content decompresses to {} bytes, header says {raw_len}",
-                    out.len()
-                ));
-            }
-            Ok(out)
-        }
-        Codec::ZstdDictionary => Err("dictionary compression is not written by this build".into()),
+fn zstd_io(source: std::io::Error) -> Error {
+    Error::Io {
+        path: PathBuf::from("<zstd>"),
+        source,
     }
 }
 
@@ -260,6 +248,8 @@ pub struct VolumeStats {
     pub stored_bytes: u64,
     /// Segment files.
     pub segments: u32,
+    /// Dictionary records (their content is not counted in `raw_bytes`).
+    pub dictionaries: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -295,6 +285,9 @@ struct State {
     /// number, the head); handed over once that record is durable.
     unpublished: Option<(u64, SignedTreeHead)>,
     stats: VolumeStats,
+    /// Dictionary records loaded so far, by sequence number (all of them are found by
+    /// the scan on open; they are few).
+    dictionaries: HashMap<u64, Arc<VolumeDictionary>>,
 }
 
 struct Inner {
@@ -306,6 +299,8 @@ struct Inner {
     writable: bool,
     state: Mutex<State>,
     synced: Condvar,
+    /// The writer's dictionary state (unused by read-only opens).
+    trainer: Mutex<Trainer>,
 }
 
 /// An open volume. Cheap to clone; all clones share the writer.
@@ -438,6 +433,28 @@ impl Volume {
             .latest_tree_head
             .as_ref()
             .map_or(0, |h| h.tree_size + 1);
+        let mut dictionaries = HashMap::new();
+        let newest = scan.dictionaries.keys().next_back().copied();
+        let mut current_dict = None;
+        for (seq, bytes) in &scan.dictionaries {
+            let loaded = if writable && Some(*seq) == newest {
+                VolumeDictionary::for_writing(*seq, bytes, config.dictionary.level)
+            } else {
+                VolumeDictionary::for_reading(*seq, bytes)
+            };
+            // A dictionary zstd does not load is reported when a record needs it.
+            let Ok(dict) = loaded else { continue };
+            let dict = Arc::new(dict);
+            if dict.can_compress() {
+                current_dict = Some(Arc::clone(&dict));
+            }
+            dictionaries.insert(*seq, dict);
+        }
+        let trainer = Trainer::new(
+            config.dictionary.clone(),
+            current_dict,
+            scan.dictionaries.len(),
+        );
         let state = State {
             manifest,
             locs: scan.locs,
@@ -455,6 +472,7 @@ impl Volume {
             latest_tree_head: scan.latest_tree_head,
             unpublished: None,
             stats,
+            dictionaries,
         };
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
@@ -465,6 +483,7 @@ impl Volume {
             writable,
             state: Mutex::new(state),
             synced: Condvar::new(),
+            trainer: Mutex::new(trainer),
         });
         if writable {
             spawn_checkpoint_timer(Arc::downgrade(&inner));
@@ -572,14 +591,7 @@ impl Volume {
         meta: Vec<u8>,
         content: Option<&[u8]>,
     ) -> Result<Appended> {
-        let prepared = Prepared::new(
-            kind,
-            now_us(),
-            meta,
-            content,
-            None,
-            self.inner.config.zstd_level,
-        )?;
+        let prepared = self.prepare(kind, now_us(), meta, content, None)?;
         let appended = self.write_prepared(prepared)?;
         self.sync_to(appended.seq)?;
         Ok(appended)
@@ -590,9 +602,162 @@ impl Volume {
         self.inner.config.zstd_level
     }
 
+    /// Prepares a record for this volume, outside the writer lock (any thread): the
+    /// content is compressed with the volume's current dictionary when it has one,
+    /// else at [`VolumeConfig::zstd_level`]. Message content also feeds the
+    /// dictionary trainer; when a (new) dictionary is due, this call trains it (about
+    /// a second) and writes it as a dictionary record before returning.
+    pub fn prepare(
+        &self,
+        kind: RecordKind,
+        received_us: i64,
+        meta: Vec<u8>,
+        content: Option<&[u8]>,
+        content_sha256: Option<Hash>,
+    ) -> Result<Prepared> {
+        let content = content.unwrap_or_default();
+        if content.is_empty() || !self.inner.writable {
+            return Prepared::new(
+                kind,
+                received_us,
+                meta,
+                Some(content),
+                content_sha256,
+                self.inner.config.zstd_level,
+            );
+        }
+        Prepared::check_lengths(&meta, content)?;
+        let content_sha256 = content_sha256.unwrap_or_else(|| sha256(content));
+        debug_assert_eq!(content_sha256, sha256(content));
+        let dict = self.trainer().current();
+        let (codec, stored, dict_ref) = match &dict {
+            Some(dict) => (
+                Codec::ZstdDictionary,
+                compress_with(content, dict).map_err(zstd_io)?,
+                dict.seq,
+            ),
+            None => (
+                Codec::Zstd,
+                compress(content, self.inner.config.zstd_level).map_err(zstd_io)?,
+                0,
+            ),
+        };
+        if kind == RecordKind::Message {
+            let due = self
+                .trainer()
+                .observe(content, stored.len(), dict.is_some());
+            if let Some(samples) = due {
+                self.train_and_write(&samples);
+            }
+        }
+        Ok(Prepared::assemble(
+            kind,
+            codec,
+            received_us,
+            meta,
+            stored,
+            content.len(),
+            content_sha256,
+            dict_ref,
+        ))
+    }
+
+    fn trainer(&self) -> MutexGuard<'_, Trainer> {
+        // The trainer holds no invariant a panic could break halfway that matters for
+        // durability: at worst a dictionary is not trained.
+        self.inner.trainer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Trains a dictionary from `samples` and appends it as a dictionary record (made
+    /// durable by the next sync, which every record using it waits for). A failure
+    /// only means no (new) dictionary: content keeps being stored without one.
+    fn train_and_write(&self, samples: &[Vec<u8>]) {
+        let (level, max_size) = {
+            let t = self.trainer();
+            (t.level(), t.max_size())
+        };
+        let started = Instant::now();
+        let installed = train(samples, max_size).and_then(|trained| {
+            let meta = format!(
+                "{{\"v\":1,\"dict_id\":{},\"level\":{level},\"samples\":{},\"sample_bytes\":{}}}",
+                crate::codec::check_dictionary(&trained.bytes)?,
+                trained.samples,
+                trained.sample_bytes
+            );
+            let prepared = Prepared::new(
+                RecordKind::Dictionary,
+                now_us(),
+                meta.into_bytes(),
+                Some(&trained.bytes),
+                None,
+                // Written once per dictionary, read once per open: worth the best level.
+                19,
+            )
+            .map_err(|e| e.to_string())?;
+            let mut st = self.lock();
+            self.check_writable(&st).map_err(|e| e.to_string())?;
+            let appended = self
+                .write_locked(&mut st, prepared)
+                .map_err(|e| e.to_string())?;
+            let dict = Arc::new(VolumeDictionary::for_writing(
+                appended.seq,
+                &trained.bytes,
+                level,
+            )?);
+            st.dictionaries.insert(appended.seq, Arc::clone(&dict));
+            Ok(dict)
+        });
+        match installed {
+            Ok(dict) => {
+                tracing::info!(
+                    volume = %self.inner.dir.display(),
+                    seq = dict.seq,
+                    dict_id = dict.id,
+                    bytes = dict.len,
+                    samples = samples.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "trained a compression dictionary"
+                );
+                self.trainer().installed(Some(dict));
+            }
+            Err(error) => {
+                tracing::warn!(volume = %self.inner.dir.display(), error = %error, "no compression dictionary; content is stored without one");
+                self.trainer().installed(None);
+            }
+        }
+    }
+
+    /// The dictionary of record `seq` (for reading), loading it from its record when
+    /// needed.
+    fn dictionary(&self, seq: u64) -> Result<Arc<VolumeDictionary>> {
+        if let Some(d) = self.lock().dictionaries.get(&seq) {
+            return Ok(Arc::clone(d));
+        }
+        let record = self.read(seq)?;
+        let corrupt = |detail: String| Error::Corruption {
+            volume: self.inner.dir.clone(),
+            segment: String::new(),
+            offset: 0,
+            seq: Some(seq),
+            detail,
+        };
+        if record.header.kind != RecordKind::Dictionary {
+            return Err(corrupt(format!(
+                "record {seq} is named as a dictionary but is a {} record",
+                record.header.kind.name()
+            )));
+        }
+        let dict = Arc::new(VolumeDictionary::for_reading(seq, &record.content).map_err(corrupt)?);
+        self.lock().dictionaries.insert(seq, Arc::clone(&dict));
+        Ok(dict)
+    }
+
     /// Writes a prepared record (not yet durable; follow with [`Volume::sync_to`]).
     pub fn write_prepared(&self, prepared: Prepared) -> Result<Appended> {
-        if matches!(prepared.kind, RecordKind::Checkpoint | RecordKind::Seal) {
+        if matches!(
+            prepared.kind,
+            RecordKind::Checkpoint | RecordKind::Seal | RecordKind::Dictionary
+        ) {
             return Err(Error::TooLarge {
                 what: "reserved record kind",
                 len: 0,
@@ -612,7 +777,17 @@ impl Volume {
     fn write_locked(&self, st: &mut State, prepared: Prepared) -> Result<Appended> {
         let seq = st.written + 1;
         let prev_hash = st.hashes.last().copied().unwrap_or(self.inner.genesis);
+        if prepared.dict_ref != 0 && !st.dictionaries.contains_key(&prepared.dict_ref) {
+            return Err(Error::Dictionary {
+                volume: self.inner.dir.clone(),
+                detail: format!(
+                    "a record prepared with dictionary record {} does not belong to this volume",
+                    prepared.dict_ref
+                ),
+            });
+        }
         let header = RecordHeader {
+            version: RECORD_VERSION,
             kind: prepared.kind,
             codec: prepared.codec,
             seq,
@@ -620,7 +795,9 @@ impl Volume {
             meta_len: prepared.meta.len() as u32,
             raw_len: prepared.raw_len,
             stored_len: prepared.stored.len() as u32,
+            dict_ref: prepared.dict_ref,
             content_sha256: prepared.content_sha256,
+            stored_sha256: Some(prepared.stored_sha256),
             prev_hash,
         };
         let (bytes, hash) = encode_record(&header, &prepared.meta, &prepared.stored);
@@ -660,10 +837,14 @@ impl Volume {
         st.hashes.push(hash);
         st.tree.push(&hash);
         st.written = seq;
-        st.stats.raw_bytes += u64::from(prepared.raw_len);
         st.stats.stored_bytes += record_len;
-        if prepared.kind == RecordKind::Message {
-            st.stats.messages += 1;
+        match prepared.kind {
+            RecordKind::Message => {
+                st.stats.messages += 1;
+                st.stats.raw_bytes += u64::from(prepared.raw_len);
+            }
+            RecordKind::Dictionary => st.stats.dictionaries += 1,
+            _ => st.stats.raw_bytes += u64::from(prepared.raw_len),
         }
         Ok(Appended { seq, hash })
     }
@@ -912,16 +1093,29 @@ impl Volume {
             return Err(corrupt("record is cut short".into()));
         }
         let header = RecordHeader::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let meta_end = PREFIX_LEN + header.meta_len as usize;
-        let meta = bytes[PREFIX_LEN..meta_end].to_vec();
-        let mut encoded = [0u8; HEADER_LEN];
-        encoded.copy_from_slice(&bytes[..HEADER_LEN]);
-        let hash = record_hash(&encoded, &meta);
-        if hash != expected_hash || bytes[HEADER_LEN..PREFIX_LEN] != hash {
+        let (header_len, prefix_len) = (header.header_len(), header.prefix_len());
+        if header.record_len() != loc.len {
+            return Err(corrupt(
+                "record length changed since the volume was opened".into(),
+            ));
+        }
+        let meta_end = prefix_len + header.meta_len as usize;
+        let meta = bytes[prefix_len..meta_end].to_vec();
+        let hash = record_hash(&bytes[..header_len], &meta);
+        if hash != expected_hash || bytes[header_len..prefix_len] != hash {
             return Err(corrupt("record hash mismatch".into()));
         }
-        let content =
-            decompress(header.codec, &bytes[meta_end..], header.raw_len).map_err(corrupt)?;
+        let dict = match header.codec {
+            Codec::ZstdDictionary => Some(self.dictionary(header.dict_ref)?),
+            Codec::None | Codec::Zstd => None,
+        };
+        let content = decompress(
+            header.codec,
+            &bytes[meta_end..],
+            header.raw_len,
+            dict.as_deref(),
+        )
+        .map_err(corrupt)?;
         if sha256(&content) != header.content_sha256 {
             return Err(corrupt("content does not match its SHA-256".into()));
         }
@@ -951,12 +1145,15 @@ impl Volume {
             seq: Some(seq),
             detail,
         };
-        let prefix = read_at_most(&file, &path, loc.offset, PREFIX_LEN)?;
+        let want = usize::try_from(loc.len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_PREFIX_LEN);
+        let prefix = read_at_most(&file, &path, loc.offset, want)?;
         let header = RecordHeader::decode(&prefix).map_err(|e| corrupt(e.to_string()))?;
         let meta = read_at_most(
             &file,
             &path,
-            loc.offset + PREFIX_LEN as u64,
+            loc.offset + header.prefix_len() as u64,
             header.meta_len as usize,
         )?;
         if meta.len() != header.meta_len as usize {
@@ -1029,6 +1226,8 @@ struct ScanResult {
     latest_tree_head: Option<SignedTreeHead>,
     stats: VolumeStats,
     report: RecoveryReport,
+    /// Content of every dictionary record, by sequence number.
+    dictionaries: std::collections::BTreeMap<u64, Vec<u8>>,
 }
 
 /// Scans every segment: checks headers, the chain and record hashes, and the content of
@@ -1052,6 +1251,7 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
         latest_tree_head: None,
         stats: VolumeStats::default(),
         report: RecoveryReport::default(),
+        dictionaries: std::collections::BTreeMap::new(),
     };
     let last_segment = segments.len() as u32;
     for no in segments {
@@ -1121,7 +1321,7 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
         while offset < file_len {
             let seq = out.locs.len() as u64 + 1;
             let remaining = file_len - offset;
-            let prefix = read_at_most(&file, &path, offset, PREFIX_LEN + 4096)?;
+            let prefix = read_at_most(&file, &path, offset, MAX_PREFIX_LEN + 4096)?;
             let tail = |reason: &str| -> Result<Option<TornTail>> {
                 let rest = read_tail(&file, &path, offset, file_len)?;
                 Ok(Some(TornTail {
@@ -1135,7 +1335,11 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                 Ok(h) => Some(h),
                 Err(e) => {
                     let rest = read_tail(&file, &path, offset, file_len)?;
-                    if is_last && (rest.len() < HEADER_LEN || rest.iter().all(|b| *b == 0)) {
+                    let needed = rest
+                        .get(4)
+                        .and_then(|v| crate::record::header_len(*v))
+                        .unwrap_or(crate::record::HEADER_LEN_V1);
+                    if is_last && (rest.len() < needed || rest.iter().all(|b| *b == 0)) {
                         None
                     } else {
                         return Err(corrupt(offset, Some(seq), e.to_string()));
@@ -1174,28 +1378,58 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                         ));
                     }
                     let meta_len = header.meta_len as usize;
-                    let meta = if prefix.len() >= PREFIX_LEN + meta_len {
-                        prefix[PREFIX_LEN..PREFIX_LEN + meta_len].to_vec()
+                    let (header_len, prefix_len) = (header.header_len(), header.prefix_len());
+                    let meta = if prefix.len() >= prefix_len + meta_len {
+                        prefix[prefix_len..prefix_len + meta_len].to_vec()
                     } else {
-                        read_at_most(&file, &path, offset + PREFIX_LEN as u64, meta_len)?
+                        read_at_most(&file, &path, offset + prefix_len as u64, meta_len)?
                     };
-                    let mut encoded = [0u8; HEADER_LEN];
-                    encoded.copy_from_slice(&prefix[..HEADER_LEN]);
-                    let hash = record_hash(&encoded, &meta);
-                    if prefix[HEADER_LEN..PREFIX_LEN] != hash {
+                    let hash = record_hash(&prefix[..header_len], &meta);
+                    if prefix[header_len..prefix_len] != hash {
                         return Err(corrupt(offset, Some(seq), "record hash mismatch".into()));
                     }
                     let end = offset + header.record_len();
                     let is_last_record = is_last && end == file_len;
-                    if is_last_record {
+                    if header.codec == Codec::ZstdDictionary
+                        && !out.dictionaries.contains_key(&header.dict_ref)
+                    {
+                        return Err(corrupt(
+                            offset,
+                            Some(seq),
+                            format!(
+                                "content names dictionary record {}, which is not a dictionary",
+                                header.dict_ref
+                            ),
+                        ));
+                    }
+                    if is_last_record || header.kind == RecordKind::Dictionary {
                         // The last record's content must be checked too: a crash can
-                        // persist the header but not all of the content.
-                        let stored_off = offset + PREFIX_LEN as u64 + meta_len as u64;
+                        // persist the header but not all of the content. Dictionaries
+                        // are read now: later records need them.
+                        let stored_off = offset + prefix_len as u64 + meta_len as u64;
                         let stored =
                             read_at_most(&file, &path, stored_off, header.stored_len as usize)?;
-                        let ok = decompress(header.codec, &stored, header.raw_len)
-                            .ok()
-                            .is_some_and(|c| sha256(&c) == header.content_sha256);
+                        let dict = match header.codec {
+                            Codec::ZstdDictionary => {
+                                out.dictionaries.get(&header.dict_ref).and_then(|b| {
+                                    VolumeDictionary::for_reading(header.dict_ref, b).ok()
+                                })
+                            }
+                            Codec::None | Codec::Zstd => None,
+                        };
+                        let content =
+                            decompress(header.codec, &stored, header.raw_len, dict.as_ref())
+                                .ok()
+                                .filter(|c| sha256(c) == header.content_sha256);
+                        let ok = content.is_some();
+                        // Content that is no zstd dictionary (version 1 allowed any) is
+                        // not damage; a record naming it as its dictionary is.
+                        if header.kind == RecordKind::Dictionary
+                            && let Some(content) = content
+                            && crate::codec::check_dictionary(&content).is_ok()
+                        {
+                            out.dictionaries.insert(seq, content);
+                        }
                         if !ok {
                             if zero_filled_to_end(&stored, stored_off, file_len) {
                                 if let Some(t) =
@@ -1217,10 +1451,14 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                     {
                         out.latest_tree_head = Some(head);
                     }
-                    if header.kind == RecordKind::Message {
-                        out.stats.messages += 1;
+                    match header.kind {
+                        RecordKind::Message => {
+                            out.stats.messages += 1;
+                            out.stats.raw_bytes += u64::from(header.raw_len);
+                        }
+                        RecordKind::Dictionary => out.stats.dictionaries += 1,
+                        _ => out.stats.raw_bytes += u64::from(header.raw_len),
                     }
-                    out.stats.raw_bytes += u64::from(header.raw_len);
                     out.stats.stored_bytes += header.record_len();
                     out.locs.push(RecordLoc {
                         segment: no,

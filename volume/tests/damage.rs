@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use coffer_volume::record::{PREFIX_LEN, RecordHeader, sha256};
+use coffer_volume::record::{PREFIX_LEN_V2 as PREFIX_LEN, RecordHeader, sha256};
 use coffer_volume::{ArchiveKey, Error, RecordKind, Volume, VolumeConfig, verify_volume};
 
 fn small_config() -> VolumeConfig {

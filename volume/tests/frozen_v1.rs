@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use coffer_volume::merkle::leaf_hash;
-use coffer_volume::record::{PREFIX_LEN, RecordHeader, sha256};
+use coffer_volume::record::{PREFIX_LEN_V1 as PREFIX_LEN, RecordHeader, sha256};
 use coffer_volume::{
     PublicKey, SignedTreeHead, Volume, VolumeState, verify_consistency, verify_inclusion,
     verify_volume,

@@ -185,6 +185,13 @@ pub(crate) struct VolumeView {
     raw_bytes: u64,
     /// Bytes on disk.
     stored_bytes: u64,
+    /// `stored_bytes / raw_bytes` (0 when nothing is stored): what capacity planning
+    /// multiplies mail volume by.
+    ratio: f64,
+    /// Compression dictionaries in the volume.
+    dictionaries: u64,
+    /// Bytes of the year's search index.
+    index_bytes: u64,
     /// Segment files.
     segments: u32,
     /// Created (RFC 3339).
@@ -203,6 +210,10 @@ pub(crate) struct VolumeView {
 pub(crate) struct VolumeList {
     /// By year.
     volumes: Vec<VolumeView>,
+    /// Bytes of every year's search index.
+    index_bytes: u64,
+    /// Bytes of the SQLite catalog with its write-ahead log (absent for PostgreSQL).
+    catalog_bytes: Option<u64>,
 }
 
 /// List the mail volumes.
@@ -213,7 +224,8 @@ async fn list(
     Authorized(_caller, _): Authorized<cap::ReadVolumes>,
 ) -> Result<AppJson<VolumeList>, ApiError> {
     let archive = state.archive().clone();
-    let volumes = crate::blocking(move || -> Result<Vec<VolumeView>, ApiError> {
+    let listing = crate::blocking(move || -> Result<VolumeList, ApiError> {
+        let layout = archive.data_dir().clone();
         let mut out = Vec::new();
         for year in archive.volumes().years()? {
             let Some(v) = archive.volumes().get_online(year)? else {
@@ -229,6 +241,13 @@ async fn list(
                 messages: stats.messages,
                 raw_bytes: stats.raw_bytes,
                 stored_bytes: stats.stored_bytes,
+                ratio: if stats.raw_bytes == 0 {
+                    0.0
+                } else {
+                    stats.stored_bytes as f64 / stats.raw_bytes as f64
+                },
+                dictionaries: stats.dictionaries,
+                index_bytes: layout.index_bytes(year),
                 segments: stats.segments,
                 created: rfc3339_us(manifest.created_us),
                 sealed: manifest.sealed_us.map(rfc3339_us),
@@ -236,10 +255,14 @@ async fn list(
                 location: v.dir().display().to_string(),
             });
         }
-        Ok(out)
+        Ok(VolumeList {
+            volumes: out,
+            index_bytes: coffer_ingest::data_dir::disk_bytes(&layout.index()),
+            catalog_bytes: layout.catalog_bytes(),
+        })
     })
     .await?;
-    Ok(AppJson(VolumeList { volumes }))
+    Ok(AppJson(listing))
 }
 
 /// Verify one mail volume from its files and the public key (chain, tree, signatures).
