@@ -22,6 +22,8 @@
 
 mod error;
 mod fsutil;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod keys;
 mod lock;
 pub mod manifest;
