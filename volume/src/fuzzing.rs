@@ -158,6 +158,15 @@ fn check(fixture: &Fixture, writer: bool) {
     assert_eq!(reopened.last_seq(), kept + 1);
     let record = reopened.read(kept + 1).expect("read the appended record");
     assert_eq!(record.content, b"appended after recovery");
+    if report.is_intact() {
+        // Recovery and an append keep an intact volume intact.
+        let after = verify_volume(dir, &fixture.key.public_key());
+        assert!(
+            after.is_intact(),
+            "intact volume damaged by an append: {:?}",
+            after.problems
+        );
+    }
 }
 
 /// Reads every record, its metadata and kind, and the proofs of the volume.
@@ -187,8 +196,9 @@ fn read_everything(volume: &Volume) {
 ///                                and the input ends]
 /// ```
 ///
-/// Kind and codec bytes are written as given (unknown values included). Codec 1 (zstd)
-/// compresses the content; other codecs store it as is. Checkpoint and seal records
+/// Kind and codec bytes are written as given (unknown values included), but for the
+/// codec's high bit. Codec 1 (zstd) compresses the content unless that bit is set; other
+/// codecs store it as is. Checkpoint and seal records
 /// (kinds 32 and 33) with `SIGN` carry a tree head over the records before them, signed
 /// with the fixture key, instead of the metadata given.
 struct Builder<'a> {
@@ -286,7 +296,10 @@ impl<'a> Builder<'a> {
                 );
                 meta = head.to_json();
             }
-            let stored = if codec == Codec::Zstd as u8 {
+            // The high bit of the codec byte stores the content as given (a zstd frame
+            // of the fuzzer's making under codec 1); otherwise codec 1 compresses it.
+            let (codec, as_given) = (codec & 0x7f, codec & 0x80 != 0);
+            let stored = if codec == Codec::Zstd as u8 && !as_given {
                 zstd::bulk::compress(content, 1).unwrap_or_default()
             } else {
                 content.to_vec()
@@ -481,6 +494,11 @@ mod tests {
         let mut lying = record(LIE_RAW_LEN, 1, 1, meta, b"short content");
         lying.extend_from_slice(&1_000_000u32.to_le_bytes());
         seeds.push([&[STRUCTURED][..], &lying].concat());
+        let frame = zstd::bulk::compress(small[0], 3).expect("compress");
+        let mut given = record(0, 1, 0x81, meta, &frame);
+        given.extend(record(LIE_RAW_LEN, 1, 0x81, meta, &frame));
+        given.extend_from_slice(&(small[0].len() as u32).to_le_bytes());
+        seeds.push([&[STRUCTURED | WRITER][..], &given].concat());
         let mut torn = record(NEW_SEGMENT, 1, 1, meta, small[0]);
         torn.extend(record(NEW_SEGMENT | TORN, 1, 1, meta, small[1]));
         torn.extend_from_slice(&150u16.to_le_bytes());
