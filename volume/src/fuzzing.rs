@@ -27,7 +27,7 @@
 //! one per process, with a fixed key, volume id and creation time so that seeds written by
 //! one process are valid volumes for another.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use crate::keys::ArchiveKey;
@@ -358,6 +358,8 @@ impl<'a> Builder<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     /// Writes `seeds` to `$COFFER_FUZZ_SEEDS/<target>/` when that variable is set
