@@ -73,6 +73,8 @@
 
 mod archive;
 mod detect;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod html;
 mod message;
 mod odf;

@@ -19,6 +19,8 @@
 pub mod analysis;
 mod compile;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod limits;
 mod matching;
 pub mod query;

@@ -37,6 +37,8 @@ mod dedup;
 pub mod error;
 #[cfg(test)]
 mod fuzz;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod identity;
 pub mod import;
 pub mod importer;

@@ -134,6 +134,12 @@ impl ArchiveKey {
         Ok(Self::from_signing(SigningKey::from_bytes(&secret)))
     }
 
+    /// A key from a fixed secret (the fuzz fixture's).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn from_secret(secret: [u8; 32]) -> Self {
+        Self::from_signing(SigningKey::from_bytes(&secret))
+    }
+
     fn from_signing(signing: SigningKey) -> Self {
         let fingerprint = fingerprint(&signing.verifying_key().to_bytes());
         Self {

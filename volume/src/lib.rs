@@ -27,6 +27,8 @@
 pub mod codec;
 mod error;
 mod fsutil;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod heads;
 pub mod keys;
 pub mod location;

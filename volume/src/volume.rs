@@ -485,10 +485,18 @@ impl Volume {
             synced: Condvar::new(),
             trainer: Mutex::new(trainer),
         });
+        let volume = Self { inner };
         if writable {
-            spawn_checkpoint_timer(Arc::downgrade(&inner));
+            // A seal record at the end of an open volume: sealing was interrupted after
+            // the record was durable. Finish it rather than append after the seal.
+            let last = volume.lock().locs.last().map(|loc| loc.kind);
+            if last == Some(RecordKind::Seal) {
+                volume.finish_seal(written)?;
+                return Ok((volume, scan.report));
+            }
+            spawn_checkpoint_timer(Arc::downgrade(&volume.inner));
         }
-        Ok((Self { inner }, scan.report))
+        Ok((volume, scan.report))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -1036,8 +1044,16 @@ impl Volume {
         st.unpublished = Some((appended.seq, head));
         drop(st);
         self.sync_to(appended.seq)?;
+        self.finish_seal(appended.seq)
+    }
+
+    /// The second half of sealing, once the seal record `seal_seq` is durable: the `SEAL`
+    /// file, the manifest's sealed state, read-only segments. Also run when a writer opens
+    /// a volume whose last record is a seal that a crash kept from finishing, so that
+    /// nothing is ever appended after a seal record.
+    fn finish_seal(&self, seal_seq: u64) -> Result<SignedTreeHead> {
         let mut st = self.lock();
-        let final_head = self.tree_head_locked(&st, appended.seq)?;
+        let final_head = self.tree_head_locked(&st, seal_seq)?;
         let seal_path = self.inner.dir.join(SEAL_FILE);
         fsutil::write_atomic(&seal_path, &final_head.to_json())?;
         let mut manifest = st.manifest.clone();

@@ -350,3 +350,40 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
         acked.len()
     );
 }
+
+/// Found by the `volume` fuzz target: a crash after the seal record is durable but before
+/// the SEAL file and the manifest are written left a volume that opened for writing and
+/// took records after its seal ("record after the seal record" at the next verify). The
+/// writer now finishes the interrupted seal instead.
+#[test]
+fn a_seal_interrupted_after_its_record_is_finished_not_appended_to() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = ArchiveKey::generate().expect("key");
+    let sealed = build(tmp.path(), &key, 3, true);
+    // The state of the files between the seal record's fsync and the manifest update.
+    let vdir = tmp.path().join("interrupted");
+    copy_dir(&sealed, &vdir);
+    fs::remove_file(vdir.join(coffer_volume::SEAL_FILE)).expect("remove SEAL");
+    let mut manifest = coffer_volume::Manifest::load(&vdir).expect("manifest");
+    manifest.state = coffer_volume::VolumeState::Open;
+    manifest.sealed_us = None;
+    manifest.store(&vdir).expect("store manifest");
+
+    let (v, _) = Volume::open_writer(&vdir, &key, small_config()).expect("open writer");
+    let appended = v.append(RecordKind::Message, b"{}".to_vec(), Some(b"after the seal"));
+    assert!(matches!(appended, Err(Error::Sealed(_))), "{appended:?}");
+    drop(v);
+    assert_eq!(
+        coffer_volume::Manifest::load(&vdir)
+            .expect("manifest")
+            .state,
+        coffer_volume::VolumeState::Sealed
+    );
+    let report = verify_volume(&vdir, &key.public_key());
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert!(
+        vdir.join(coffer_volume::SEAL_FILE)
+            .try_exists()
+            .expect("stat SEAL")
+    );
+}

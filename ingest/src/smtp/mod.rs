@@ -14,7 +14,7 @@
 //! names; never envelope addresses, never content.
 
 pub mod access;
-mod data;
+pub(crate) mod data;
 pub mod delivery;
 pub mod proto;
 pub mod session;

@@ -1,0 +1,5 @@
+//! Fuzz target: PDF text extraction.
+//! The body is `coffer_extract::fuzzing::pdf`; `cargo test -p coffer-extract` runs it over the seed corpus.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| coffer_extract::fuzzing::pdf(data));

@@ -1,0 +1,5 @@
+//! Fuzz target: zip archives, entries extracted recursively.
+//! The body is `coffer_extract::fuzzing::zip`; `cargo test -p coffer-extract` runs it over the seed corpus.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| coffer_extract::fuzzing::zip(data));
