@@ -335,23 +335,53 @@ impl Catalog {
             .ok_or_else(|| Error::NotFound(format!("proposal {id} vanished")))
     }
 
+    /// Rows of `table` (one by `id`, or all in `order`), mapped by `map`.
+    async fn select<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        id: Option<i64>,
+        order: &str,
+        map: fn(&AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let filter = if id.is_some() { "WHERE id = $1" } else { "" };
+        let sql = format!("SELECT {columns} FROM {table} {filter} ORDER BY {order}");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(id) = id {
+            query = query.bind(id);
+        }
+        query
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(map)
+            .collect()
+    }
+
     /// One proposal.
     pub async fn retention_proposal(&self, id: i64) -> Result<Option<ProposalRecord>> {
-        let sql = format!("SELECT {PROPOSAL_COLUMNS} FROM retention_proposals WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let found = self
+            .select(
+                "retention_proposals",
+                PROPOSAL_COLUMNS,
+                Some(id),
+                "id",
+                proposal,
+            )
             .await?;
-        row.as_ref().map(proposal).transpose()
+        Ok(found.into_iter().next())
     }
 
     /// Every proposal, newest first.
     pub async fn retention_proposals(&self) -> Result<Vec<ProposalRecord>> {
-        let sql = format!("SELECT {PROPOSAL_COLUMNS} FROM retention_proposals ORDER BY id DESC");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(proposal).collect()
+        self.select(
+            "retention_proposals",
+            PROPOSAL_COLUMNS,
+            None,
+            "id DESC",
+            proposal,
+        )
+        .await
     }
 
     /// Decides a pending proposal (`approved` or `rejected`); false when it was not
@@ -407,21 +437,16 @@ impl Catalog {
 
     /// One hold.
     pub async fn hold(&self, id: i64) -> Result<Option<HoldRecord>> {
-        let sql = format!("SELECT {HOLD_COLUMNS} FROM legal_holds WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let found = self
+            .select("legal_holds", HOLD_COLUMNS, Some(id), "id", hold)
             .await?;
-        row.as_ref().map(hold).transpose()
+        Ok(found.into_iter().next())
     }
 
     /// Every hold, released ones included, by id.
     pub async fn holds(&self) -> Result<Vec<HoldRecord>> {
-        let sql = format!("SELECT {HOLD_COLUMNS} FROM legal_holds ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(hold).collect()
+        self.select("legal_holds", HOLD_COLUMNS, None, "id", hold)
+            .await
     }
 
     /// Releases a hold in force; false when it was released already.
