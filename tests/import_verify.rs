@@ -574,6 +574,32 @@ fn catalog_edits_that_records_do_not_back_fail_verification() {
         "{}",
         stdout(&audit)
     );
+    // Access decisions rely only on links a record backs: the inserted link gives
+    // mallory nothing, while the real owner still reads the message.
+    {
+        let server = start_server(&data, &[], "warn");
+        let addr = server.addr;
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let admin = http::json(addr, "POST", "/api/v1/session", None, &serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD})).await;
+            let admin = admin.json()["token"].as_str().expect("token").to_string();
+            for (name, mailbox) in [("mallory", "mallory@corp.example"), ("owner", "owner@corp.example")] {
+                let r = http::json(addr, "POST", "/api/v1/users", Some(&admin), &serde_json::json!({"username": name, "password": "user-password-123", "role": "user", "mailboxes": [mailbox]})).await;
+                assert_eq!(r.status, 201, "{}", r.text());
+            }
+            let login = |u: &'static str| async move {
+                let r = http::json(addr, "POST", "/api/v1/session", None, &serde_json::json!({"username": u, "password": "user-password-123"})).await;
+                r.json()["token"].as_str().expect("token").to_string()
+            };
+            let mallory = login("mallory").await;
+            let owner = login("owner").await;
+            let r = http::get(addr, &format!("/api/v1/messages/{year}-{seq}/raw"), Some(&mallory)).await;
+            assert_eq!(r.status, 404, "a hand-made link opens nothing: {}", r.text());
+            let r = http::get(addr, &format!("/api/v1/messages/{year}-{seq}/raw"), Some(&owner)).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        });
+        stop_server(server);
+    }
     // Rebuilding the derived views from the volumes repairs both.
     run(coffer(&data).arg("recatalog"));
     let verify = run(coffer(&data).arg("verify"));

@@ -98,6 +98,8 @@ pub enum Applied {
         target: MessageId,
         /// The mailboxes to add (lowercased addresses).
         mailboxes: Vec<String>,
+        /// The link record naming them.
+        via: MessageId,
     },
 }
 
@@ -287,7 +289,7 @@ impl Catalog {
     pub async fn apply(&self, batch: &ApplyBatch) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let mut new_mailboxes: HashMap<String, i64> = HashMap::new();
-        let mut links: Vec<(String, String)> = Vec::new();
+        let mut links: Vec<(String, String, MessageId)> = Vec::new();
         let messages: Vec<&MessageDoc> = batch
             .items
             .iter()
@@ -324,17 +326,21 @@ impl Catalog {
             q.execute(&mut *tx).await?;
         }
         for item in &batch.items {
-            let (id, mailboxes) = match item {
-                Applied::Message(doc) => (doc.id, &doc.mailboxes),
-                Applied::Link { target, mailboxes } => (*target, mailboxes),
+            let (id, mailboxes, via) = match item {
+                Applied::Message(doc) => (doc.id, &doc.mailboxes, doc.id),
+                Applied::Link {
+                    target,
+                    mailboxes,
+                    via,
+                } => (*target, mailboxes, *via),
             };
             for m in mailboxes {
-                links.push((id.to_string(), m.to_ascii_lowercase()));
+                links.push((id.to_string(), m.to_ascii_lowercase(), via));
             }
         }
         // Resolve mailbox ids (cached; new ones inserted in this transaction).
-        let mut resolved: Vec<(String, i64)> = Vec::with_capacity(links.len());
-        for (message, address) in links {
+        let mut resolved: Vec<(String, i64, MessageId)> = Vec::with_capacity(links.len());
+        for (message, address, via) in links {
             let cached = self
                 .cached_mailbox(&address)
                 .or_else(|| new_mailboxes.get(&address).copied());
@@ -360,19 +366,23 @@ impl Catalog {
                     id
                 }
             };
-            resolved.push((message, mailbox));
+            resolved.push((message, mailbox, via));
         }
         for chunk in resolved.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
                 self.backend,
-                "INSERT INTO message_mailboxes (message, mailbox) VALUES ",
-                2,
+                "INSERT INTO message_mailboxes (message, mailbox, via_year, via_seq) VALUES ",
+                4,
                 chunk.len(),
                 " ON CONFLICT DO NOTHING",
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (message, mailbox) in chunk {
-                q = q.bind(message.clone()).bind(*mailbox);
+            for (message, mailbox, via) in chunk {
+                q = q
+                    .bind(message.clone())
+                    .bind(*mailbox)
+                    .bind(i64::from(via.year))
+                    .bind(to_i64(via.seq)?);
             }
             q.execute(&mut *tx).await?;
         }
@@ -546,6 +556,37 @@ impl Catalog {
             out.entry(seq)
                 .or_default()
                 .push(row.try_get::<String, _>(1)?);
+        }
+        Ok(out)
+    }
+
+    /// The record that names each of `mailboxes` as a mailbox of message `id` (the
+    /// message record, or a link record); `None` for a link applied before provenance
+    /// was kept (`coffer recatalog` fills it) — and absent for no link at all.
+    pub async fn link_provenance(
+        &self,
+        id: MessageId,
+    ) -> Result<HashMap<String, Option<MessageId>>> {
+        let rows = sqlx::query(
+            "SELECT mb.address, l.via_year, l.via_seq FROM message_mailboxes l \
+             JOIN mailboxes mb ON mb.id = l.mailbox WHERE l.message = $1",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::new();
+        for row in &rows {
+            let address: String = row.try_get(0)?;
+            let year: Option<i64> = row.try_get(1)?;
+            let seq: Option<i64> = row.try_get(2)?;
+            let via = match (year, seq) {
+                (Some(y), Some(s)) => Some(MessageId::new(
+                    i32::try_from(y).map_err(|_| Error::Invalid(format!("year {y}")))?,
+                    to_u64(s)?,
+                )),
+                _ => None,
+            };
+            out.insert(address, via);
         }
         Ok(out)
     }

@@ -97,6 +97,7 @@ async fn apply_replay_dedup_links_and_rebuild(cat: &Catalog) {
             items: vec![Applied::Link {
                 target: MessageId::new(2026, 2),
                 mailboxes: vec!["Carol@Example.com".into()],
+                via: MessageId::new(2026, 4),
             }],
         };
         cat.apply(&link).await.expect("link");

@@ -226,3 +226,26 @@ pub async fn check_catalog(
     }
     Ok(checks)
 }
+
+/// Whether record `via` names `mailbox` as a mailbox of message `target`: the message
+/// record's own metadata (`via == target`), or a link record targeting it. An access
+/// decision asks this before it lets a link of the catalog open a message (blocking:
+/// reads one record's metadata). `false` for anything that cannot be read.
+pub fn record_names(volumes: &VolumeSet, via: MessageId, target: MessageId, mailbox: &str) -> bool {
+    let Ok(Some(volume)) = volumes.get(via.year) else {
+        return false;
+    };
+    let Ok((header, meta)) = volume.read_meta(via.seq) else {
+        return false;
+    };
+    let named = |mailboxes: &[String]| mailboxes.iter().any(|m| m.eq_ignore_ascii_case(mailbox));
+    match header.kind {
+        RecordKind::Message if via == target => {
+            MessageMeta::from_bytes(&meta).is_ok_and(|m| named(&m.mailboxes))
+        }
+        RecordKind::Link => {
+            LinkMeta::from_bytes(&meta).is_ok_and(|l| l.target == target && named(&l.mailboxes))
+        }
+        _ => false,
+    }
+}

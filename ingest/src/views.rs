@@ -36,6 +36,8 @@ pub(crate) enum Derived {
         sha256: Sha256,
         /// The mailboxes added.
         mailboxes: Vec<String>,
+        /// The link record itself.
+        via: MessageId,
     },
 }
 
@@ -45,10 +47,14 @@ impl Derived {
         match self {
             Derived::Message(doc) => Applied::Message(Arc::clone(doc)),
             Derived::Link {
-                target, mailboxes, ..
+                target,
+                mailboxes,
+                via,
+                ..
             } => Applied::Link {
                 target: *target,
                 mailboxes: mailboxes.clone(),
+                via: *via,
             },
         }
     }
@@ -97,6 +103,7 @@ impl DerivedViews {
                                     target: link.target,
                                     sha256: link.sha256,
                                     mailboxes: link.mailboxes,
+                                    via: MessageId::new(year, seq),
                                 },
                             )),
                             Err(e) => {

@@ -450,6 +450,7 @@ fn write_link(
             target,
             sha256: item.sha256,
             mailboxes: added.clone(),
+            via: MessageId::new(year, seq),
         },
     ));
     Ok(Outcome::Linked { id: target, added })

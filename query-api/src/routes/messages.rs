@@ -55,7 +55,13 @@ async fn find(
     };
     let parsed = MessageId::from_str(id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (entry, error) = match state.catalog().message(parsed).await? {
-        Some(row) if scope.admits(row.mailboxes.iter().map(String::as_str)) => return Ok(row),
+        Some(row) if scope.admits(row.mailboxes.iter().map(String::as_str)) => {
+            if backed_by_record(state, &row, scope).await? {
+                return Ok(row);
+            }
+            tracing::warn!(user_id = caller.id, message = %parsed, "the catalog links that admit the caller are named by no volume record");
+            not_found("link not backed by a volume record")
+        }
         Some(_) => {
             tracing::info!(user_id = caller.id, message = %parsed, "message outside the caller's scope");
             not_found("outside scope")
@@ -64,6 +70,40 @@ async fn find(
     };
     state.audit().record(entry).await?;
     Err(error)
+}
+
+/// Whether one of the catalog links that admit a restricted caller is named by a volume
+/// record (the message's own, or a link record): the catalog is a derived view, and an
+/// access decision relies only on links the archive's own records back (an SQL edit of
+/// the catalog gives nobody a foreign message). An unrestricted scope needs no link.
+async fn backed_by_record(
+    state: &AppState,
+    row: &MessageRow,
+    scope: &Scope,
+) -> Result<bool, ApiError> {
+    if matches!(scope, Scope::All) {
+        return Ok(true);
+    }
+    let provenance = state.catalog().link_provenance(row.id).await?;
+    let candidates: Vec<(String, coffer_model::MessageId)> = row
+        .mailboxes
+        .iter()
+        .filter(|m| scope.admits([m.as_str()]))
+        .map(|m| {
+            // A link applied before provenance was kept: only the message record itself
+            // can back it (`coffer recatalog` records the rest).
+            let via = provenance.get(m).copied().flatten().unwrap_or(row.id);
+            (m.clone(), via)
+        })
+        .collect();
+    let volumes = state.archive().volumes().clone();
+    let target = row.id;
+    crate::blocking(move || -> Result<bool, ApiError> {
+        Ok(candidates.iter().any(|(mailbox, via)| {
+            coffer_ingest::consistency::record_names(&volumes, *via, target, mailbox)
+        }))
+    })
+    .await
 }
 
 /// [`find`], then the volume record (content verified against its SHA-256 on read).
