@@ -133,19 +133,7 @@ impl From<PolicyListing> for PolicyPage {
                     assigned_by: a.assigned_by,
                 })
                 .collect(),
-            proposals: l
-                .proposals
-                .into_iter()
-                .map(|p| ProposalView {
-                    id: p.id,
-                    summary: p.summary,
-                    change: serde_json::from_str(&p.change).unwrap_or_default(),
-                    proposed_by: p.proposed_by,
-                    proposed: rfc3339(p.proposed),
-                    state: p.state,
-                    decided_by: p.decided_by,
-                })
-                .collect(),
+            proposals: l.proposals.into_iter().map(proposal_view).collect(),
             versions: l
                 .versions
                 .into_iter()
