@@ -73,6 +73,33 @@ pub(super) fn pdf_parent_loop() -> Vec<u8> {
     out
 }
 
+/// A PDF whose page names a font that is a reference to an object the file does not
+/// hold: `pdf-extract` panics on it (`expect("missing object reference")`).
+pub(super) fn pdf_font_missing_object() -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let content_id = doc.add_object(Stream::new(
+        dictionary! {},
+        b"BT /F1 11 Tf 50 800 Td (lost font) Tj ET".to_vec(),
+    ));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => Object::Reference((999, 0)) } },
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save pdf");
+    out
+}
+
 /// A PDF with one extra FlateDecode stream that inflates to `bomb_bytes` zero bytes.
 pub(super) fn pdf_with_flate_bomb(bomb_bytes: usize) -> Vec<u8> {
     let mut doc = lopdf::Document::load_mem(&pdf(&[&["bomb carrier"]])).expect("reload");

@@ -17,6 +17,19 @@
 //! harness stores in a zip (set): entries separated by a NUL byte, each a name, a newline
 //! and the content. Stored entries let the fuzzer reach the XML readers directly, which
 //! mutating deflated bytes seldom does.
+//!
+//! # Panics inside the PDF libraries
+//!
+//! `pdf-extract` and `lopdf` panic on many malformed files (about 150 `unwrap`, `expect`
+//! and `panic!` sites, index arithmetic that overflows). Coffer contains those panics by
+//! design: `pdf.rs` calls the libraries only inside `catch_unwind` and turns a panic into
+//! [`crate::ExtractError::Panicked`] (the message is archived and flagged). Making every
+//! lookup of the vendored copy total would be a fork of both crates; instead the fuzz
+//! targets check the containment itself. libFuzzer's panic hook aborts on *any* panic,
+//! caught or not, so [`run`] first installs (once) a hook in front of it that lets a panic
+//! raised in those libraries' own source files unwind to `pdf.rs`'s `catch_unwind`; every
+//! other panic — in Coffer's code, or one of theirs that escapes the containment — still
+//! reaches libFuzzer's hook and is reported as a crash.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -37,8 +50,33 @@ fn limits() -> ExtractLimits {
     }
 }
 
+/// Installs, once, the panic hook described in the module docs: panics located in the
+/// PDF libraries' sources unwind silently (to the `catch_unwind` in `pdf.rs`); all others
+/// go on to the hook installed before (libFuzzer's abort, or the default printer).
+fn contain_pdf_library_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let contained = info
+                .location()
+                .is_some_and(|at| is_pdf_library_source(at.file()));
+            if !contained {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Whether `file` (a panic location) is a source file of `pdf-extract` (the vendored copy
+/// under `third_party/pdf-extract/`) or of `lopdf` (a registry crate `lopdf-<version>/`).
+fn is_pdf_library_source(file: &str) -> bool {
+    file.contains("third_party/pdf-extract/") || file.contains("/lopdf-")
+}
+
 /// Extracts `data` as `format` on this thread and checks the output's promises.
 fn run(format: Format, content_type: &str, filename: Option<&str>, data: &[u8]) {
+    contain_pdf_library_panics();
     let limits = limits();
     let hint = Hint::new(content_type, filename);
     let _ = detect::detect(&hint, data);
@@ -279,12 +317,49 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_pdf_extract_unwinds_to_its_containment() {
+        let data = fixtures::pdf_font_missing_object();
+        // The fuzz body returns: the library's panic unwound to `pdf.rs`'s catch_unwind.
+        pdf(&data);
+        // ... which reported it as a panic of the PDF extractor.
+        let limits = limits();
+        let hint = Hint::new("application/pdf", Some("a.pdf"));
+        let mut ctx = Ctx::new(Format::Pdf, &limits, Instant::now() + limits.timeout);
+        assert!(matches!(
+            ctx.extract(Format::Pdf, &hint, &data, 0),
+            Err(crate::ExtractError::Panicked {
+                format: Format::Pdf
+            })
+        ));
+    }
+
+    #[test]
+    fn only_the_pdf_libraries_sources_are_contained() {
+        for file in [
+            "/work/main/third_party/pdf-extract/src/lib.rs",
+            "third_party/pdf-extract/src/lib.rs",
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/lopdf-0.47.0/src/object.rs",
+        ] {
+            assert!(is_pdf_library_source(file), "{file}");
+        }
+        for file in [
+            "extract/src/pdf.rs",
+            "/work/main/extract/src/fuzzing.rs",
+            "/rustc/abc/library/core/src/option.rs",
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/zip-2.0.0/src/read.rs",
+        ] {
+            assert!(!is_pdf_library_source(file), "{file}");
+        }
+    }
+
+    #[test]
     fn pdf_seeds_run_clean() {
         let seeds = vec![
             fixtures::pdf(&[&["Hello PDF", "second line"], &["page two"]]),
             fixtures::pdf_self_drawing_form(),
             fixtures::pdf_parent_loop(),
             fixtures::pdf_with_flate_bomb(1 << 16),
+            fixtures::pdf_font_missing_object(),
         ];
         check("extract_pdf", pdf, &seeds);
     }

@@ -122,8 +122,20 @@ impl Analyzer {
     }
 
     /// Compresses the volume record (skipped when already done). Pure CPU.
+    ///
+    /// Skipped too while the message's year has no volume yet: only a volume compresses
+    /// with its dictionary and feeds its trainer, so the first batch of a new year is
+    /// left to the commit stage, which creates the volume first (otherwise a bulk
+    /// import's first few hundred messages of every year would be stored without a
+    /// dictionary, at twice the size).
     pub fn prepare(&self, analyzed: &mut Analyzed) -> Result<()> {
         if analyzed.prepared.is_none() {
+            let year = crate::clock::year_of(analyzed.received_us);
+            if let Some(volumes) = &self.volumes
+                && volumes.get(year)?.is_none()
+            {
+                return Ok(());
+            }
             analyzed.prepared = Some(self.record(analyzed)?);
         }
         Ok(())

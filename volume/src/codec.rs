@@ -45,6 +45,10 @@ pub struct DictionaryConfig {
     pub max_size: usize,
     /// zstd level of content compressed with a dictionary.
     pub level: i32,
+    /// Longer content is compressed without the dictionary, at the volume's plain level:
+    /// a dictionary only helps the first few KB of a message, and the higher level would
+    /// cost most on long attachments, where it gains least.
+    pub max_content_len: usize,
     /// Content per drift measurement window.
     pub window_bytes: u64,
     /// A window whose stored/raw ratio exceeds the ratio measured right after training
@@ -58,11 +62,12 @@ impl Default for DictionaryConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            first_sample_bytes: 1024 * 1024,
-            sample_bytes: 8 * 1024 * 1024,
+            first_sample_bytes: 256 * 1024,
+            sample_bytes: 2 * 1024 * 1024,
             max_sample_len: 16 * 1024,
             max_size: 256 * 1024,
-            level: 3,
+            level: 6,
+            max_content_len: 64 * 1024,
             window_bytes: 2 * 1024 * 1024,
             drift: 0.15,
             max_dictionaries: 32,
@@ -404,6 +409,16 @@ impl Trainer {
     /// The level of dictionary compression.
     pub(crate) fn level(&self) -> i32 {
         self.config.level
+    }
+
+    /// Whether the volume's first dictionary is being trained right now.
+    pub(crate) fn first_training(&self) -> bool {
+        self.training && self.current.is_none()
+    }
+
+    /// Whether content of `len` bytes is compressed with the dictionary (when there is one).
+    pub(crate) fn suits(&self, len: usize) -> bool {
+        len <= self.config.max_content_len
     }
 
     /// The largest dictionary to train.

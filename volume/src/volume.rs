@@ -301,6 +301,8 @@ struct Inner {
     synced: Condvar,
     /// The writer's dictionary state (unused by read-only opens).
     trainer: Mutex<Trainer>,
+    /// Signalled when a dictionary training attempt ends (see [`Volume::prepare`]).
+    trained: Condvar,
 }
 
 /// An open volume. Cheap to clone; all clones share the writer.
@@ -484,6 +486,7 @@ impl Volume {
             state: Mutex::new(state),
             synced: Condvar::new(),
             trainer: Mutex::new(trainer),
+            trained: Condvar::new(),
         });
         let volume = Self { inner };
         if writable {
@@ -637,7 +640,21 @@ impl Volume {
         Prepared::check_lengths(&meta, content)?;
         let content_sha256 = content_sha256.unwrap_or_else(|| sha256(content));
         debug_assert_eq!(content_sha256, sha256(content));
-        let dict = self.trainer().current();
+        let dict = {
+            let mut trainer = self.trainer();
+            // While the volume's first dictionary is being trained (a fraction of a
+            // second, once per volume), wait for it instead of compressing without one:
+            // a parallel import would otherwise store hundreds of messages meanwhile at
+            // twice the size.
+            while trainer.first_training() && trainer.suits(content.len()) {
+                trainer = self
+                    .inner
+                    .trained
+                    .wait(trainer)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            trainer.current().filter(|_| trainer.suits(content.len()))
+        };
         let (codec, stored, dict_ref) = match &dict {
             Some(dict) => (
                 Codec::ZstdDictionary,
@@ -680,6 +697,18 @@ impl Volume {
     /// durable by the next sync, which every record using it waits for). A failure
     /// only means no (new) dictionary: content keeps being stored without one.
     fn train_and_write(&self, samples: &[Vec<u8>]) {
+        // Preparers may be waiting for this attempt to end: end it even on a panic.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.train_and_write_inner(samples)
+        }));
+        if let Err(panic) = attempt {
+            self.trainer().installed(None);
+            self.inner.trained.notify_all();
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    fn train_and_write_inner(&self, samples: &[Vec<u8>]) {
         let (level, max_size) = {
             let t = self.trainer();
             (t.level(), t.max_size())
@@ -698,8 +727,9 @@ impl Volume {
                 meta.into_bytes(),
                 Some(&trained.bytes),
                 None,
-                // Written once per dictionary, read once per open: worth the best level.
-                19,
+                // Written once per dictionary, read once per open: worth a high level,
+                // but not level 19's half second for a few KB less.
+                9,
             )
             .map_err(|e| e.to_string())?;
             let mut st = self.lock();
@@ -727,10 +757,12 @@ impl Volume {
                     "trained a compression dictionary"
                 );
                 self.trainer().installed(Some(dict));
+                self.inner.trained.notify_all();
             }
             Err(error) => {
                 tracing::warn!(volume = %self.inner.dir.display(), error = %error, "no compression dictionary; content is stored without one");
                 self.trainer().installed(None);
+                self.inner.trained.notify_all();
             }
         }
     }
