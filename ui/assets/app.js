@@ -6,7 +6,11 @@
 // refuses them anyway.
 'use strict';
 (function () {
-  const main = document.getElementById('main');
+  // Each route renders into a fresh container: a page still loading when the user moves
+  // on writes into a detached element, never into the next page.
+  const root = document.getElementById('main');
+  let current = root;
+  function view() { return current; }
   const nav = document.getElementById('nav');
   const who = document.getElementById('who');
   const status = document.getElementById('status');
@@ -74,6 +78,13 @@
     return d.toISOString().replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC');
   }
   function words(text) { return String(text || '').split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean); }
+  // Renders a page again (after a change) with a notice above it.
+  async function rerender(render, text) {
+    const main = view();
+    clear(main);
+    await render([], parseHash().params);
+    if (main === view()) main.prepend(notice(text));
+  }
   function badge(text, kind) { return h('span', { class: 'badge ' + (kind || '') }, text); }
   function can(capability) { return !!(session && session.capabilities.includes(capability)); }
 
@@ -172,11 +183,14 @@
 
   async function route() {
     const { page, rest, params } = parseHash();
-    if (!session) { clear(main); pageLogin(); return; }
+    clear(root);
+    current = h('div', {});
+    root.append(current);
+    const main = current;
+    if (!session) { pageLogin(); return; }
     if (page === 'login' || page === '') { location.replace(home()); return; }
     renderChrome();
     const def = PAGES.find((p) => p.path === page);
-    clear(main);
     if (!def) {
       main.append(h('h1', {}, 'Not found'), h('p', {}, 'There is no such page. '), h('a', { href: home() }, 'Go to the start page'));
       return;
@@ -194,11 +208,12 @@
     } catch (e) {
       if (e.status !== 401) main.append(errorBox(e));
     }
-    main.focus({ preventScroll: true });
+    if (main === current && !root.contains(document.activeElement)) root.focus({ preventScroll: true });
   }
 
   // ---- Sign in and out -----------------------------------------------------------------
   function pageLogin() {
+    const main = view();
     document.title = 'Sign in — Coffer';
     const user = h('input', { type: 'text', name: 'username', autocomplete: 'username', required: true, autofocus: true });
     const pass = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
@@ -215,7 +230,6 @@
         session = info; loginNotice = '';
         touch();
         location.hash = home();
-        route();
       } catch (e) {
         pass.value = '';
         msg.append(errorBox(e.status === 401 ? 'Wrong username or password.' : e));
@@ -281,6 +295,7 @@
     return box;
   }
   async function pageSearch(rest, params) {
+    const main = view();
     const q = h('input', { type: 'search', name: 'q', value: params.get('q') || '', placeholder: 'e.g. from:alice@example.com contract', 'aria-describedby': 'syntax-help', 'data-testid': 'query' });
     const mailbox = h('input', { type: 'text', name: 'mailbox', value: params.get('mailbox') || '', placeholder: 'any' });
     const after = h('input', { type: 'date', name: 'after', value: params.get('after') || '' });
@@ -356,6 +371,7 @@
 
   // ---- Personal archive by year and month (user) ------------------------------------------
   async function pageBrowse(rest, params) {
+    const main = view();
     const now = new Date().getUTCFullYear();
     const year = params.get('year') || '';
     const month = params.get('month') || '';
@@ -393,6 +409,7 @@
     return [...seen];
   }
   async function pageMessage(rest) {
+    const main = view();
     const id = rest[0] || '';
     const m = await api('GET', '/messages/' + encodeURIComponent(id));
     const base = '/api/v1/messages/' + encodeURIComponent(m.id);
@@ -468,6 +485,7 @@
 
   // ---- Legal holds (officer: place and release; auditor: read) ----------------------------
   async function pageHolds(rest, params) {
+    const main = view();
     main.append(h('h1', {}, 'Legal holds'));
     const msg = h('div', {});
     main.append(msg);
@@ -524,6 +542,7 @@
 
   // ---- Volumes and verification (auditor runs it; admin, officer read) ---------------------
   async function pageVolumes() {
+    const main = view();
     main.append(h('h1', {}, 'Volumes'));
     const data = await api('GET', '/volumes');
     const report = h('div', { 'aria-live': 'polite' });
@@ -564,6 +583,7 @@
 
   // ---- Audit trail ---------------------------------------------------------------------------
   async function pageAudit(rest, params) {
+    const main = view();
     main.append(h('h1', {}, 'Audit trail'));
     if (session.role === 'officer') main.append(h('p', { class: 'muted' }, 'Officers see their own actions.'));
     const actor = h('input', { type: 'text', value: params.get('actor') || '' });
@@ -602,6 +622,7 @@
 
   // ---- Retention: report, policies, proposals (admin changes; others read) ------------------
   async function pageRetention() {
+    const main = view();
     main.append(h('h1', {}, 'Retention'));
     const msg = h('div', {});
     main.append(msg);
@@ -638,7 +659,7 @@
       }), { testid: 'proposals' }) : h('p', { class: 'muted' }, 'No proposals.'));
     async function decide(id, verdict) {
       clear(msg);
-      try { await api('POST', '/retention/proposals/' + id + '/' + verdict); msg.append(notice('Proposal ' + id + ': ' + verdict + 'd.')); clear(main); await pageRetention(); } catch (e) { msg.append(errorBox(e)); }
+      try { await api('POST', '/retention/proposals/' + id + '/' + verdict); await rerender(pageRetention, 'Proposal ' + id + ': ' + verdict + 'd.'); } catch (e) { msg.append(errorBox(e)); }
     }
     if (can('retention.manage')) {
       const name = h('input', { type: 'text', required: true, 'data-testid': 'policy-name' });
@@ -646,7 +667,7 @@
       const pform = h('form', { class: 'panel row', 'data-testid': 'policy-form' }, field('Policy', name), field('Period', period), h('button', { type: 'submit' }, 'Set policy'));
       pform.addEventListener('submit', async (ev) => {
         ev.preventDefault(); clear(msg);
-        try { const r = await api('PUT', '/retention/policies/' + encodeURIComponent(name.value.trim()), { period: period.value.trim() }); msg.append(notice(r.outcome === 'proposed' ? 'A shorter period needs a second administrator: proposal ' + r.proposal + ' is waiting.' : 'Policy saved.')); clear(main); await pageRetention(); } catch (e) { msg.append(errorBox(e)); }
+        try { const r = await api('PUT', '/retention/policies/' + encodeURIComponent(name.value.trim()), { period: period.value.trim() }); await rerender(pageRetention, r.outcome === 'proposed' ? 'A shorter period needs a second administrator: proposal ' + r.proposal + ' is waiting.' : 'Policy saved.'); } catch (e) { msg.append(errorBox(e)); }
       });
       const kind = h('select', {}, ['default', 'domain', 'group', 'mailbox'].map((k) => h('option', { value: k }, k)));
       const target = h('input', { type: 'text', placeholder: 'domain, group or mailbox' });
@@ -656,7 +677,7 @@
         ev.preventDefault(); clear(msg);
         const body = { kind: kind.value, policy: policy.value };
         if (kind.value !== 'default') body.name = target.value.trim();
-        try { const r = await api('PUT', '/retention/assignments', body); msg.append(notice(r.outcome === 'proposed' ? 'Proposal ' + r.proposal + ' waits for a second administrator.' : 'Assigned.')); clear(main); await pageRetention(); } catch (e) { msg.append(errorBox(e)); }
+        try { const r = await api('PUT', '/retention/assignments', body); await rerender(pageRetention, r.outcome === 'proposed' ? 'Proposal ' + r.proposal + ' waits for a second administrator.' : 'Assigned.'); } catch (e) { msg.append(errorBox(e)); }
       });
       main.append(h('h2', {}, 'Change'), pform, aform);
     }
@@ -664,6 +685,7 @@
 
   // ---- Disposition runs (four eyes; certificates) --------------------------------------------
   async function pageDispositions() {
+    const main = view();
     main.append(h('h1', {}, 'Dispositions'));
     const msg = h('div', {});
     main.append(msg);
@@ -678,7 +700,7 @@
     if (can('retention.manage')) {
       main.append(h('div', { class: 'actions' }, h('button', { type: 'button', 'data-testid': 'propose-disposition', onclick: async () => {
         clear(msg);
-        try { const r = await api('POST', '/dispositions'); msg.append(notice('Run ' + r.id + ' proposed: ' + r.total + ' messages. A second person must approve it.')); clear(main); await pageDispositions(); } catch (e) { msg.append(errorBox(e)); }
+        try { const r = await api('POST', '/dispositions'); await rerender(pageDispositions, 'Run ' + r.id + ' proposed: ' + r.total + ' messages. A second person must approve it.'); } catch (e) { msg.append(errorBox(e)); }
       } }, 'Propose a disposition run')));
     }
     const detail = h('div', { 'aria-live': 'polite' });
@@ -701,12 +723,13 @@
     }), { numeric: ['Messages'], testid: 'dispositions' }) : h('p', { class: 'muted' }, 'No disposition runs.'), detail);
     async function decide(id, verdict) {
       clear(msg);
-      try { await api('POST', '/dispositions/' + id + '/' + verdict); msg.append(notice('Run ' + id + ': ' + verdict + 'd.')); clear(main); await pageDispositions(); } catch (e) { msg.append(errorBox(e)); }
+      try { await api('POST', '/dispositions/' + id + '/' + verdict); await rerender(pageDispositions, 'Run ' + id + ': ' + verdict + 'd.'); } catch (e) { msg.append(errorBox(e)); }
     }
   }
 
   // ---- Administration: users, groups, domains, journal tokens -------------------------------
   async function pageUsers() {
+    const main = view();
     main.append(h('h1', {}, 'Users'));
     const msg = h('div', {});
     const username = h('input', { type: 'text', required: true, 'data-testid': 'new-username' });
@@ -740,6 +763,7 @@
     await list();
   }
   async function pageGroups() {
+    const main = view();
     main.append(h('h1', {}, 'Groups'));
     const msg = h('div', {});
     const name = h('input', { type: 'text', required: true });
@@ -761,6 +785,7 @@
     await list();
   }
   async function pageDomains() {
+    const main = view();
     main.append(h('h1', {}, 'Domains'));
     const msg = h('div', {});
     const name = h('input', { type: 'text', required: true });
@@ -780,6 +805,7 @@
     await list();
   }
   async function pageTokens() {
+    const main = view();
     main.append(h('h1', {}, 'Journal tokens'), h('p', { class: 'muted' }, 'Mail servers deliver journaled copies with these (HTTP bearer token, or SMTP AUTH PLAIN password).'));
     const msg = h('div', {});
     const name = h('input', { type: 'text', required: true });
@@ -802,6 +828,7 @@
 
   // ---- Own account -----------------------------------------------------------------------
   async function pageAccount() {
+    const main = view();
     main.append(h('h1', {}, 'Account'), h('p', {}, 'Signed in as ', h('strong', {}, session.username), ' with the ' + session.role + ' role. The session ends after ' + Math.round(session.idle_timeout_secs / 60) + ' minutes without activity.'));
     const msg = h('div', {});
     const current = h('input', { type: 'password', required: true, autocomplete: 'current-password' });
