@@ -231,7 +231,7 @@ async fn view(
 /// The sanitized HTML body as a document of its own, for the web UI's sandboxed frame
 /// (`coffer_ui::message_frame_document`), under a policy that lets nothing load or run
 /// ([`coffer_ui::MESSAGE_FRAME_CSP`]). 404 when the message has no HTML body. Audited
-/// as a view of the message (`part: html`).
+/// as `message.html`.
 #[utoipa::path(get, path = "/messages/{id}/html", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "message id")),
     responses((status = 200, content_type = "text/html", body = String), (status = 403, body = ErrorResponse),
@@ -241,7 +241,7 @@ async fn html(
     Authorized(caller, _): Authorized<cap::ReadContent>,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    let (row, record) = load(&state, &caller, &id, "message.view").await?;
+    let (row, record) = load(&state, &caller, &id, "message.html").await?;
     let content = record.content;
     let view = caller.recipient_view();
     let rendered =
@@ -251,14 +251,7 @@ async fn html(
     let Some(body) = rendered.html else {
         return Err(ApiError::NotFound("the message has no HTML body".into()));
     };
-    audited(
-        &state,
-        &caller,
-        "message.view",
-        &row,
-        serde_json::json!({ "part": "html" }),
-    )
-    .await?;
+    audited(&state, &caller, "message.html", &row, serde_json::json!({})).await?;
     let mut response = coffer_ui::message_frame_document(&body).into_response();
     let headers = response.headers_mut();
     headers.insert(
