@@ -83,7 +83,9 @@
     const main = view();
     clear(main);
     await render([], parseHash().params);
-    if (main === view()) main.prepend(notice(text));
+    if (main !== view()) return;
+    const heading = main.querySelector('h1');
+    if (heading) heading.after(notice(text)); else main.prepend(notice(text));
   }
   function badge(text, kind) { return h('span', { class: 'badge ' + (kind || '') }, text); }
   function can(capability) { return !!(session && session.capabilities.includes(capability)); }
