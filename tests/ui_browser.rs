@@ -785,6 +785,15 @@ async fn officer_flows(browser: &Browser, forecast: &str) {
         .wait_text("[data-testid=holds]", "matter-ui-1")
         .await;
     browser.shot("officer", "holds").await;
+    // Release one (the first row: the hold placed through the API above).
+    browser
+        .fill("[data-testid=hold-row] input", "Matter closed")
+        .await;
+    browser.click("[data-testid=hold-row] form button").await;
+    browser.wait_text("[data-testid=notice]", "released").await;
+    browser
+        .wait_text("[data-testid=holds]", "Matter closed")
+        .await;
 
     // Their own audit trail shows the search and the view.
     browser.open("#/audit?action=message.").await;
