@@ -737,6 +737,11 @@ async fn officer_flows(browser: &Browser, forecast: &str) {
         .wait_text("[data-testid=text-body]", "revenue forecast")
         .await;
     browser.wait("[data-testid=html-frame]").await;
+    // The body's links are listed outside the frame, to be opened deliberately.
+    browser.click("[data-testid=links] summary").await;
+    browser
+        .wait_text("[data-testid=links]", "intranet.corp.example/reports")
+        .await;
     let raw = browser
         .wait("[data-testid=raw-download]")
         .await
@@ -1109,6 +1114,28 @@ async fn password_change(browser: &Browser) {
     browser
         .wait_text("[data-testid=notice]", "Password changed")
         .await;
-    browser.sign_in("victor", new).await;
+    // The old password is refused; the new one works, typed with the keyboard alone
+    // (Tab between the fields, Enter to send).
+    browser.open("#/login").await;
+    browser
+        .fill("[data-testid=login-form] input[name=username]", "victor")
+        .await;
+    browser
+        .fill("[data-testid=login-form] input[name=password]", PASSWORD)
+        .await;
+    browser
+        .click("[data-testid=login-form] button[type=submit]")
+        .await;
+    browser
+        .wait_text("[data-testid=error]", "Wrong username or password")
+        .await;
+    let user = browser
+        .wait("[data-testid=login-form] input[name=username]")
+        .await;
+    user.clear().await.expect("clear");
+    user.send_keys(&format!("victor\u{E004}{new}\u{E007}"))
+        .await
+        .expect("type");
+    browser.wait_text("[data-testid=whoami]", "victor").await;
     browser.sign_out().await;
 }
