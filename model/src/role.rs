@@ -103,6 +103,22 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability (what the web UI asks about a role: [`allows`] for each).
+    pub const ALL: [Capability; 12] = [
+        Capability::ManageAccounts,
+        Capability::ReadContent,
+        Capability::ReadProofs,
+        Capability::ReadVolumes,
+        Capability::RunVerification,
+        Capability::ReadAudit,
+        Capability::SubmitMessages,
+        Capability::OwnSession,
+        Capability::ManageRetention,
+        Capability::ReadRetention,
+        Capability::ManageHolds,
+        Capability::ReadHolds,
+    ];
+
     /// The name used as the audit action of a denied request.
     pub fn name(self) -> &'static str {
         match self {

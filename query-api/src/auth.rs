@@ -7,6 +7,19 @@
 //! is 401; a role without the capability is 403 and audited (action = capability,
 //! target = method and path, outcome `denied`).
 //!
+//! # Browser sessions (the web UI)
+//! A browser holds the same login session in a cookie instead of an `Authorization`
+//! header ([`SESSION_COOKIE`]: `HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` when a
+//! trusted proxy says the request came over TLS), set by `POST /api/v1/session/cookie`.
+//! Only session tokens are accepted from it (never a journal token). A request that
+//! authenticates by cookie and changes state (any method but GET, HEAD and OPTIONS)
+//! must also carry [`CSRF_HEADER`] with the session's CSRF token ([`csrf_token`], a
+//! one-way derivation of the session token that the login answer and
+//! `GET /api/v1/session` hand to the page; the cookie itself is unreadable to scripts);
+//! without it the request is refused 403 and audited (`csrf`). A bearer token wins
+//! over a cookie, so API clients are unaffected: a cross-site page can make a browser
+//! send its cookie, never an `Authorization` header.
+//!
 //! # Scope
 //! [`coffer_accounts::scope_of`] derives what content a caller may see: a `user` their own mailbox
 //! addresses (aliases included), an `officer` the mailboxes of their domains (or all
@@ -18,7 +31,7 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use coffer_audit::{AuditEntry, Outcome};
 pub use coffer_model::{Capability, allows};
@@ -45,6 +58,8 @@ pub struct Caller {
     pub client: String,
     /// SHA-256 of the bearer token (to end the session).
     pub token_hash: [u8; 32],
+    /// The session's CSRF token, when the request authenticated by cookie.
+    pub csrf: Option<String>,
 }
 
 impl Caller {
@@ -187,6 +202,82 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "coffer_session";
+
+/// The header that carries the CSRF token of a cookie session.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session token in the request's [`SESSION_COOKIE`], if any.
+fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// The CSRF token bound to a session token: hex SHA-256 over a purpose label and the
+/// token. Whoever can compute it holds the session token already.
+pub fn csrf_token(session_token: &str) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"coffer-csrf-v1\0");
+    hasher.update(session_token.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the request came over TLS: a trusted proxy ([`crate::ApiConfig::trusted_proxies`])
+/// said so with `X-Forwarded-Proto: https` (Coffer's HTTP listener is plain HTTP).
+pub fn came_over_tls(parts: &Parts, state: &AppState) -> bool {
+    let from_trusted_proxy = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(addr)| {
+            Cidr::any_contains(&state.config().trusted_proxies, addr.ip())
+        });
+    from_trusted_proxy
+        && parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.rsplit(',')
+                    .next()
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+            })
+}
+
+/// Whether the request came over TLS ([`came_over_tls`]), as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls(pub bool);
+
+impl FromRequestParts<AppState> for OverTls {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(OverTls(came_over_tls(parts, state)))
+    }
+}
+
+/// The `Set-Cookie` value that stores `token` for `max_age_secs` (0 clears it).
+pub fn session_cookie_header(token: &str, max_age_secs: i64, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
 /// Authenticates the bearer token of a request — or, on the local admin socket, the
 /// operating-system user at the other end of it ([`crate::local`]).
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
@@ -199,16 +290,21 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             scope: Scope::mailboxes(Vec::<String>::new()),
             client: actor.client,
             token_hash: [0; 32],
+            csrf: None,
         });
     }
     let unauthenticated = |reason| {
         state.metrics().auth_failure("token");
         ApiError::Unauthenticated(reason)
     };
-    let Some(token) = bearer(parts) else {
-        return Err(unauthenticated(
-            "a bearer token is required (POST /api/v1/session)",
-        ));
+    let (token, by_cookie) = match (bearer(parts), session_cookie(parts)) {
+        (Some(token), _) => (token, false),
+        (None, Some(token)) if token.starts_with(coffer_accounts::SESSION_PREFIX) => (token, true),
+        _ => {
+            return Err(unauthenticated(
+                "a bearer token is required (POST /api/v1/session)",
+            ));
+        }
     };
     let idle = i64::try_from(state.config().session_idle.as_secs()).unwrap_or(i64::MAX);
     let principal = coffer_accounts::authenticate(state.catalog(), token, now_secs(), idle).await?;
@@ -219,10 +315,35 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         scope: p.scope,
         client: client_addr(parts, state),
         token_hash: token_hash(token),
+        csrf: by_cookie.then(|| csrf_token(token)),
     });
     let caller =
         caller.ok_or_else(|| unauthenticated("the token is invalid, expired or revoked"))?;
     tracing::Span::current().record("user_id", caller.id);
+    if let Some(expected) = &caller.csrf
+        && !parts.method.is_safe()
+    {
+        let presented = parts
+            .headers
+            .get(CSRF_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !same_secret(presented, expected.as_bytes()) {
+            state.metrics().auth_failure("csrf");
+            tracing::info!(
+                user_id = caller.id,
+                "state change by cookie without the csrf token"
+            );
+            let entry = caller.entry("csrf", request_target(parts), Outcome::Denied);
+            if let Err(e) = state.audit().record(entry).await {
+                state.metrics().audit_failure();
+                tracing::error!(error = %e, "could not audit a refused request");
+            }
+            return Err(ApiError::Forbidden(format!(
+                "forbidden: a change made with a session cookie needs the {CSRF_HEADER} header of that session"
+            )));
+        }
+    }
     Ok(caller)
 }
 
@@ -276,20 +397,24 @@ impl<C: Needs> FromRequestParts<AppState> for Authorized<C> {
         }
         state.metrics().auth_failure("forbidden");
         tracing::info!(user_id = caller.id, role = %caller.role, capability = C::CAPABILITY.name(), "request denied");
-        // The full path (nested routers see only their part of `parts.uri`); never the
-        // query string, which can carry query text.
-        let path = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.path(), |u| u.0.path());
-        let target = format!("{} {path}", parts.method);
-        let entry = caller.entry(C::CAPABILITY.name(), target, Outcome::Denied);
+        let entry = caller.entry(C::CAPABILITY.name(), request_target(parts), Outcome::Denied);
         if let Err(e) = state.audit().record(entry).await {
             state.metrics().audit_failure();
             tracing::error!(error = %e, "could not audit a denied request");
         }
         Err(ApiError::Forbidden(denial(caller.role, C::CAPABILITY)))
     }
+}
+
+/// A refused request as the audit trail names it: the method and the full path (nested
+/// routers see only their part of `parts.uri`); never the query string, which can carry
+/// query text.
+fn request_target(parts: &Parts) -> String {
+    let path = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |u| u.0.path());
+    format!("{} {path}", parts.method)
 }
 
 /// Why a request was refused, for the caller: their own role, the capability and the

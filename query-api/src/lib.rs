@@ -10,6 +10,8 @@
 //!   JSON shape; [`error::AppJson`] etc. give malformed input the same shape.
 //! - `routes/*`: one module per resource, each with `fn router()`; handlers extract,
 //!   call one domain function, audit, and map the result.
+//! - the web UI (`coffer_ui`) at `/`, over the same routes and the same authentication
+//!   (a browser's session cookie and CSRF token: [`auth`]).
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the same route definitions
 //!   (utoipa-axum), served at `/api/v1/openapi.json`.
 //!
@@ -148,7 +150,8 @@ pub fn metrics_router(state: AppState) -> Router {
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
     let (api, _) = api_routes().split_for_parts();
-    api.fallback(|| async { ApiError::NoRoute })
+    api.merge(coffer_ui::router())
+        .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(config.max_json_body))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -158,6 +161,12 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
+        ))
+        // API answers are data, never a page: opened in a browser, nothing in them runs
+        // or loads, and no page may frame them (the UI and the message frame set their own).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
         ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

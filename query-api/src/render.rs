@@ -7,7 +7,9 @@
 //! attributes survive only as inline `data:image/...` URLs, relative URLs are dropped
 //! (they would resolve against this server), `data:` links are dropped, and links get
 //! `rel="noopener noreferrer nofollow"`. Opening a message therefore never contacts a
-//! sender's server (no tracking pixels).
+//! sender's server (no tracking pixels). Inline images the message carries itself
+//! (`cid:` references to an `image/*` part with that Content-ID, up to
+//! [`MAX_INLINE_IMAGE`] bytes) become `data:` URLs before sanitizing, so they show.
 //!
 //! # Attachments
 //! Attachments are numbered from 0 in the order mail-parser lists them; the same
@@ -128,7 +130,7 @@ pub(crate) fn render(raw: &[u8]) -> Rendered {
         .html_bodies()
         .find(|p| p.is_text_html())
         .and_then(|p| p.text_contents())
-        .map(sanitize_html);
+        .map(|html| sanitize_html(&resolve_inline_images(&message, html)));
     Rendered {
         from: addresses(message.from()),
         to: addresses(message.to()),
@@ -140,6 +142,37 @@ pub(crate) fn render(raw: &[u8]) -> Rendered {
         html,
         attachments,
     }
+}
+
+/// Largest inline image turned into a `data:` URL (bigger ones are not shown).
+const MAX_INLINE_IMAGE: usize = 2 * 1024 * 1024;
+
+/// `html` with each `cid:ID` that names an image part of `message` replaced by that
+/// image as a `data:` URL.
+fn resolve_inline_images(message: &mail_parser::Message<'_>, html: &str) -> String {
+    use base64::Engine;
+    let mut resolved = html.to_string();
+    for part in &message.parts {
+        let Some(id) = part.content_id() else {
+            continue;
+        };
+        let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+        let content_type = content_type_of(part);
+        let reference = format!("cid:{id}");
+        if id.is_empty()
+            || !content_type.starts_with("image/")
+            || part.contents().len() > MAX_INLINE_IMAGE
+            || !resolved.contains(&reference)
+        {
+            continue;
+        }
+        let data = format!(
+            "data:{content_type};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(part.contents())
+        );
+        resolved = resolved.replace(&reference, &data);
+    }
+    resolved
 }
 
 /// Attachment `n`: file name, content type and decoded bytes.
@@ -243,6 +276,28 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
         );
         assert!(attachment(raw, 1).is_none());
         assert!(render(b"\x00\x01garbage").from.is_empty());
+    }
+
+    #[test]
+    fn inline_images_show_and_nothing_else_loads() {
+        let raw = b"From: a@example.com\r\nSubject: logo\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/related; boundary=r\r\n\r\n--r\r\nContent-Type: text/html\r\n\r\n\
+<p><img src=\"cid:logo@x\"><img src=\"cid:missing@x\"><img src=\"cid:page@x\"></p>\r\n\
+--r\r\nContent-Type: image/png\r\nContent-ID: <logo@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+iVBORw0KGgo=\r\n--r\r\nContent-Type: text/html\r\nContent-ID: <page@x>\r\n\r\n<script>x</script>\r\n--r--\r\n";
+        let html = render(raw).html.expect("html");
+        assert!(
+            html.contains("src=\"data:image/png;base64,iVBORw0KGgo=\""),
+            "{html}"
+        );
+        assert!(
+            !html.contains("cid:"),
+            "unresolved references are dropped: {html}"
+        );
+        assert!(
+            !html.contains("text/html") && !html.contains("script"),
+            "{html}"
+        );
     }
 
     /// The view reads messages as indexing does: a pipermail-style From and undeclared

@@ -82,7 +82,11 @@ async fn errors_have_one_json_shape() {
         404,
         "no_route",
     );
-    shape(&http::get(addr, "/", None).await, 404, "no_route");
+    shape(
+        &http::get(addr, "/nothing-here", None).await,
+        404,
+        "no_route",
+    );
     shape(
         &http::request(addr, "PUT", "/api/v1/search", Some(olga), None, b"").await,
         405,
@@ -925,7 +929,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 47] = [
+const ENDPOINTS: [(&str, &str); 50] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -948,8 +952,11 @@ const ENDPOINTS: [(&str, &str); 47] = [
     ("DELETE", "/api/v1/tokens/{name}"),
     ("POST", "/api/v1/users/import"),
     ("POST", "/api/v1/session/password"),
+    ("GET", "/api/v1/session"),
+    ("POST", "/api/v1/session/cookie"),
     ("GET", "/api/v1/search"),
     ("GET", "/api/v1/messages/{id}"),
+    ("GET", "/api/v1/messages/{id}/html"),
     ("GET", "/api/v1/messages/{id}/raw"),
     ("GET", "/api/v1/messages/{id}/attachments/{n}"),
     ("GET", "/api/v1/messages/{id}/proof"),

@@ -137,6 +137,22 @@ async fn authorization_matrix() {
                     cross_scope_successes += 1;
                 }
             }
+            // The HTML body for the UI's frame: refused like the view; where the view is
+            // allowed, 200 or (a message without HTML) 404.
+            let r = http::get(addr, &format!("/api/v1/messages/{id}/html"), token).await;
+            let want = match content_status(caller, owner) {
+                200 if r.status == 404 => 404,
+                other => other,
+            };
+            check(
+                format!("{caller} GET message/html of {owner}"),
+                &r,
+                want,
+                &mut failures,
+            );
+            if r.status == 200 && !visible(caller, owner) {
+                cross_scope_successes += 1;
+            }
             let r = http::get(addr, &format!("/api/v1/messages/{id}/proof"), token).await;
             check(
                 format!("{caller} GET proof of {owner}"),

@@ -33,6 +33,7 @@ use crate::state::AppState;
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(view))
+        .routes(routes!(html))
         .routes(routes!(raw))
         .routes(routes!(attachment))
         .routes(routes!(proof))
@@ -225,6 +226,51 @@ async fn view(
         html: rendered.html,
         attachments: rendered.attachments,
     }))
+}
+
+/// The sanitized HTML body as a document of its own, for the web UI's sandboxed frame
+/// (`coffer_ui::message_frame_document`), under a policy that lets nothing load or run
+/// ([`coffer_ui::MESSAGE_FRAME_CSP`]). 404 when the message has no HTML body. Audited
+/// as `message.html`.
+#[utoipa::path(get, path = "/messages/{id}/html", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id")),
+    responses((status = 200, content_type = "text/html", body = String), (status = 403, body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+async fn html(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::ReadContent>,
+    AppPath(id): AppPath<String>,
+) -> Result<Response, ApiError> {
+    let (row, record) = load(&state, &caller, &id, "message.html").await?;
+    let content = record.content;
+    let view = caller.recipient_view();
+    let rendered =
+        tokio::task::spawn_blocking(move || render::render(&as_received(&content, &view)))
+            .await
+            .map_err(ApiError::internal)?;
+    let Some(body) = rendered.html else {
+        return Err(ApiError::NotFound("the message has no HTML body".into()));
+    };
+    audited(&state, &caller, "message.html", &row, serde_json::json!({})).await?;
+    let mut response = coffer_ui::message_frame_document(&body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(coffer_ui::MESSAGE_FRAME_CSP),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    Ok(response)
 }
 
 fn download(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
