@@ -7,6 +7,7 @@ pub mod domain;
 pub mod import;
 pub mod proof;
 pub mod rebuild;
+pub mod report;
 pub mod retention;
 pub mod rule;
 pub mod search;
@@ -29,6 +30,14 @@ use crate::config::Config;
 /// How `coffer serve` names itself in the data directory's lock file (other commands
 /// recognise a running server by it).
 pub use coffer_query_api::local::SERVE_HOLDER;
+
+/// Where the archive's private signing key is: `[keys] signing_key` of `coffer.toml`,
+/// else `DATA/keys/archive.key`.
+pub fn signing_key_path(data_dir: &Path, _config: &Config) -> std::path::PathBuf {
+    DataDir::new(data_dir)
+        .keys()
+        .join(coffer_volume::keys::PRIVATE_KEY_FILE)
+}
 
 /// Opens the archive for writing (takes the data directory lock; replays what the
 /// derived views miss). `holder` names this process in the lock file.

@@ -122,6 +122,19 @@ impl ArchiveKey {
         }
     }
 
+    /// Loads an existing private key (PKCS#8 PEM) from `path`; never creates one.
+    pub fn load(path: &Path) -> Result<Self> {
+        let pem = fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::Key {
+            path: path.to_path_buf(),
+            detail: format!("not a PKCS#8 ed25519 private key: {e}"),
+        })?;
+        Ok(Self::from_signing(signing))
+    }
+
     /// Generates a new key from the operating system's random source.
     pub fn generate() -> Result<Self> {
         let mut secret = [0u8; 32];

@@ -11,6 +11,8 @@
 //! - [`verify_volume`]: full verification from the files and the public key alone;
 //!   [`check_since`]: does the volume still extend a head kept outside the host.
 //! - [`proof`]: the offline proof documents (inclusion, consistency) and their checks.
+//! - [`report`]: signed integrity reports (what a verification run found), checkable
+//!   offline.
 //! - [`ArchiveKey`] / [`PublicKey`]: the ed25519 signing key and its public half.
 //! - [`SignedTreeHead`]: what checkpoints, seals and the `SEAL` file hold; [`HeadSink`]:
 //!   where each new durable head is handed (witnesses).
@@ -37,6 +39,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod proof;
 pub mod record;
+pub mod report;
 pub mod segment;
 mod set;
 mod since;
@@ -53,6 +56,7 @@ pub use lock::{DataDirLock, LOCK_FILE};
 pub use manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 pub use merkle::{Hash, ProofError, ProofRangeError, verify_consistency, verify_inclusion};
 pub use record::{RecordHeader, RecordKind};
+pub use report::{IntegrityReport, SignedReport, VolumeIntegrity, WitnessState};
 pub use segment::SegmentHeaderError;
 pub use set::VolumeSet;
 pub use since::{

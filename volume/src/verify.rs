@@ -24,7 +24,8 @@ use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, segment_file_name, segme
 use crate::treehead::SignedTreeHead;
 
 /// One thing found wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Problem {
     /// The file (`000003.seg`, `VOLUME`, `SEAL`).
     pub file: String,
@@ -58,6 +59,10 @@ pub struct VerifyReport {
     pub dir: PathBuf,
     /// The year, when the manifest could be read.
     pub year: Option<i32>,
+    /// The manifest's purpose (`mail`, `audit`), when it could be read.
+    pub purpose: Option<String>,
+    /// The volume id, when the manifest could be read.
+    pub volume_id: Option<String>,
     /// The manifest state, when it could be read.
     pub state: Option<VolumeState>,
     /// Records read.
@@ -73,6 +78,9 @@ pub struct VerifyReport {
     /// Records covered by the last signed tree head (the checkpoint or seal record that
     /// holds it included).
     pub signed_records: u64,
+    /// The newest signed tree head that verified (the `SEAL` file of a sealed volume),
+    /// what an auditor keeps for `verify --since`.
+    pub last_signed_head: Option<SignedTreeHead>,
     /// Problems found; empty means intact.
     pub problems: Vec<Problem>,
     /// Observations that are not failures (e.g. a torn tail an open volume will drop).
@@ -113,6 +121,8 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
         report: VerifyReport {
             dir: dir.to_path_buf(),
             year: None,
+            purpose: None,
+            volume_id: None,
             state: None,
             records: 0,
             messages: 0,
@@ -120,6 +130,7 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
             root: String::new(),
             unsigned_records: 0,
             signed_records: 0,
+            last_signed_head: None,
             problems: Vec::new(),
             notes: Vec::new(),
         },
@@ -174,6 +185,8 @@ impl Verifier<'_> {
                     self.problem(MANIFEST_FILE, None, None, what);
                 }
                 self.report.year = Some(m.year);
+                self.report.purpose = Some(m.purpose.clone());
+                self.report.volume_id = Some(m.volume_id.clone());
                 self.report.state = Some(m.state);
                 self.volume_id = m.volume_id_bytes().ok();
                 self.manifest = Some(m);
@@ -475,7 +488,11 @@ impl Verifier<'_> {
             );
             return self.problem(name, Some(offset), Some(seq), what);
         }
-        for what in self.check_tree_head(&head) {
+        let problems = self.check_tree_head(&head);
+        if problems.is_empty() {
+            self.report.last_signed_head = Some(head);
+        }
+        for what in problems {
             self.problem(name, Some(offset), Some(seq), what);
         }
         self.last_signed = seq;
@@ -536,7 +553,11 @@ impl Verifier<'_> {
                             );
                             self.problem(SEAL_FILE, None, None, what);
                         } else {
-                            for what in self.check_tree_head(&head) {
+                            let problems = self.check_tree_head(&head);
+                            if problems.is_empty() {
+                                self.report.last_signed_head = Some(head.clone());
+                            }
+                            for what in problems {
                                 self.problem(SEAL_FILE, None, None, what);
                             }
                             self.last_signed = records;
