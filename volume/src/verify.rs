@@ -464,7 +464,7 @@ impl Verifier<'_> {
         match header.kind {
             RecordKind::Message => self.report.messages += 1,
             RecordKind::Checkpoint | RecordKind::Seal => {
-                self.verify_tree_head_record(name, offset, seq, meta);
+                self.verify_tree_head_record(name, offset, seq, header.received_us, meta);
                 if header.kind == RecordKind::Seal {
                     self.sealed_at = Some(seq);
                 }
@@ -475,7 +475,14 @@ impl Verifier<'_> {
         self.tree.push(&claimed);
     }
 
-    fn verify_tree_head_record(&mut self, name: &str, offset: u64, seq: u64, meta: &[u8]) {
+    fn verify_tree_head_record(
+        &mut self,
+        name: &str,
+        offset: u64,
+        seq: u64,
+        received_us: i64,
+        meta: &[u8],
+    ) {
         let head = match SignedTreeHead::from_canonical_json(meta) {
             Ok(h) => h,
             Err(e) => return self.problem(name, Some(offset), Some(seq), e.to_string()),
@@ -487,6 +494,13 @@ impl Verifier<'_> {
                 seq - 1
             );
             return self.problem(name, Some(offset), Some(seq), what);
+        }
+        if head.time_us != received_us {
+            let what = format!(
+                "tree head time {} differs from its record's receive time {received_us}",
+                head.time_us
+            );
+            self.problem(name, Some(offset), Some(seq), what);
         }
         let problems = self.check_tree_head(&head);
         if problems.is_empty() {
@@ -540,6 +554,14 @@ impl Verifier<'_> {
             }
         };
         let state = self.manifest.as_ref().map(|m| m.state);
+        if state == Some(VolumeState::Disposed) {
+            self.problem(
+                MANIFEST_FILE,
+                None,
+                None,
+                "manifest state `disposed` is reserved (no version writes it; disposition is per message)",
+            );
+        }
         let records = self.hashes.len() as u64;
         match (self.sealed_at, &seal_file) {
             (Some(seal_seq), Some(bytes)) => {
@@ -562,11 +584,10 @@ impl Verifier<'_> {
                             }
                             self.last_signed = records;
                         }
-                        if self
-                            .manifest
-                            .as_ref()
-                            .is_some_and(|m| m.sealed_us != Some(head.time_us))
-                        {
+                        if self.manifest.as_ref().is_some_and(|m| {
+                            (m.state != VolumeState::Open || m.sealed_us.is_some())
+                                && m.sealed_us != Some(head.time_us)
+                        }) {
                             self.problem(
                                 MANIFEST_FILE,
                                 None,
@@ -576,7 +597,18 @@ impl Verifier<'_> {
                         }
                     }
                 }
-                if state.is_some_and(|s| s != VolumeState::Sealed) {
+                let unfinished = state == Some(VolumeState::Open)
+                    && self
+                        .manifest
+                        .as_ref()
+                        .is_some_and(|m| m.sealed_us.is_none());
+                if unfinished {
+                    // A crash between writing SEAL and the manifest: the SEAL file was
+                    // checked above; the writer finishes sealing when it next opens.
+                    self.report.notes.push(format!(
+                        "seal record {seal_seq} and the SEAL file are written but sealing did not finish (the manifest still says open; the writer finishes it at its next start)"
+                    ));
+                } else if state.is_some_and(|s| s != VolumeState::Sealed) {
                     self.problem(
                         MANIFEST_FILE,
                         None,

@@ -191,3 +191,68 @@ fn timed_checkpoint_covers_recent_records() {
     }
     assert_eq!(volume.latest_tree_head().expect("head").tree_size, 1);
 }
+
+/// FORMAT.md "Sealing": a crash after the `SEAL` file but before the manifest says
+/// sealed is an unfinished seal (a note), not damage; the writer finishes it when it
+/// next opens the volume. A manifest saying `disposed` (reserved) is a problem.
+#[test]
+fn a_crash_between_the_sealing_steps_is_unfinished_not_damaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = ArchiveKey::generate().expect("key");
+    let vdir = dir.path().join("2026");
+    let (volume, _) = Volume::create(&vdir, "mail", 2026, &key, config()).expect("create");
+    for i in 0..3 {
+        volume
+            .append(RecordKind::Message, b"{}".to_vec(), Some(&message(i)))
+            .expect("append");
+    }
+    volume.seal().expect("seal");
+    drop(volume);
+    let sealed = std::fs::read(vdir.join("VOLUME")).expect("manifest");
+    // The manifest as it was before step 3, segments as before step 4.
+    let mut manifest = coffer_volume::Manifest::load(&vdir).expect("manifest");
+    manifest.state = VolumeState::Open;
+    manifest.sealed_us = None;
+    std::fs::write(vdir.join("VOLUME"), manifest.to_json()).expect("write");
+    for entry in std::fs::read_dir(&vdir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "seg") {
+            let mut perm = std::fs::metadata(&path).expect("meta").permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+            std::fs::set_permissions(&path, perm).expect("chmod");
+        }
+    }
+    let report = verify_volume(&vdir, &key.public_key());
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("sealing did not finish")),
+        "{:?}",
+        report.notes
+    );
+    // The writer finishes sealing when it opens the volume.
+    let (volume, _) = Volume::open_writer(&vdir, &key, config()).expect("reopen");
+    assert_eq!(volume.manifest().state, VolumeState::Sealed);
+    drop(volume);
+    let report = verify_volume(&vdir, &key.public_key());
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_ne!(
+        std::fs::read(vdir.join("VOLUME")).expect("manifest"),
+        sealed
+    );
+
+    let mut disposed = coffer_volume::Manifest::load(&vdir).expect("manifest");
+    disposed.state = VolumeState::Disposed;
+    std::fs::write(vdir.join("VOLUME"), disposed.to_json()).expect("write");
+    let report = verify_volume(&vdir, &key.public_key());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("`disposed` is reserved")),
+        "{:?}",
+        report.problems
+    );
+}
