@@ -834,3 +834,207 @@ async fn auditor_runs_verification_and_gets_a_signed_report_that_fails_when_tamp
     let (code, out) = report_verify(&report_path, &forged.to_json(), &public);
     assert_eq!(code, Some(1), "{out}");
 }
+
+/// Appends to a copy of a volume what a thief holding only a key of their own could
+/// write: a key transition from the archive's key to theirs, signed by their key in
+/// both places, then a checkpoint signed by their key. Records are encoded by hand
+/// (FORMAT.md), chained and hashed correctly: only the signatures are wrong.
+fn append_forged_transition(dir: &Path, archive_public: &[u8; 32], thief: &ArchiveKey) {
+    use coffer_volume::record::{Codec, RecordHeader, encode_record, sha256};
+    let (volume, _) = Volume::open_read_only(dir).expect("open copy");
+    let manifest = volume.manifest();
+    let volume_id = manifest.volume_id_bytes().expect("id");
+    let mut tree = coffer_volume::merkle::MerkleTree::new();
+    let mut last = volume.genesis_hash();
+    for seq in 1..=volume.last_seq() {
+        last = volume.record_hash(seq).expect("hash");
+        tree.push(&last);
+    }
+    let mut seq = volume.last_seq();
+    drop(volume);
+    let segment = dir.join("000001.seg");
+    let mut bytes = fs::read(&segment).expect("segment");
+    let mut append = |kind: RecordKind, meta: Vec<u8>, time_us: i64, prev: [u8; 32]| {
+        seq += 1;
+        let empty = sha256(b"");
+        let header = RecordHeader {
+            version: 2,
+            kind,
+            codec: Codec::None,
+            seq,
+            received_us: time_us,
+            meta_len: meta.len() as u32,
+            raw_len: 0,
+            stored_len: 0,
+            dict_ref: 0,
+            content_sha256: empty,
+            stored_sha256: Some(empty),
+            prev_hash: prev,
+        };
+        let (record, hash) = encode_record(&header, &meta, b"");
+        bytes.extend_from_slice(&record);
+        hash
+    };
+    let time_us = manifest.created_us + 1_000_000;
+    let size = tree.len();
+    let root = tree.root();
+    let mut forged = coffer_volume::KeyTransition::sign(
+        thief,
+        thief,
+        &volume_id,
+        manifest.year,
+        size,
+        &root,
+        &last,
+        time_us,
+    );
+    forged.old_key = hex::encode(archive_public);
+    let hash = append(RecordKind::KeyTransition, forged.to_json(), time_us, last);
+    tree.push(&hash);
+    let head = coffer_volume::SignedTreeHead::sign(
+        thief,
+        &volume_id,
+        manifest.year,
+        tree.len(),
+        &tree.root(),
+        &hash,
+        time_us + 1,
+    );
+    append(RecordKind::Checkpoint, head.to_json(), time_us + 1, hash);
+    fs::write(&segment, bytes).expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_verifies_with_the_old_and_the_new_public_key_and_a_forged_transition_fails()
+{
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let key_mount = tmp.path().join("key-mount");
+    fs::create_dir_all(&data).expect("mkdir");
+    let key_path = key_mount.join("archive.key");
+    fs::write(
+        data.join("coffer.toml"),
+        format!("[keys]\nsigning_key = \"{}\"\n", key_path.display()),
+    )
+    .expect("config");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 0..3);
+    stop_server(server);
+    assert!(
+        key_path.is_file(),
+        "the private key is where the configuration says"
+    );
+    assert!(
+        fs::symlink_metadata(data.join("keys/archive.key")).is_err(),
+        "no private key in the data directory"
+    );
+    let old_public = tmp.path().join("old.pub");
+    fs::copy(data.join("keys/archive.pub"), &old_public).expect("old public key");
+    // An auditor keeps a head signed by the old key, and a copy of the volume as it was.
+    let (code, before) = verify_json(&[], &data);
+    assert_eq!(code, Some(0), "{before}");
+    let held = tmp.path().join("held.json");
+    fs::write(
+        &held,
+        serde_json::from_value::<coffer_volume::SignedTreeHead>(
+            before["volumes"][0]["last_signed_head"].clone(),
+        )
+        .expect("head")
+        .to_json(),
+    )
+    .expect("held");
+    let volume = mail_volume(&data);
+    let before_copy = tmp.path().join("before-copy");
+    copy_dir(&volume, &before_copy);
+
+    let out = run(coffer(&data).args(["key", "rotate"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("key transitions written to 2 volume(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let new_public = tmp.path().join("new.pub");
+    fs::copy(data.join("keys/archive.pub"), &new_public).expect("new public key");
+    assert_ne!(
+        fs::read(&old_public).expect("old"),
+        fs::read(&new_public).expect("new")
+    );
+
+    // More mail, signed by the new key.
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 3..6);
+    stop_server(server);
+
+    let (code, report) = verify_json(&[], &data);
+    assert_eq!(
+        code,
+        Some(0),
+        "with the data directory's (new) key: {report}"
+    );
+    let new_head = &report["volumes"][0]["last_signed_head"];
+    let new_fingerprint = new_head["key"].as_str().expect("key").to_string();
+    assert_ne!(
+        before["volumes"][0]["last_signed_head"]["key"],
+        new_head["key"]
+    );
+    for public in [&old_public, &new_public] {
+        let p = public.to_str().expect("utf-8");
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                volume.to_str().expect("utf-8"),
+                "--public-key",
+                p,
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(0), "{p}: {report}");
+        assert_eq!(report["volumes"][0]["messages"], 6);
+        // A head kept before the rotation still proves growth across it.
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                volume.to_str().expect("utf-8"),
+                "--public-key",
+                p,
+                "--since",
+                held.to_str().expect("utf-8"),
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(0), "since, {p}: {report}");
+    }
+    let _ = new_fingerprint;
+
+    // A transition the thief signed with their own key alone fails, whichever key the
+    // verifier trusts.
+    let thief = ArchiveKey::generate().expect("key");
+    let old_key = coffer_volume::PublicKey::load(&old_public).expect("old public");
+    append_forged_transition(&before_copy, &old_key.to_bytes(), &thief);
+    let thief_public = tmp.path().join("thief.pub");
+    fs::write(&thief_public, hex::encode(thief.public_key().to_bytes())).expect("thief pub");
+    for public in [&old_public, &thief_public] {
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                before_copy.to_str().expect("utf-8"),
+                "--public-key",
+                public.to_str().expect("utf-8"),
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(1), "forged transition accepted: {report}");
+        let problems = report["volumes"][0]["problems"].to_string();
+        assert!(
+            problems.contains("the old key's signature does not verify"),
+            "{problems}"
+        );
+    }
+}

@@ -138,7 +138,13 @@ async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyRepo
         witnesses,
     )
     .sign(&key);
-    let admin = LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer verify").await?;
+    let admin = LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        "coffer verify",
+    )
+    .await?;
     let recorded = admin
         .record_access(LocalAccess {
             action: "volume.verify".into(),

@@ -43,6 +43,7 @@ pub mod report;
 pub mod segment;
 mod set;
 mod since;
+pub mod transition;
 pub mod treehead;
 mod verify;
 mod volume;
@@ -63,6 +64,7 @@ pub use since::{
     ConsistencyRequestError, SinceReport, check_since, consistency_document, inclusion_document,
     newest_head, signed_head_at,
 };
+pub use transition::{KeyChain, KeyTransition};
 pub use treehead::{SignedTreeHead, TreeHeadError};
 pub use verify::{Problem, VerifyReport, verify_volume};
 pub use volume::{

@@ -21,6 +21,7 @@ use crate::record::{
     Codec, HEADER_LEN_V1, MAX_PREFIX_LEN, RecordHeader, RecordKind, header_len, record_hash, sha256,
 };
 use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, segment_file_name, segment_path};
+use crate::transition::{KeyChain, KeyTransition};
 use crate::treehead::SignedTreeHead;
 
 /// One thing found wrong.
@@ -96,7 +97,11 @@ impl VerifyReport {
 
 struct Verifier<'a> {
     dir: &'a Path,
+    /// The key the caller trusts: the genesis key or any key of the volume's chain.
     public_key: &'a PublicKey,
+    /// The key signing at the current position (the genesis key, then each key a
+    /// transition hands over to); `None` when no chain leads to the trusted key.
+    current_key: Option<PublicKey>,
     manifest: Option<Manifest>,
     volume_id: Option<[u8; 16]>,
     tree: MerkleTree,
@@ -114,6 +119,7 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
     let mut v = Verifier {
         dir,
         public_key,
+        current_key: None,
         manifest: None,
         volume_id: None,
         tree: MerkleTree::new(),
@@ -176,13 +182,18 @@ impl Verifier<'_> {
     fn run(&mut self) {
         match Manifest::load(self.dir) {
             Ok(m) => {
-                if m.key != self.public_key.fingerprint() {
-                    let what = format!(
-                        "volume is signed with key {} but the given public key is {}",
-                        m.key,
-                        self.public_key.fingerprint()
-                    );
-                    self.problem(MANIFEST_FILE, None, None, what);
+                if m.key == self.public_key.fingerprint() {
+                    self.current_key = Some(self.public_key.clone());
+                } else {
+                    // A later key of the chain: find the genesis key through the key
+                    // transitions, each signed by both of its keys.
+                    let transitions = crate::volume::Volume::open_read_only(self.dir)
+                        .map(|(v, _)| v.key_transitions())
+                        .unwrap_or_default();
+                    match KeyChain::build(&m.key, &transitions, self.public_key) {
+                        Ok(chain) => self.current_key = Some(chain.genesis().clone()),
+                        Err(what) => self.problem(MANIFEST_FILE, None, None, what),
+                    }
                 }
                 self.report.year = Some(m.year);
                 self.report.purpose = Some(m.purpose.clone());
@@ -463,6 +474,9 @@ impl Verifier<'_> {
         }
         match header.kind {
             RecordKind::Message => self.report.messages += 1,
+            RecordKind::KeyTransition => {
+                self.verify_transition_record(name, offset, seq, header.received_us, meta);
+            }
             RecordKind::Checkpoint | RecordKind::Seal => {
                 self.verify_tree_head_record(name, offset, seq, header.received_us, meta);
                 if header.kind == RecordKind::Seal {
@@ -512,12 +526,83 @@ impl Verifier<'_> {
         self.last_signed = seq;
     }
 
+    /// A key-transition record: a statement over the records before it, signed by the
+    /// key in use and the new one; from here on heads are signed by the new key.
+    fn verify_transition_record(
+        &mut self,
+        name: &str,
+        offset: u64,
+        seq: u64,
+        received_us: i64,
+        meta: &[u8],
+    ) {
+        let t = match KeyTransition::from_canonical_json(meta) {
+            Ok(t) => t,
+            Err(e) => return self.problem(name, Some(offset), Some(seq), e.to_string()),
+        };
+        let mut problems = Vec::new();
+        if t.tree_size != seq - 1 {
+            problems.push(format!(
+                "key transition covers {} records, expected {}",
+                t.tree_size,
+                seq - 1
+            ));
+        }
+        if t.time_us != received_us {
+            problems.push("key transition time differs from its record's receive time".into());
+        }
+        if let Some(m) = &self.manifest
+            && (t.volume_id != m.volume_id || t.year != m.year)
+        {
+            problems.push("key transition names another volume".into());
+        }
+        if t.tree_size == seq - 1 {
+            let root = self.tree.root_at(t.tree_size).ok().map(hex::encode);
+            if root.as_deref() != Some(t.root.as_str()) {
+                problems.push("key transition root does not match the records".into());
+            }
+            let chain_head = if t.tree_size == 0 {
+                self.manifest.as_ref().map(Manifest::genesis_hash)
+            } else {
+                self.hashes.get((t.tree_size - 1) as usize).copied()
+            };
+            if chain_head.map(hex::encode).as_deref() != Some(t.chain_head.as_str()) {
+                problems.push("key transition chain head does not match the records".into());
+            }
+        }
+        match t.verify() {
+            Ok((old, new)) => {
+                match &self.current_key {
+                    Some(current) if *current == old => {
+                        self.report.signatures_verified += 2;
+                    }
+                    Some(current) => problems.push(format!(
+                        "key transition hands over from key {}, but the key in use is {}",
+                        old.fingerprint(),
+                        current.fingerprint()
+                    )),
+                    None => problems.push("no trusted key to check this transition".into()),
+                }
+                if problems.is_empty() {
+                    self.current_key = Some(new);
+                }
+            }
+            Err(e) => problems.push(format!("key transition: {e}")),
+        }
+        for what in problems {
+            self.problem(name, Some(offset), Some(seq), what);
+        }
+    }
+
     /// Checks a tree head against the records read so far (tree_size ≤ records read).
     fn check_tree_head(&mut self, head: &SignedTreeHead) -> Vec<String> {
         let mut problems = Vec::new();
-        match head.verify_signature(self.public_key) {
-            Ok(()) => self.report.signatures_verified += 1,
-            Err(e) => problems.push(e.to_string()),
+        match &self.current_key {
+            Some(key) => match head.verify_signature(key) {
+                Ok(()) => self.report.signatures_verified += 1,
+                Err(e) => problems.push(e.to_string()),
+            },
+            None => problems.push("no trusted key to check this signature".into()),
         }
         if let Some(m) = &self.manifest
             && (head.volume_id != m.volume_id || head.year != m.year)
