@@ -280,9 +280,16 @@ mod tests {
             assert_eq!(chain.keys().len(), 3);
         }
         let stranger = ArchiveKey::generate().expect("key");
-        assert!(KeyChain::build(a.fingerprint(), &[ab.clone()], &stranger.public_key()).is_err());
         assert!(
-            KeyChain::build(a.fingerprint(), &[bc.clone()], &b.public_key()).is_err(),
+            KeyChain::build(
+                a.fingerprint(),
+                std::slice::from_ref(&ab),
+                &stranger.public_key()
+            )
+            .is_err()
+        );
+        assert!(
+            KeyChain::build(a.fingerprint(), std::slice::from_ref(&bc), &b.public_key()).is_err(),
             "gap"
         );
         // Forged: the thief holds only the new key and signs for both ends.
