@@ -256,3 +256,62 @@ fn a_crash_between_the_sealing_steps_is_unfinished_not_damaged() {
         report.problems
     );
 }
+
+/// FORMAT.md "Key transitions": after a rotation, proofs and `verify --since` checks
+/// accept the old and the new public key alike (the documents carry the transitions).
+#[test]
+fn proofs_across_a_key_rotation_verify_with_the_old_and_the_new_key() {
+    use coffer_volume::proof::{ConsistencyProof, InclusionProof};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (old, new) = (
+        ArchiveKey::generate().expect("key"),
+        ArchiveKey::generate().expect("key"),
+    );
+    let vdir = dir.path().join("2026");
+    let (volume, _) = Volume::create(&vdir, "mail", 2026, &old, config()).expect("create");
+    for i in 0..3 {
+        volume
+            .append(RecordKind::Message, b"{}".to_vec(), Some(&message(i)))
+            .expect("append");
+    }
+    let held = volume.latest_tree_head().expect("head");
+    volume.append_key_transition(&new).expect("transition");
+    drop(volume);
+    assert!(
+        Volume::open_writer(&vdir, &old, config()).is_err(),
+        "the old key signs no more"
+    );
+    let (volume, _) = Volume::open_writer(&vdir, &new, config()).expect("reopen");
+    volume
+        .append(RecordKind::Message, b"{}".to_vec(), Some(&message(9)))
+        .expect("append");
+    let head = volume.latest_tree_head().expect("head");
+    assert_eq!(head.key, new.fingerprint());
+    let inclusion = coffer_volume::inclusion_document(&volume, 1, head.clone(), true)
+        .expect("inclusion")
+        .to_json();
+    let consistency = coffer_volume::consistency_document(&volume, held.tree_size, None)
+        .expect("consistency")
+        .to_json();
+    for key in [old.public_key(), new.public_key()] {
+        InclusionProof::from_json(&inclusion)
+            .expect("parse")
+            .verify(&key, None)
+            .expect("inclusion verifies");
+        ConsistencyProof::from_json(&consistency)
+            .expect("parse")
+            .verify(&key, &held)
+            .expect("consistency verifies");
+        assert!(coffer_volume::check_since(&volume, &key, &held).extends());
+        let report = verify_volume(&vdir, &key);
+        assert!(report.is_intact(), "{:?}", report.problems);
+    }
+    let stranger = ArchiveKey::generate().expect("key").public_key();
+    assert!(
+        InclusionProof::from_json(&inclusion)
+            .expect("parse")
+            .verify(&stranger, None)
+            .is_err()
+    );
+    assert!(!verify_volume(&vdir, &stranger).is_intact());
+}
