@@ -40,6 +40,19 @@ pub struct Config {
     /// Where signed tree heads are published (witnesses, timestamp authority).
     #[serde(default)]
     pub witness: WitnessFileConfig,
+    /// Where the signing key lives.
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: custody of the archive's signing key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The private signing key (PKCS#8 PEM), an absolute path outside the data
+    /// directory (another mount, or a file of another user); created there on first
+    /// start. Default: `DATA/keys/archive.key`. The public key stays in `DATA/keys/`.
+    pub signing_key: Option<std::path::PathBuf>,
 }
 
 /// `[rotation]`: sealing a year's volumes once the year is over.
@@ -126,10 +139,24 @@ impl Config {
     /// Loads `<data_dir>/coffer.toml`, or defaults when there is none.
     pub fn load(data_dir: &Path) -> Result<Config> {
         let path = data_dir.join(CONFIG_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("{}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("{}", path.display())),
+        let config: Config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("{}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
+        };
+        if let Some(key) = &config.keys.signing_key {
+            anyhow::ensure!(
+                key.is_absolute(),
+                "{}: [keys] signing_key must be an absolute path",
+                path.display()
+            );
+            let root = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+            anyhow::ensure!(
+                !key.starts_with(&root),
+                "{}: [keys] signing_key must be outside the data directory (that is its point)",
+                path.display()
+            );
         }
+        Ok(config)
     }
 }

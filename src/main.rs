@@ -60,6 +60,12 @@ enum Command {
     /// Offline proofs: verify (needs only the public key).
     #[command(subcommand)]
     Proof(commands::proof::ProofCommand),
+    /// The signing key: rotate (server stopped).
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Signed integrity reports: verify (needs only the public key).
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
     /// The audit trail: verify.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -106,6 +112,8 @@ fn run(cli: Cli) -> Result<i32> {
     let command = match cli.command {
         Command::Search(args) => return commands::search::run(&data_dir, args),
         Command::Proof(cmd) => return commands::proof::run(cmd),
+        Command::Report(cmd) => return commands::report::run(cmd),
+        Command::Key(cmd) => return commands::key::run(&data_dir, cmd),
         Command::Completions(args) => return commands::docs::completions::<Cli>(&args),
         Command::Man(args) => return commands::docs::man::<Cli>(&args),
         other => other,
@@ -131,6 +139,8 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Domain(cmd) => commands::domain::run(&data_dir, cmd).await,
             Command::Retention(cmd) => commands::retention::run(&data_dir, cmd).await,
             Command::Proof(cmd) => commands::proof::run(cmd),
+            Command::Report(cmd) => commands::report::run(cmd),
+            Command::Key(cmd) => commands::key::run(&data_dir, cmd),
             // Normally run above, before any runtime exists.
             Command::Completions(args) => commands::docs::completions::<Cli>(&args),
             Command::Man(args) => commands::docs::man::<Cli>(&args),

@@ -618,3 +618,423 @@ async fn witnesses_receive_every_head_and_a_stopped_one_never_blocks_acknowledge
         missing_http.len()
     );
 }
+
+/// Runs `coffer report verify` on `bytes` (written to `path`) with `public`.
+fn report_verify(path: &Path, bytes: &[u8], public: &Path) -> (Option<i32>, String) {
+    fs::write(path, bytes).expect("report");
+    let out = run(COFFER
+        .command(&path.with_extension("no-data-dir"))
+        .args(["report", "verify"])
+        .arg(path)
+        .arg("--public-key")
+        .arg(public));
+    (out.status.code(), stdout(&out))
+}
+
+/// Audit entries of `action` (as the auditor reads them).
+async fn audit_entries(server: &Server, token: &str, action: &str) -> Vec<serde_json::Value> {
+    let r = http::get(
+        server.addr,
+        &format!("/api/v1/audit?action={action}"),
+        Some(token),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["entries"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditor_runs_verification_and_gets_a_signed_report_that_fails_when_tampered() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    fs::create_dir_all(&data).expect("mkdir");
+    let heads_file = tmp.path().join("other-media-heads.jsonl");
+    fs::write(
+        data.join("coffer.toml"),
+        format!("[witness]\ntargets = [\"file:{}\"]\n", heads_file.display()),
+    )
+    .expect("config");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    let smtp = server.smtp.expect("smtp");
+    send(smtp, 0..3);
+    let admin = login(&server, "admin", ADMIN_PASSWORD).await;
+    let r = http::json(
+        server.addr,
+        "POST",
+        "/api/v1/users",
+        Some(&admin),
+        &json!({"username": "auditor", "password": "auditor-password-1", "role": "auditor"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let auditor = login(&server, "auditor", "auditor-password-1").await;
+    let year = http::get(server.addr, "/api/v1/volumes", Some(&auditor))
+        .await
+        .json()["volumes"][0]["year"]
+        .as_i64()
+        .expect("year");
+    // The file witness has taken the newest head before the report is asked for.
+    for _ in 0..100 {
+        let r = http::get(server.addr, "/api/v1/witnesses", Some(&auditor)).await;
+        if r.json()["witnesses"][0]["pending"] == 0
+            && r.json()["witnesses"][0]["published"][format!("mail-{year}")].is_u64()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Running verification is the auditor's (capability table): others are refused.
+    let path = format!("/api/v1/volumes/{year}/verify");
+    let denied = http::request(server.addr, "POST", &path, Some(&admin), None, b"").await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    let mail = http::request(server.addr, "POST", &path, Some(&auditor), None, b"").await;
+    assert_eq!(mail.status, 200, "{}", mail.text());
+    let doc = mail.json();
+    let report = &doc["report"];
+    assert_eq!(report["format"], "coffer-integrity-report-v1", "{doc}");
+    assert_eq!(report["scope"], format!("mail {year}"));
+    assert_eq!(report["requested_by"], "auditor");
+    assert_eq!(report["intact"], true, "{doc}");
+    let volume = &report["volumes"][0];
+    assert_eq!(volume["purpose"], "mail");
+    assert_eq!(volume["messages"], 3, "{volume}");
+    assert_eq!(volume["result"], "intact");
+    assert_eq!(volume["unsigned_records"], 0);
+    let head = &volume["last_signed_head"];
+    // An open volume's newest head is in its last record, a checkpoint over the
+    // records before it.
+    assert_eq!(
+        head["tree_size"].as_u64().map(|n| n + 1),
+        volume["records"].as_u64(),
+        "{volume}"
+    );
+    assert_eq!(
+        volume["witnessed"][0]["tree_size"], head["tree_size"],
+        "{volume}"
+    );
+    assert!(
+        volume["witnessed"][0]["last_success_us"].is_i64(),
+        "{volume}"
+    );
+    assert_eq!(report["witnesses"][0]["observed"], true);
+    let fingerprint = doc["key"].as_str().expect("key").to_string();
+    assert_eq!(head["key"], fingerprint.as_str());
+
+    let audit_run = http::request(
+        server.addr,
+        "POST",
+        "/api/v1/audit/verify",
+        Some(&auditor),
+        None,
+        b"",
+    )
+    .await;
+    assert_eq!(audit_run.status, 200, "{}", audit_run.text());
+    let audit_doc = audit_run.json();
+    assert_eq!(audit_doc["report"]["scope"], "audit");
+    assert_eq!(audit_doc["report"]["intact"], true, "{audit_doc}");
+    assert_eq!(audit_doc["report"]["volumes"][0]["purpose"], "audit");
+    assert!(audit_doc["report"]["volumes"][0]["records"].as_u64() > Some(0));
+
+    // The command line writes the same kind of report (through the running server's
+    // socket for its audit entry).
+    let cli_report = tmp.path().join("cli-report.json");
+    let out = run(coffer(&data).arg("verify").arg("--report").arg(&cli_report));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // Every run is in the audit trail, naming the report's signature.
+    let runs = audit_entries(&server, &auditor, "volume.verify").await;
+    let signatures: Vec<&str> = runs
+        .iter()
+        .filter_map(|e| e["detail"]["report_signature"].as_str())
+        .collect();
+    assert!(
+        signatures.contains(&doc["signature"].as_str().expect("sig")),
+        "{runs:?}"
+    );
+    let cli_doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(&cli_report).expect("cli report")).expect("json");
+    assert!(
+        signatures.contains(&cli_doc["signature"].as_str().expect("sig")),
+        "{runs:?}"
+    );
+    assert!(
+        runs.iter()
+            .any(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("local:")))
+    );
+    let audit_runs = audit_entries(&server, &auditor, "audit.verify").await;
+    assert_eq!(audit_runs.len(), 1, "{audit_runs:?}");
+    assert_eq!(audit_runs[0]["actor"], "auditor");
+    stop_server(server);
+
+    // Offline: only the public key.
+    let offline = tmp.path().join("offline");
+    fs::create_dir_all(&offline).expect("mkdir");
+    let public = offline.join("archive.pub");
+    fs::copy(data.join("keys/archive.pub"), &public).expect("public key");
+    let report_path = offline.join("report.json");
+    for body in [
+        &mail.body,
+        &audit_run.body,
+        &fs::read(&cli_report).expect("cli"),
+    ] {
+        let (code, out) = report_verify(&report_path, body, &public);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.starts_with("valid integrity report"), "{out}");
+    }
+    let cli_scope = &cli_doc["report"];
+    assert_eq!(cli_scope["scope"], "all");
+    assert_eq!(
+        cli_scope["volumes"].as_array().map(Vec::len),
+        Some(2),
+        "{cli_doc}"
+    );
+    assert_eq!(cli_scope["witnesses"][0]["observed"], false);
+
+    // A tampered report is rejected: a changed count, a changed verdict, a changed
+    // signature, a key that is not the archive's.
+    let text = String::from_utf8(mail.body.clone()).expect("utf-8");
+    let tampered = [
+        text.replacen("\"messages\":3", "\"messages\":2", 1),
+        text.replacen(
+            "\"requested_by\":\"auditor\"",
+            "\"requested_by\":\"auditor2\"",
+            1,
+        ),
+        {
+            let sig = doc["signature"].as_str().expect("sig");
+            let flipped = format!(
+                "{}{}",
+                if sig.starts_with('0') { "1" } else { "0" },
+                &sig[1..]
+            );
+            text.replacen(sig, &flipped, 1)
+        },
+        text.replacen("{\"report\":{", "{\"report\":{ ", 1),
+    ];
+    for bad in &tampered {
+        assert_ne!(bad, &text);
+        let (code, out) = report_verify(&report_path, bad.as_bytes(), &public);
+        assert_eq!(code, Some(1), "accepted a tampered report: {out}");
+        assert!(out.starts_with("INVALID integrity report"), "{out}");
+    }
+    // A report signed with another key is refused by the archive's public key.
+    let other = ArchiveKey::generate().expect("key");
+    let mut forged: coffer_volume::SignedReport =
+        serde_json::from_slice(&mail.body).expect("parse");
+    forged.report.volumes[0].messages = 2;
+    let forged = forged.report.sign(&other);
+    let (code, out) = report_verify(&report_path, &forged.to_json(), &public);
+    assert_eq!(code, Some(1), "{out}");
+}
+
+/// Appends to a copy of a volume what a thief holding only a key of their own could
+/// write: a key transition from the archive's key to theirs, signed by their key in
+/// both places, then a checkpoint signed by their key. Records are encoded by hand
+/// (FORMAT.md), chained and hashed correctly: only the signatures are wrong.
+fn append_forged_transition(dir: &Path, archive_public: &[u8; 32], thief: &ArchiveKey) {
+    use coffer_volume::record::{Codec, RecordHeader, encode_record, sha256};
+    let (volume, _) = Volume::open_read_only(dir).expect("open copy");
+    let manifest = volume.manifest();
+    let volume_id = manifest.volume_id_bytes().expect("id");
+    let mut tree = coffer_volume::merkle::MerkleTree::new();
+    let mut last = volume.genesis_hash();
+    for seq in 1..=volume.last_seq() {
+        last = volume.record_hash(seq).expect("hash");
+        tree.push(&last);
+    }
+    let mut seq = volume.last_seq();
+    drop(volume);
+    let segment = dir.join("000001.seg");
+    let mut bytes = fs::read(&segment).expect("segment");
+    let mut append = |kind: RecordKind, meta: Vec<u8>, time_us: i64, prev: [u8; 32]| {
+        seq += 1;
+        let empty = sha256(b"");
+        let header = RecordHeader {
+            version: 2,
+            kind,
+            codec: Codec::None,
+            seq,
+            received_us: time_us,
+            meta_len: meta.len() as u32,
+            raw_len: 0,
+            stored_len: 0,
+            dict_ref: 0,
+            content_sha256: empty,
+            stored_sha256: Some(empty),
+            prev_hash: prev,
+        };
+        let (record, hash) = encode_record(&header, &meta, b"");
+        bytes.extend_from_slice(&record);
+        hash
+    };
+    let time_us = manifest.created_us + 1_000_000;
+    let size = tree.len();
+    let root = tree.root();
+    let mut forged = coffer_volume::KeyTransition::sign(
+        thief,
+        thief,
+        &volume_id,
+        manifest.year,
+        size,
+        &root,
+        &last,
+        time_us,
+    );
+    forged.old_key = hex::encode(archive_public);
+    let hash = append(RecordKind::KeyTransition, forged.to_json(), time_us, last);
+    tree.push(&hash);
+    let head = coffer_volume::SignedTreeHead::sign(
+        thief,
+        &volume_id,
+        manifest.year,
+        tree.len(),
+        &tree.root(),
+        &hash,
+        time_us + 1,
+    );
+    append(RecordKind::Checkpoint, head.to_json(), time_us + 1, hash);
+    fs::write(&segment, bytes).expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_verifies_with_the_old_and_the_new_public_key_and_a_forged_transition_fails()
+{
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let key_mount = tmp.path().join("key-mount");
+    fs::create_dir_all(&data).expect("mkdir");
+    let key_path = key_mount.join("archive.key");
+    fs::write(
+        data.join("coffer.toml"),
+        format!("[keys]\nsigning_key = \"{}\"\n", key_path.display()),
+    )
+    .expect("config");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 0..3);
+    stop_server(server);
+    assert!(
+        key_path.is_file(),
+        "the private key is where the configuration says"
+    );
+    assert!(
+        fs::symlink_metadata(data.join("keys/archive.key")).is_err(),
+        "no private key in the data directory"
+    );
+    let old_public = tmp.path().join("old.pub");
+    fs::copy(data.join("keys/archive.pub"), &old_public).expect("old public key");
+    // An auditor keeps a head signed by the old key, and a copy of the volume as it was.
+    let (code, before) = verify_json(&[], &data);
+    assert_eq!(code, Some(0), "{before}");
+    let held = tmp.path().join("held.json");
+    fs::write(
+        &held,
+        serde_json::from_value::<coffer_volume::SignedTreeHead>(
+            before["volumes"][0]["last_signed_head"].clone(),
+        )
+        .expect("head")
+        .to_json(),
+    )
+    .expect("held");
+    let volume = mail_volume(&data);
+    let before_copy = tmp.path().join("before-copy");
+    copy_dir(&volume, &before_copy);
+
+    let out = run(coffer(&data).args(["key", "rotate"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("key transitions written to 2 volume(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let new_public = tmp.path().join("new.pub");
+    fs::copy(data.join("keys/archive.pub"), &new_public).expect("new public key");
+    assert_ne!(
+        fs::read(&old_public).expect("old"),
+        fs::read(&new_public).expect("new")
+    );
+
+    // More mail, signed by the new key.
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 3..6);
+    stop_server(server);
+
+    let (code, report) = verify_json(&[], &data);
+    assert_eq!(
+        code,
+        Some(0),
+        "with the data directory's (new) key: {report}"
+    );
+    let new_head = &report["volumes"][0]["last_signed_head"];
+    let new_fingerprint = new_head["key"].as_str().expect("key").to_string();
+    assert_ne!(
+        before["volumes"][0]["last_signed_head"]["key"],
+        new_head["key"]
+    );
+    for public in [&old_public, &new_public] {
+        let p = public.to_str().expect("utf-8");
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                volume.to_str().expect("utf-8"),
+                "--public-key",
+                p,
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(0), "{p}: {report}");
+        assert_eq!(report["volumes"][0]["messages"], 6);
+        // A head kept before the rotation still proves growth across it.
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                volume.to_str().expect("utf-8"),
+                "--public-key",
+                p,
+                "--since",
+                held.to_str().expect("utf-8"),
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(0), "since, {p}: {report}");
+    }
+    let _ = new_fingerprint;
+
+    // A transition the thief signed with their own key alone fails, whichever key the
+    // verifier trusts.
+    let thief = ArchiveKey::generate().expect("key");
+    let old_key = coffer_volume::PublicKey::load(&old_public).expect("old public");
+    append_forged_transition(&before_copy, &old_key.to_bytes(), &thief);
+    let thief_public = tmp.path().join("thief.pub");
+    fs::write(&thief_public, hex::encode(thief.public_key().to_bytes())).expect("thief pub");
+    for public in [&old_public, &thief_public] {
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                before_copy.to_str().expect("utf-8"),
+                "--public-key",
+                public.to_str().expect("utf-8"),
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(1), "forged transition accepted: {report}");
+        let problems = report["volumes"][0]["problems"].to_string();
+        assert!(
+            problems.contains("the old key's signature does not verify"),
+            "{problems}"
+        );
+    }
+}

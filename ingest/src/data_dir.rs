@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! <root>/LOCK             one writer at a time (flock; names the holder)
-//! <root>/keys/            archive.key (private, 0600) and archive.pub
+//! <root>/keys/            archive.key (private, 0600; or where `[keys] signing_key`
+//!                         says, outside the data directory) and archive.pub
 //! <root>/volumes/<year>/  the mail volumes: the source of truth
 //! <root>/catalog.sqlite   the embedded catalog (unless a catalog URL is configured)
 //! <root>/index/<year>/    the search index of each receive year
@@ -27,12 +28,31 @@ use crate::error::{IngestError, Result};
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
+    /// The private signing key's path when configured outside (`[keys] signing_key`).
+    signing_key: Option<PathBuf>,
 }
 
 impl DataDir {
     /// A data directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            signing_key: None,
+        }
+    }
+
+    /// The same directory with the private signing key at `path` instead of
+    /// `keys/archive.key` (`None`: the default). The public key stays in `keys/`.
+    pub fn with_signing_key(mut self, path: Option<PathBuf>) -> Self {
+        self.signing_key = path;
+        self
+    }
+
+    /// Where the private signing key is: the configured path, else `keys/archive.key`.
+    pub fn signing_key(&self) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| self.keys().join(coffer_volume::keys::PRIVATE_KEY_FILE))
     }
     /// The root.
     pub fn root(&self) -> &Path {
@@ -123,7 +143,7 @@ impl DataDir {
     pub fn open_for_writing(self, holder: &str) -> Result<WritableDataDir> {
         self.create_private()?;
         let lock = DataDirLock::acquire(&self.root, holder)?;
-        let (key, created) = ArchiveKey::load_or_create(&self.keys())?;
+        let (key, created) = ArchiveKey::load_or_create_at(&self.signing_key(), &self.keys())?;
         if created {
             tracing::info!(fingerprint = %key.fingerprint(), "created the archive signing key");
         }

@@ -125,6 +125,22 @@ pub struct WitnessStatus {
     pub last_error: Option<String>,
 }
 
+impl WitnessStatus {
+    /// This witness's state as an integrity report carries it (observed by this process).
+    pub fn to_report_state(&self) -> coffer_volume::WitnessState {
+        coffer_volume::WitnessState {
+            target: self.target.clone(),
+            observed: true,
+            last_success_us: self.last_success_us,
+            published: self.published.clone(),
+            pending: self.pending as u64,
+            dropped: self.dropped,
+            failures: self.failures,
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
 struct Worker {
     target: WitnessTarget,
     /// Heads not yet taken by this witness, oldest first.

@@ -254,10 +254,12 @@ struct ErrorDetail {
 impl LocalAdmin {
     /// Opens the data directory for an account change or a shell read: directly when no
     /// server runs (`holder` names this command in the lock file), else through the
-    /// running server's admin socket. `catalog_url` is the configured catalog.
+    /// running server's admin socket. `catalog_url` is the configured catalog,
+    /// `signing_key` the configured private key path (default `keys/archive.key`).
     pub async fn open(
         data_dir: &Path,
         catalog_url: Option<&str>,
+        signing_key: Option<&Path>,
         holder: &str,
     ) -> Result<Self, LocalError> {
         std::fs::create_dir_all(data_dir).map_err(|source| coffer_volume::Error::Io {
@@ -266,12 +268,14 @@ impl LocalAdmin {
         })?;
         match acquire_lock(data_dir, holder).await {
             Ok(lock) => {
-                let dir = DataDir::new(data_dir);
+                let dir =
+                    DataDir::new(data_dir).with_signing_key(signing_key.map(Path::to_path_buf));
                 let catalog = Arc::new(dir.open_catalog(catalog_url).await?);
-                let keys = dir.keys();
-                let (key, _) =
-                    tokio::task::spawn_blocking(move || ArchiveKey::load_or_create(&keys))
-                        .await??;
+                let (private, keys) = (dir.signing_key(), dir.keys());
+                let (key, _) = tokio::task::spawn_blocking(move || {
+                    ArchiveKey::load_or_create_at(&private, &keys)
+                })
+                .await??;
                 let audit = AuditLog::open(
                     &audit_dir(data_dir),
                     key,

@@ -929,7 +929,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 50] = [
+const ENDPOINTS: [(&str, &str); 51] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -963,6 +963,7 @@ const ENDPOINTS: [(&str, &str); 50] = [
     ("POST", "/api/v1/messages"),
     ("GET", "/api/v1/volumes"),
     ("POST", "/api/v1/volumes/{year}/verify"),
+    ("POST", "/api/v1/audit/verify"),
     ("GET", "/api/v1/retention/policies"),
     ("PUT", "/api/v1/retention/policies/{name}"),
     ("PUT", "/api/v1/retention/assignments"),

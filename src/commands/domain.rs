@@ -35,7 +35,13 @@ pub enum DomainCommand {
 /// Runs a domain command.
 pub async fn run(data_dir: &Path, command: DomainCommand) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let admin = LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer domain").await?;
+    let admin = LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        "coffer domain",
+    )
+    .await?;
     let result = domain(&admin, command).await;
     admin.close().await?;
     result

@@ -5,8 +5,10 @@ pub mod audit;
 pub mod docs;
 pub mod domain;
 pub mod import;
+pub mod key;
 pub mod proof;
 pub mod rebuild;
+pub mod report;
 pub mod retention;
 pub mod rule;
 pub mod search;
@@ -29,6 +31,14 @@ use crate::config::Config;
 /// How `coffer serve` names itself in the data directory's lock file (other commands
 /// recognise a running server by it).
 pub use coffer_query_api::local::SERVE_HOLDER;
+
+/// Where the archive's private signing key is: `[keys] signing_key` of `coffer.toml`,
+/// else `DATA/keys/archive.key`.
+pub fn signing_key_path(data_dir: &Path, config: &Config) -> std::path::PathBuf {
+    DataDir::new(data_dir)
+        .with_signing_key(config.keys.signing_key.clone())
+        .signing_key()
+}
 
 /// Opens the archive for writing (takes the data directory lock; replays what the
 /// derived views miss). `holder` names this process in the lock file.
@@ -83,6 +93,7 @@ async fn open_archive_inner(
     } else {
         options.bulk()
     };
-    let archive = Archive::open(DataDir::new(data_dir), options).await?;
+    let dir = DataDir::new(data_dir).with_signing_key(config.keys.signing_key.clone());
+    let archive = Archive::open(dir, options).await?;
     Ok((archive, config))
 }

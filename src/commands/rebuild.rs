@@ -40,7 +40,7 @@ async fn rebuild(data_dir: &Path, what: Rebuild, label: &'static str) -> Result<
         ..ArchiveOptions::default()
     }
     .bulk();
-    let dir = DataDir::new(data_dir);
+    let dir = DataDir::new(data_dir).with_signing_key(config.keys.signing_key.clone());
     let started = std::time::Instant::now();
     let bar = output::progress_bar(None, label);
     let progress = bar.clone();

@@ -115,8 +115,13 @@ impl TargetArgs {
 /// Runs a retention command.
 pub async fn run(data_dir: &Path, command: RetentionCommand) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let admin =
-        LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer retention").await?;
+    let admin = LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        "coffer retention",
+    )
+    .await?;
     let result = retention(&admin, command).await;
     admin.close().await?;
     result

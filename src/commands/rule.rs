@@ -38,7 +38,13 @@ pub enum RuleCommand {
 /// Runs a rule command.
 pub async fn run(data_dir: &Path, command: RuleCommand) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let admin = LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer rule").await?;
+    let admin = LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        "coffer rule",
+    )
+    .await?;
     let result = rule(&admin, command).await;
     admin.close().await?;
     result

@@ -119,8 +119,13 @@ fn audit_search(data_dir: &Path, request: &SearchRequest, total: u64) -> Result<
         .enable_all()
         .build()?
         .block_on(async {
-            let admin =
-                LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer search").await?;
+            let admin = LocalAdmin::open(
+                data_dir,
+                config.catalog_url.as_deref(),
+                config.keys.signing_key.as_deref(),
+                "coffer search",
+            )
+            .await?;
             let recorded = admin.record_access(access).await;
             admin.close().await?;
             recorded

@@ -65,7 +65,13 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
         target: id.to_string(),
         detail: serde_json::json!({ "sha256": hex::encode(record.header.content_sha256) }),
     };
-    let admin = LocalAdmin::open(data_dir, config.catalog_url.as_deref(), "coffer show").await?;
+    let admin = LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        "coffer show",
+    )
+    .await?;
     let recorded = admin.record_access(access).await;
     admin.close().await?;
     recorded.context("recording the access in the audit trail (nothing is shown without it)")?;

@@ -107,7 +107,13 @@ pub enum TokenCommand {
 /// through the server's admin socket (see [`coffer_query_api::local`]).
 async fn admin(data_dir: &Path, holder: &str) -> Result<LocalAdmin> {
     let config = Config::load(data_dir)?;
-    Ok(LocalAdmin::open(data_dir, config.catalog_url.as_deref(), holder).await?)
+    Ok(LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        holder,
+    )
+    .await?)
 }
 
 fn read_password_line() -> Result<String> {

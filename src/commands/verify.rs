@@ -2,7 +2,8 @@
 //! against the mail volumes (every catalog message must be a message record of its volume
 //! with the same SHA-256); or, with `--volume`, one copied volume alone. With `--since
 //! HEAD.json` (a signed tree head an auditor kept), also that the head's volume (mail or
-//! audit) still extends it: nothing it covered was changed or removed.
+//! audit) still extends it: nothing it covered was changed or removed. With `--report
+//! FILE`, also a signed integrity report of every volume (the run is audited).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +12,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use coffer_ingest::DataDir;
 use coffer_ingest::consistency::{CatalogCheck, check_catalog as check_catalog_against};
+use coffer_query_api::local::{LocalAccess, LocalAdmin};
 use coffer_volume::{
-    PublicKey, SignedTreeHead, SinceReport, VerifyReport, check_since, verify_volume,
+    ArchiveKey, IntegrityReport, PublicKey, SignedTreeHead, SinceReport, VerifyReport,
+    VolumeIntegrity, WitnessState, check_since, verify_volume,
 };
 use serde::Serialize;
 
@@ -31,6 +34,11 @@ pub struct VerifyArgs {
     /// or an earlier run): prove that its volume still extends it.
     #[arg(long, value_name = "HEAD.json")]
     since: Option<PathBuf>,
+    /// Also write a signed integrity report (coffer-integrity-report-v1) of every volume
+    /// to FILE, signed with the archive key; the run is recorded in the audit trail.
+    /// Check it anywhere with `coffer report verify FILE --public-key archive.pub`.
+    #[arg(long, value_name = "FILE", conflicts_with = "volume")]
+    report: Option<PathBuf>,
     /// Print the reports as JSON.
     #[arg(long)]
     json: bool,
@@ -104,6 +112,54 @@ async fn check_catalog(data_dir: &Path) -> Result<Vec<CatalogCheck>> {
     Ok(checks?)
 }
 
+/// Signs an integrity report of `reports` with the archive key, records the run in the
+/// audit trail (through the running server when there is one) and writes the report.
+async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyReport]) -> Result<()> {
+    let config = crate::config::Config::load(data_dir)?;
+    let key_path = crate::commands::signing_key_path(data_dir, &config);
+    let key = ArchiveKey::load(&key_path)
+        .with_context(|| "the archive signing key (needed to sign the report)")?;
+    let witnesses: Vec<WitnessState> = config
+        .witness
+        .targets
+        .iter()
+        .map(WitnessState::unobserved)
+        .collect();
+    let volumes = reports
+        .iter()
+        .map(|r| VolumeIntegrity::from_verification(r, r.year.unwrap_or_default(), &witnesses))
+        .collect();
+    let actor = format!("local:{}", coffer_query_api::local::current_os_user());
+    let signed = IntegrityReport::new(
+        "all",
+        coffer_ingest::clock::now_us(),
+        actor,
+        volumes,
+        witnesses,
+    )
+    .sign(&key);
+    let admin = LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        "coffer verify",
+    )
+    .await?;
+    let recorded = admin
+        .record_access(LocalAccess {
+            action: "volume.verify".into(),
+            target: "all".into(),
+            detail: signed.report.audit_detail(&signed.signature),
+        })
+        .await;
+    admin.close().await?;
+    recorded.context("recording the verification in the audit trail")?;
+    let mut bytes = signed.to_json();
+    bytes.push(b'\n');
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// Verifies and prints; exit status 0 only when everything is intact.
 pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let json = args.json;
@@ -111,6 +167,7 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let data_dir = data_dir.to_path_buf();
     let data_dir_for_catalog = data_dir.clone();
     let held = args.since.as_deref().map(load_head).transpose()?;
+    let report_path = args.report.clone();
     let work = tokio::task::spawn_blocking(
         move || -> Result<(Vec<VerifyReport>, Option<SinceReport>)> {
             let key = match (&args.volume, &args.public_key) {
@@ -134,7 +191,9 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             for root in [data_dir.join("volumes"), data_dir.join("audit")] {
                 let set = coffer_volume::VolumeSet::reader(&root, "");
                 for year in set.years()? {
-                    reports.push(verify_volume(&set.dir_for(year), &key));
+                    let mut report = verify_volume(&set.dir_for(year), &key);
+                    report.year.get_or_insert(year);
+                    reports.push(report);
                 }
             }
             Ok((reports, since))
@@ -146,6 +205,9 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     } else {
         check_catalog(&data_dir_for_catalog).await?
     };
+    if let Some(path) = &report_path {
+        write_signed_report(&data_dir_for_catalog, path, &reports).await?;
+    }
     let intact = reports.iter().all(VerifyReport::is_intact)
         && catalog.iter().all(|c| c.problems.is_empty())
         && since.as_ref().is_none_or(SinceReport::extends);

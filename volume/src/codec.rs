@@ -192,7 +192,17 @@ pub(crate) fn decompress(
     raw_len: u32,
     dict: Option<&VolumeDictionary>,
 ) -> Result<Vec<u8>, String> {
+    if codec != Codec::None {
+        check_single_frame(stored, raw_len)?;
+    }
     let out = match codec {
+        // Stored as is: the original length is the stored length.
+        Codec::None if stored.len() != raw_len as usize => {
+            return Err(format!(
+                "content stored as is has {} bytes, header says {raw_len}",
+                stored.len()
+            ));
+        }
         Codec::None => return Ok(stored.to_vec()),
         Codec::Zstd => DCTX
             .with(|cell| {
@@ -231,6 +241,36 @@ pub(crate) fn decompress(
         ));
     }
     Ok(out)
+}
+
+/// The zstd frame magic number (RFC 8878 3.1.1), as it appears in the file.
+const ZSTD_FRAME_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// FORMAT.md "Zstandard content": stored content of codec 1 or 2 is exactly one zstd
+/// frame — not a skippable frame, nothing before or after it — and a content size
+/// declared in its header must equal the record's original length. (The frame checksum
+/// is optional; when present, decompression checks it.)
+fn check_single_frame(stored: &[u8], raw_len: u32) -> Result<(), String> {
+    if stored.get(..4) != Some(&ZSTD_FRAME_MAGIC[..]) {
+        return Err("content is not a zstd frame (magic 28 b5 2f fd)".into());
+    }
+    match zstd_safe::find_frame_compressed_size(stored) {
+        Ok(n) if n == stored.len() => {}
+        Ok(n) => {
+            return Err(format!(
+                "content holds {} bytes after its zstd frame (exactly one frame is allowed)",
+                stored.len() - n
+            ));
+        }
+        Err(code) => return Err(format!("content is not a zstd frame: {}", zstd_error(code))),
+    }
+    match zstd_safe::get_frame_content_size(stored) {
+        Ok(Some(declared)) if declared != u64::from(raw_len) => Err(format!(
+            "zstd frame declares {declared} bytes, header says {raw_len}"
+        )),
+        Ok(_) => Ok(()),
+        Err(_) => Err("zstd frame header unreadable".into()),
+    }
 }
 
 /// A dictionary trained and waiting to be written as a record.
@@ -461,6 +501,48 @@ mod tests {
             i % 250
         )
         .into_bytes()
+    }
+
+    /// FORMAT.md "Zstandard content": exactly one frame, nothing around it, a declared
+    /// size equal to the header's.
+    #[test]
+    fn content_must_be_exactly_one_zstd_frame_of_the_declared_size() {
+        let raw = message(1);
+        let frame = zstd::bulk::compress(&raw, 3).expect("compress");
+        let len = raw.len() as u32;
+        assert_eq!(decompress(Codec::Zstd, &frame, len, None), Ok(raw.clone()));
+        let mut two = frame.clone();
+        two.extend_from_slice(&frame);
+        assert!(
+            decompress(Codec::Zstd, &two, 2 * len, None).is_err(),
+            "two frames"
+        );
+        let mut trailing = frame.clone();
+        trailing.push(0);
+        assert!(
+            decompress(Codec::Zstd, &trailing, len, None).is_err(),
+            "trailing byte"
+        );
+        // A skippable frame (magic 0x184D2A50) before the real one.
+        let mut skippable = vec![0x50, 0x2a, 0x4d, 0x18, 1, 0, 0, 0, 0];
+        skippable.extend_from_slice(&frame);
+        assert!(
+            decompress(Codec::Zstd, &skippable, len, None).is_err(),
+            "skippable"
+        );
+        assert!(
+            decompress(Codec::Zstd, &frame, len + 1, None).is_err(),
+            "size"
+        );
+        assert!(decompress(Codec::Zstd, b"", 0, None).is_err(), "empty");
+        assert_eq!(
+            decompress(Codec::None, b"abc", 3, None),
+            Ok(b"abc".to_vec())
+        );
+        assert!(
+            decompress(Codec::None, b"abc", 2, None).is_err(),
+            "R = S when stored as is"
+        );
     }
 
     #[test]

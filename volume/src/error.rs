@@ -133,6 +133,10 @@ pub enum Error {
     /// with the record or file they were found in.
     #[error(transparent)]
     TreeHead(#[from] TreeHeadError),
+    /// A key transition that is malformed, not canonical, or whose signatures do not
+    /// verify.
+    #[error("{0}")]
+    Transition(String),
     /// Text that must be a fixed number of lowercase hex digits and is not.
     #[error("{what} is not {digits} lowercase hex digits")]
     Hex {
@@ -171,6 +175,7 @@ impl Error {
             Error::TooLarge { .. }
             | Error::ProofRange(_)
             | Error::TreeHead(_)
+            | Error::Transition(_)
             | Error::Hex { .. } => ErrorCode::InvalidInput,
         }
     }

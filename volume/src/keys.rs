@@ -5,6 +5,11 @@
 //! - `keys/archive.pub`: the public key, SubjectPublicKeyInfo PEM, given to auditors
 //!   (`openssl pkey -pubin -in keys/archive.pub -text` reads it).
 //!
+//! The private key may live elsewhere (`[keys] signing_key` in `coffer.toml`: another
+//! mount, or a file owned by another user): [`ArchiveKey::load_or_create_at`]. The key
+//! can be replaced by a new one (`coffer key rotate`): each writable volume then records
+//! a key transition signed by both ([`crate::transition`]).
+//!
 //! The fingerprint is `sha256:` followed by the first 16 bytes (32 hex digits) of the
 //! SHA-256 of the raw 32-byte public key. It is stored in every volume manifest and
 //! every signed tree head, and shown by `coffer volume list`.
@@ -82,11 +87,17 @@ impl ArchiveKey {
     /// Loads the key from `keys_dir`, creating a new one (and the public key file) when
     /// none exists. Returns the key and whether it was created.
     pub fn load_or_create(keys_dir: &Path) -> Result<(Self, bool)> {
-        let private_path = keys_dir.join(PRIVATE_KEY_FILE);
-        match fs::read_to_string(&private_path) {
+        Self::load_or_create_at(&keys_dir.join(PRIVATE_KEY_FILE), keys_dir)
+    }
+
+    /// Loads the private key at `private_path` (which may be outside the data directory:
+    /// `[keys] signing_key`), creating it when none exists; the public key file is
+    /// `keys_dir/archive.pub`, written when missing, refused when it names another key.
+    pub fn load_or_create_at(private_path: &Path, keys_dir: &Path) -> Result<(Self, bool)> {
+        match fs::read_to_string(private_path) {
             Ok(pem) => {
                 let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::Key {
-                    path: private_path.clone(),
+                    path: private_path.to_path_buf(),
                     detail: format!("not a PKCS#8 ed25519 private key: {e}"),
                 })?;
                 let key = Self::from_signing(signing);
@@ -112,14 +123,29 @@ impl ArchiveKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
-                key.write_new(keys_dir)?;
+                key.write_private(private_path)?;
+                key.write_public(keys_dir)?;
+                crate::fsutil::sync_dir(keys_dir)?;
                 Ok((key, true))
             }
             Err(source) => Err(Error::Io {
-                path: private_path,
+                path: private_path.to_path_buf(),
                 source,
             }),
         }
+    }
+
+    /// Loads an existing private key (PKCS#8 PEM) from `path`; never creates one.
+    pub fn load(path: &Path) -> Result<Self> {
+        let pem = fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::Key {
+            path: path.to_path_buf(),
+            detail: format!("not a PKCS#8 ed25519 private key: {e}"),
+        })?;
+        Ok(Self::from_signing(signing))
     }
 
     /// Generates a new key from the operating system's random source.
@@ -148,35 +174,57 @@ impl ArchiveKey {
         }
     }
 
-    fn write_new(&self, keys_dir: &Path) -> Result<()> {
+    /// Writes the private key to `private_path` (a new file, mode 0600; its directory is
+    /// created with mode 0700 when missing) and syncs it.
+    pub fn write_private(&self, private_path: &Path) -> Result<()> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
         };
-        fs::create_dir_all(keys_dir).map_err(io(keys_dir))?;
-        fs::set_permissions(keys_dir, fs::Permissions::from_mode(0o700)).map_err(io(keys_dir))?;
-        let private_path = keys_dir.join(PRIVATE_KEY_FILE);
+        let dir = private_path.parent().unwrap_or(Path::new("."));
+        if fs::symlink_metadata(dir).is_err() {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+        }
         let pem = self
             .signing
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| Error::Key {
-                path: private_path.clone(),
+                path: private_path.to_path_buf(),
                 detail: format!("cannot encode key: {e}"),
             })?;
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&private_path)
-            .map_err(io(&private_path))?;
-        file.write_all(pem.as_bytes()).map_err(io(&private_path))?;
-        file.sync_all().map_err(io(&private_path))?;
-        self.write_public(keys_dir)?;
-        crate::fsutil::sync_dir(keys_dir)
+            .open(private_path)
+            .map_err(io(private_path))?;
+        file.write_all(pem.as_bytes()).map_err(io(private_path))?;
+        file.sync_all().map_err(io(private_path))?;
+        crate::fsutil::sync_dir(dir)
     }
 
-    fn write_public(&self, keys_dir: &Path) -> Result<()> {
-        let public_path = keys_dir.join(PUBLIC_KEY_FILE);
+    /// Writes `keys_dir/archive.pub` (atomically; the directory is created, 0700, when
+    /// missing).
+    pub fn write_public(&self, keys_dir: &Path) -> Result<()> {
+        if fs::symlink_metadata(keys_dir).is_err() {
+            let io = |source| Error::Io {
+                path: keys_dir.to_path_buf(),
+                source,
+            };
+            fs::create_dir_all(keys_dir).map_err(io)?;
+            fs::set_permissions(keys_dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        self.write_public_file(keys_dir)
+    }
+
+    fn write_public_file(&self, keys_dir: &Path) -> Result<()> {
+        self.public_key_file(keys_dir, PUBLIC_KEY_FILE)
+    }
+
+    /// Writes the public key (SubjectPublicKeyInfo PEM) to `dir/name`, atomically.
+    pub fn public_key_file(&self, dir: &Path, name: &str) -> Result<()> {
+        let public_path = dir.join(name);
         let pem = self
             .signing
             .verifying_key()

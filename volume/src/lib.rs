@@ -11,6 +11,8 @@
 //! - [`verify_volume`]: full verification from the files and the public key alone;
 //!   [`check_since`]: does the volume still extend a head kept outside the host.
 //! - [`proof`]: the offline proof documents (inclusion, consistency) and their checks.
+//! - [`report`]: signed integrity reports (what a verification run found), checkable
+//!   offline.
 //! - [`ArchiveKey`] / [`PublicKey`]: the ed25519 signing key and its public half.
 //! - [`SignedTreeHead`]: what checkpoints, seals and the `SEAL` file hold; [`HeadSink`]:
 //!   where each new durable head is handed (witnesses).
@@ -37,9 +39,11 @@ pub mod manifest;
 pub mod merkle;
 pub mod proof;
 pub mod record;
+pub mod report;
 pub mod segment;
 mod set;
 mod since;
+pub mod transition;
 pub mod treehead;
 mod verify;
 mod volume;
@@ -53,12 +57,14 @@ pub use lock::{DataDirLock, LOCK_FILE};
 pub use manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 pub use merkle::{Hash, ProofError, ProofRangeError, verify_consistency, verify_inclusion};
 pub use record::{RecordHeader, RecordKind};
+pub use report::{IntegrityReport, SignedReport, VolumeIntegrity, WitnessState};
 pub use segment::SegmentHeaderError;
 pub use set::VolumeSet;
 pub use since::{
     ConsistencyRequestError, SinceReport, check_since, consistency_document, inclusion_document,
     newest_head, signed_head_at,
 };
+pub use transition::{KeyChain, KeyTransition};
 pub use treehead::{SignedTreeHead, TreeHeadError};
 pub use verify::{Problem, VerifyReport, verify_volume};
 pub use volume::{

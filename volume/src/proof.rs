@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::keys::PublicKey;
 use crate::merkle::{Hash, ProofError, leaf_hash, verify_consistency, verify_inclusion};
 use crate::record::{RecordHeader, header_len, record_hash, sha256};
+use crate::transition::{KeyChain, KeyTransition};
 use crate::treehead::{SignedTreeHead, strict_hex};
 
 /// The `format` of an inclusion proof.
@@ -83,6 +84,10 @@ pub struct InclusionProof {
     pub audit_path: Vec<String>,
     /// The signed tree head whose root the path leads to.
     pub tree_head: SignedTreeHead,
+    /// The volume's key transitions up to the head (omitted when none): they lead from
+    /// any key of the chain the verifier trusts to the key that signed the head.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_transitions: Vec<KeyTransition>,
 }
 
 /// What a verified inclusion proof establishes.
@@ -157,7 +162,7 @@ impl InclusionProof {
             return Err(ProofCheckError::Format(self.format.clone()));
         }
         let head = &self.tree_head;
-        head.verify_signature(public_key)
+        head.verify_signature(&head_key(public_key, head, &self.key_transitions)?)
             .map_err(ProofCheckError::TreeHead)?;
         let mismatch = |what: String| Err(ProofCheckError::Mismatch(what));
         if self.tree_size != head.tree_size {
@@ -281,6 +286,9 @@ pub struct ConsistencyProof {
     pub proof: Vec<String>,
     /// The signed head of size `to`.
     pub tree_head: SignedTreeHead,
+    /// The volume's key transitions up to `tree_head` (omitted when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_transitions: Vec<KeyTransition>,
 }
 
 impl ConsistencyProof {
@@ -300,10 +308,14 @@ impl ConsistencyProof {
         if self.format != CONSISTENCY_FORMAT {
             return Err(ProofCheckError::Format(self.format.clone()));
         }
-        held.verify_signature(public_key)
+        held.verify_signature(&head_key(public_key, held, &self.key_transitions)?)
             .map_err(ProofCheckError::TreeHead)?;
         self.tree_head
-            .verify_signature(public_key)
+            .verify_signature(&head_key(
+                public_key,
+                &self.tree_head,
+                &self.key_transitions,
+            )?)
             .map_err(ProofCheckError::TreeHead)?;
         let new = &self.tree_head;
         if held.volume_id != self.volume_id || new.volume_id != self.volume_id {
@@ -330,6 +342,36 @@ impl ConsistencyProof {
         }
         check_extends(held, new, &self.proof)
     }
+}
+
+/// The key to check `head` with: `trusted` itself when the document carries no key
+/// transitions; else the key of the chain the transitions form (each signed by both of
+/// its keys, of the head's volume) that the head names — provided `trusted` is in it.
+fn head_key(
+    trusted: &PublicKey,
+    head: &SignedTreeHead,
+    transitions: &[KeyTransition],
+) -> Result<PublicKey> {
+    let Some(first) = transitions.first() else {
+        return Ok(trusted.clone());
+    };
+    if transitions
+        .iter()
+        .any(|t| t.volume_id != head.volume_id || t.year != head.year)
+    {
+        return Err(ProofCheckError::Mismatch(
+            "a key transition of another volume".into(),
+        ));
+    }
+    let genesis = first.old_fingerprint().map_err(ProofCheckError::Hex)?;
+    let chain =
+        KeyChain::build(&genesis, transitions, trusted).map_err(ProofCheckError::Mismatch)?;
+    chain.key(&head.key).cloned().ok_or_else(|| {
+        ProofCheckError::Mismatch(format!(
+            "the head is signed by key {}, which is not in the key chain",
+            head.key
+        ))
+    })
 }
 
 /// Checks with a consistency proof that `new` extends `old` (sizes, roots). A proof

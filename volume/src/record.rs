@@ -73,6 +73,9 @@ pub enum RecordKind {
     Checkpoint = 32,
     /// The final signed tree head; nothing may follow it.
     Seal = 33,
+    /// The signing key changes: a statement signed by the old key and the new one
+    /// (`crate::transition`); later tree heads are signed by the new key.
+    KeyTransition = 34,
 }
 
 impl RecordKind {
@@ -86,6 +89,7 @@ impl RecordKind {
             16 => Self::Dictionary,
             32 => Self::Checkpoint,
             33 => Self::Seal,
+            34 => Self::KeyTransition,
             _ => return None,
         })
     }
@@ -100,6 +104,7 @@ impl RecordKind {
             Self::Dictionary => "dictionary",
             Self::Checkpoint => "checkpoint",
             Self::Seal => "seal",
+            Self::KeyTransition => "key-transition",
         }
     }
 }

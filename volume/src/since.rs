@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::keys::PublicKey;
 use crate::proof::check_extends;
+use crate::transition::KeyChain;
 use crate::treehead::SignedTreeHead;
 use crate::volume::Volume;
 
@@ -53,13 +54,23 @@ pub fn check_since(volume: &Volume, public_key: &PublicKey, held: &SignedTreeHea
         proof_hashes: 0,
         problems: Vec::new(),
     };
-    if let Err(e) = held.verify_signature(public_key) {
+    let manifest = volume.manifest();
+    // Any key of the volume's chain may be the one trusted; each head is checked with
+    // the key of the chain it names.
+    let chain = match KeyChain::build(&manifest.key, &volume.key_transitions(), public_key) {
+        Ok(chain) => chain,
+        Err(e) => {
+            report.problems.push(e);
+            return report;
+        }
+    };
+    let key_of = |head: &SignedTreeHead| chain.key(&head.key).unwrap_or(public_key).clone();
+    if let Err(e) = held.verify_signature(&key_of(held)) {
         report
             .problems
             .push(format!("the held head does not verify: {e}"));
         return report;
     }
-    let manifest = volume.manifest();
     if held.volume_id != manifest.volume_id || held.year != manifest.year {
         report.problems.push(format!(
             "the held head is of volume {} ({}), this is volume {} ({})",
@@ -115,7 +126,7 @@ pub fn check_since(volume: &Volume, public_key: &PublicKey, held: &SignedTreeHea
         Ok(proof) => {
             let hex: Vec<String> = proof.iter().map(hex::encode).collect();
             report.proof_hashes = hex.len();
-            if let Err(e) = current.verify_signature(public_key) {
+            if let Err(e) = current.verify_signature(&key_of(&current)) {
                 report
                     .problems
                     .push(format!("the volume's newest head does not verify: {e}"));
@@ -167,6 +178,15 @@ pub fn signed_head_at(volume: &Volume, size: u64) -> crate::Result<Option<Signed
     Ok((head.tree_size == size).then_some(head))
 }
 
+/// The key transitions recorded before a head of `size` (what leads to its key).
+fn transitions_up_to(volume: &Volume, size: u64) -> Vec<crate::transition::KeyTransition> {
+    volume
+        .key_transitions()
+        .into_iter()
+        .filter(|t| t.tree_size < size)
+        .collect()
+}
+
 /// Why a consistency proof cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsistencyRequestError {
@@ -216,6 +236,7 @@ pub fn consistency_document(
         to: head.tree_size,
         from_root: hex::encode(volume.root_at(from)?),
         proof: proof.iter().map(hex::encode).collect(),
+        key_transitions: transitions_up_to(volume, head.tree_size),
         tree_head: head,
     })
 }
@@ -246,6 +267,7 @@ pub fn inclusion_document(
             .iter()
             .map(hex::encode)
             .collect(),
+        key_transitions: transitions_up_to(volume, head.tree_size),
         tree_head: head,
     })
 }

@@ -21,10 +21,12 @@ use crate::record::{
     Codec, HEADER_LEN_V1, MAX_PREFIX_LEN, RecordHeader, RecordKind, header_len, record_hash, sha256,
 };
 use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, segment_file_name, segment_path};
+use crate::transition::{KeyChain, KeyTransition};
 use crate::treehead::SignedTreeHead;
 
 /// One thing found wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Problem {
     /// The file (`000003.seg`, `VOLUME`, `SEAL`).
     pub file: String,
@@ -58,6 +60,10 @@ pub struct VerifyReport {
     pub dir: PathBuf,
     /// The year, when the manifest could be read.
     pub year: Option<i32>,
+    /// The manifest's purpose (`mail`, `audit`), when it could be read.
+    pub purpose: Option<String>,
+    /// The volume id, when the manifest could be read.
+    pub volume_id: Option<String>,
     /// The manifest state, when it could be read.
     pub state: Option<VolumeState>,
     /// Records read.
@@ -73,6 +79,9 @@ pub struct VerifyReport {
     /// Records covered by the last signed tree head (the checkpoint or seal record that
     /// holds it included).
     pub signed_records: u64,
+    /// The newest signed tree head that verified (the `SEAL` file of a sealed volume),
+    /// what an auditor keeps for `verify --since`.
+    pub last_signed_head: Option<SignedTreeHead>,
     /// Problems found; empty means intact.
     pub problems: Vec<Problem>,
     /// Observations that are not failures (e.g. a torn tail an open volume will drop).
@@ -88,7 +97,11 @@ impl VerifyReport {
 
 struct Verifier<'a> {
     dir: &'a Path,
+    /// The key the caller trusts: the genesis key or any key of the volume's chain.
     public_key: &'a PublicKey,
+    /// The key signing at the current position (the genesis key, then each key a
+    /// transition hands over to); `None` when no chain leads to the trusted key.
+    current_key: Option<PublicKey>,
     manifest: Option<Manifest>,
     volume_id: Option<[u8; 16]>,
     tree: MerkleTree,
@@ -106,6 +119,7 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
     let mut v = Verifier {
         dir,
         public_key,
+        current_key: None,
         manifest: None,
         volume_id: None,
         tree: MerkleTree::new(),
@@ -113,6 +127,8 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
         report: VerifyReport {
             dir: dir.to_path_buf(),
             year: None,
+            purpose: None,
+            volume_id: None,
             state: None,
             records: 0,
             messages: 0,
@@ -120,6 +136,7 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
             root: String::new(),
             unsigned_records: 0,
             signed_records: 0,
+            last_signed_head: None,
             problems: Vec::new(),
             notes: Vec::new(),
         },
@@ -165,15 +182,22 @@ impl Verifier<'_> {
     fn run(&mut self) {
         match Manifest::load(self.dir) {
             Ok(m) => {
-                if m.key != self.public_key.fingerprint() {
-                    let what = format!(
-                        "volume is signed with key {} but the given public key is {}",
-                        m.key,
-                        self.public_key.fingerprint()
-                    );
-                    self.problem(MANIFEST_FILE, None, None, what);
+                if m.key == self.public_key.fingerprint() {
+                    self.current_key = Some(self.public_key.clone());
+                } else {
+                    // A later key of the chain: find the genesis key through the key
+                    // transitions, each signed by both of its keys.
+                    let transitions = crate::volume::Volume::open_read_only(self.dir)
+                        .map(|(v, _)| v.key_transitions())
+                        .unwrap_or_default();
+                    match KeyChain::build(&m.key, &transitions, self.public_key) {
+                        Ok(chain) => self.current_key = Some(chain.genesis().clone()),
+                        Err(what) => self.problem(MANIFEST_FILE, None, None, what),
+                    }
                 }
                 self.report.year = Some(m.year);
+                self.report.purpose = Some(m.purpose.clone());
+                self.report.volume_id = Some(m.volume_id.clone());
                 self.report.state = Some(m.state);
                 self.volume_id = m.volume_id_bytes().ok();
                 self.manifest = Some(m);
@@ -450,8 +474,11 @@ impl Verifier<'_> {
         }
         match header.kind {
             RecordKind::Message => self.report.messages += 1,
+            RecordKind::KeyTransition => {
+                self.verify_transition_record(name, offset, seq, header.received_us, meta);
+            }
             RecordKind::Checkpoint | RecordKind::Seal => {
-                self.verify_tree_head_record(name, offset, seq, meta);
+                self.verify_tree_head_record(name, offset, seq, header.received_us, meta);
                 if header.kind == RecordKind::Seal {
                     self.sealed_at = Some(seq);
                 }
@@ -462,7 +489,14 @@ impl Verifier<'_> {
         self.tree.push(&claimed);
     }
 
-    fn verify_tree_head_record(&mut self, name: &str, offset: u64, seq: u64, meta: &[u8]) {
+    fn verify_tree_head_record(
+        &mut self,
+        name: &str,
+        offset: u64,
+        seq: u64,
+        received_us: i64,
+        meta: &[u8],
+    ) {
         let head = match SignedTreeHead::from_canonical_json(meta) {
             Ok(h) => h,
             Err(e) => return self.problem(name, Some(offset), Some(seq), e.to_string()),
@@ -475,18 +509,100 @@ impl Verifier<'_> {
             );
             return self.problem(name, Some(offset), Some(seq), what);
         }
-        for what in self.check_tree_head(&head) {
+        if head.time_us != received_us {
+            let what = format!(
+                "tree head time {} differs from its record's receive time {received_us}",
+                head.time_us
+            );
+            self.problem(name, Some(offset), Some(seq), what);
+        }
+        let problems = self.check_tree_head(&head);
+        if problems.is_empty() {
+            self.report.last_signed_head = Some(head);
+        }
+        for what in problems {
             self.problem(name, Some(offset), Some(seq), what);
         }
         self.last_signed = seq;
     }
 
+    /// A key-transition record: a statement over the records before it, signed by the
+    /// key in use and the new one; from here on heads are signed by the new key.
+    fn verify_transition_record(
+        &mut self,
+        name: &str,
+        offset: u64,
+        seq: u64,
+        received_us: i64,
+        meta: &[u8],
+    ) {
+        let t = match KeyTransition::from_canonical_json(meta) {
+            Ok(t) => t,
+            Err(e) => return self.problem(name, Some(offset), Some(seq), e.to_string()),
+        };
+        let mut problems = Vec::new();
+        if t.tree_size != seq - 1 {
+            problems.push(format!(
+                "key transition covers {} records, expected {}",
+                t.tree_size,
+                seq - 1
+            ));
+        }
+        if t.time_us != received_us {
+            problems.push("key transition time differs from its record's receive time".into());
+        }
+        if let Some(m) = &self.manifest
+            && (t.volume_id != m.volume_id || t.year != m.year)
+        {
+            problems.push("key transition names another volume".into());
+        }
+        if t.tree_size == seq - 1 {
+            let root = self.tree.root_at(t.tree_size).ok().map(hex::encode);
+            if root.as_deref() != Some(t.root.as_str()) {
+                problems.push("key transition root does not match the records".into());
+            }
+            let chain_head = if t.tree_size == 0 {
+                self.manifest.as_ref().map(Manifest::genesis_hash)
+            } else {
+                self.hashes.get((t.tree_size - 1) as usize).copied()
+            };
+            if chain_head.map(hex::encode).as_deref() != Some(t.chain_head.as_str()) {
+                problems.push("key transition chain head does not match the records".into());
+            }
+        }
+        match t.verify() {
+            Ok((old, new)) => {
+                match &self.current_key {
+                    Some(current) if *current == old => {
+                        self.report.signatures_verified += 2;
+                    }
+                    Some(current) => problems.push(format!(
+                        "key transition hands over from key {}, but the key in use is {}",
+                        old.fingerprint(),
+                        current.fingerprint()
+                    )),
+                    None => problems.push("no trusted key to check this transition".into()),
+                }
+                if problems.is_empty() {
+                    self.current_key = Some(new);
+                }
+            }
+            Err(e) => problems.push(format!("key transition: {e}")),
+        }
+        for what in problems {
+            self.problem(name, Some(offset), Some(seq), what);
+        }
+    }
+
     /// Checks a tree head against the records read so far (tree_size ≤ records read).
     fn check_tree_head(&mut self, head: &SignedTreeHead) -> Vec<String> {
         let mut problems = Vec::new();
-        match head.verify_signature(self.public_key) {
-            Ok(()) => self.report.signatures_verified += 1,
-            Err(e) => problems.push(e.to_string()),
+        match &self.current_key {
+            Some(key) => match head.verify_signature(key) {
+                Ok(()) => self.report.signatures_verified += 1,
+                Err(e) => problems.push(e.to_string()),
+            },
+            None => problems.push("no trusted key to check this signature".into()),
         }
         if let Some(m) = &self.manifest
             && (head.volume_id != m.volume_id || head.year != m.year)
@@ -523,6 +639,14 @@ impl Verifier<'_> {
             }
         };
         let state = self.manifest.as_ref().map(|m| m.state);
+        if state == Some(VolumeState::Disposed) {
+            self.problem(
+                MANIFEST_FILE,
+                None,
+                None,
+                "manifest state `disposed` is reserved (no version writes it; disposition is per message)",
+            );
+        }
         let records = self.hashes.len() as u64;
         match (self.sealed_at, &seal_file) {
             (Some(seal_seq), Some(bytes)) => {
@@ -536,16 +660,19 @@ impl Verifier<'_> {
                             );
                             self.problem(SEAL_FILE, None, None, what);
                         } else {
-                            for what in self.check_tree_head(&head) {
+                            let problems = self.check_tree_head(&head);
+                            if problems.is_empty() {
+                                self.report.last_signed_head = Some(head.clone());
+                            }
+                            for what in problems {
                                 self.problem(SEAL_FILE, None, None, what);
                             }
                             self.last_signed = records;
                         }
-                        if self
-                            .manifest
-                            .as_ref()
-                            .is_some_and(|m| m.sealed_us != Some(head.time_us))
-                        {
+                        if self.manifest.as_ref().is_some_and(|m| {
+                            (m.state != VolumeState::Open || m.sealed_us.is_some())
+                                && m.sealed_us != Some(head.time_us)
+                        }) {
                             self.problem(
                                 MANIFEST_FILE,
                                 None,
@@ -555,7 +682,18 @@ impl Verifier<'_> {
                         }
                     }
                 }
-                if state.is_some_and(|s| s != VolumeState::Sealed) {
+                let unfinished = state == Some(VolumeState::Open)
+                    && self
+                        .manifest
+                        .as_ref()
+                        .is_some_and(|m| m.sealed_us.is_none());
+                if unfinished {
+                    // A crash between writing SEAL and the manifest: the SEAL file was
+                    // checked above; the writer finishes sealing when it next opens.
+                    self.report.notes.push(format!(
+                        "seal record {seal_seq} and the SEAL file are written but sealing did not finish (the manifest still says open; the writer finishes it at its next start)"
+                    ));
+                } else if state.is_some_and(|s| s != VolumeState::Sealed) {
                     self.problem(
                         MANIFEST_FILE,
                         None,

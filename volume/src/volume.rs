@@ -285,6 +285,8 @@ struct State {
     /// number, the head); handed over once that record is durable.
     unpublished: Option<(u64, SignedTreeHead)>,
     stats: VolumeStats,
+    /// Key transitions in record order.
+    transitions: Vec<crate::transition::KeyTransition>,
     /// Dictionary records loaded so far, by sequence number (all of them are found by
     /// the scan on open; they are few).
     dictionaries: HashMap<u64, Arc<VolumeDictionary>>,
@@ -375,18 +377,21 @@ impl Volume {
         config: VolumeConfig,
     ) -> Result<(Self, RecoveryReport)> {
         let manifest = Manifest::load(dir)?;
-        if manifest.key != key.fingerprint() {
+        let writable = manifest.state == VolumeState::Open;
+        let (volume, report) = Self::open(dir, manifest, Some(key.clone()), config, writable)?;
+        // The key in use: the manifest's, or the last one a key transition handed to.
+        // A sealed volume signs nothing more, whatever key the archive has now.
+        let in_use = volume.key_in_use();
+        if writable && in_use != key.fingerprint() {
             return Err(Error::Key {
                 path: dir.join(MANIFEST_FILE),
                 detail: format!(
-                    "volume was created with key {} but the archive key is {}",
-                    manifest.key,
+                    "volume is signed with key {in_use} but the archive key is {}",
                     key.fingerprint()
                 ),
             });
         }
-        let writable = manifest.state == VolumeState::Open;
-        Self::open(dir, manifest, Some(key.clone()), config, writable)
+        Ok((volume, report))
     }
 
     /// Opens a volume for reading only: nothing is modified; an incomplete tail is
@@ -474,6 +479,7 @@ impl Volume {
             latest_tree_head: scan.latest_tree_head,
             unpublished: None,
             stats,
+            transitions: scan.transitions,
             dictionaries,
         };
         let inner = Arc::new(Inner {
@@ -555,6 +561,70 @@ impl Volume {
     /// The genesis hash (the "previous hash" of record 1).
     pub fn genesis_hash(&self) -> Hash {
         self.inner.genesis
+    }
+
+    /// The key transitions of the volume, in record order.
+    pub fn key_transitions(&self) -> Vec<crate::transition::KeyTransition> {
+        self.lock().transitions.clone()
+    }
+
+    /// Fingerprint of the key signing this volume now: the manifest's (the genesis
+    /// key), or the new key of the last key transition.
+    pub fn key_in_use(&self) -> String {
+        let st = self.lock();
+        st.transitions
+            .last()
+            .and_then(|t| t.new_fingerprint().ok())
+            .unwrap_or_else(|| st.manifest.key.clone())
+    }
+
+    /// Appends a key-transition record (FORMAT.md "Key transitions") from the key this
+    /// volume was opened with to `new`, over every record before it, and makes it
+    /// durable. Tree heads after it must be signed by `new`: the caller reopens the
+    /// volume with the new key (and writes a checkpoint with it).
+    pub fn append_key_transition(
+        &self,
+        new: &ArchiveKey,
+    ) -> Result<crate::transition::KeyTransition> {
+        let mut st = self.lock();
+        self.check_writable(&st)?;
+        let Some(old) = &self.inner.key else {
+            return Err(Error::ReadOnly(self.inner.dir.clone()));
+        };
+        let size = st.written;
+        let root = st.tree.root_at(size)?;
+        let chain_head = if size == 0 {
+            self.inner.genesis
+        } else {
+            st.hashes[(size - 1) as usize]
+        };
+        let transition = crate::transition::KeyTransition::sign(
+            old,
+            new,
+            &self.inner.volume_id,
+            st.manifest.year,
+            size,
+            &root,
+            &chain_head,
+            now_us(),
+        );
+        let prepared = Prepared::new(
+            RecordKind::KeyTransition,
+            transition.time_us,
+            transition.to_json(),
+            None,
+            None,
+            0,
+        )?;
+        let appended = self.write_locked(&mut st, prepared)?;
+        st.transitions.push(transition.clone());
+        // No head signed by the old key may follow the transition: the commit ends
+        // without its usual checkpoint (the transition is signed by both keys), and
+        // the next head is the new key's.
+        st.last_checkpoint_size = appended.seq;
+        drop(st);
+        self.sync_to(appended.seq)?;
+        Ok(transition)
     }
 
     /// The newest signed tree head written in the volume (checkpoint or seal).
@@ -796,7 +866,10 @@ impl Volume {
     pub fn write_prepared(&self, prepared: Prepared) -> Result<Appended> {
         if matches!(
             prepared.kind,
-            RecordKind::Checkpoint | RecordKind::Seal | RecordKind::Dictionary
+            RecordKind::Checkpoint
+                | RecordKind::Seal
+                | RecordKind::Dictionary
+                | RecordKind::KeyTransition
         ) {
             return Err(Error::TooLarge {
                 what: "reserved record kind",
@@ -1276,6 +1349,8 @@ struct ScanResult {
     report: RecoveryReport,
     /// Content of every dictionary record, by sequence number.
     dictionaries: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// Key transitions in record order.
+    transitions: Vec<crate::transition::KeyTransition>,
 }
 
 /// Scans every segment: checks headers, the chain and record hashes, and the content of
@@ -1300,6 +1375,7 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
         stats: VolumeStats::default(),
         report: RecoveryReport::default(),
         dictionaries: std::collections::BTreeMap::new(),
+        transitions: Vec::new(),
     };
     let last_segment = segments.len() as u32;
     for no in segments {
@@ -1498,6 +1574,12 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                         && let Ok(head) = SignedTreeHead::from_canonical_json(&meta)
                     {
                         out.latest_tree_head = Some(head);
+                    }
+                    if header.kind == RecordKind::KeyTransition {
+                        match crate::transition::KeyTransition::from_canonical_json(&meta) {
+                            Ok(t) => out.transitions.push(t),
+                            Err(e) => return Err(corrupt(offset, Some(seq), e.to_string())),
+                        }
                     }
                     match header.kind {
                         RecordKind::Message => {

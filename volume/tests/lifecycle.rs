@@ -191,3 +191,127 @@ fn timed_checkpoint_covers_recent_records() {
     }
     assert_eq!(volume.latest_tree_head().expect("head").tree_size, 1);
 }
+
+/// FORMAT.md "Sealing": a crash after the `SEAL` file but before the manifest says
+/// sealed is an unfinished seal (a note), not damage; the writer finishes it when it
+/// next opens the volume. A manifest saying `disposed` (reserved) is a problem.
+#[test]
+fn a_crash_between_the_sealing_steps_is_unfinished_not_damaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = ArchiveKey::generate().expect("key");
+    let vdir = dir.path().join("2026");
+    let (volume, _) = Volume::create(&vdir, "mail", 2026, &key, config()).expect("create");
+    for i in 0..3 {
+        volume
+            .append(RecordKind::Message, b"{}".to_vec(), Some(&message(i)))
+            .expect("append");
+    }
+    volume.seal().expect("seal");
+    drop(volume);
+    let sealed = std::fs::read(vdir.join("VOLUME")).expect("manifest");
+    // The manifest as it was before step 3, segments as before step 4.
+    let mut manifest = coffer_volume::Manifest::load(&vdir).expect("manifest");
+    manifest.state = VolumeState::Open;
+    manifest.sealed_us = None;
+    std::fs::write(vdir.join("VOLUME"), manifest.to_json()).expect("write");
+    for entry in std::fs::read_dir(&vdir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "seg") {
+            let mut perm = std::fs::metadata(&path).expect("meta").permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+            std::fs::set_permissions(&path, perm).expect("chmod");
+        }
+    }
+    let report = verify_volume(&vdir, &key.public_key());
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("sealing did not finish")),
+        "{:?}",
+        report.notes
+    );
+    // The writer finishes sealing when it opens the volume.
+    let (volume, _) = Volume::open_writer(&vdir, &key, config()).expect("reopen");
+    assert_eq!(volume.manifest().state, VolumeState::Sealed);
+    drop(volume);
+    let report = verify_volume(&vdir, &key.public_key());
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_ne!(
+        std::fs::read(vdir.join("VOLUME")).expect("manifest"),
+        sealed
+    );
+
+    let mut disposed = coffer_volume::Manifest::load(&vdir).expect("manifest");
+    disposed.state = VolumeState::Disposed;
+    std::fs::write(vdir.join("VOLUME"), disposed.to_json()).expect("write");
+    let report = verify_volume(&vdir, &key.public_key());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("`disposed` is reserved")),
+        "{:?}",
+        report.problems
+    );
+}
+
+/// FORMAT.md "Key transitions": after a rotation, proofs and `verify --since` checks
+/// accept the old and the new public key alike (the documents carry the transitions).
+#[test]
+fn proofs_across_a_key_rotation_verify_with_the_old_and_the_new_key() {
+    use coffer_volume::proof::{ConsistencyProof, InclusionProof};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (old, new) = (
+        ArchiveKey::generate().expect("key"),
+        ArchiveKey::generate().expect("key"),
+    );
+    let vdir = dir.path().join("2026");
+    let (volume, _) = Volume::create(&vdir, "mail", 2026, &old, config()).expect("create");
+    for i in 0..3 {
+        volume
+            .append(RecordKind::Message, b"{}".to_vec(), Some(&message(i)))
+            .expect("append");
+    }
+    let held = volume.latest_tree_head().expect("head");
+    volume.append_key_transition(&new).expect("transition");
+    drop(volume);
+    assert!(
+        Volume::open_writer(&vdir, &old, config()).is_err(),
+        "the old key signs no more"
+    );
+    let (volume, _) = Volume::open_writer(&vdir, &new, config()).expect("reopen");
+    volume
+        .append(RecordKind::Message, b"{}".to_vec(), Some(&message(9)))
+        .expect("append");
+    let head = volume.latest_tree_head().expect("head");
+    assert_eq!(head.key, new.fingerprint());
+    let inclusion = coffer_volume::inclusion_document(&volume, 1, head.clone(), true)
+        .expect("inclusion")
+        .to_json();
+    let consistency = coffer_volume::consistency_document(&volume, held.tree_size, None)
+        .expect("consistency")
+        .to_json();
+    for key in [old.public_key(), new.public_key()] {
+        InclusionProof::from_json(&inclusion)
+            .expect("parse")
+            .verify(&key, None)
+            .expect("inclusion verifies");
+        ConsistencyProof::from_json(&consistency)
+            .expect("parse")
+            .verify(&key, &held)
+            .expect("consistency verifies");
+        assert!(coffer_volume::check_since(&volume, &key, &held).extends());
+        let report = verify_volume(&vdir, &key);
+        assert!(report.is_intact(), "{:?}", report.problems);
+    }
+    let stranger = ArchiveKey::generate().expect("key").public_key();
+    assert!(
+        InclusionProof::from_json(&inclusion)
+            .expect("parse")
+            .verify(&stranger, None)
+            .is_err()
+    );
+    assert!(!verify_volume(&vdir, &stranger).is_intact());
+}

@@ -144,6 +144,7 @@ fn proof_document(volume: &Volume, seq: u64, with_record: bool) -> InclusionProo
             .map(hex::encode)
             .collect(),
         tree_head: head,
+        key_transitions: Vec::new(),
     }
 }
 

@@ -395,7 +395,7 @@ async fn proof(
     let row = find(&state, &caller, &id, "message.proof", &caller.proof_scope()).await?;
     let archive = state.archive().clone();
     let message = row.id;
-    let (head, path, record_hash, record_header, meta) =
+    let (head, path, record_hash, record_header, meta, transitions) =
         crate::blocking(move || -> Result<_, ApiError> {
             let volume = archive.volumes().get(message.year)?.ok_or_else(|| {
                 ApiError::Internal(format!("catalog names {message} but its volume is missing"))
@@ -409,7 +409,14 @@ async fn proof(
             let path = volume.inclusion_proof(message.seq, head.tree_size)?;
             let record_hash = volume.record_hash(message.seq)?;
             let (record_header, meta) = volume.read_meta(message.seq)?;
-            Ok((head, path, record_hash, record_header, meta))
+            // The key transitions before the head lead from any key of the chain an
+            // auditor trusts to the key that signed it.
+            let transitions: Vec<_> = volume
+                .key_transitions()
+                .into_iter()
+                .filter(|t| t.tree_size < head.tree_size)
+                .collect();
+            Ok((head, path, record_hash, record_header, meta, transitions))
         })
         .await?;
     audited(
@@ -433,6 +440,7 @@ async fn proof(
         tree_size: head.tree_size,
         audit_path: path.iter().map(hex::encode).collect(),
         tree_head: head,
+        key_transitions: transitions,
     };
     Ok((
         [(

@@ -1,5 +1,6 @@
-//! `GET /api/v1/volumes` (admin, officer, auditor) and
-//! `POST /api/v1/volumes/{year}/verify` (auditor; the result is audited); the signed tree
+//! `GET /api/v1/volumes` (admin, officer, auditor);
+//! `POST /api/v1/volumes/{year}/verify` and `POST /api/v1/audit/verify` (auditor: run
+//! verification, answer a signed integrity report, every run audited); the signed tree
 //! heads auditors keep and the consistency proofs between them, for the mail volumes
 //! (`/volumes/{year}/tree-head`, `/volumes/{year}/consistency`) and the audit trail's own
 //! (`/audit/volumes/{year}/...`). Heads and proofs are served as their canonical bytes
@@ -12,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use coffer_audit::Outcome;
 use coffer_ingest::witness::WitnessStatus;
 use coffer_volume::{
-    ConsistencyRequestError, SignedTreeHead, VerifyReport, Volume, consistency_document,
-    newest_head, verify_volume,
+    ConsistencyRequestError, IntegrityReport, SignedReport, SignedTreeHead, VerifyReport, Volume,
+    VolumeIntegrity, WitnessState, consistency_document, newest_head, verify_volume,
 };
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +29,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(verify))
+        .routes(routes!(audit_verify))
         .routes(routes!(tree_head))
         .routes(routes!(consistency))
         .routes(routes!(audit_tree_head))
@@ -265,15 +267,73 @@ async fn list(
     Ok(AppJson(listing))
 }
 
-/// Verify one mail volume from its files and the public key (chain, tree, signatures).
+/// Builds the signed integrity report of `scope` from `reports` (each with the year it
+/// was verified as), the witnesses' state and the archive key.
+fn signed_report(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    scope: String,
+    reports: &[(i32, VerifyReport)],
+) -> SignedReport {
+    let witnesses: Vec<WitnessState> = state
+        .witness_status()
+        .iter()
+        .map(WitnessStatus::to_report_state)
+        .collect();
+    let volumes = reports
+        .iter()
+        .map(|(year, r)| VolumeIntegrity::from_verification(r, *year, &witnesses))
+        .collect();
+    IntegrityReport::new(
+        scope,
+        coffer_ingest::clock::now_us(),
+        caller.name.clone(),
+        volumes,
+        witnesses,
+    )
+    .sign(state.archive().key())
+}
+
+/// Records a verification run in the audit trail: per volume its verdict, records,
+/// root and problems, and the report's signature (so the audit trail names the exact
+/// report handed out).
+async fn audit_run(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    action: &str,
+    target: String,
+    signed: &SignedReport,
+) -> Result<(), ApiError> {
+    let outcome = if signed.report.intact {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let detail = signed.report.audit_detail(&signed.signature);
+    state
+        .audit()
+        .record(caller.entry(action, target, outcome).with_detail(detail))
+        .await?;
+    Ok(())
+}
+
+/// Canonical JSON bytes of a signed report as the response (what `coffer report verify`
+/// checks, byte for byte).
+fn report_response(signed: &SignedReport) -> Response {
+    canonical(signed.to_json())
+}
+
+/// Verify one mail volume from its files and the public key (chain, tree, signatures)
+/// and answer a signed integrity report (`coffer-integrity-report-v1`, FORMAT.md
+/// "Integrity reports"); the run is audited.
 #[utoipa::path(post, path = "/volumes/{year}/verify", tag = "volumes", security(("bearer" = [])),
     params(("year" = i32, Path, description = "volume year")),
-    responses((status = 200, body = Object), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = Object, description = "signed integrity report (canonical JSON)"), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn verify(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<cap::RunVerification>,
     AppPath(year): AppPath<i32>,
-) -> Result<AppJson<VerifyReport>, ApiError> {
+) -> Result<Response, ApiError> {
     let archive = state.archive().clone();
     let key = state.public_key().clone();
     let report = crate::blocking(move || -> Result<Option<VerifyReport>, ApiError> {
@@ -290,32 +350,44 @@ async fn verify(
             .await?;
         return Err(ApiError::NotFound("no volume for that year".into()));
     };
-    let outcome = if report.is_intact() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    };
-    let detail = serde_json::json!({
-        "intact": report.is_intact(),
-        "records": report.records,
-        "signatures_verified": report.signatures_verified,
-        "root": report.root,
-        "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    });
-    state
-        .audit()
-        .record(
-            caller
-                .entry("volume.verify", year.to_string(), outcome)
-                .with_detail(detail),
-        )
-        .await?;
+    let signed = signed_report(&state, &caller, format!("mail {year}"), &[(year, report)]);
+    audit_run(&state, &caller, "volume.verify", year.to_string(), &signed).await?;
     tracing::info!(
         user_id = caller.id,
         year,
-        intact = report.is_intact(),
-        records = report.records,
+        intact = signed.report.intact,
         "volume verified"
     );
-    Ok(AppJson(report))
+    Ok(report_response(&signed))
+}
+
+/// Verify every volume of the audit trail and answer a signed integrity report; the
+/// run is itself audited (after the verification, so the report covers the trail as it
+/// was when asked).
+#[utoipa::path(post, path = "/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "signed integrity report (canonical JSON)"), (status = 403, body = ErrorResponse)))]
+async fn audit_verify(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<cap::RunVerification>,
+) -> Result<Response, ApiError> {
+    let audit = state.audit().clone();
+    let key = state.public_key().clone();
+    let reports = crate::blocking(move || -> Result<Vec<(i32, VerifyReport)>, ApiError> {
+        let set = audit.volumes();
+        let mut out = Vec::new();
+        for year in set.years()? {
+            out.push((year, verify_volume(&set.dir_for(year), &key)));
+        }
+        Ok(out)
+    })
+    .await?;
+    let signed = signed_report(&state, &caller, "audit".into(), &reports);
+    audit_run(&state, &caller, "audit.verify", String::new(), &signed).await?;
+    tracing::info!(
+        user_id = caller.id,
+        volumes = reports.len(),
+        intact = signed.report.intact,
+        "audit trail verified"
+    );
+    Ok(report_response(&signed))
 }
