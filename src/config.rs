@@ -40,6 +40,18 @@ pub struct Config {
     /// Where signed tree heads are published (witnesses, timestamp authority).
     #[serde(default)]
     pub witness: WitnessFileConfig,
+    /// The data-key store of encrypted message content.
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: the key-encryption key that wraps every message's data key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The KEK file (default `DATA/keys/kek`). Keep it, or its backup, on other media
+    /// than the data directory's backups: see the README, "Keys and backups".
+    pub kek_file: Option<String>,
 }
 
 /// `[rotation]`: sealing a year's volumes once the year is over.
@@ -123,6 +135,11 @@ pub struct SmtpFileConfig {
 }
 
 impl Config {
+    /// The configured KEK file, if any (relative paths are relative to the data dir).
+    pub fn kek_file(&self, data_dir: &Path) -> Option<std::path::PathBuf> {
+        self.keys.kek_file.as_ref().map(|f| data_dir.join(f))
+    }
+
     /// Loads `<data_dir>/coffer.toml`, or defaults when there is none.
     pub fn load(data_dir: &Path) -> Result<Config> {
         let path = data_dir.join(CONFIG_FILE);

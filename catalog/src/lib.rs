@@ -26,6 +26,7 @@
 //! replayed from the volumes on the next start.
 
 pub mod audit;
+pub mod disposition;
 pub mod retention;
 pub mod sessions;
 pub mod users;

@@ -258,7 +258,9 @@ pub mod cap {
         ManageRetention,
         ReadRetention,
         ManageHolds,
-        ReadHolds
+        ReadHolds,
+        ManageDispositions,
+        ReadDispositions
     );
 }
 

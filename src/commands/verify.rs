@@ -95,10 +95,12 @@ async fn check_catalog(data_dir: &Path) -> Result<Vec<CatalogCheck>> {
         return Ok(Vec::new());
     }
     let catalog = dir.open_catalog(config.catalog_url.as_deref()).await?;
-    let volumes = Arc::new(coffer_volume::VolumeSet::reader(
-        &dir.volumes(),
-        coffer_ingest::MAIL,
-    ));
+    let keys: Arc<dyn coffer_volume::ContentKeys> =
+        Arc::new(dir.read_key_store(config.kek_file(data_dir).as_deref())?);
+    let volumes = Arc::new(
+        coffer_volume::VolumeSet::reader(&dir.volumes(), coffer_ingest::MAIL)
+            .with_content_keys(keys),
+    );
     let checks = check_catalog_against(&catalog, volumes).await;
     catalog.close().await;
     Ok(checks?)
@@ -111,6 +113,8 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let data_dir = data_dir.to_path_buf();
     let data_dir_for_catalog = data_dir.clone();
     let held = args.since.as_deref().map(load_head).transpose()?;
+    let config = crate::config::Config::load(&data_dir)?;
+    let kek_file = config.kek_file(&data_dir);
     let work = tokio::task::spawn_blocking(
         move || -> Result<(Vec<VerifyReport>, Option<SinceReport>)> {
             let key = match (&args.volume, &args.public_key) {
@@ -130,11 +134,24 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             if let Some(dir) = args.volume {
                 return Ok((vec![verify_volume(&dir, &key)], since));
             }
+            // The mail volumes with the data-key store: encrypted content is decrypted
+            // and checked, disposed records are listed as such.
+            let keys = DataDir::new(&data_dir).read_key_store(kek_file.as_deref())?;
             let mut reports = Vec::new();
-            for root in [data_dir.join("volumes"), data_dir.join("audit")] {
+            for (root, keys) in [
+                (
+                    data_dir.join("volumes"),
+                    Some(&keys as &dyn coffer_volume::ContentKeys),
+                ),
+                (data_dir.join("audit"), None),
+            ] {
                 let set = coffer_volume::VolumeSet::reader(&root, "");
                 for year in set.years()? {
-                    reports.push(verify_volume(&set.dir_for(year), &key));
+                    reports.push(coffer_volume::verify_volume_with(
+                        &set.dir_for(year),
+                        &key,
+                        keys,
+                    ));
                 }
             }
             Ok((reports, since))
