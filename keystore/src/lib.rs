@@ -571,9 +571,9 @@ impl KeyStore {
         };
         match slot {
             None => Ok(KeyLookup::Missing),
-            Some(Slot::Destroyed { run, time_us }) => Ok(KeyLookup::Destroyed(format!(
-                "disposition run {run} at {time_us} µs"
-            ))),
+            Some(Slot::Destroyed { run, .. }) => {
+                Ok(KeyLookup::Destroyed(format!("disposition run {run}")))
+            }
             Some(Slot::Live(at)) => {
                 let path = self.dir.join(LOG_FILE);
                 let mut e = [0u8; ENTRY_LEN];

@@ -617,6 +617,8 @@ impl Dispositions {
             .map_err(|e| RetentionError::Invalid(format!("disposition run {id}: {e}")))?
         };
         let removed = self.catalog.remove_disposed(&ids).await?;
+        // Old page images of the removed rows leave SQLite's write-ahead log too.
+        self.catalog.checkpoint_wal().await?;
         let detail = json!({
             "keys_destroyed": destroyed.destroyed,
             "keys_destroyed_before": destroyed.already,

@@ -213,6 +213,30 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
                     crate::outln!("  {p}");
                 }
             }
+            if r.encrypted > 0 {
+                if standalone {
+                    crate::outln!(
+                        "  {} message(s) with encrypted content: their stored bytes verified against the chain (content is decrypted only with the data-key store)",
+                        r.encrypted
+                    );
+                } else {
+                    crate::outln!(
+                        "  {} message(s) with encrypted content, {} decrypted and checked against their SHA-256, {} disposed of",
+                        r.encrypted,
+                        r.decrypted,
+                        r.disposed.len()
+                    );
+                }
+            }
+            for d in &r.disposed {
+                crate::outln!(
+                    "  disposed: record {} (content SHA-256 {}) by {} — its certificate: coffer disposition certificate {}",
+                    d.seq,
+                    d.content_sha256,
+                    d.by,
+                    d.by.rsplit(' ').next().unwrap_or_default()
+                );
+            }
             for n in &r.notes {
                 crate::outln!("  note: {n}");
             }

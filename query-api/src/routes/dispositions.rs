@@ -86,7 +86,7 @@ pub(crate) struct RejectSpec {
 }
 
 /// The view of a stored run.
-pub fn disposition_view(run: DispositionRunRecord) -> DispositionView {
+pub(crate) fn disposition_view(run: DispositionRunRecord) -> DispositionView {
     let counts: Vec<CountLine> = serde_json::from_str(&run.counts).unwrap_or_default();
     let holds: coffer_retention::disposition::HoldSnapshot = serde_json::from_str(&run.holds)
         .unwrap_or(coffer_retention::disposition::HoldSnapshot {
@@ -126,7 +126,7 @@ pub fn disposition_view(run: DispositionRunRecord) -> DispositionView {
     responses((status = 200, body = DispositionList), (status = 403, body = ErrorResponse)))]
 async fn list(
     State(state): State<AppState>,
-    Authorized(_, _): Authorized<cap::ReadDispositions>,
+    _reader: Authorized<cap::ReadDispositions>,
 ) -> Result<AppJson<DispositionList>, ApiError> {
     let runs = state.dispositions().list().await?;
     Ok(AppJson(DispositionList {
@@ -151,7 +151,7 @@ async fn propose(
     responses((status = 200, body = DispositionView), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn show(
     State(state): State<AppState>,
-    Authorized(_, _): Authorized<cap::ReadDispositions>,
+    _reader: Authorized<cap::ReadDispositions>,
     AppPath(id): AppPath<i64>,
 ) -> Result<AppJson<DispositionView>, ApiError> {
     Ok(AppJson(disposition_view(
@@ -174,7 +174,7 @@ async fn approve(
     Ok(AppJson(disposition_view(run)))
 }
 
-/// Reject a proposed run.
+/// Reject a proposed run (body `{"reason": "..."}`; `{}` for none).
 #[utoipa::path(post, path = "/dispositions/{id}/reject", tag = "dispositions", security(("bearer" = [])),
     params(("id" = i64, Path, description = "the run")), request_body = RejectSpec,
     responses((status = 200, body = DispositionView), (status = 400, body = ErrorResponse), (status = 403, body = ErrorResponse),
@@ -183,9 +183,8 @@ async fn reject(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<cap::ManageDispositions>,
     AppPath(id): AppPath<i64>,
-    body: Option<AppJson<RejectSpec>>,
+    AppJson(spec): AppJson<RejectSpec>,
 ) -> Result<AppJson<DispositionView>, ApiError> {
-    let spec = body.map(|AppJson(s)| s).unwrap_or_default();
     let run = state
         .dispositions()
         .reject(&caller.actor(), id, spec.reason.trim())
@@ -201,7 +200,7 @@ async fn reject(
               (status = 404, body = ErrorResponse)))]
 async fn certificate(
     State(state): State<AppState>,
-    Authorized(_, _): Authorized<cap::ReadDispositions>,
+    _reader: Authorized<cap::ReadDispositions>,
     AppPath(id): AppPath<i64>,
 ) -> Result<Response, ApiError> {
     let run = state.dispositions().get(id).await?;
