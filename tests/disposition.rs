@@ -446,6 +446,16 @@ fn a_run_proposed_approved_and_certified_shreds_only_expired_unheld_mail() {
     let (live, destroyed) = key_log_counts(&data);
     assert_eq!(destroyed, 2);
     assert_eq!(live, live_before - 2);
+    // The auditors' report counts them as disposed.
+    let report = cli_json(&data, &["retention", "report", "--json"]);
+    let disposed: u64 = report["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["policy"] == "short")
+        .map(|l| l["disposed"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(disposed, 2, "{report}");
     // The shell's view of the run and its certificate (through the server).
     let shown = cli_json(&data, &["disposition", "show", "1", "--json"]);
     assert_eq!(shown["state"], "executed", "{shown}");

@@ -228,7 +228,7 @@ pub enum LocalAdmin {
         retention: RetentionAdmin,
         /// Disposition runs (proposed, approved and rejected here; executed by the
         /// server when it next starts).
-        dispositions: Dispositions,
+        dispositions: Box<Dispositions>,
         /// The data directory's lock, held until closed.
         lock: DataDirLock,
     },
@@ -295,8 +295,12 @@ impl LocalAdmin {
                 // one; without it they count as covering everything (the safe side).
                 let index = IndexSet::open_read_only(&dir.index()).ok().map(Arc::new);
                 let retention = RetentionAdmin::new(catalog.clone(), audit.clone(), index);
-                let dispositions =
-                    Dispositions::new(retention.clone(), catalog.clone(), audit.clone(), None);
+                let dispositions = Box::new(Dispositions::new(
+                    retention.clone(),
+                    catalog.clone(),
+                    audit.clone(),
+                    None,
+                ));
                 Ok(LocalAdmin::Direct {
                     retention,
                     dispositions,
