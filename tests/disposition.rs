@@ -553,6 +553,36 @@ fn a_run_proposed_approved_and_certified_shreds_only_expired_unheld_mail() {
         "{}",
         stdout(&out)
     );
+    // ... and with the run's certificate it names the disposed records; a tampered
+    // certificate fails the verification.
+    let out = run(coffer(&data)
+        .args(["verify", "--json", "--volume"])
+        .arg(data.join("volumes").join(&year))
+        .arg("--public-key")
+        .arg(&public)
+        .arg("--certificate")
+        .arg(&cert_path));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let alone: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let listed: Vec<u64> = alone["volumes"][0]["disposed"]
+        .as_array()
+        .expect("disposed")
+        .iter()
+        .map(|d| d["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![seq_of("carolold"), seq_of("daveold")],
+        "{alone}"
+    );
+    let out = run(coffer(&data)
+        .args(["verify", "--volume"])
+        .arg(data.join("volumes").join(&year))
+        .arg("--public-key")
+        .arg(&public)
+        .arg("--certificate")
+        .arg(&tampered));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     // The disposed content — a body word and the subject, neither of which the test
     // searched for (searches are audited with their words) — is nowhere in plain text
     // on disk: not in the volumes (encrypted), the index (purged and merged), the

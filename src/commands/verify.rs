@@ -12,7 +12,8 @@ use clap::Args;
 use coffer_ingest::DataDir;
 use coffer_ingest::consistency::{CatalogCheck, check_catalog as check_catalog_against};
 use coffer_volume::{
-    PublicKey, SignedTreeHead, SinceReport, VerifyReport, check_since, verify_volume,
+    DisposedRecord, Problem, PublicKey, SignedTreeHead, SinceReport, VerifyReport, Volume,
+    check_since, verify_volume,
 };
 use serde::Serialize;
 
@@ -31,9 +32,67 @@ pub struct VerifyArgs {
     /// or an earlier run): prove that its volume still extends it.
     #[arg(long, value_name = "HEAD.json")]
     since: Option<PathBuf>,
+    /// With --volume: a disposition certificate (`coffer disposition certificate N`;
+    /// repeatable). Its signature is checked, and every record it names in this volume
+    /// must be there with the record hash it names; they are listed as disposed.
+    #[arg(long = "certificate", value_name = "CERT.json", requires = "volume")]
+    certificates: Vec<PathBuf>,
     /// Print the reports as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Lists the records `certificates` name in the volume of `report` as disposed, after
+/// checking each certificate's signature and each record's hash in the volume; any
+/// mismatch is a problem of the report.
+fn apply_certificates(report: &mut VerifyReport, key: &PublicKey, certificates: &[String]) {
+    let volume = Volume::open_read_only(&report.dir).ok().map(|(v, _)| v);
+    for (n, text) in certificates.iter().enumerate() {
+        let cert = match coffer_retention::runs::verify_certificate(text, key) {
+            Ok(cert) => cert,
+            Err(e) => {
+                report.problems.push(Problem {
+                    file: format!("certificate #{}", n + 1),
+                    offset: None,
+                    seq: None,
+                    what: format!("does not verify: {e}"),
+                });
+                continue;
+            }
+        };
+        for r in &cert.records {
+            let Ok(id) = r.id.parse::<coffer_model::MessageId>() else {
+                continue;
+            };
+            if Some(id.year) != report.year {
+                continue;
+            }
+            let held = volume
+                .as_ref()
+                .and_then(|v| v.record_hash(id.seq).ok())
+                .map(hex::encode);
+            if held.as_deref() == Some(r.record_hash.as_str()) {
+                report.disposed.push(DisposedRecord {
+                    seq: id.seq,
+                    record_hash: r.record_hash.clone(),
+                    content_sha256: r.content_sha256.clone(),
+                    by: format!("disposition run {}", cert.run),
+                });
+            } else {
+                report.problems.push(Problem {
+                    file: format!("certificate of run {}", cert.run),
+                    offset: None,
+                    seq: Some(id.seq),
+                    what: format!(
+                        "names record {} with hash {}, the volume holds {}",
+                        r.id,
+                        r.record_hash,
+                        held.as_deref().unwrap_or("no such record")
+                    ),
+                });
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -132,7 +191,14 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
                 .map(|head| check_held(&data_dir, args.volume.as_deref(), &key, head))
                 .transpose()?;
             if let Some(dir) = args.volume {
-                return Ok((vec![verify_volume(&dir, &key)], since));
+                let mut report = verify_volume(&dir, &key);
+                let texts = args
+                    .certificates
+                    .iter()
+                    .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display())))
+                    .collect::<Result<Vec<_>>>()?;
+                apply_certificates(&mut report, &key, &texts);
+                return Ok((vec![report], since));
             }
             // The mail volumes with the data-key store: encrypted content is decrypted
             // and checked, disposed records are listed as such.
