@@ -40,12 +40,12 @@ pub struct Config {
     /// Where signed tree heads are published (witnesses, timestamp authority).
     #[serde(default)]
     pub witness: WitnessFileConfig,
-    /// Where the signing key lives.
+    /// Custody of the signing key and of the key-encryption key of message content.
     #[serde(default)]
     pub keys: KeysConfig,
 }
 
-/// `[keys]`: custody of the archive's signing key.
+/// `[keys]`: custody of the archive's signing key and of the key-encryption key.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
@@ -53,6 +53,10 @@ pub struct KeysConfig {
     /// directory (another mount, or a file of another user); created there on first
     /// start. Default: `DATA/keys/archive.key`. The public key stays in `DATA/keys/`.
     pub signing_key: Option<std::path::PathBuf>,
+    /// The KEK file that wraps every message's data key (default `DATA/keys/kek`).
+    /// Keep it, or its backup, on other media than the data directory's backups: see
+    /// the README, "Keys and backups".
+    pub kek_file: Option<String>,
 }
 
 /// `[rotation]`: sealing a year's volumes once the year is over.
@@ -136,6 +140,11 @@ pub struct SmtpFileConfig {
 }
 
 impl Config {
+    /// The configured KEK file, if any (relative paths are relative to the data dir).
+    pub fn kek_file(&self, data_dir: &Path) -> Option<std::path::PathBuf> {
+        self.keys.kek_file.as_ref().map(|f| data_dir.join(f))
+    }
+
     /// Loads `<data_dir>/coffer.toml`, or defaults when there is none.
     pub fn load(data_dir: &Path) -> Result<Config> {
         let path = data_dir.join(CONFIG_FILE);

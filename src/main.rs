@@ -75,6 +75,12 @@ enum Command {
     /// Retention: policies and assignments, approvals, why a message is kept, the report.
     #[command(subcommand)]
     Retention(commands::retention::RetentionCommand),
+    /// Disposition runs: propose, approve (a second person), reject, list, certificates.
+    #[command(subcommand)]
+    Disposition(commands::disposition::DispositionCommand),
+    /// Legal holds: place, list, release.
+    #[command(subcommand)]
+    Hold(commands::disposition::HoldCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::docs::CompletionsArgs),
     /// Print the man page (or write every page into --dir).
@@ -138,6 +144,8 @@ fn run(cli: Cli) -> Result<i32> {
             Command::Audit(cmd) => commands::audit::run(&data_dir, cmd).await,
             Command::Domain(cmd) => commands::domain::run(&data_dir, cmd).await,
             Command::Retention(cmd) => commands::retention::run(&data_dir, cmd).await,
+            Command::Disposition(cmd) => commands::disposition::run(&data_dir, cmd).await,
+            Command::Hold(cmd) => commands::disposition::run_hold(&data_dir, cmd).await,
             Command::Proof(cmd) => commands::proof::run(cmd),
             Command::Report(cmd) => commands::report::run(cmd),
             Command::Key(cmd) => commands::key::run(&data_dir, cmd),

@@ -87,7 +87,21 @@ fn record_offsets(segment: &Path) -> Vec<(u64, RecordHeader)> {
 /// What whoever holds the data directory and the key can do: rebuild the volume with
 /// one message changed, through Coffer's own writer, every checkpoint re-signed.
 fn rewrite_and_resign(original: &Path, forged: &Path, key: &ArchiveKey, change_seq: u64) {
-    let (source, _) = Volume::open_read_only(original).expect("open original");
+    // The forger has the data directory: its key store reads the encrypted content.
+    let data = original
+        .parent()
+        .and_then(Path::parent)
+        .expect("data directory");
+    let keys = coffer_keystore::KeyStore::open_reader(
+        &data.join("keys/data-keys"),
+        &data.join("keys/kek"),
+    )
+    .expect("key store");
+    let (source, _) = Volume::open_read_only_with(
+        original,
+        Some(std::sync::Arc::new(keys) as std::sync::Arc<dyn coffer_volume::ContentKeys>),
+    )
+    .expect("open original");
     fs::create_dir_all(forged).expect("mkdir");
     fs::copy(original.join("VOLUME"), forged.join("VOLUME")).expect("manifest");
     let manifest = source.manifest();
@@ -861,6 +875,7 @@ fn append_forged_transition(dir: &Path, archive_public: &[u8; 32], thief: &Archi
             version: 2,
             kind,
             codec: Codec::None,
+            flags: 0,
             seq,
             received_us: time_us,
             meta_len: meta.len() as u32,

@@ -191,6 +191,14 @@ fn the_year_boundary_seals_and_a_killed_move_loses_nothing() {
         assert!(r.text().contains("offline"), "{}", r.text());
         let r = http::get(addr, &format!("/api/v1/messages/{new}/raw"), Some(&oscar)).await;
         assert_eq!(r.status, 200, "the online year still serves: {}", r.text());
+        // The volume list omits nothing: the offline year is there, marked offline.
+        let r = http::get(addr, "/api/v1/volumes", Some(&admin)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let volumes = r.json()["volumes"].as_array().expect("volumes").clone();
+        let offline = volumes.iter().find(|v| v["year"] == 2026).expect("2026 listed");
+        assert_eq!(offline["online"], false, "{offline}");
+        assert!(offline["location"].as_str().expect("location").ends_with("2026"), "{offline}");
+        assert!(volumes.iter().any(|v| v["online"] == true), "{r:?}", r = r.text());
     });
     stop_server(server);
 

@@ -26,6 +26,7 @@
 //! replayed from the volumes on the next start.
 
 pub mod audit;
+pub mod disposition;
 pub mod retention;
 pub mod sessions;
 pub mod users;
@@ -228,6 +229,10 @@ impl Catalog {
                         // constraint keeps one, to undo just that statement) and sorters
                         // stay in memory instead of spilling to files under /var/tmp.
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        // Deleted rows are overwritten with zeros, not left in free
+                        // space: a disposed message's subject and sender must not
+                        // survive in the file (`remove_disposed`).
+                        conn.execute("PRAGMA secure_delete = ON").await?;
                     }
                     Ok(())
                 })

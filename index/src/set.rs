@@ -493,6 +493,50 @@ impl IndexSet {
         Ok(())
     }
 
+    /// Removes messages `seqs` of `year` for good (disposition): deletes their
+    /// documents, commits (keeping the committed high-water mark), then merges every
+    /// segment that held one of them and collects the old segment files, so that no file
+    /// of the index keeps their text. Idempotent; a year without an index is left alone.
+    pub fn purge(&self, year: i32, seqs: &[u64]) -> Result<()> {
+        if seqs.is_empty() || !self.years().contains(&year) {
+            return Ok(());
+        }
+        let index = self.writable_year(year)?;
+        {
+            let mut slot = index.lock_write();
+            self.ensure_writer(&index, &mut slot)?;
+            let writer = slot.writer.as_ref().ok_or_else(writer_missing)?;
+            for seq in seqs {
+                writer.delete_term(Term::from_field_u64(self.schema.fields.seq, *seq));
+            }
+        }
+        let high_water = index.lock_write().committed.high_water.unwrap_or(0);
+        self.commit(year, high_water)?;
+        let mut slot = index.lock_write();
+        self.ensure_writer(&index, &mut slot)?;
+        let searcher = index.reader.searcher();
+        let with_deletes: Vec<tantivy::index::SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .filter(|r| r.num_deleted_docs() > 0)
+            .map(|r| r.segment_id())
+            .collect();
+        let writer = slot.writer.as_mut().ok_or_else(writer_missing)?;
+        if !with_deletes.is_empty() {
+            writer
+                .merge(&with_deletes)
+                .wait()
+                .map_err(Error::engine(year))?;
+        }
+        writer
+            .garbage_collect_files()
+            .wait()
+            .map_err(Error::engine(year))?;
+        drop(slot);
+        index.reader.reload().map_err(Error::engine(year))?;
+        Ok(())
+    }
+
     /// Documents added to `year` and not yet committed.
     pub fn pending(&self, year: i32) -> u64 {
         match self.read_years().get(&year) {

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use coffer_catalog::Catalog;
 use coffer_extract::ExtractLimits;
 use coffer_index::{IndexOptions, IndexSet};
-use coffer_volume::{ArchiveKey, VolumeConfig, VolumeSet, VolumeState};
+use coffer_keystore::KeyStore;
+use coffer_volume::{ArchiveKey, ContentKeys, VolumeConfig, VolumeSet, VolumeState};
 
 use crate::analyze::{Analyzed, Analyzer, Incoming};
 use crate::applier::{AppliedViews, Applier};
@@ -55,6 +56,9 @@ pub struct ArchiveOptions {
     pub defer_index: bool,
     /// Index writer tuning ([`IndexOptions::bulk`] for bulk commands).
     pub index: IndexOptions,
+    /// The key-encryption key file of the data-key store (default `keys/kek` in the
+    /// data directory; `[keys] kek_file` in coffer.toml).
+    pub kek_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ArchiveOptions {
@@ -70,6 +74,7 @@ impl Default for ArchiveOptions {
             local_domains: Vec::new(),
             journal_addresses: Vec::new(),
             index: IndexOptions::default(),
+            kek_file: None,
         }
     }
 }
@@ -101,6 +106,7 @@ pub struct Archive {
     views: DerivedViews,
     writer: Writer,
     applier: Arc<Applier>,
+    key_store: Arc<KeyStore>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -122,19 +128,22 @@ impl Archive {
         options: ArchiveOptions,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<Arc<Self>> {
-        let (data_dir, volumes, index) = {
+        let (data_dir, volumes, index, key_store) = {
             let holder = options.holder.clone();
             let (volume_config, index_options) = (options.volume.clone(), options.index.clone());
+            let kek_file = options.kek_file.clone();
             tokio::task::spawn_blocking(move || -> Result<_> {
                 let data_dir = data_dir.open_for_writing(&holder)?;
+                let key_store = Arc::new(data_dir.dir().open_key_store(kek_file.as_deref())?);
                 let volumes = VolumeSet::writer(
                     &data_dir.dir().volumes(),
                     MAIL,
                     data_dir.key().clone(),
                     volume_config,
-                )?;
+                )?
+                .with_content_keys(Arc::clone(&key_store) as Arc<dyn ContentKeys>);
                 let index = IndexSet::open_with(&data_dir.dir().index(), index_options)?;
-                Ok((data_dir, volumes, index))
+                Ok((data_dir, volumes, index, key_store))
             })
             .await??
         };
@@ -180,6 +189,7 @@ impl Archive {
             views,
             writer,
             applier,
+            key_store,
         }))
     }
 
@@ -191,6 +201,11 @@ impl Archive {
     /// The signing key.
     pub fn key(&self) -> &ArchiveKey {
         self.data_dir.key()
+    }
+
+    /// The data-key store of the mail volumes' encrypted content.
+    pub fn key_store(&self) -> &Arc<KeyStore> {
+        &self.key_store
     }
 
     /// The mail volumes.

@@ -48,6 +48,9 @@ struct Expected {
     links: BTreeMap<MessageId, BTreeMap<String, MessageId>>,
     /// Problems found while reading.
     problems: BTreeMap<i32, Vec<String>>,
+    /// Message records disposed of (data key destroyed): the catalog must not list them,
+    /// nor any link to them.
+    disposed: BTreeSet<MessageId>,
 }
 
 /// Reads the message and link records `1..=up_to` of one volume.
@@ -99,6 +102,14 @@ fn read_expected(
             }
         };
         if kind == RecordKind::Message {
+            match volume.disposed(seq) {
+                Ok(Some(_)) => {
+                    expected.disposed.insert(record);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => problems.push(format!("record {record}: {e}")),
+            }
             messages.insert(seq, Sha256(header.content_sha256));
             match MessageMeta::from_bytes(&meta) {
                 Ok(meta) => {
@@ -111,6 +122,7 @@ fn read_expected(
             }
         } else {
             match LinkMeta::from_bytes(&meta) {
+                Ok(link) if expected.disposed.contains(&link.target) => {}
                 Ok(link) => {
                     let links = expected.links.entry(link.target).or_default();
                     for m in link.mailboxes {
@@ -165,6 +177,11 @@ pub async fn check_catalog(
                 None if *seq > applied_up_to => problems.push(format!(
                     "catalog message {year}-{seq} is past the catalog's own high-water mark {applied_up_to}"
                 )),
+                None if expected.disposed.contains(&MessageId::new(year, *seq)) => {
+                    problems.push(format!(
+                        "catalog message {year}-{seq} was disposed of, yet the catalog still lists it"
+                    ))
+                }
                 None => problems.push(format!(
                     "catalog message {year}-{seq} is not a message record of the volume"
                 )),

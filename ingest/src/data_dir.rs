@@ -66,6 +66,28 @@ impl DataDir {
     pub fn keys(&self) -> PathBuf {
         self.root.join("keys")
     }
+    /// `<root>/keys/data-keys`: the data keys of encrypted message records
+    /// (`coffer_keystore`).
+    pub fn data_keys(&self) -> PathBuf {
+        self.keys().join("data-keys")
+    }
+    /// `<root>/keys/kek`: where the key-encryption key is unless `coffer.toml` puts it
+    /// elsewhere (`[keys] kek_file`).
+    pub fn default_kek_file(&self) -> PathBuf {
+        self.keys().join("kek")
+    }
+    /// Opens the data-key store for writing (creating it, and the KEK, on first use).
+    pub fn open_key_store(&self, kek_file: Option<&Path>) -> Result<coffer_keystore::KeyStore> {
+        let default = self.default_kek_file();
+        coffer_keystore::KeyStore::open_writer(&self.data_keys(), kek_file.unwrap_or(&default))
+            .map_err(key_store_error)
+    }
+    /// Opens the data-key store read-only (a command beside a running server).
+    pub fn read_key_store(&self, kek_file: Option<&Path>) -> Result<coffer_keystore::KeyStore> {
+        let default = self.default_kek_file();
+        coffer_keystore::KeyStore::open_reader(&self.data_keys(), kek_file.unwrap_or(&default))
+            .map_err(key_store_error)
+    }
     /// `<root>/index`: the yearly search indexes.
     pub fn index(&self) -> PathBuf {
         self.root.join("index")
@@ -173,6 +195,11 @@ impl WritableDataDir {
     pub fn key(&self) -> &ArchiveKey {
         &self.key
     }
+}
+
+/// A key store error as an ingest error.
+pub fn key_store_error(e: coffer_keystore::Error) -> IngestError {
+    IngestError::Volume(coffer_volume::Error::KeyStore(e.to_string()))
 }
 
 /// Bytes of the regular files under `path` (recursively; symlinks not followed; 0 when

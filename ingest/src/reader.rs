@@ -46,12 +46,18 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Opens the catalog (embedded, or at `catalog_url`) and the volumes of `data_dir`
-    /// for reading.
-    pub async fn open(data_dir: &DataDir, catalog_url: Option<&str>) -> Result<Self> {
+    /// Opens the catalog (embedded, or at `catalog_url`), the volumes of `data_dir` and
+    /// its data-key store (KEK at `kek_file`, default `keys/kek`) for reading.
+    pub async fn open(
+        data_dir: &DataDir,
+        catalog_url: Option<&str>,
+        kek_file: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let keys: Arc<dyn coffer_volume::ContentKeys> =
+            Arc::new(data_dir.read_key_store(kek_file)?);
         Ok(Self {
             catalog: Arc::new(data_dir.open_catalog(catalog_url).await?),
-            volumes: Arc::new(VolumeSet::reader(&data_dir.volumes(), MAIL)),
+            volumes: Arc::new(VolumeSet::reader(&data_dir.volumes(), MAIL).with_content_keys(keys)),
         })
     }
 

@@ -91,12 +91,21 @@ impl DerivedViews {
             .map(|&seq| {
                 Ok(match volume.kind(seq)? {
                     RecordKind::Message => {
-                        let doc = self.read_message_doc(volume, MessageId::new(year, seq))?;
-                        Some((seq, Derived::Message(Arc::new(doc))))
+                        match self.read_message_doc(volume, MessageId::new(year, seq)) {
+                            Ok(doc) => Some((seq, Derived::Message(Arc::new(doc)))),
+                            // Disposed of: its content is gone, and with it every
+                            // derived row (the disposition removed them; a rebuild
+                            // does not bring them back).
+                            Err(crate::error::IngestError::Volume(
+                                coffer_volume::Error::Disposed { .. },
+                            )) => None,
+                            Err(e) => return Err(e),
+                        }
                     }
                     RecordKind::Link => {
                         let (_, meta) = volume.read_meta(seq)?;
                         match LinkMeta::from_bytes(&meta) {
+                            Ok(link) if self.is_disposed(link.target)? => None,
                             Ok(link) => Some((
                                 seq,
                                 Derived::Link {
@@ -144,6 +153,16 @@ impl DerivedViews {
         Ok(doc)
     }
 
+    /// Whether message `id` was disposed of (its data key destroyed). Blocking.
+    pub(crate) fn is_disposed(&self, id: MessageId) -> Result<bool> {
+        Ok(match self.volumes.get(id.year)? {
+            Some(volume) if id.seq >= 1 && id.seq <= volume.last_seq() => {
+                volume.disposed(id.seq)?.is_some()
+            }
+            _ => false,
+        })
+    }
+
     /// Whether record `seq` of `year` has no derived rows (checkpoints, seals): the
     /// high-water marks move past it without work. Blocking (reads a record header).
     pub(crate) fn is_underived(&self, year: i32, seq: u64) -> bool {
@@ -184,7 +203,13 @@ impl DerivedViews {
                 let Some(volume) = self.volumes.get(id.year)? else {
                     return Ok(None);
                 };
-                let mut doc = self.read_message_doc(&volume, id)?;
+                let mut doc = match self.read_message_doc(&volume, id) {
+                    Ok(doc) => doc,
+                    Err(crate::error::IngestError::Volume(coffer_volume::Error::Disposed {
+                        ..
+                    })) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
                 doc.mailboxes = mailboxes.get(&id).cloned().unwrap_or_default();
                 Ok(Some(doc))
             })

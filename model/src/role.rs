@@ -100,6 +100,11 @@ pub enum Capability {
     ManageHolds,
     /// Read legal holds (officer: of their domains; auditor: all).
     ReadHolds,
+    /// Propose, approve and reject disposition runs (four eyes: the approver must be
+    /// another person than the proposer; `coffer-retention` checks that).
+    ManageDispositions,
+    /// Read disposition runs and their signed certificates.
+    ReadDispositions,
 }
 
 impl Capability {
@@ -134,6 +139,8 @@ impl Capability {
             Capability::ReadRetention => "retention.read",
             Capability::ManageHolds => "holds.manage",
             Capability::ReadHolds => "holds.read",
+            Capability::ManageDispositions => "dispositions.manage",
+            Capability::ReadDispositions => "dispositions.read",
         }
     }
 }
@@ -155,6 +162,8 @@ pub fn allows(role: Role, capability: Capability) -> bool {
         C::ReadRetention => matches!(role, R::Admin | R::Officer | R::Auditor),
         C::ManageHolds => role == R::Officer,
         C::ReadHolds => matches!(role, R::Officer | R::Auditor),
+        C::ManageDispositions => role == R::Admin,
+        C::ReadDispositions => matches!(role, R::Admin | R::Officer | R::Auditor),
     }
 }
 

@@ -379,7 +379,9 @@ pub mod cap {
         ManageRetention,
         ReadRetention,
         ManageHolds,
-        ReadHolds
+        ReadHolds,
+        ManageDispositions,
+        ReadDispositions
     );
 }
 

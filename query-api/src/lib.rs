@@ -63,6 +63,7 @@ pub use error::ApiError;
 /// The JSON shapes of accounts and retention, shared with the command line's [`local`]
 /// client.
 pub mod views {
+    pub use crate::routes::dispositions::{CountView, DispositionList, DispositionView};
     pub use crate::routes::domains::{DomainList, DomainView};
     pub use crate::routes::groups::{GroupList, GroupView};
     pub use crate::routes::holds::{HoldList, HoldView};
@@ -118,7 +119,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
                 .merge(routes::volumes::router())
                 .merge(routes::audit::router())
                 .merge(routes::retention::router())
-                .merge(routes::holds::router()),
+                .merge(routes::holds::router())
+                .merge(routes::dispositions::router()),
         )
 }
 
@@ -132,7 +134,8 @@ fn account_routes() -> OpenApiRouter<AppState> {
             .merge(routes::groups::router())
             .merge(routes::domains::router())
             .merge(routes::tokens::router())
-            .merge(routes::retention::router()),
+            .merge(routes::retention::router())
+            .merge(routes::dispositions::router()),
     )
 }
 

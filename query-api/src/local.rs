@@ -31,6 +31,7 @@ use coffer_catalog::Catalog;
 use coffer_index::IndexSet;
 use coffer_ingest::DataDir;
 use coffer_retention::manage::RetentionAdmin;
+use coffer_retention::runs::Dispositions;
 use coffer_volume::{ArchiveKey, DataDirLock, VolumeConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
@@ -131,6 +132,14 @@ pub async fn serve_admin_socket(
     let (api, _) = crate::account_routes().split_for_parts();
     let app: Router = api
         .route("/api/v1/local/audit", axum::routing::post(record_access))
+        .route(
+            "/api/v1/local/holds",
+            axum::routing::get(dispositions::list_holds).post(dispositions::place_hold),
+        )
+        .route(
+            "/api/v1/local/holds/{id}/release",
+            axum::routing::post(dispositions::release_hold),
+        )
         .fallback(|| async { ApiError::NoRoute })
         .with_state(state);
     let service = app.into_make_service_with_connect_info::<LocalPeer>();
@@ -217,6 +226,9 @@ pub enum LocalAdmin {
         actor: Actor,
         /// Retention administration over the same catalog and trail.
         retention: RetentionAdmin,
+        /// Disposition runs (proposed, approved and rejected here; executed by the
+        /// server when it next starts).
+        dispositions: Box<Dispositions>,
         /// The data directory's lock, held until closed.
         lock: DataDirLock,
     },
@@ -287,8 +299,15 @@ impl LocalAdmin {
                 // one; without it they count as covering everything (the safe side).
                 let index = IndexSet::open_read_only(&dir.index()).ok().map(Arc::new);
                 let retention = RetentionAdmin::new(catalog.clone(), audit.clone(), index);
+                let dispositions = Box::new(Dispositions::new(
+                    retention.clone(),
+                    catalog.clone(),
+                    audit.clone(),
+                    None,
+                ));
                 Ok(LocalAdmin::Direct {
                     retention,
+                    dispositions,
                     administration: Administration::new(
                         catalog,
                         audit.clone(),
@@ -694,7 +713,10 @@ impl LocalAdmin {
     }
 }
 
+mod dispositions;
 mod retention;
+
+pub use dispositions::LocalHold;
 
 /// A request body for the socket.
 enum Body {

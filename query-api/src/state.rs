@@ -18,6 +18,7 @@ use crate::throttle::{Throttle, ThrottleConfig};
 use coffer_accounts::{self as accounts, Administration, PasswordParams};
 use coffer_ingest::smtp::Cidr;
 use coffer_retention::manage::RetentionAdmin;
+use coffer_retention::runs::{Dispositions, Executor};
 
 /// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
 #[derive(Debug, Clone)]
@@ -75,6 +76,7 @@ struct Inner {
     journal: Arc<Journal>,
     administration: Administration,
     retention: RetentionAdmin,
+    dispositions: Dispositions,
     audit: AuditLog,
     config: ApiConfig,
     throttle: Throttle,
@@ -121,6 +123,18 @@ impl AppState {
             audit.clone(),
             Some(Arc::clone(journal.archive().index())),
         );
+        let archive = journal.archive();
+        let dispositions = Dispositions::new(
+            retention.clone(),
+            Arc::clone(archive.catalog()),
+            audit.clone(),
+            Some(Executor {
+                volumes: Arc::clone(archive.volumes()),
+                keys: Arc::clone(archive.key_store()),
+                index: Arc::clone(archive.index()),
+                signing: archive.key().clone(),
+            }),
+        );
         let administration = Administration::new(
             Arc::clone(journal.archive().catalog()),
             audit.clone(),
@@ -130,6 +144,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 administration,
                 retention,
+                dispositions,
                 journal,
                 audit,
                 config,
@@ -157,6 +172,11 @@ impl AppState {
     /// Retention administration: policies, holds, explanations, the report.
     pub fn retention(&self) -> &RetentionAdmin {
         &self.inner.retention
+    }
+
+    /// Disposition runs: proposals, approvals, execution, certificates.
+    pub fn dispositions(&self) -> &Dispositions {
+        &self.inner.dispositions
     }
 
     /// The journaling pipeline shared by HTTP submissions and the SMTP/LMTP listeners.

@@ -929,7 +929,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 51] = [
+const ENDPOINTS: [(&str, &str); 57] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -976,6 +976,12 @@ const ENDPOINTS: [(&str, &str); 51] = [
     ("POST", "/api/v1/holds"),
     ("GET", "/api/v1/holds/{id}"),
     ("POST", "/api/v1/holds/{id}/release"),
+    ("GET", "/api/v1/dispositions"),
+    ("POST", "/api/v1/dispositions"),
+    ("GET", "/api/v1/dispositions/{id}"),
+    ("POST", "/api/v1/dispositions/{id}/approve"),
+    ("POST", "/api/v1/dispositions/{id}/reject"),
+    ("GET", "/api/v1/dispositions/{id}/certificate"),
     ("GET", "/api/v1/volumes/{year}/tree-head"),
     ("GET", "/api/v1/volumes/{year}/consistency"),
     ("GET", "/api/v1/audit/volumes/{year}/tree-head"),

@@ -432,6 +432,45 @@ async fn authorization_matrix() {
             &mut failures,
         );
 
+        // Disposition runs: administrators propose (nothing is eligible here: 400),
+        // administrators, officers and auditors read.
+        let r = http::request(addr, "POST", "/api/v1/dispositions", token, None, b"").await;
+        check(
+            format!("{caller} POST disposition"),
+            &r,
+            general_status(caller, &["admin"], 400),
+            &mut failures,
+        );
+        let r = http::get(addr, "/api/v1/dispositions", token).await;
+        check(
+            format!("{caller} GET dispositions"),
+            &r,
+            general_status(caller, &["admin", "officer", "auditor"], 200),
+            &mut failures,
+        );
+        let r = http::get(addr, "/api/v1/dispositions/999/certificate", token).await;
+        check(
+            format!("{caller} GET disposition certificate"),
+            &r,
+            general_status(caller, &["admin", "officer", "auditor"], 404),
+            &mut failures,
+        );
+        let r = http::request(
+            addr,
+            "POST",
+            "/api/v1/dispositions/999/approve",
+            token,
+            None,
+            b"",
+        )
+        .await;
+        check(
+            format!("{caller} POST disposition approve"),
+            &r,
+            general_status(caller, &["admin"], 404),
+            &mut failures,
+        );
+
         // Volumes, verification, audit trail.
         let r = http::get(addr, "/api/v1/volumes", token).await;
         check(

@@ -27,6 +27,8 @@
 //! - [`manage`]: the I/O around the engine — policies, assignments, proposals and holds
 //!   stored in the catalog, every change audited; explanations and the report.
 //! - [`rotation`]: sealing a year's volume once the year and a grace period are over.
+//! - [`runs`]: disposition runs — propose, approve (four eyes), execute by
+//!   crypto-shredding, and the signed certificate.
 
 pub mod disposition;
 mod hold;
@@ -34,6 +36,7 @@ pub mod manage;
 mod period;
 mod policy;
 pub mod rotation;
+pub mod runs;
 mod verdict;
 
 pub use hold::{Hold, HoldScope};

@@ -952,6 +952,28 @@ impl RetentionAdmin {
                 }
             })
             .await?;
+        // Disposed messages are no longer in the catalog: their counts come from the
+        // certificates of the runs that disposed of them.
+        for run in self.catalog.disposition_runs().await? {
+            let Some(cert) = run
+                .certificate
+                .as_deref()
+                .filter(|_| run.state == "executed" || run.state == "executing")
+                .and_then(|c| serde_json::from_str::<crate::runs::Certificate>(c).ok())
+            else {
+                continue;
+            };
+            for c in cert.counts {
+                let line = lines
+                    .entry((c.year, c.policy.clone()))
+                    .or_insert_with(|| ReportLine {
+                        year: c.year,
+                        policy: c.policy,
+                        ..ReportLine::default()
+                    });
+                line.disposed += c.messages;
+            }
+        }
         Ok(Report {
             generated: now_us.div_euclid(1_000_000),
             lines: lines.into_values().collect(),

@@ -2,6 +2,7 @@
 //! and presentation.
 
 pub mod audit;
+pub mod disposition;
 pub mod docs;
 pub mod domain;
 pub mod import;
@@ -82,6 +83,7 @@ async fn open_archive_inner(
         defer_index,
         local_domains: config.local_domains.clone(),
         journal_addresses: config.journal_addresses.clone(),
+        kek_file: config.kek_file(data_dir),
         ..ArchiveOptions::default()
     };
     let options = if holder == SERVE_HOLDER {

@@ -37,6 +37,7 @@ async fn rebuild(data_dir: &Path, what: Rebuild, label: &'static str) -> Result<
         catalog_url: config.catalog_url.clone(),
         holder: format!("coffer {label}"),
         rebuild: what,
+        kek_file: config.kek_file(data_dir),
         ..ArchiveOptions::default()
     }
     .bulk();

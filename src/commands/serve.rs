@@ -170,6 +170,17 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> Result<i32> {
     }
     ensure_admin(&state, data_dir, args.admin_password).await?;
     seed_domains(&state, &config.local_domains).await?;
+    // Disposition runs approved while no server ran, or cut short by a crash: finished
+    // before anything is served (every step is idempotent).
+    match state.dispositions().resume().await {
+        Ok(runs) if !runs.is_empty() => {
+            tracing::info!(?runs, "disposition runs executed at start-up")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "a disposition run could not be executed; it stays approved")
+        }
+    }
     let listen = args
         .http
         .or(config.http.listen.clone())

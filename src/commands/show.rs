@@ -51,7 +51,12 @@ struct Shown {
 /// Prints the message; exit status 0, or an error when it does not exist.
 pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
     let config = Config::load(data_dir)?;
-    let reader = Reader::open(&DataDir::new(data_dir), config.catalog_url.as_deref()).await?;
+    let reader = Reader::open(
+        &DataDir::new(data_dir),
+        config.catalog_url.as_deref(),
+        config.kek_file(data_dir).as_deref(),
+    )
+    .await?;
     let id = reader.resolve(&args.id).await?;
     let record = reader.record(id).await?;
     // Recorded in the audit trail (durably) before anything is shown.

@@ -14,8 +14,8 @@ use coffer_ingest::DataDir;
 use coffer_ingest::consistency::{CatalogCheck, check_catalog as check_catalog_against};
 use coffer_query_api::local::{LocalAccess, LocalAdmin};
 use coffer_volume::{
-    ArchiveKey, IntegrityReport, PublicKey, SignedTreeHead, SinceReport, VerifyReport,
-    VolumeIntegrity, WitnessState, check_since, verify_volume,
+    ArchiveKey, DisposedRecord, IntegrityReport, Problem, PublicKey, SignedTreeHead, SinceReport,
+    VerifyReport, Volume, VolumeIntegrity, WitnessState, check_since, verify_volume,
 };
 use serde::Serialize;
 
@@ -39,9 +39,67 @@ pub struct VerifyArgs {
     /// Check it anywhere with `coffer report verify FILE --public-key archive.pub`.
     #[arg(long, value_name = "FILE", conflicts_with = "volume")]
     report: Option<PathBuf>,
+    /// With --volume: a disposition certificate (`coffer disposition certificate N`;
+    /// repeatable). Its signature is checked, and every record it names in this volume
+    /// must be there with the record hash it names; they are listed as disposed.
+    #[arg(long = "certificate", value_name = "CERT.json", requires = "volume")]
+    certificates: Vec<PathBuf>,
     /// Print the reports as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Lists the records `certificates` name in the volume of `report` as disposed, after
+/// checking each certificate's signature and each record's hash in the volume; any
+/// mismatch is a problem of the report.
+fn apply_certificates(report: &mut VerifyReport, key: &PublicKey, certificates: &[String]) {
+    let volume = Volume::open_read_only(&report.dir).ok().map(|(v, _)| v);
+    for (n, text) in certificates.iter().enumerate() {
+        let cert = match coffer_retention::runs::verify_certificate(text, key) {
+            Ok(cert) => cert,
+            Err(e) => {
+                report.problems.push(Problem {
+                    file: format!("certificate #{}", n + 1),
+                    offset: None,
+                    seq: None,
+                    what: format!("does not verify: {e}"),
+                });
+                continue;
+            }
+        };
+        for r in &cert.records {
+            let Ok(id) = r.id.parse::<coffer_model::MessageId>() else {
+                continue;
+            };
+            if Some(id.year) != report.year {
+                continue;
+            }
+            let held = volume
+                .as_ref()
+                .and_then(|v| v.record_hash(id.seq).ok())
+                .map(hex::encode);
+            if held.as_deref() == Some(r.record_hash.as_str()) {
+                report.disposed.push(DisposedRecord {
+                    seq: id.seq,
+                    record_hash: r.record_hash.clone(),
+                    content_sha256: r.content_sha256.clone(),
+                    by: format!("disposition run {}", cert.run),
+                });
+            } else {
+                report.problems.push(Problem {
+                    file: format!("certificate of run {}", cert.run),
+                    offset: None,
+                    seq: Some(id.seq),
+                    what: format!(
+                        "names record {} with hash {}, the volume holds {}",
+                        r.id,
+                        r.record_hash,
+                        held.as_deref().unwrap_or("no such record")
+                    ),
+                });
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -103,10 +161,12 @@ async fn check_catalog(data_dir: &Path) -> Result<Vec<CatalogCheck>> {
         return Ok(Vec::new());
     }
     let catalog = dir.open_catalog(config.catalog_url.as_deref()).await?;
-    let volumes = Arc::new(coffer_volume::VolumeSet::reader(
-        &dir.volumes(),
-        coffer_ingest::MAIL,
-    ));
+    let keys: Arc<dyn coffer_volume::ContentKeys> =
+        Arc::new(dir.read_key_store(config.kek_file(data_dir).as_deref())?);
+    let volumes = Arc::new(
+        coffer_volume::VolumeSet::reader(&dir.volumes(), coffer_ingest::MAIL)
+            .with_content_keys(keys),
+    );
     let checks = check_catalog_against(&catalog, volumes).await;
     catalog.close().await;
     Ok(checks?)
@@ -168,6 +228,8 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
     let data_dir_for_catalog = data_dir.clone();
     let held = args.since.as_deref().map(load_head).transpose()?;
     let report_path = args.report.clone();
+    let config = crate::config::Config::load(&data_dir)?;
+    let kek_file = config.kek_file(&data_dir);
     let work = tokio::task::spawn_blocking(
         move || -> Result<(Vec<VerifyReport>, Option<SinceReport>)> {
             let key = match (&args.volume, &args.public_key) {
@@ -185,13 +247,30 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
                 .map(|head| check_held(&data_dir, args.volume.as_deref(), &key, head))
                 .transpose()?;
             if let Some(dir) = args.volume {
-                return Ok((vec![verify_volume(&dir, &key)], since));
+                let mut report = verify_volume(&dir, &key);
+                let texts = args
+                    .certificates
+                    .iter()
+                    .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display())))
+                    .collect::<Result<Vec<_>>>()?;
+                apply_certificates(&mut report, &key, &texts);
+                return Ok((vec![report], since));
             }
+            // The mail volumes with the data-key store: encrypted content is decrypted
+            // and checked, disposed records are listed as such.
+            let keys = DataDir::new(&data_dir).read_key_store(kek_file.as_deref())?;
             let mut reports = Vec::new();
-            for root in [data_dir.join("volumes"), data_dir.join("audit")] {
+            for (root, keys) in [
+                (
+                    data_dir.join("volumes"),
+                    Some(&keys as &dyn coffer_volume::ContentKeys),
+                ),
+                (data_dir.join("audit"), None),
+            ] {
                 let set = coffer_volume::VolumeSet::reader(&root, "");
                 for year in set.years()? {
-                    let mut report = verify_volume(&set.dir_for(year), &key);
+                    let mut report =
+                        coffer_volume::verify_volume_with(&set.dir_for(year), &key, keys);
                     report.year.get_or_insert(year);
                     reports.push(report);
                 }
@@ -257,6 +336,30 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
                 for p in &r.problems {
                     crate::outln!("  {p}");
                 }
+            }
+            if r.encrypted > 0 {
+                if standalone {
+                    crate::outln!(
+                        "  {} message(s) with encrypted content: their stored bytes verified against the chain (content is decrypted only with the data-key store)",
+                        r.encrypted
+                    );
+                } else {
+                    crate::outln!(
+                        "  {} message(s) with encrypted content, {} decrypted and checked against their SHA-256, {} disposed of",
+                        r.encrypted,
+                        r.decrypted,
+                        r.disposed.len()
+                    );
+                }
+            }
+            for d in &r.disposed {
+                crate::outln!(
+                    "  disposed: record {} (content SHA-256 {}) by {} — its certificate: coffer disposition certificate {}",
+                    d.seq,
+                    d.content_sha256,
+                    d.by,
+                    d.by.rsplit(' ').next().unwrap_or_default()
+                );
             }
             for n in &r.notes {
                 crate::outln!("  note: {n}");

@@ -121,6 +121,19 @@ pub enum Error {
         /// Who holds it (pid, command, start time), as written in the lock file.
         holder: String,
     },
+    /// The record's content was disposed of: its data key was destroyed (crypto-shredding).
+    #[error("volume {}: record {seq} was disposed of ({by}); its content no longer exists", volume.display())]
+    Disposed {
+        /// The volume directory.
+        volume: PathBuf,
+        /// The record.
+        seq: u64,
+        /// What destroyed its key (the disposition run).
+        by: String,
+    },
+    /// The key store failed, or a data key that must exist is not in it.
+    #[error("key store: {0}")]
+    KeyStore(String),
     /// A proof was asked for sizes the tree cannot answer.
     #[error("{0}")]
     ProofRange(#[from] crate::merkle::ProofRangeError),
@@ -168,7 +181,8 @@ impl Error {
             Error::Sealed(_) | Error::ReadOnly(_) | Error::Locked { .. } => ErrorCode::Conflict,
             Error::WriterFailed(_) | Error::Offline { .. } => ErrorCode::Unavailable,
             Error::Relocation(_) => ErrorCode::Conflict,
-            Error::NoRecord { .. } => ErrorCode::NotFound,
+            Error::NoRecord { .. } | Error::Disposed { .. } => ErrorCode::NotFound,
+            Error::KeyStore(_) => ErrorCode::Internal,
             // A bare tree head or hex error reaches a caller only when the caller handed
             // the text in (a tree head to check, say); what the crate finds wrong in its
             // own files it reports as corruption of that file.

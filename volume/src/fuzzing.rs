@@ -317,6 +317,7 @@ impl<'a> Builder<'a> {
             let header = RecordHeader {
                 version: 1,
                 dict_ref: 0,
+                flags: 0,
                 stored_sha256: None,
                 kind: RecordKind::Message,
                 codec: Codec::None,

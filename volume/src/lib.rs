@@ -4,6 +4,8 @@
 //!
 //! - [`record`]: the byte layout of a record (pure encode/decode/hash).
 //! - [`codec`]: zstd content, per-volume dictionaries and their trainer.
+//! - [`crypt`]: encrypted content (one data key per message, for crypto-shredding) and
+//!   the [`ContentKeys`] trait through which the key store is reached.
 //! - [`merkle`]: RFC 6962 / 9162 Merkle trees, inclusion and consistency proofs and
 //!   their verifiers.
 //! - [`Volume`]: create, open (with recovery), append with group commit, checkpoint,
@@ -27,6 +29,7 @@
 //! damaged record.
 
 pub mod codec;
+pub mod crypt;
 mod error;
 mod fsutil;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -49,6 +52,7 @@ mod verify;
 mod volume;
 
 pub use codec::DictionaryConfig;
+pub use crypt::{ContentKey, ContentKeys, KeyId, KeyLookup};
 pub use error::{Error, Result, is_storage_full};
 pub use heads::HeadSink;
 pub use keys::{ArchiveKey, PublicKey, PublicKeyError};
@@ -66,7 +70,7 @@ pub use since::{
 };
 pub use transition::{KeyChain, KeyTransition};
 pub use treehead::{SignedTreeHead, TreeHeadError};
-pub use verify::{Problem, VerifyReport, verify_volume};
+pub use verify::{DisposedRecord, Problem, VerifyReport, verify_volume, verify_volume_with};
 pub use volume::{
     Appended, MAX_CONTENT_LEN, Prepared, Record, RecoveryReport, TornTail, Volume, VolumeConfig,
     VolumeStats,

@@ -50,9 +50,11 @@ pub const MAX_HEADER_LEN: usize = HEADER_LEN_V2;
 pub const MAX_PREFIX_LEN: usize = PREFIX_LEN_V2;
 /// Largest metadata section accepted (readers distrust lengths).
 pub const MAX_META_LEN: u32 = 16 * 1024 * 1024;
-/// Version-2 flag bit 0: the content is encrypted. Reserved for per-message
-/// crypto-shredding (issue 26); this build writes no flag and refuses a record with any.
+/// Version-2 flag bit 0: the content is encrypted with its own data key (per-message
+/// crypto-shredding, [`crate::crypt`]). Only message records carry it.
 pub const FLAG_CONTENT_ENCRYPTED: u8 = 0x01;
+/// Every flag bit this build knows.
+pub const KNOWN_FLAGS: u8 = FLAG_CONTENT_ENCRYPTED;
 
 /// What a record holds. The volume does not interpret application payloads; it only
 /// needs to know which records are its own (dictionaries, checkpoints, seals).
@@ -143,6 +145,8 @@ pub struct RecordHeader {
     pub kind: RecordKind,
     /// Content codec.
     pub codec: Codec,
+    /// Version 2: flag bits ([`FLAG_CONTENT_ENCRYPTED`]); always 0 in version 1.
+    pub flags: u8,
     /// Sequence number, dense from 1 within a volume.
     pub seq: u64,
     /// Receive time, microseconds since the Unix epoch (UTC).
@@ -190,10 +194,10 @@ pub enum HeaderError {
     /// A length field is out of bounds.
     #[error("metadata length {0} exceeds the limit")]
     MetaTooLarge(u32),
-    /// A flag this build does not read (bit 0, encrypted content, is reserved), or a
-    /// non-zero reserved byte in version 1.
+    /// A flag this build does not read, the encrypted-content flag on a record that is
+    /// not a message, or a non-zero reserved byte in version 1.
     #[error(
-        "record flags {0:#04x} are not supported by this build (bit 0 = encrypted content, reserved)"
+        "record flags {0:#04x} are not supported by this build (bit 0 = encrypted content, on message records only)"
     )]
     UnsupportedFlags(u8),
     /// The codec and the dictionary reference disagree (codec 2 needs an earlier
@@ -258,7 +262,7 @@ impl RecordHeader {
         b[4] = self.version;
         b[5] = self.kind as u8;
         b[6] = self.codec as u8;
-        b[7] = 0;
+        b[7] = if self.version == 1 { 0 } else { self.flags };
         b[8..16].copy_from_slice(&self.seq.to_le_bytes());
         b[16..24].copy_from_slice(&self.received_us.to_le_bytes());
         b[24..28].copy_from_slice(&self.meta_len.to_le_bytes());
@@ -301,8 +305,13 @@ impl RecordHeader {
         }
         let kind = RecordKind::from_u8(b[5]).ok_or(HeaderError::UnknownKind(b[5]))?;
         let codec = Codec::from_u8(b[6]).ok_or(HeaderError::UnknownCodec(b[6]))?;
-        if b[7] != 0 {
-            return Err(HeaderError::UnsupportedFlags(b[7]));
+        let flags = b[7];
+        let flags_ok = flags == 0
+            || (version >= 2
+                && flags & !KNOWN_FLAGS == 0
+                && (flags & FLAG_CONTENT_ENCRYPTED == 0 || kind == RecordKind::Message));
+        if !flags_ok {
+            return Err(HeaderError::UnsupportedFlags(flags));
         }
         let meta_len = u32_at(b, 24);
         if meta_len > MAX_META_LEN {
@@ -334,6 +343,7 @@ impl RecordHeader {
             version,
             kind,
             codec,
+            flags,
             seq,
             received_us: u64_at(b, 16) as i64,
             meta_len,
@@ -344,6 +354,11 @@ impl RecordHeader {
             stored_sha256,
             prev_hash,
         })
+    }
+
+    /// Whether the content is encrypted with its own data key.
+    pub fn is_encrypted(&self) -> bool {
+        self.flags & FLAG_CONTENT_ENCRYPTED != 0
     }
 
     /// Total length of the record on disk.
@@ -393,6 +408,11 @@ mod tests {
             } else {
                 Codec::ZstdDictionary
             },
+            flags: if version == 1 {
+                0
+            } else {
+                FLAG_CONTENT_ENCRYPTED
+            },
             seq: 7,
             received_us: 1_700_000_000_000_000,
             meta_len: 3,
@@ -433,7 +453,7 @@ mod tests {
     }
 
     /// Bytes whose CRC is right but whose fields break a rule must still be refused:
-    /// flags (bit 0 is reserved for encrypted content), dictionary references.
+    /// unknown flags, encrypted content outside a message, dictionary references.
     #[test]
     fn reserved_flags_and_bad_dictionary_references_are_refused() {
         let reencode = |mut b: Vec<u8>| {
@@ -442,7 +462,7 @@ mod tests {
             b[at..].copy_from_slice(&crc.to_le_bytes());
             b
         };
-        for flags in [FLAG_CONTENT_ENCRYPTED, 0x80] {
+        for flags in [0x02, 0x80, 0x81] {
             let mut b = sample(2).encode();
             b[7] = flags;
             assert_eq!(
@@ -450,6 +470,17 @@ mod tests {
                 Err(HeaderError::UnsupportedFlags(flags))
             );
         }
+        // Encrypted content only on message records.
+        let mut dict = sample(2);
+        dict.kind = RecordKind::Checkpoint;
+        dict.codec = Codec::None;
+        dict.dict_ref = 0;
+        assert_eq!(
+            RecordHeader::decode(&dict.encode()),
+            Err(HeaderError::UnsupportedFlags(FLAG_CONTENT_ENCRYPTED))
+        );
+        dict.flags = 0;
+        assert!(RecordHeader::decode(&dict.encode()).is_ok());
         let mut v1 = sample(1).encode();
         v1[7] = 1;
         assert_eq!(
@@ -468,6 +499,7 @@ mod tests {
             h.codec = codec;
             h.dict_ref = dict_ref;
             h.kind = kind;
+            h.flags = 0;
             assert!(
                 matches!(
                     RecordHeader::decode(&h.encode()),

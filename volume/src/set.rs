@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::crypt::ContentKeys;
 
 use crate::error::{Error, Result};
 use crate::keys::ArchiveKey;
@@ -47,6 +49,18 @@ impl VolumeSet {
             open: Mutex::new(BTreeMap::new()),
             recoveries: Mutex::new(Vec::new()),
         })
+    }
+
+    /// This set with a key store: encrypted content is read with it, and (writable
+    /// sets) message content is encrypted with a new data key per record.
+    pub fn with_content_keys(mut self, keys: Arc<dyn ContentKeys>) -> Self {
+        self.config.content_keys = Some(keys);
+        self
+    }
+
+    /// The key store this set reads (and encrypts) content with.
+    pub fn content_keys(&self) -> Option<&Arc<dyn ContentKeys>> {
+        self.config.content_keys.as_ref()
     }
 
     /// A read-only set: nothing is created or modified.
@@ -137,7 +151,7 @@ impl VolumeSet {
         };
         let (volume, report) = match &self.key {
             Some(key) if !moved => Volume::open_writer(&dir, key, self.config.clone())?,
-            _ => Volume::open_read_only(&dir)?,
+            _ => Volume::open_read_only_with(&dir, self.config.content_keys.clone())?,
         };
         if report.torn_tail.is_some() {
             self.recoveries

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::codec::{VolumeDictionary, check_dictionary, decompress};
+use crate::crypt::{ContentKeys, KeyLookup, decrypt, key_id_of};
 use crate::keys::PublicKey;
 use crate::manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 use crate::merkle::{Hash, MerkleTree};
@@ -82,10 +83,32 @@ pub struct VerifyReport {
     /// The newest signed tree head that verified (the `SEAL` file of a sealed volume),
     /// what an auditor keeps for `verify --since`.
     pub last_signed_head: Option<SignedTreeHead>,
+    /// Message records whose content is encrypted with a data key of their own.
+    pub encrypted: u64,
+    /// Of those, records whose content was decrypted and checked against its SHA-256
+    /// (only with the key store: a copied volume verified alone checks the stored
+    /// bytes of an encrypted record against the chain, not its plaintext).
+    pub decrypted: u64,
+    /// Records disposed of: their data key was destroyed on purpose (key store only).
+    /// Their place in the chain and the tree verifies like any other record's.
+    pub disposed: Vec<DisposedRecord>,
     /// Problems found; empty means intact.
     pub problems: Vec<Problem>,
     /// Observations that are not failures (e.g. a torn tail an open volume will drop).
     pub notes: Vec<String>,
+}
+
+/// A record whose content was disposed of (its data key destroyed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisposedRecord {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// Its record hash, hex.
+    pub record_hash: String,
+    /// SHA-256 of the content it held, hex.
+    pub content_sha256: String,
+    /// What destroyed the key (the disposition run).
+    pub by: String,
 }
 
 impl VerifyReport {
@@ -111,12 +134,26 @@ struct Verifier<'a> {
     last_signed: u64,
     /// Dictionary records whose content verified, by sequence number.
     dictionaries: std::collections::HashMap<u64, std::sync::Arc<VolumeDictionary>>,
+    /// The key store, when verifying an archive's own volumes.
+    keys: Option<&'a dyn ContentKeys>,
 }
 
 /// Verifies the volume in `dir` with `public_key`. Never fails: every problem,
 /// including unreadable files, is in the report.
 pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
+    verify_volume_with(dir, public_key, None)
+}
+
+/// [`verify_volume`], decrypting encrypted content with the key store `keys`: its
+/// plaintext is checked against its SHA-256, a record whose key was destroyed is listed
+/// as disposed, and one whose key is missing is a problem.
+pub fn verify_volume_with(
+    dir: &Path,
+    public_key: &PublicKey,
+    keys: Option<&dyn ContentKeys>,
+) -> VerifyReport {
     let mut v = Verifier {
+        keys,
         dir,
         public_key,
         current_key: None,
@@ -137,6 +174,9 @@ pub fn verify_volume(dir: &Path, public_key: &PublicKey) -> VerifyReport {
             unsigned_records: 0,
             signed_records: 0,
             last_signed_head: None,
+            encrypted: 0,
+            decrypted: 0,
+            disposed: Vec::new(),
             problems: Vec::new(),
             notes: Vec::new(),
         },
@@ -372,8 +412,12 @@ impl Verifier<'_> {
                     offset + header.record_len() - stored.len() as u64,
                     file_len,
                 )
-                && !decompress(header.codec, &stored, header.raw_len, None)
-                    .is_ok_and(|c| sha256(&c) == header.content_sha256)
+                && !(if header.is_encrypted() {
+                    header.stored_sha256 == Some(sha256(&stored))
+                } else {
+                    decompress(header.codec, &stored, header.raw_len, None)
+                        .is_ok_and(|c| sha256(&c) == header.content_sha256)
+                })
             {
                 self.report.notes.push(format!(
                     "{name}: record {seq} at byte {offset} ends in zeros where its content should be (a torn write the writer drops at its next start)"
@@ -435,6 +479,49 @@ impl Verifier<'_> {
             Codec::ZstdDictionary => self.dictionaries.get(&header.dict_ref).cloned(),
             Codec::None | Codec::Zstd => None,
         };
+        let mut decrypted = None;
+        if header.is_encrypted() {
+            self.report.encrypted += 1;
+            let Some(keys) = self.keys else {
+                return self.finish_record(name, offset, seq, header, meta, claimed);
+            };
+            let looked_up = match key_id_of(stored) {
+                Some(id) => keys.lookup(&id),
+                None => Err("encrypted content shorter than its key id".into()),
+            };
+            match looked_up {
+                Ok(KeyLookup::Found(key)) => match decrypt(stored, &key, &header.content_sha256) {
+                    Ok(plain) => decrypted = Some(plain),
+                    Err(what) => {
+                        self.problem(name, Some(offset), Some(seq), what);
+                        return self.finish_record(name, offset, seq, header, meta, claimed);
+                    }
+                },
+                Ok(KeyLookup::Destroyed(by)) => {
+                    self.report.disposed.push(DisposedRecord {
+                        seq,
+                        record_hash: hex::encode(claimed),
+                        content_sha256: hex::encode(header.content_sha256),
+                        by,
+                    });
+                    return self.finish_record(name, offset, seq, header, meta, claimed);
+                }
+                Ok(KeyLookup::Missing) => {
+                    self.problem(
+                        name,
+                        Some(offset),
+                        Some(seq),
+                        "the data key of this encrypted record is missing from the key store (and no disposition destroyed it)",
+                    );
+                    return self.finish_record(name, offset, seq, header, meta, claimed);
+                }
+                Err(what) => {
+                    self.problem(name, Some(offset), Some(seq), format!("key store: {what}"));
+                    return self.finish_record(name, offset, seq, header, meta, claimed);
+                }
+            }
+        }
+        let stored = decrypted.as_deref().unwrap_or(stored);
         let decompressed = if header.codec == Codec::ZstdDictionary && dict.is_none() {
             Err(format!(
                 "content names dictionary record {}, which is not an intact dictionary record of this volume",
@@ -445,6 +532,9 @@ impl Verifier<'_> {
         };
         match decompressed {
             Ok(content) => {
+                if header.is_encrypted() {
+                    self.report.decrypted += 1;
+                }
                 if sha256(&content) != header.content_sha256 {
                     self.problem(
                         name,
@@ -464,6 +554,20 @@ impl Verifier<'_> {
             }
             Err(what) => self.problem(name, Some(offset), Some(seq), what),
         }
+        self.finish_record(name, offset, seq, header, meta, claimed);
+    }
+
+    /// The checks every record gets whatever its content: nothing after the seal, tree
+    /// heads, and its place in the chain and the tree.
+    fn finish_record(
+        &mut self,
+        name: &str,
+        offset: u64,
+        seq: u64,
+        header: &RecordHeader,
+        meta: &[u8],
+        claimed: Hash,
+    ) {
         if self.sealed_at.is_some() {
             self.problem(
                 name,

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::codec::{
     DictionaryConfig, Trainer, VolumeDictionary, compress, compress_with, decompress, train,
 };
+use crate::crypt::{ContentKeys, KeyId, KeyLookup};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::heads::HeadSink;
@@ -70,6 +71,10 @@ pub struct VolumeConfig {
     pub head_sink: Option<HeadSink>,
     /// Per-volume dictionaries (`FORMAT.md`, "Compression and dictionaries").
     pub dictionary: DictionaryConfig,
+    /// The key store: when set, message content is encrypted with a new data key per
+    /// record (`FORMAT.md`, "Encrypted content"), and encrypted records are read with
+    /// it. `None`: content is stored unencrypted, and encrypted records cannot be read.
+    pub content_keys: Option<Arc<dyn ContentKeys>>,
 }
 
 impl Default for VolumeConfig {
@@ -82,6 +87,7 @@ impl Default for VolumeConfig {
             head_every_commit: true,
             head_sink: None,
             dictionary: DictionaryConfig::default(),
+            content_keys: None,
         }
     }
 }
@@ -99,6 +105,8 @@ pub struct Prepared {
     content_sha256: Hash,
     stored_sha256: Hash,
     dict_ref: u64,
+    flags: u8,
+    key_id: Option<KeyId>,
 }
 
 impl Prepared {
@@ -154,7 +162,29 @@ impl Prepared {
             raw_len: raw_len as u32,
             content_sha256,
             dict_ref,
+            flags: 0,
+            key_id: None,
         }
+    }
+
+    /// Encrypts the (compressed) content of a message record with a new data key from
+    /// `keys` (compress-then-encrypt). Records of other kinds, records without content
+    /// and records already encrypted are left as they are.
+    pub fn encrypt(&mut self, keys: &dyn ContentKeys) -> Result<()> {
+        if self.kind != RecordKind::Message || self.stored.is_empty() || self.key_id.is_some() {
+            return Ok(());
+        }
+        let key = keys.new_key().map_err(Error::KeyStore)?;
+        self.stored = crate::crypt::encrypt(&self.stored, &key, &self.content_sha256);
+        self.stored_sha256 = sha256(&self.stored);
+        self.flags |= crate::record::FLAG_CONTENT_ENCRYPTED;
+        self.key_id = Some(key.id);
+        Ok(())
+    }
+
+    /// Whether the content is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.key_id.is_some()
     }
 
     fn check_lengths(meta: &[u8], content: &[u8]) -> Result<()> {
@@ -397,8 +427,20 @@ impl Volume {
     /// Opens a volume for reading only: nothing is modified; an incomplete tail is
     /// ignored (a writer in another process may be appending).
     pub fn open_read_only(dir: &Path) -> Result<(Self, RecoveryReport)> {
+        Self::open_read_only_with(dir, None)
+    }
+
+    /// [`Volume::open_read_only`], reading encrypted content with `content_keys`.
+    pub fn open_read_only_with(
+        dir: &Path,
+        content_keys: Option<Arc<dyn ContentKeys>>,
+    ) -> Result<(Self, RecoveryReport)> {
         let manifest = Manifest::load(dir)?;
-        Self::open(dir, manifest, None, VolumeConfig::default(), false)
+        let config = VolumeConfig {
+            content_keys,
+            ..VolumeConfig::default()
+        };
+        Self::open(dir, manifest, None, config, false)
     }
 
     fn open(
@@ -745,7 +787,7 @@ impl Volume {
                 self.train_and_write(&samples);
             }
         }
-        Ok(Prepared::assemble(
+        let mut prepared = Prepared::assemble(
             kind,
             codec,
             received_us,
@@ -754,7 +796,11 @@ impl Volume {
             content.len(),
             content_sha256,
             dict_ref,
-        ))
+        );
+        if let Some(keys) = &self.inner.config.content_keys {
+            prepared.encrypt(keys.as_ref())?;
+        }
+        Ok(prepared)
     }
 
     fn trainer(&self) -> MutexGuard<'_, Trainer> {
@@ -863,7 +909,18 @@ impl Volume {
     }
 
     /// Writes a prepared record (not yet durable; follow with [`Volume::sync_to`]).
-    pub fn write_prepared(&self, prepared: Prepared) -> Result<Appended> {
+    /// With a key store, a message record prepared elsewhere is encrypted now, and the
+    /// data key of an encrypted record is made durable before the record is written.
+    pub fn write_prepared(&self, mut prepared: Prepared) -> Result<Appended> {
+        if let Some(keys) = &self.inner.config.content_keys {
+            prepared.encrypt(keys.as_ref())?;
+        }
+        if let Some(id) = &prepared.key_id {
+            let keys = self.inner.config.content_keys.as_ref().ok_or_else(|| {
+                Error::KeyStore("an encrypted record for a volume without a key store".into())
+            })?;
+            keys.make_durable(id).map_err(Error::KeyStore)?;
+        }
         if matches!(
             prepared.kind,
             RecordKind::Checkpoint
@@ -903,6 +960,7 @@ impl Volume {
             version: RECORD_VERSION,
             kind: prepared.kind,
             codec: prepared.codec,
+            flags: prepared.flags,
             seq,
             received_us: prepared.received_us,
             meta_len: prepared.meta.len() as u32,
@@ -1230,13 +1288,19 @@ impl Volume {
             Codec::ZstdDictionary => Some(self.dictionary(header.dict_ref)?),
             Codec::None | Codec::Zstd => None,
         };
-        let content = decompress(
-            header.codec,
-            &bytes[meta_end..],
-            header.raw_len,
-            dict.as_deref(),
-        )
-        .map_err(corrupt)?;
+        let stored = &bytes[meta_end..];
+        if header.stored_sha256.is_some_and(|h| h != sha256(stored)) {
+            return Err(corrupt("stored bytes do not match their SHA-256".into()));
+        }
+        let decrypted;
+        let compressed = if header.is_encrypted() {
+            decrypted = self.decrypt(seq, &header, stored)?;
+            &decrypted[..]
+        } else {
+            stored
+        };
+        let content = decompress(header.codec, compressed, header.raw_len, dict.as_deref())
+            .map_err(corrupt)?;
         if sha256(&content) != header.content_sha256 {
             return Err(corrupt("content does not match its SHA-256".into()));
         }
@@ -1246,6 +1310,78 @@ impl Volume {
             meta,
             content,
         })
+    }
+
+    /// The compressed content of encrypted record `seq` (its `stored` bytes decrypted
+    /// with its data key), or why it cannot be read: [`Error::Disposed`] when the key
+    /// was destroyed, [`Error::KeyStore`] when it is missing or there is no key store.
+    fn decrypt(&self, seq: u64, header: &RecordHeader, stored: &[u8]) -> Result<Vec<u8>> {
+        let id = crate::crypt::key_id_of(stored).ok_or_else(|| Error::Corruption {
+            volume: self.inner.dir.clone(),
+            segment: String::new(),
+            offset: 0,
+            seq: Some(seq),
+            detail: "encrypted content shorter than its key id".into(),
+        })?;
+        let keys = self.inner.config.content_keys.as_ref().ok_or_else(|| {
+            Error::KeyStore(format!(
+                "record {seq} of {} is encrypted and no key store is open",
+                self.inner.dir.display()
+            ))
+        })?;
+        match keys.lookup(&id).map_err(Error::KeyStore)? {
+            KeyLookup::Found(key) => crate::crypt::decrypt(stored, &key, &header.content_sha256)
+                .map_err(|detail| Error::Corruption {
+                    volume: self.inner.dir.clone(),
+                    segment: String::new(),
+                    offset: 0,
+                    seq: Some(seq),
+                    detail,
+                }),
+            KeyLookup::Destroyed(by) => Err(Error::Disposed {
+                volume: self.inner.dir.clone(),
+                seq,
+                by,
+            }),
+            KeyLookup::Missing => Err(Error::KeyStore(format!(
+                "the data key {} of record {seq} of {} is not in the key store",
+                hex::encode(id),
+                self.inner.dir.display()
+            ))),
+        }
+    }
+
+    /// Whether record `seq` was disposed of: its content is encrypted and the key store
+    /// says its data key was destroyed (`Some(by what)`). `None` for every other record,
+    /// and when no key store is open.
+    pub fn disposed(&self, seq: u64) -> Result<Option<String>> {
+        let Some(keys) = &self.inner.config.content_keys else {
+            return Ok(None);
+        };
+        let Some(id) = self.key_id(seq)? else {
+            return Ok(None);
+        };
+        Ok(match keys.lookup(&id).map_err(Error::KeyStore)? {
+            KeyLookup::Destroyed(by) => Some(by),
+            KeyLookup::Found(_) | KeyLookup::Missing => None,
+        })
+    }
+
+    /// The data key id an encrypted record `seq` names (`None`: not encrypted).
+    pub fn key_id(&self, seq: u64) -> Result<Option<KeyId>> {
+        let (header, _) = self.read_meta(seq)?;
+        if !header.is_encrypted() {
+            return Ok(None);
+        }
+        let (loc, file) = {
+            let mut st = self.lock();
+            let loc = st.locs[(seq - 1) as usize];
+            (loc, self.segment_file(&mut st, loc.segment)?)
+        };
+        let path = segment_path(&self.inner.dir, loc.segment);
+        let at = loc.offset + header.prefix_len() as u64 + u64::from(header.meta_len);
+        let bytes = read_at_most(&file, &path, at, crate::crypt::KEY_ID_LEN)?;
+        Ok(crate::crypt::key_id_of(&bytes))
     }
 
     /// The header and metadata of record `seq`, without reading the content.
@@ -1541,11 +1677,20 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                             }
                             Codec::None | Codec::Zstd => None,
                         };
-                        let content =
+                        // Encrypted content is checked against the stored-bytes hash
+                        // (the key is not needed to tell a torn write).
+                        let content = if header.is_encrypted() {
+                            None
+                        } else {
                             decompress(header.codec, &stored, header.raw_len, dict.as_ref())
                                 .ok()
-                                .filter(|c| sha256(c) == header.content_sha256);
-                        let ok = content.is_some();
+                                .filter(|c| sha256(c) == header.content_sha256)
+                        };
+                        let ok = if header.is_encrypted() {
+                            header.stored_sha256 == Some(sha256(&stored))
+                        } else {
+                            content.is_some()
+                        };
                         // Content that is no zstd dictionary (version 1 allowed any) is
                         // not damage; a record naming it as its dictionary is.
                         if header.kind == RecordKind::Dictionary

@@ -205,6 +205,10 @@ pub(crate) struct VolumeView {
     tree_head: Option<SignedTreeHead>,
     /// Where the volume lives.
     location: String,
+    /// Whether its storage is present. An offline volume (moved to secondary storage
+    /// that is not mounted) is listed with its year, state `sealed` and location, and no
+    /// figures: they are read from its files (`coffer volume attach DIR` brings it back).
+    online: bool,
 }
 
 /// Every mail volume.
@@ -230,8 +234,32 @@ async fn list(
         let layout = archive.data_dir().clone();
         let mut out = Vec::new();
         for year in archive.volumes().years()? {
-            let Some(v) = archive.volumes().get_online(year)? else {
-                continue;
+            let v = match archive.volumes().get(year) {
+                Ok(Some(v)) => v,
+                Ok(None) => continue,
+                Err(coffer_volume::Error::Offline { location, .. }) => {
+                    out.push(VolumeView {
+                        year,
+                        // Only sealed volumes are ever moved.
+                        state: coffer_volume::VolumeState::Sealed,
+                        volume_id: String::new(),
+                        records: 0,
+                        messages: 0,
+                        raw_bytes: 0,
+                        stored_bytes: 0,
+                        ratio: 0.0,
+                        dictionaries: 0,
+                        index_bytes: layout.index_bytes(year),
+                        segments: 0,
+                        created: String::new(),
+                        sealed: None,
+                        tree_head: None,
+                        location: location.display().to_string(),
+                        online: false,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
             let manifest = v.manifest();
             let stats = v.stats();
@@ -255,6 +283,7 @@ async fn list(
                 sealed: manifest.sealed_us.map(rfc3339_us),
                 tree_head: v.latest_tree_head(),
                 location: v.dir().display().to_string(),
+                online: true,
             });
         }
         Ok(VolumeList {
