@@ -318,17 +318,9 @@ mod tests {
 
     use super::*;
 
-    /// Writes `seeds` to `$COFFER_FUZZ_SEEDS/<target>/` when that variable is set
-    /// (`scripts/fuzz` does, to build the seed corpus).
+    /// Writes `seeds` for `scripts/fuzz` (see [`coffer_testkit::fuzz_seeds`]).
     fn write_seeds(target: &str, seeds: &[Vec<u8>]) {
-        let Some(root) = std::env::var_os("COFFER_FUZZ_SEEDS") else {
-            return;
-        };
-        let dir = Path::new(&root).join(target);
-        std::fs::create_dir_all(&dir).expect("seed directory");
-        for (index, seed) in seeds.iter().enumerate() {
-            std::fs::write(dir.join(format!("seed-{index:04}")), seed).expect("write seed");
-        }
+        coffer_testkit::fuzz_seeds::write(target, seeds);
     }
 
     /// Files of the repository's message fixtures (`testdata/eml/<group>`).

@@ -32,6 +32,7 @@ pub mod cli;
 pub mod doc_corpus;
 pub mod eml;
 pub mod fixture_messages;
+pub mod fuzz_seeds;
 pub mod http;
 pub mod import_edge_cases;
 pub mod index_bench;
