@@ -43,6 +43,29 @@ pub struct Config {
     /// Custody of the signing key and of the key-encryption key of message content.
     #[serde(default)]
     pub keys: KeysConfig,
+    /// How new volume records are written.
+    #[serde(default)]
+    pub volumes: VolumesConfig,
+}
+
+/// `[volumes]`: how new volume records are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumesConfig {
+    /// Compression dictionaries (default on): trained from the year's first messages,
+    /// each a record of its volume. They hold strings common to many messages and are
+    /// not destroyed when a message is disposed of (volume/FORMAT.md, "Encrypted
+    /// content"); an organisation whose disposition must leave nothing of a message's
+    /// text behind turns them off (`dictionaries = false`) and pays in storage (on the
+    /// SpamAssassin corpus the volumes grow by about a fifth). Records written before
+    /// keep their dictionaries.
+    pub dictionaries: bool,
+}
+
+impl Default for VolumesConfig {
+    fn default() -> Self {
+        Self { dictionaries: true }
+    }
 }
 
 /// `[keys]`: custody of the archive's signing key and of the key-encryption key.

@@ -605,3 +605,42 @@ fn catalog_edits_that_records_do_not_back_fail_verification() {
     let verify = run(coffer(&data).arg("verify"));
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
 }
+
+/// `[volumes] dictionaries = false` (for organisations whose disposition must leave
+/// nothing of a message's text behind, not even in a shared dictionary): the same
+/// import trains dictionaries by default and none with the switch, and both verify.
+#[test]
+fn compression_dictionaries_can_be_switched_off() {
+    use coffer_testkit::mail_corpus::{CorpusFormat, MailCorpus, write_corpus};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let maildir = tmp.path().join("Maildir");
+    // Text messages of a few KB, well past the samples the first dictionary needs.
+    let corpus = MailCorpus::new(300, 3).text_only();
+    write_corpus(&corpus, CorpusFormat::Maildir, &maildir, |_| {}).expect("corpus");
+    for (name, config, trained) in [
+        ("default", "", true),
+        ("off", "[volumes]\ndictionaries = false\n", false),
+    ] {
+        let data = tmp.path().join(name);
+        fs::create_dir_all(&data).expect("mkdir");
+        fs::write(data.join("coffer.toml"), config).expect("config");
+        let out = run(coffer(&data).arg("import").arg(&maildir).arg("--json"));
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let out = run(coffer(&data).args(["volume", "list", "--json"]));
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let dictionaries: u64 = list["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .map(|v| v["dictionaries"].as_u64().expect("a count"))
+            .sum();
+        assert_eq!(
+            dictionaries > 0,
+            trained,
+            "{name}: {dictionaries} dictionaries"
+        );
+        let out = run(coffer(&data).arg("verify"));
+        assert!(out.status.success(), "{name}: {}", stdout(&out));
+    }
+}

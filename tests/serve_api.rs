@@ -25,7 +25,11 @@ fn stop(server: Server) -> String {
 }
 
 /// A journaled message whose every piece of content is unique, so a leak is findable.
+/// Its body's distinctive words lie past the index's stored preview, so their snippet
+/// is made from the body read back from the (encrypted) volume record.
 fn secret_message() -> Vec<u8> {
+    let filler = "The usual weekly figures follow, in the usual order. ".repeat(12);
+    assert!(filler.len() > coffer_index::BODY_PREVIEW_BYTES);
     "From: Zebedee Quux <zebedee.quux@sender-secret.example>\r\n\
 To: Ulrike Vantablack <ulrike.vantablack@corp.example>\r\n\
 Cc: cc.person.secret@corp.example\r\n\
@@ -34,11 +38,11 @@ Date: Tue, 3 Nov 2026 10:00:00 +0000\r\n\
 Message-ID: <secret-msgid-1@sender-secret.example>\r\n\
 MIME-Version: 1.0\r\n\
 Content-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n\
---zz\r\nContent-Type: text/plain\r\n\r\nConfidential body about the GlimmerQuokka acquisition.\r\n\
+--zz\r\nContent-Type: text/plain\r\n\r\nConfidential body. FILLER about the GlimmerQuokka acquisition.\r\n\
 --zz\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"plan-XylophoneOtter.txt\"\r\n\r\n\
 Attachment text SaffronWombat.\r\n--zz--\r\n"
-        .as_bytes()
-        .to_vec()
+        .replace("FILLER", &filler)
+        .into_bytes()
 }
 
 const SECRETS: [&str; 10] = [
@@ -131,6 +135,11 @@ fn serve_logs_no_content_and_the_audit_trail_detects_tampering() {
             assert_eq!(r.status, 200, "{}", r.text());
             if r.json()["total"] == 1 {
                 assert!(r.text().contains("ThunderPelican"), "the hit carries the subject");
+                let snippet = r.json()["hits"][0]["snippet"].as_str().expect("snippet").to_string();
+                assert!(
+                    snippet.contains("the <b>GlimmerQuokka</b> acquisition"),
+                    "the words past the stored preview are highlighted from the volume: {snippet}"
+                );
                 break;
             }
             assert!(Instant::now() < deadline, "the message never became searchable");
@@ -194,6 +203,15 @@ fn serve_logs_no_content_and_the_audit_trail_detects_tampering() {
     assert!(
         leaks.is_empty(),
         "content or secrets in the logs: {leaks:?}"
+    );
+
+    // `coffer search` reads the body back the same way (the data-key store opened read-only).
+    let out = run(coffer(&data).args(["search", "--json", "GlimmerQuokka"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the <b>GlimmerQuokka</b> acquisition"),
+        "{}",
+        stdout(&out)
     );
 
     // The audit trail verifies; the server signed a final checkpoint at shutdown.

@@ -8,7 +8,9 @@
 //!   replace, commit with the volume high-water mark, damage detection
 //!   ([`YearStatus::NeedsRebuild`]), clear and rebuild.
 //! - [`IndexSet::search`]: [`SearchRequest`] → [`SearchResults`] of [`Hit`]s, scope
-//!   always applied, exact totals, relevance or date order, snippets.
+//!   always applied, exact totals, relevance or date order, snippets (from a short
+//!   stored preview, or from the volume through a [`HitText`] source: the index keeps
+//!   no second copy of the mail).
 //! - [`analysis`]: how text, CJK and addresses become terms.
 //!
 //! The index is a derived view: everything in it can be rebuilt from the volumes, and
@@ -21,6 +23,7 @@ mod compile;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod hit_text;
 pub mod limits;
 mod matching;
 pub mod query;
@@ -30,6 +33,7 @@ mod set;
 pub mod snippet;
 
 pub use error::{Error, Result};
-pub use schema::{ATTACHMENT_EXCERPT_BYTES, BODY_EXCERPT_BYTES, MAX_STORED_RECIPIENTS};
+pub use hit_text::{HitText, MAX_READ_BACK_BYTES};
+pub use schema::{ATTACHMENT_PREVIEW_BYTES, BODY_PREVIEW_BYTES, MAX_STORED_RECIPIENTS};
 pub use search::{Hit, MAX_LIMIT, MAX_WINDOW, SearchRequest, SearchResults, Sort};
 pub use set::{IndexOptions, IndexSet, PAYLOAD_FORMAT, YearInfo, YearStatus};

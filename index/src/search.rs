@@ -38,6 +38,7 @@ use tracing::debug;
 
 use crate::compile::{IndexedFields, compile, scope_filter};
 use crate::error::{Error, Result};
+use crate::hit_text::{HitText, MAX_READ_BACK_BYTES};
 use crate::limits::{Deadline, check_deadline, check_prefix_expansion};
 use crate::query::{DateBounds, QueryAst, TextKind, TextQuery, parse_query};
 use crate::schema::{Fields, names};
@@ -407,6 +408,7 @@ impl IndexSet {
                 .then(a.address.cmp(&b.address))
         });
         let highlighter = Highlighter::new(ast);
+        let read_back = self.hit_text.get().map(|source| &**source);
         let mut hits = Vec::with_capacity(limit.min(candidates.len()));
         for candidate in candidates.into_iter().skip(offset).take(limit) {
             check_deadline(deadline)?;
@@ -414,7 +416,14 @@ impl IndexSet {
             let document: TantivyDocument = searcher
                 .doc(candidate.address)
                 .map_err(Error::engine(*year))?;
-            let mut hit = hit(*year, &document, fields, &highlighter, candidate.score);
+            let mut hit = hit(
+                *year,
+                &document,
+                fields,
+                &highlighter,
+                read_back,
+                candidate.score,
+            );
             hit.mailboxes = recipients.visible(std::mem::take(&mut hit.mailboxes));
             hits.push(hit);
         }
@@ -554,6 +563,7 @@ fn hit(
     document: &TantivyDocument,
     fields: &Fields,
     highlighter: &Highlighter,
+    read_back: Option<&dyn HitText>,
     score: f32,
 ) -> Hit {
     let seq = document
@@ -565,13 +575,23 @@ fn hit(
         .and_then(|v| v.as_i64())
         .unwrap_or_default();
     let subject = first_str(document, fields.subject).map(str::to_string);
-    let body = first_str(document, fields.body_excerpt).unwrap_or_default();
-    let attachment_text = first_str(document, fields.attachment_excerpt).unwrap_or_default();
+    let preview = first_str(document, fields.body_preview).unwrap_or_default();
+    let attachment_text = first_str(document, fields.attachment_preview).unwrap_or_default();
+    let first_u64 = |field| document.get_first(field).and_then(|v| v.as_u64());
+    // The body goes on past its preview, and the message is small enough to read back.
+    let body_beyond_preview = first_u64(fields.body_bytes)
+        .is_some_and(|bytes| bytes > preview.len() as u64)
+        && first_u64(fields.size).is_some_and(|size| size <= MAX_READ_BACK_BYTES);
     // Highlighting works on arbitrary message text; should it ever fail on some text,
     // the hit keeps a plain snippet instead of failing the whole search.
     let highlighted = std::panic::catch_unwind(AssertUnwindSafe(|| {
         highlighter
-            .snippet(body)
+            .snippet(preview)
+            .or_else(|| {
+                let source =
+                    read_back.filter(|_| body_beyond_preview && !highlighter.is_empty())?;
+                highlighter.snippet(&source.body(MessageId::new(year, seq))?)
+            })
             .or_else(|| highlighter.snippet(attachment_text))
             .or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))
     }))
@@ -584,10 +604,10 @@ fn hit(
         None
     });
     let snippet = highlighted.unwrap_or_else(|| {
-        if body.trim().is_empty() {
+        if preview.trim().is_empty() {
             snippet::plain(attachment_text)
         } else {
-            snippet::plain(body)
+            snippet::plain(preview)
         }
     });
     Hit {

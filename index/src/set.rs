@@ -28,7 +28,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use coffer_model::MessageDoc;
@@ -41,6 +41,7 @@ use tracing::{debug, info, warn};
 use crate::analysis;
 use crate::compile::IndexedFields;
 use crate::error::{Error, Result};
+use crate::hit_text::HitText;
 use crate::schema::{IndexSchema, names};
 
 /// Uncompressed size at which a block of the document store is closed (tantivy's default
@@ -257,6 +258,8 @@ pub struct IndexSet {
     options: IndexOptions,
     pub(crate) schema: IndexSchema,
     years: RwLock<BTreeMap<i32, Slot>>,
+    /// Where snippets read a body back from (see [`IndexSet::set_hit_text`]).
+    pub(crate) hit_text: OnceLock<Arc<dyn HitText>>,
 }
 
 const _: () = {
@@ -293,6 +296,13 @@ impl IndexSet {
         IndexSet::open_with(dir, IndexOptions::default())
     }
 
+    /// Installs where snippets read a hit's body back from when the query's words are
+    /// not in its stored preview (see `hit_text`). Once: later calls are ignored, and
+    /// without one hits show the preview.
+    pub fn set_hit_text(&self, source: Arc<dyn HitText>) {
+        let _ = self.hit_text.set(source);
+    }
+
     /// [`IndexSet::open`] with explicit options.
     pub fn open_with(dir: &Path, options: IndexOptions) -> Result<IndexSet> {
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
@@ -303,6 +313,7 @@ impl IndexSet {
             options,
             schema: IndexSchema::build(),
             years: RwLock::new(BTreeMap::new()),
+            hit_text: OnceLock::new(),
         };
         set.remove_leftovers()?;
         set.scan()?;
@@ -343,6 +354,7 @@ impl IndexSet {
             options,
             schema: IndexSchema::build(),
             years: RwLock::new(BTreeMap::new()),
+            hit_text: OnceLock::new(),
         };
         set.scan()?;
         Ok(set)

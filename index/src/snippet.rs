@@ -23,7 +23,7 @@ const LEAD_BYTES: usize = 40;
 /// Matches examined per text (enough to choose a good window).
 const MAX_MATCHES: usize = 64;
 /// Bytes of text tokenized after the first match: the window is chosen among the
-/// matches there (a search hit's excerpt can be 32 KB, and tokenizing all of it for
+/// matches there (a body read back for a hit can be long, and tokenizing all of it for
 /// every hit was most of a search's own CPU time).
 const SCAN_BYTES: usize = 1024;
 /// Bytes tokenized at a time around non-ASCII text while looking for the first match.
@@ -70,6 +70,11 @@ impl Highlighter {
             }
         });
         Highlighter { terms, prefixes }
+    }
+
+    /// Whether the query has no word to highlight (filters only).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.terms.is_empty() && self.prefixes.is_empty()
     }
 
     /// A highlighted snippet of `text`, or `None` when no query word occurs in it.

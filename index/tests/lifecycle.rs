@@ -716,3 +716,89 @@ fn prefix_expansion_and_search_time_are_bounded() {
         assert!(matches!(stopped, Error::TimedOut), "{stopped}");
     }
 }
+
+/// The bodies of some messages, as the volumes would give them back (the index's side
+/// of the contract; the real source, over volume records, is tested through the server
+/// in tests/serve_api.rs).
+struct Bodies {
+    bodies: Vec<(MessageId, String)>,
+    asked: std::sync::Mutex<Vec<MessageId>>,
+}
+
+impl coffer_index::HitText for Bodies {
+    fn body(&self, id: MessageId) -> Option<String> {
+        self.asked.lock().expect("lock").push(id);
+        self.bodies
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, b)| b.clone())
+    }
+}
+
+#[test]
+fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
+    let mut docs = corpus(8);
+    let filler = "Quarterly figures follow in the usual order. ".repeat(40);
+    assert!(filler.len() > coffer_index::BODY_PREVIEW_BYTES);
+    docs[0].body = format!("{filler}The zanzibar clause is at the end.");
+    docs[1].body = "A short note about zanzibar.".into();
+    let (_dir, set) = build(&docs);
+
+    // Without a source the index has only the preview: a plain snippet of its start.
+    let results = set
+        .search(&SearchRequest::new("zanzibar", Scope::All))
+        .expect("searches");
+    let long = results
+        .hits
+        .iter()
+        .find(|h| h.id == docs[0].id)
+        .expect("hit");
+    assert!(!long.snippet.contains("<b>"), "{}", long.snippet);
+    assert!(
+        long.snippet.starts_with("Quarterly figures"),
+        "{}",
+        long.snippet
+    );
+
+    let source = Arc::new(Bodies {
+        bodies: vec![(docs[0].id, docs[0].body.clone())],
+        asked: std::sync::Mutex::new(Vec::new()),
+    });
+    set.set_hit_text(Arc::clone(&source) as Arc<dyn coffer_index::HitText>);
+    let results = set
+        .search(&SearchRequest::new("zanzibar", Scope::All))
+        .expect("searches");
+    let long = results
+        .hits
+        .iter()
+        .find(|h| h.id == docs[0].id)
+        .expect("hit");
+    assert!(
+        long.snippet.contains("<b>zanzibar</b> clause"),
+        "{}",
+        long.snippet
+    );
+    let short = results
+        .hits
+        .iter()
+        .find(|h| h.id == docs[1].id)
+        .expect("hit");
+    assert!(
+        short.snippet.contains("<b>zanzibar</b>"),
+        "{}",
+        short.snippet
+    );
+    // Only the message whose words lie past its preview was read back.
+    assert_eq!(*source.asked.lock().expect("lock"), vec![docs[0].id]);
+
+    // A filter-only query highlights nothing and reads nothing back.
+    source.asked.lock().expect("lock").clear();
+    let results = set
+        .search(&SearchRequest::new(
+            format!("message-id:{}", docs[0].message_id.as_deref().expect("id")),
+            Scope::All,
+        ))
+        .expect("searches");
+    assert_eq!(results.hits.len(), 1);
+    assert!(source.asked.lock().expect("lock").is_empty());
+}

@@ -27,6 +27,7 @@ use crate::applier::{AppliedViews, Applier};
 use crate::data_dir::{DataDir, WritableDataDir};
 use crate::dedup::Pending;
 use crate::error::Result;
+use crate::hit_text::VolumeHitText;
 use crate::replay::{self, Rebuild};
 use crate::views::{DerivedViews, MAIL};
 use crate::writer::{Outcome, Writer};
@@ -151,8 +152,10 @@ impl Archive {
             .dir()
             .open_catalog(options.catalog_url.as_deref())
             .await?;
+        let volumes = Arc::new(volumes);
+        index.set_hit_text(Arc::new(VolumeHitText::new(Arc::clone(&volumes))));
         let views = DerivedViews {
-            volumes: Arc::new(volumes),
+            volumes,
             catalog: Arc::new(catalog),
             index: Arc::new(index),
             extract: (!options.defer_index).then(|| options.extract.clone()),

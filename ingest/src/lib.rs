@@ -39,6 +39,7 @@ pub mod error;
 mod fuzz;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod hit_text;
 pub mod identity;
 pub mod import;
 pub mod importer;

@@ -17,8 +17,8 @@ use coffer_volume::{RecordKind, Volume, VolumeSet};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::meta::{LinkMeta, MessageMeta};
-use crate::parse::build_doc;
+use crate::hit_text::record_doc;
+use crate::meta::LinkMeta;
 
 /// Purpose name of the mail volumes (and of their high-water marks in the catalog).
 pub const MAIL: &str = "mail";
@@ -138,19 +138,7 @@ impl DerivedViews {
     /// alone (its mailboxes are those the record's metadata names). Blocking.
     pub(crate) fn read_message_doc(&self, volume: &Volume, id: MessageId) -> Result<MessageDoc> {
         let record = volume.read(id.seq)?;
-        let meta = MessageMeta::from_bytes(&record.meta).unwrap_or_else(|e| {
-            tracing::warn!(year = id.year, seq = id.seq, error = %e, "unreadable message metadata; indexing without mailboxes");
-            MessageMeta::default()
-        });
-        let mut doc = build_doc(
-            &record.content,
-            Sha256(record.header.content_sha256),
-            record.header.received_us.div_euclid(1_000_000),
-            &meta,
-            self.extract.as_ref(),
-        );
-        doc.id = id;
-        Ok(doc)
+        Ok(record_doc(&record, id, self.extract.as_ref()))
     }
 
     /// Whether message `id` was disposed of (its data key destroyed). Blocking.

@@ -74,9 +74,13 @@ async fn open_archive_inner(
 ) -> Result<(Arc<Archive>, Config)> {
     let config = Config::load(data_dir)?;
     let options = ArchiveOptions {
-        volume: VolumeConfig {
-            head_sink,
-            ..VolumeConfig::default()
+        volume: {
+            let mut volume = VolumeConfig {
+                head_sink,
+                ..VolumeConfig::default()
+            };
+            volume.dictionary.enabled = config.volumes.dictionaries;
+            volume
         },
         catalog_url: config.catalog_url.clone(),
         holder: holder.to_string(),

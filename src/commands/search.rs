@@ -9,10 +9,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use coffer_index::{IndexSet, SearchRequest, Sort};
+use coffer_ingest::DataDir;
+use coffer_ingest::hit_text::VolumeHitText;
 use coffer_model::Scope;
 use coffer_query_api::local::{LocalAccess, LocalAdmin};
 
@@ -63,6 +66,11 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> Result<i32> {
         offset: args.offset,
     };
     let index = IndexSet::open_snapshot(&index_dir).context("opening the index")?;
+    let kek_file = Config::load(data_dir)?.kek_file(data_dir);
+    index.set_hit_text(Arc::new(VolumeHitText::reader(
+        DataDir::new(data_dir),
+        kek_file,
+    )));
     let results = index.search(&request)?;
     audit_search(data_dir, &request, results.total)?;
     if args.json {

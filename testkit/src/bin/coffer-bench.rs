@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use coffer_index::{IndexSet, SearchRequest, Sort};
+use coffer_ingest::DataDir;
+use coffer_ingest::hit_text::VolumeHitText;
 use coffer_model::Scope;
 use coffer_testkit::directory_bytes;
 use coffer_testkit::index_bench::nearest_rank;
@@ -228,6 +230,12 @@ fn search_bench(
     json: bool,
 ) -> Result<()> {
     let index = IndexSet::open_snapshot(&data_dir.join("index")).context("opening the index")?;
+    // As `coffer search` does: snippets past the stored preview are read back from the
+    // volumes (the key store at its default place).
+    index.set_hit_text(std::sync::Arc::new(VolumeHitText::reader(
+        DataDir::new(data_dir),
+        None,
+    )));
     let scope = if mailboxes.is_empty() {
         Scope::All
     } else {
