@@ -57,9 +57,13 @@
     return h('div', { class: 'error', role: 'alert', 'data-testid': 'error' }, err && err.message ? err.message : String(err));
   }
   function notice(text) { return h('div', { class: 'notice', role: 'status', 'data-testid': 'notice' }, text); }
+  // opts.stack: on a narrow screen each row becomes a block of labelled cells.
   function table(headers, rows, opts) {
     const head = h('tr', {}, headers.map((t) => h('th', { scope: 'col', class: (opts && opts.numeric && opts.numeric.includes(t)) ? 'num' : null }, t)));
-    return h('div', { class: 'table-wrap' }, h('table', { 'data-testid': opts && opts.testid },
+    if (opts && opts.stack) {
+      for (const row of rows) [...row.children].forEach((cell, i) => { if (headers[i]) cell.setAttribute('data-label', headers[i]); });
+    }
+    return h('div', { class: 'table-wrap' }, h('table', { 'data-testid': opts && opts.testid, class: opts && opts.stack ? 'stack' : null },
       opts && opts.caption ? h('caption', { class: 'visually-hidden' }, opts.caption) : null,
       h('thead', {}, head), h('tbody', {}, rows)));
   }
@@ -740,7 +744,7 @@
       const kinds = { proposed: 'warn', executed: 'ok', rejected: 'bad' };
       return h('tr', { 'data-testid': 'disposition-row', 'data-run': String(r.id) }, td(String(r.id)), td(badge(r.state, kinds[r.state] || 'warn')),
         td([r.proposed_by, h('div', { class: 'muted' }, when(r.proposed_at))]), td(runCounts(r.counts)), td(String(r.total), 'num'), td(decision), td(acts));
-    }), { numeric: ['Total'], testid: 'dispositions', caption: 'Disposition runs, newest first' }) : h('p', { class: 'muted' }, 'No disposition runs.'), detail);
+    }), { numeric: ['Total'], testid: 'dispositions', caption: 'Disposition runs, newest first', stack: true }) : h('p', { class: 'muted' }, 'No disposition runs.'), detail);
 
     // The second pair of eyes: what the run would destroy, then approve or reject it.
     function review(r) {
@@ -752,7 +756,7 @@
         h('p', {}, 'Proposed by ', h('strong', {}, r.proposed_by), ' on ' + when(r.proposed_at) + '.'),
         table(['Volume', 'Deciding policy', 'Messages'], (r.counts || []).map((c) => h('tr', {}, td(String(c.year)), td(c.policy), td(String(c.messages), 'num'))),
           { numeric: ['Messages'], testid: 'review-counts', caption: 'What the run disposes of' }),
-        h('p', {}, r.holds_in_force.length ? 'Legal holds in force at proposal (their mail is left out): ' + r.holds_in_force.join(', ') + '.' : 'No legal hold was in force at proposal.',
+        h('p', {}, r.holds_in_force.length ? 'Legal holds in force at proposal, by id (their mail is left out): ' + r.holds_in_force.join(', ') + '.' : 'No legal hold was in force at proposal.',
           ' Each message is decided again when the run executes; a hold placed since the proposal stops it.'));
       if (!own) {
         panel.append(h('p', { class: 'error' }, 'Approving destroys the content of these messages for good. A signed certificate records the run.'),
@@ -763,7 +767,7 @@
       } else {
         panel.append(h('p', { class: 'muted' }, 'You proposed this run: another administrator must approve it. You may withdraw it.'));
       }
-      const form = h('form', { class: 'row', 'data-testid': 'reject-form' }, field('Reason for rejecting', reason, 'grow'),
+      const form = h('form', { class: 'row', 'data-testid': 'reject-form' }, field(own ? 'Reason for withdrawing' : 'Reason for rejecting', reason, 'grow'),
         h('button', { type: 'submit', class: 'secondary', 'data-testid': 'reject-disposition-' + r.id }, own ? 'Withdraw the run' : 'Reject the run'));
       form.addEventListener('submit', async (ev) => {
         ev.preventDefault();
@@ -787,17 +791,18 @@
         ['Certified', us(c.certified_us)], ['Records disposed of', String(c.count)],
         ['Per policy', (c.counts || []).map((l) => l.messages + ' · ' + l.policy + ' · ' + l.year + ' volume').join('; ')],
         ['Left alone', (skipped.no_longer_eligible || 0) + ' no longer eligible, ' + (skipped.not_encrypted || 0) + ' not encrypted, ' + (skipped.gone || 0) + ' gone'],
-        ['Holds checked', (c.holds_checked || []).join(', ') || 'none'],
+        ['Holds checked (ids)', (c.holds_checked || []).join(', ') || 'none'],
         ['Records root', c.records_root], ['Signing key', c.key], ['Signature', c.signature],
       ];
       const href = '/api/v1/dispositions/' + id + '/certificate';
       detail.append(h('section', { class: 'panel', 'data-testid': 'certificate', 'aria-label': 'Certificate of run ' + id },
-        h('h2', {}, 'Certificate of run ' + id),
+        h('h2', { tabindex: '-1' }, 'Certificate of run ' + id),
         h('dl', { class: 'headers' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Records root' || k === 'Signing key' || k === 'Signature' ? 'mono' : null }, v)])),
         h('p', {}, h('a', { class: 'button', href, download: 'coffer-disposition-' + id + '.json', 'data-testid': 'certificate-download' }, 'Download the signed certificate'),
           ' Check it offline: ', h('code', {}, 'coffer disposition verify coffer-disposition-' + id + '.json --public-key archive.pub')),
         h('details', {}, h('summary', {}, 'Disposed records (' + (c.records || []).length + ')'),
           table(['Message', 'Policy', 'Record hash'], (c.records || []).map((rec) => h('tr', {}, td(rec.id, 'mono'), td(rec.policy), td(rec.record_hash, 'mono'))), { testid: 'certificate-records' }))));
+      detail.querySelector('h2').focus();
     }
   }
 
