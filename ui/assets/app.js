@@ -775,7 +775,7 @@
       });
       panel.append(form, h('button', { type: 'button', class: 'secondary', onclick: () => clear(detail) }, 'Close'));
       detail.append(panel);
-      panel.querySelector('h2').focus();
+      showPanel(detail);
     }
 
     // A run's signed certificate: what it says, and the exact bytes to keep.
@@ -802,7 +802,11 @@
           ' Check it offline: ', h('code', {}, 'coffer disposition verify coffer-disposition-' + id + '.json --public-key archive.pub')),
         h('details', {}, h('summary', {}, 'Disposed records (' + (c.records || []).length + ')'),
           table(['Message', 'Policy', 'Record hash'], (c.records || []).map((rec) => h('tr', {}, td(rec.id, 'mono'), td(rec.policy), td(rec.record_hash, 'mono'))), { testid: 'certificate-records' }))));
-      detail.querySelector('h2').focus();
+      showPanel(detail);
+    }
+    function showPanel(where) {
+      where.firstChild.scrollIntoView({ block: 'start' });
+      where.querySelector('h2').focus({ preventScroll: true });
     }
   }
 
