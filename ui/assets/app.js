@@ -798,8 +798,8 @@
       detail.append(h('section', { class: 'panel', 'data-testid': 'certificate', 'aria-label': 'Certificate of run ' + id },
         h('h2', { tabindex: '-1' }, 'Certificate of run ' + id),
         h('dl', { class: 'headers' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Records root' || k === 'Signing key' || k === 'Signature' ? 'mono' : null }, v)])),
-        h('p', {}, h('a', { class: 'button', href, download: 'coffer-disposition-' + id + '.json', 'data-testid': 'certificate-download' }, 'Download the signed certificate'),
-          ' Check it offline: ', h('code', {}, 'coffer disposition verify coffer-disposition-' + id + '.json --public-key archive.pub')),
+        h('div', { class: 'actions' }, h('a', { class: 'button', href, download: 'coffer-disposition-' + id + '.json', 'data-testid': 'certificate-download' }, 'Download the signed certificate'),
+          h('span', { class: 'muted' }, 'Check it offline: ', h('code', {}, 'coffer disposition verify coffer-disposition-' + id + '.json --public-key archive.pub'))),
         h('details', {}, h('summary', {}, 'Disposed records (' + (c.records || []).length + ')'),
           table(['Message', 'Policy', 'Record hash'], (c.records || []).map((rec) => h('tr', {}, td(rec.id, 'mono'), td(rec.policy), td(rec.record_hash, 'mono'))), { testid: 'certificate-records' }))));
       showPanel(detail);
