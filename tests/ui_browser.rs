@@ -66,6 +66,8 @@ struct Browser {
     client: Client,
     base: String,
     shots: Option<PathBuf>,
+    /// Where the browser saves downloads (a real download, as a person would click it).
+    downloads: tempfile::TempDir,
     _driver: KillOnDrop,
     _profile: tempfile::TempDir,
 }
@@ -89,6 +91,7 @@ impl Browser {
             .expect("start chromedriver");
         let driver = KillOnDrop::new(driver);
         let profile = tempfile::tempdir().expect("profile dir");
+        let downloads = tempfile::tempdir().expect("download dir");
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -101,6 +104,11 @@ impl Browser {
                     "--disable-sync", "--disable-extensions", "--hide-scrollbars",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                "prefs": {
+                    "download.default_directory": downloads.path().display().to_string(),
+                    "download.prompt_for_download": false,
+                    "download.directory_upgrade": true,
+                },
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
@@ -124,6 +132,7 @@ impl Browser {
             client,
             base: format!("http://{server}"),
             shots: std::env::var_os("COFFER_UI_SCREENSHOTS").map(PathBuf::from),
+            downloads,
             _driver: driver,
             _profile: profile,
         }
@@ -162,6 +171,46 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits (10 s) for the browser to finish downloading `name`; its bytes.
+    async fn downloaded(&self, name: &str) -> Vec<u8> {
+        let path = self.downloads.path().join(name);
+        let started = Instant::now();
+        loop {
+            // Chromium writes `NAME.crdownload` and renames it when complete.
+            if let Ok(bytes) = std::fs::read(&path)
+                && !bytes.is_empty()
+            {
+                return bytes;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let present: Vec<_> = std::fs::read_dir(self.downloads.path())
+                    .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                    .unwrap_or_default();
+                panic!("{name} was not downloaded; the download folder holds {present:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The texts of every element matching `css`.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for el in self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find_all")
+        {
+            out.push(el.text().await.expect("text"));
+        }
+        out
+    }
+
+    /// Whether an element matching `css` is on the page now.
+    async fn present(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
     }
 
     async fn body_text(&self) -> String {
@@ -288,6 +337,16 @@ Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hello,</p><p><b>{words}</b></p>
 <p><a href=\"https://intranet.corp.example/reports\">Reports</a></p>\r\n--alt--\r\n--outer\r\n\
 Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"forecast.pdf\"\r\n\
 Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcTl8uXrCg==\r\n--outer--\r\n"
+    )
+    .into_bytes()
+}
+
+/// A short plain-text message of a given date.
+fn dated_message(to: &str, date: &str, subject: &str, words: &str) -> Vec<u8> {
+    format!(
+        "From: Paul Past <paul@outside.example>\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\n\
+Message-ID: <{}@dated.ui.test>\r\n\r\n{words}\r\n",
+        subject.replace(' ', "-")
     )
     .into_bytes()
 }
@@ -471,6 +530,20 @@ fn web_ui_in_chromium_end_to_end() {
             .expect("json");
     let token = token["token"].as_str().expect("token").to_string();
     cli(&data, &["retention", "policy", "set", "standard", "10y"]);
+    // Dora's mailbox keeps mail for a year: her mail from 2015 is past retention, for
+    // the disposition runs. (Assigned before the default, so it is a first decision and
+    // not a shortening that waits for a second administrator.)
+    cli(&data, &["retention", "policy", "set", "short", "1y"]);
+    cli(
+        &data,
+        &[
+            "retention",
+            "assign",
+            "--mailbox",
+            "dora@corp.example",
+            "short",
+        ],
+    );
     cli(&data, &["retention", "assign", "--default", "standard"]);
 
     let trip = Tripwire::start();
@@ -502,6 +575,45 @@ fn web_ui_in_chromium_end_to_end() {
             )
             .await;
         }
+        // Ursula's archive reaches back to 2009 (past the 10 years of "standard", but
+        // she is under legal hold by the time dispositions run: left alone).
+        let old_times = journal(
+            addr,
+            &token,
+            &["ursula@corp.example"],
+            &dated_message(
+                "ursula@corp.example",
+                "Fri, 15 May 2009 08:00:00 +0000",
+                "Old times",
+                "Oldtimesword from long ago.",
+            ),
+        )
+        .await;
+        // Dora's expired mail, what the disposition runs are about.
+        let mut dora = Vec::new();
+        for (i, date) in [
+            "Mon, 01 Jun 2015 09:00:00 +0000",
+            "Wed, 01 Jul 2015 09:00:00 +0000",
+            "Sun, 10 Jan 2016 09:00:00 +0000",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            dora.push(
+                journal(
+                    addr,
+                    &token,
+                    &["dora@corp.example"],
+                    &dated_message(
+                        "dora@corp.example",
+                        date,
+                        &format!("Dora report {i}"),
+                        "Dorareportword, expired long since.",
+                    ),
+                )
+                .await,
+            );
+        }
         let mut hostile = Vec::new();
         for (subject, raw) in hostile_messages(trip.addr) {
             hostile.push((
@@ -517,6 +629,7 @@ fn web_ui_in_chromium_end_to_end() {
         hostile_html_runs_nothing_and_fetches_nothing(&browser, &hostile, &trip).await;
         auditor_flows(&browser).await;
         admin_flows(&browser).await;
+        disposition_flows(&browser, &data, &dora, &old_times).await;
         password_change(&browser).await;
         let title = browser.client.title().await.expect("title");
         assert!(!title.contains("PWNED"), "a payload ran: {title}");
@@ -823,12 +936,45 @@ async fn officer_flows(browser: &Browser, forecast: &str) {
     browser.sign_out().await;
 }
 
-/// User: their own archive by year and month, search, the message view without another
-/// recipient's Bcc; refused the officer's and auditor's pages.
+/// User: their own archive by the years and months that hold their mail (2009 among
+/// them, nobody else's years), search, the message view without another recipient's
+/// Bcc; refused the officer's, auditor's and administrator's pages.
 async fn user_flows(browser: &Browser, forecast: &str) {
     browser.sign_in("ursula", PASSWORD).await;
     browser.wait_text("[data-testid=total]", "messages").await;
     browser.shot("user", "archive").await;
+    // The years listed are those holding her mail — this year's and 2009 — and no
+    // other: not Dora's 2015 and 2016 (outside her scope), no empty year between.
+    browser.wait("[data-testid=year-2009]").await;
+    let years = browser.texts("[data-testid=years] a").await;
+    assert_eq!(years.len(), 3, "{years:?}: {}", browser.body_text().await);
+    let count = |label: &str| -> u64 {
+        label
+            .rsplit_once('(')
+            .and_then(|(_, n)| n.trim_end_matches(')').replace(',', "").parse().ok())
+            .unwrap_or_else(|| panic!("no count in {label:?}"))
+    };
+    assert!(years[0].starts_with("All ("), "{years:?}");
+    assert!(years[1].starts_with("2026 ("), "{years:?}");
+    assert_eq!(years[2], "2009 (1)", "{years:?}");
+    assert_eq!(count(&years[0]), count(&years[1]) + 1, "{years:?}");
+    let total = browser.wait_text("[data-testid=total]", "messages").await;
+    assert!(
+        total.starts_with(&format!("{} messages", count(&years[0]))),
+        "{total} vs {years:?}"
+    );
+    // 2009: one month holds mail, and it lists the message.
+    browser.click("[data-testid=year-2009]").await;
+    browser.wait_text("[data-testid=months]", "May (1)").await;
+    assert_eq!(browser.texts("[data-testid=months] a").await, ["May (1)"]);
+    browser.shot("user", "archive-2009").await;
+    browser.click("[data-testid=month-05]").await;
+    browser
+        .wait("[data-testid=month-05][aria-current=page]")
+        .await;
+    let total = browser.wait_text("[data-testid=total]", "message").await;
+    assert!(total.starts_with("1 message"), "{total}");
+    browser.wait_text("[data-testid=hit]", "Old times").await;
     browser.open("#/browse?year=2026&month=03").await;
     let total = browser.wait_text("[data-testid=total]", "messages").await;
     assert!(!total.starts_with("0 "), "{total}");
@@ -867,12 +1013,25 @@ async fn user_flows(browser: &Browser, forecast: &str) {
         !raw["body"].as_str().unwrap_or_default().contains("victor@"),
         "{raw}"
     );
-    for page in ["holds", "audit", "volumes", "users"] {
+    for page in ["holds", "audit", "volumes", "users", "dispositions"] {
         browser.open(&format!("#/{page}")).await;
         browser.wait("[data-testid=denied]").await;
     }
+    assert!(
+        !browser.present("nav a[href='#/dispositions']").await,
+        "a user is offered the dispositions"
+    );
+    for path in ["/api/v1/audit", "/api/v1/dispositions"] {
+        assert_eq!(
+            browser.fetch("GET", path, None, false).await["status"],
+            403,
+            "{path}"
+        );
+    }
     assert_eq!(
-        browser.fetch("GET", "/api/v1/audit", None, false).await["status"],
+        browser
+            .fetch("POST", "/api/v1/dispositions", None, true)
+            .await["status"],
         403
     );
     assert_eq!(
@@ -978,9 +1137,6 @@ async fn auditor_flows(browser: &Browser) {
             .await
             .is_err()
     );
-    browser.open("#/dispositions").await;
-    browser.wait("h1").await;
-    browser.shot("auditor", "dispositions").await;
     browser.open("#/search").await;
     browser.wait("[data-testid=denied]").await;
     browser.shot("auditor", "denied").await;
@@ -1066,9 +1222,6 @@ async fn admin_flows(browser: &Browser) {
         "{proposals}"
     );
     browser.shot("admin", "retention").await;
-    browser.open("#/dispositions").await;
-    browser.wait("main h1").await;
-    browser.shot("admin", "dispositions").await;
     browser.open("#/search").await;
     browser.wait("[data-testid=denied]").await;
     assert_eq!(
@@ -1137,5 +1290,244 @@ async fn password_change(browser: &Browser) {
         .await
         .expect("type");
     browser.wait_text("[data-testid=whoami]", "victor").await;
+    browser.sign_out().await;
+}
+
+/// Dispositions with four eyes, in the browser against the real endpoints: `admin`
+/// proposes a run (Dora's expired mail; Ursula's 2009 message, past retention too, is
+/// under legal hold and left out) and cannot approve it; `admin2` reviews it — what it
+/// would destroy, per volume and policy — and rejects it with a reason (the page sends
+/// the JSON body the endpoint requires), then proposes a second run; `admin`, the other
+/// administrator, reviews and approves that one: it executes, the certificate is shown,
+/// downloaded by the browser, and the downloaded file verifies offline with the archive's
+/// public key. The officer and the auditor read the runs and the certificate and are
+/// offered no action (and the API refuses them one); the user was refused the page in
+/// `user_flows`.
+async fn disposition_flows(browser: &Browser, data: &Path, dora: &[String], held: &str) {
+    let row = |id: u32| format!("[data-testid=disposition-row][data-run='{id}']");
+    // 1. admin proposes.
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    browser.open("#/dispositions").await;
+    browser.wait_text("main", "No disposition runs").await;
+    browser.click("[data-testid=propose-disposition]").await;
+    browser
+        .wait_text("[data-testid=notice]", "Run 1 proposed: 3 messages")
+        .await;
+    let text = browser.wait_text(&row(1), "proposed").await;
+    assert!(text.contains("awaiting a second administrator"), "{text}");
+    // Their own run: withdrawing is offered, approving is not (and the API refuses it).
+    browser.click("[data-testid=review-disposition-1]").await;
+    browser
+        .wait_text(
+            "[data-testid=disposition-review]",
+            "another administrator must approve it",
+        )
+        .await;
+    assert!(!browser.present("[data-testid=approve-disposition-1]").await);
+    let r = browser
+        .fetch("POST", "/api/v1/dispositions/1/approve", None, true)
+        .await;
+    assert_eq!(r["status"], 403, "{r}");
+    assert!(
+        r["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("second person"),
+        "{r}"
+    );
+    browser.shot("admin", "dispositions-proposed").await;
+    browser.sign_out().await;
+
+    // 2. admin2 reviews run 1 and rejects it with a reason; proposes run 2.
+    browser.sign_in("admin2", PASSWORD).await;
+    browser.open("#/dispositions").await;
+    browser.click("[data-testid=review-disposition-1]").await;
+    let review = browser
+        .wait_text("[data-testid=disposition-review]", "Proposed by admin")
+        .await;
+    assert!(review.contains("Run 1: 3 messages"), "{review}");
+    let counts = browser.texts("[data-testid=review-counts] tbody tr").await;
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert!(
+        counts[0].contains("short") && counts[0].ends_with('3'),
+        "{counts:?}"
+    );
+    assert!(
+        review.contains("Legal holds in force at proposal"),
+        "the reviewer sees the holds that kept mail out: {review}"
+    );
+    browser.wait("[data-testid=approve-disposition-1]").await;
+    browser.shot("admin", "dispositions-review").await;
+    browser
+        .fill("[data-testid=reject-reason]", "Wait for the 2015 tax audit")
+        .await;
+    browser.click("[data-testid=reject-disposition-1]").await;
+    browser
+        .wait_text("[data-testid=notice]", "Run 1 rejected")
+        .await;
+    let text = browser.wait_text(&row(1), "rejected").await;
+    assert!(
+        text.contains("rejected by admin2") && text.contains("Reason: Wait for the 2015 tax audit"),
+        "{text}"
+    );
+    let r = browser
+        .fetch("GET", "/api/v1/dispositions/1", None, false)
+        .await;
+    let rejected: Value = serde_json::from_str(r["body"].as_str().expect("body")).expect("json");
+    assert_eq!(rejected["state"], "rejected", "{rejected}");
+    assert_eq!(rejected["decided_by"], "admin2", "{rejected}");
+    assert_eq!(
+        rejected["reason"], "Wait for the 2015 tax audit",
+        "{rejected}"
+    );
+    browser.click("[data-testid=propose-disposition]").await;
+    browser
+        .wait_text("[data-testid=notice]", "Run 2 proposed: 3 messages")
+        .await;
+    browser.sign_out().await;
+
+    // 3. admin approves run 2 (proposed by admin2): it executes; the certificate.
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    browser.open("#/dispositions").await;
+    browser.click("[data-testid=review-disposition-2]").await;
+    browser
+        .wait_text("[data-testid=disposition-review]", "Proposed by admin2")
+        .await;
+    browser.click("[data-testid=approve-disposition-2]").await;
+    browser
+        .wait_text(
+            "[data-testid=notice]",
+            "Run 2 approved and executed: 3 messages disposed of",
+        )
+        .await;
+    let text = browser.wait_text(&row(2), "executed").await;
+    assert!(text.contains("approved by admin"), "{text}");
+    browser.click("[data-testid=certificate-2]").await;
+    let cert = browser
+        .wait_text("[data-testid=certificate]", "Records disposed of")
+        .await;
+    for needle in [
+        "admin2",
+        "Approved\nadmin",
+        "Records disposed of\n3",
+        "short",
+    ] {
+        assert!(cert.contains(needle), "{needle:?} not in {cert}");
+    }
+    browser.shot("admin", "dispositions-certificate").await;
+    // A real download of the signed certificate: the same bytes the server holds, and
+    // they verify offline.
+    browser.click("[data-testid=certificate-download]").await;
+    let downloaded = browser.downloaded("coffer-disposition-2.json").await;
+    let from_cli = cli(data, &["disposition", "certificate", "2"]);
+    assert_eq!(
+        String::from_utf8_lossy(&downloaded).trim_end(),
+        from_cli.trim_end()
+    );
+    let saved = browser.downloads.path().join("coffer-disposition-2.json");
+    let out = run(coffer(data)
+        .args(["disposition", "verify"])
+        .arg(&saved)
+        .arg("--public-key")
+        .arg(data.join("keys/archive.pub")));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 record(s) disposed of"),
+        "{}",
+        stdout(&out)
+    );
+    let cert: Value = serde_json::from_slice(&downloaded).expect("certificate json");
+    let mut certified: Vec<&str> = cert["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    certified.sort_unstable();
+    let mut expected: Vec<&str> = dora.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(certified, expected, "exactly Dora's expired mail");
+    assert_eq!(cert["proposed_by"], "admin2");
+    assert_eq!(cert["approved_by"], "admin");
+    browser.sign_out().await;
+
+    // 4. The officer: the runs and the certificate, no action; Dora's mail is gone, the
+    // held 2009 message is not.
+    browser.sign_in("oscar", PASSWORD).await;
+    browser.open("#/dispositions").await;
+    browser.wait_text(&row(2), "executed").await;
+    for css in [
+        "[data-testid=propose-disposition]",
+        "[data-testid^=review-disposition-]",
+        "[data-testid^=approve-disposition-]",
+    ] {
+        assert!(!browser.present(css).await, "the officer is offered {css}");
+    }
+    browser.click("[data-testid=certificate-2]").await;
+    browser
+        .wait_text("[data-testid=certificate]", "Records disposed of")
+        .await;
+    browser.shot("officer", "dispositions").await;
+    for (method, path) in [
+        ("POST", "/api/v1/dispositions"),
+        ("POST", "/api/v1/dispositions/2/approve"),
+    ] {
+        assert_eq!(
+            browser.fetch(method, path, None, true).await["status"],
+            403,
+            "{path}"
+        );
+    }
+    let r = browser
+        .fetch(
+            "POST",
+            "/api/v1/dispositions/1/reject",
+            Some(json!({})),
+            true,
+        )
+        .await;
+    assert_eq!(r["status"], 403, "{r}");
+    for id in dora {
+        let r = browser
+            .fetch("GET", &format!("/api/v1/messages/{id}"), None, false)
+            .await;
+        assert_eq!(r["status"], 404, "{id} was disposed of: {r}");
+    }
+    let r = browser
+        .fetch("GET", &format!("/api/v1/messages/{held}"), None, false)
+        .await;
+    assert_eq!(r["status"], 200, "the held 2009 message is kept: {r}");
+    browser.sign_out().await;
+
+    // 5. The auditor: the runs, the certificate and the audit trail's record of it.
+    browser.sign_in("audrey", PASSWORD).await;
+    browser.open("#/dispositions").await;
+    browser.wait_text(&row(1), "rejected").await;
+    assert!(!browser.present("[data-testid=propose-disposition]").await);
+    assert!(!browser.present("[data-testid^=review-disposition-]").await);
+    browser.click("[data-testid=certificate-2]").await;
+    browser
+        .wait_text("[data-testid=certificate]", "Signature")
+        .await;
+    browser.shot("auditor", "dispositions").await;
+    assert_eq!(
+        browser
+            .fetch(
+                "POST",
+                "/api/v1/dispositions/1/reject",
+                Some(json!({})),
+                true
+            )
+            .await["status"],
+        403
+    );
+    browser.open("#/audit?action=disposition.").await;
+    let trail = browser
+        .wait_text("[data-testid=audit]", "disposition.certify")
+        .await;
+    assert!(
+        trail.contains("disposition.reject") && trail.contains("disposition.propose"),
+        "{trail}"
+    );
     browser.sign_out().await;
 }

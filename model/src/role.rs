@@ -109,7 +109,7 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability (what the web UI asks about a role: [`allows`] for each).
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 14] = [
         Capability::ManageAccounts,
         Capability::ReadContent,
         Capability::ReadProofs,
@@ -122,6 +122,8 @@ impl Capability {
         Capability::ReadRetention,
         Capability::ManageHolds,
         Capability::ReadHolds,
+        Capability::ManageDispositions,
+        Capability::ReadDispositions,
     ];
 
     /// The name used as the audit action of a denied request.

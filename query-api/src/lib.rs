@@ -114,6 +114,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
                 .merge(routes::domains::router())
                 .merge(routes::tokens::router())
                 .merge(routes::search::router())
+                .merge(routes::calendar::router())
                 .merge(routes::messages::router())
                 .merge(routes::ingest::router())
                 .merge(routes::volumes::router())

@@ -929,7 +929,7 @@ async fn journal_submission_is_acknowledged_after_commit() {
 }
 
 /// Every (method, path) the API serves, as the matrix in `authz.rs` exercises them.
-const ENDPOINTS: [(&str, &str); 57] = [
+const ENDPOINTS: [(&str, &str); 58] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -955,6 +955,7 @@ const ENDPOINTS: [(&str, &str); 57] = [
     ("GET", "/api/v1/session"),
     ("POST", "/api/v1/session/cookie"),
     ("GET", "/api/v1/search"),
+    ("GET", "/api/v1/calendar"),
     ("GET", "/api/v1/messages/{id}"),
     ("GET", "/api/v1/messages/{id}/html"),
     ("GET", "/api/v1/messages/{id}/raw"),

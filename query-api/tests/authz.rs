@@ -212,6 +212,36 @@ async fn authorization_matrix() {
                 }
             }
         }
+        // The calendar of the personal archive: content readers only, counted inside
+        // their scope (every fixture is dated November 2026).
+        let r = http::get(addr, "/api/v1/calendar?year=2026", token).await;
+        check(
+            format!("{caller} GET calendar"),
+            &r,
+            general_status(caller, &["user", "officer"], 200),
+            &mut failures,
+        );
+        if r.status == 200 {
+            let seen = MARKERS
+                .iter()
+                .filter(|(owner, _)| visible(caller, owner))
+                .count() as u64;
+            let want = if seen == 0 {
+                serde_json::json!({"total": 0, "years": [], "months": []})
+            } else {
+                serde_json::json!({
+                    "total": seen,
+                    "years": [{"year": 2026, "messages": seen}],
+                    "months": [{"month": 11, "messages": seen}],
+                })
+            };
+            if r.json() != want {
+                if r.json()["total"].as_u64().unwrap_or(0) > seen {
+                    cross_scope_successes += 1;
+                }
+                failures.push(format!("{caller} calendar: {} want {want}", r.text()));
+            }
+        }
         // Unknown id: same 404 as out of scope for readers.
         let r = http::get(addr, "/api/v1/messages/2026-99999", token).await;
         let want = match role(caller) {

@@ -57,9 +57,13 @@
     return h('div', { class: 'error', role: 'alert', 'data-testid': 'error' }, err && err.message ? err.message : String(err));
   }
   function notice(text) { return h('div', { class: 'notice', role: 'status', 'data-testid': 'notice' }, text); }
+  // opts.stack: on a narrow screen each row becomes a block of labelled cells.
   function table(headers, rows, opts) {
     const head = h('tr', {}, headers.map((t) => h('th', { scope: 'col', class: (opts && opts.numeric && opts.numeric.includes(t)) ? 'num' : null }, t)));
-    return h('div', { class: 'table-wrap' }, h('table', { 'data-testid': opts && opts.testid },
+    if (opts && opts.stack) {
+      for (const row of rows) [...row.children].forEach((cell, i) => { if (headers[i]) cell.setAttribute('data-label', headers[i]); });
+    }
+    return h('div', { class: 'table-wrap' }, h('table', { 'data-testid': opts && opts.testid, class: opts && opts.stack ? 'stack' : null },
       opts && opts.caption ? h('caption', { class: 'visually-hidden' }, opts.caption) : null,
       h('thead', {}, head), h('tbody', {}, rows)));
   }
@@ -146,7 +150,7 @@
     { path: 'volumes', title: 'Volumes', cap: 'volumes.read', render: pageVolumes },
     { path: 'audit', title: 'Audit trail', cap: 'audit.read', render: pageAudit },
     { path: 'retention', title: 'Retention', cap: 'retention.read', render: pageRetention },
-    { path: 'dispositions', title: 'Dispositions', cap: 'retention.read', render: pageDispositions },
+    { path: 'dispositions', title: 'Dispositions', cap: 'dispositions.read', render: pageDispositions },
     { path: 'users', title: 'Users', cap: 'accounts.manage', render: pageUsers },
     { path: 'groups', title: 'Groups', cap: 'accounts.manage', render: pageGroups },
     { path: 'domains', title: 'Domains', cap: 'accounts.manage', render: pageDomains },
@@ -372,24 +376,32 @@
   }
 
   // ---- Personal archive by year and month (user) ------------------------------------------
+  // The years and months listed are those that hold the user's mail (GET /calendar,
+  // counted by the server inside the user's scope), so mail from 2009 is one click away
+  // and no empty year is offered.
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   async function pageBrowse(rest, params) {
     const main = view();
-    const now = new Date().getUTCFullYear();
-    const year = params.get('year') || '';
-    const month = params.get('month') || '';
+    const year = /^\d{4}$/.test(params.get('year') || '') ? params.get('year') : '';
+    const month = year && /^(0[1-9]|1[0-2])$/.test(params.get('month') || '') ? params.get('month') : '';
     main.append(h('h1', {}, 'My archive'),
       h('p', { class: 'muted' }, 'Your own mail, read-only. ', h('a', { href: '#/search' }, 'Search it'), ' with the query language.'));
-    const years = h('nav', { class: 'row', 'aria-label': 'Years' },
-      h('a', { href: '#/browse', class: 'button ' + (year ? 'secondary' : ''), 'aria-current': year ? null : 'page' }, 'All'));
-    for (let y = now; y > now - 12; y--) {
-      years.append(h('a', { href: '#/browse?year=' + y, class: 'button ' + (String(y) === year ? '' : 'secondary'), 'aria-current': String(y) === year ? 'page' : null }, String(y)));
+    const cal = await api('GET', '/calendar' + (year ? '?year=' + year : ''));
+    const link = (href, text, current, testid) => h('a', { href, class: 'button ' + (current ? '' : 'secondary'), 'aria-current': current ? 'page' : null, 'data-testid': testid }, text);
+    const years = h('nav', { class: 'row', 'aria-label': 'Years', 'data-testid': 'years' },
+      link('#/browse', 'All (' + cal.total.toLocaleString('en') + ')', !year, 'year-all'));
+    for (const y of cal.years) {
+      years.append(link('#/browse?year=' + y.year, y.year + ' (' + y.messages.toLocaleString('en') + ')', String(y.year) === year, 'year-' + y.year));
     }
     main.append(years);
     if (year) {
-      const months = h('nav', { class: 'row', 'aria-label': 'Months of ' + year });
-      ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].forEach((name, i) => {
+      const counts = new Map((cal.months || []).map((m) => [m.month, m.messages]));
+      const months = h('nav', { class: 'row', 'aria-label': 'Months of ' + year, 'data-testid': 'months' });
+      MONTHS.forEach((name, i) => {
         const m = String(i + 1).padStart(2, '0');
-        months.append(h('a', { href: '#/browse?year=' + year + (m === month ? '' : '&month=' + m), class: 'button ' + (m === month ? '' : 'secondary'), 'aria-current': m === month ? 'page' : null }, name));
+        const n = counts.get(i + 1) || 0;
+        if (n === 0) { months.append(h('span', { class: 'button secondary disabled', 'aria-disabled': 'true', title: 'No mail in ' + name + ' ' + year }, name)); return; }
+        months.append(link('#/browse?year=' + year + (m === month ? '' : '&month=' + m), name + ' (' + n.toLocaleString('en') + ')', m === month, 'month-' + m));
       });
       main.append(h('div', { class: 'panel' }, months));
     }
@@ -686,9 +698,17 @@
   }
 
   // ---- Disposition runs (four eyes; certificates) --------------------------------------------
+  // One administrator proposes a run of everything eligible now; a second one reviews
+  // what it would destroy (per volume and policy, the holds it was checked against) and
+  // approves it — the server then executes it and signs a certificate — or rejects it
+  // with a reason. The proposer may withdraw (reject) their own run, never approve it.
+  function runCounts(counts) {
+    return (counts || []).map((c) => h('div', {}, c.messages + ' · ' + c.policy + ' · ' + c.year + ' volume'));
+  }
   async function pageDispositions() {
     const main = view();
-    main.append(h('h1', {}, 'Dispositions'));
+    main.append(h('h1', {}, 'Dispositions'),
+      h('p', { class: 'muted' }, 'A run destroys the content of every message past its retention and under no legal hold (its data key is destroyed; every volume still verifies). One administrator proposes it, a second one approves it, and the server signs a certificate of what was disposed of.'));
     const msg = h('div', {});
     main.append(msg);
     let data;
@@ -698,34 +718,95 @@
       if (e.status === 404) { main.append(h('p', { class: 'muted', 'data-testid': 'dispositions-absent' }, 'Disposition runs are not available on this server.')); return; }
       throw e;
     }
-    const runs = Array.isArray(data) ? data : (data.dispositions || data.runs || []);
-    if (can('retention.manage')) {
-      main.append(h('div', { class: 'actions' }, h('button', { type: 'button', 'data-testid': 'propose-disposition', onclick: async () => {
-        clear(msg);
-        try { const r = await api('POST', '/dispositions'); await rerender(pageDispositions, 'Run ' + r.id + ' proposed: ' + r.total + ' messages. A second person must approve it.'); } catch (e) { msg.append(errorBox(e)); }
+    const runs = data.dispositions || [];
+    const manage = can('dispositions.manage');
+    if (manage) {
+      main.append(h('div', { class: 'actions' }, h('button', { type: 'button', 'data-testid': 'propose-disposition', onclick: async (ev) => {
+        clear(msg); ev.target.disabled = true;
+        try { const r = await api('POST', '/dispositions'); await rerender(pageDispositions, 'Run ' + r.id + ' proposed: ' + r.total + ' messages. A second administrator must approve it.'); } catch (e) { ev.target.disabled = false; msg.append(errorBox(e)); }
       } }, 'Propose a disposition run')));
     }
     const detail = h('div', { 'aria-live': 'polite' });
-    main.append(runs.length ? table(['Run', 'State', 'Proposed', 'What', 'Messages', ''], runs.map((r) => {
-      const acts = h('span', { class: 'row' });
-      if (can('retention.manage') && r.state === 'proposed') {
-        if (r.proposed_by === session.username) acts.append(h('span', { class: 'muted' }, 'awaiting a second person'));
-        else acts.append(
-          h('button', { type: 'button', 'data-testid': 'approve-disposition-' + r.id, onclick: () => decide(r.id, 'approve') }, 'Approve and dispose'),
-          h('button', { type: 'button', class: 'secondary', onclick: () => decide(r.id, 'reject') }, 'Reject'));
+    main.append(runs.length ? table(['Run', 'State', 'Proposed', 'Messages', 'Total', 'Decision', ''], runs.map((r) => {
+      const acts = h('div', { class: 'row' });
+      if (manage && r.state === 'proposed') {
+        if (r.proposed_by === session.username) acts.append(h('span', { class: 'muted' }, 'awaiting a second administrator'));
+        acts.append(h('button', { type: 'button', class: r.proposed_by === session.username ? 'secondary' : null, 'data-testid': 'review-disposition-' + r.id, onclick: () => review(r) },
+          r.proposed_by === session.username ? 'Withdraw…' : 'Review…'));
       }
-      if (r.state === 'executed' || r.state === 'approved' || r.state === 'done' || r.certificate) {
-        acts.append(h('button', { type: 'button', class: 'secondary', 'data-testid': 'certificate-' + r.id, onclick: async () => {
-          clear(detail);
-          try { const c = await api('GET', '/dispositions/' + r.id + '/certificate'); detail.append(h('section', { class: 'panel', 'data-testid': 'certificate' }, h('h2', {}, 'Certificate of run ' + r.id), h('pre', { class: 'body-text' }, JSON.stringify(c, null, 2)))); } catch (e) { detail.append(errorBox(e)); }
-        } }, 'Certificate'));
+      if (r.certified) {
+        acts.append(h('button', { type: 'button', class: 'secondary', 'data-testid': 'certificate-' + r.id, onclick: () => certificate(r.id) }, 'Certificate'));
       }
-      return h('tr', { 'data-testid': 'disposition-row' }, td(String(r.id)), td(badge(r.state, r.state === 'proposed' ? 'warn' : '')), td([when(r.proposed_at), ' by ', r.proposed_by || '']),
-        td((r.counts || []).map((c) => h('div', {}, c.year + ' · ' + c.policy + ': ' + c.messages))), td(String(r.total === undefined ? '' : r.total), 'num'), td(acts));
-    }), { numeric: ['Messages'], testid: 'dispositions' }) : h('p', { class: 'muted' }, 'No disposition runs.'), detail);
-    async function decide(id, verdict) {
-      clear(msg);
-      try { await api('POST', '/dispositions/' + id + '/' + verdict); await rerender(pageDispositions, 'Run ' + id + ': ' + verdict + 'd.'); } catch (e) { msg.append(errorBox(e)); }
+      const decision = [];
+      if (r.decided_by) decision.push(h('div', {}, (r.state === 'rejected' ? 'rejected by ' : 'approved by ') + r.decided_by), h('div', { class: 'muted' }, when(r.decided_at)));
+      if (r.reason) decision.push(h('div', { 'data-testid': 'disposition-reason' }, 'Reason: ' + r.reason));
+      if (r.executed_at) decision.push(h('div', {}, (r.disposed === null || r.disposed === undefined ? '' : r.disposed + ' disposed of, ') + when(r.executed_at)));
+      const kinds = { proposed: 'warn', executed: 'ok', rejected: 'bad' };
+      return h('tr', { 'data-testid': 'disposition-row', 'data-run': String(r.id) }, td(String(r.id)), td(badge(r.state, kinds[r.state] || 'warn')),
+        td([r.proposed_by, h('div', { class: 'muted' }, when(r.proposed_at))]), td(runCounts(r.counts)), td(String(r.total), 'num'), td(decision), td(acts));
+    }), { numeric: ['Total'], testid: 'dispositions', caption: 'Disposition runs, newest first', stack: true }) : h('p', { class: 'muted' }, 'No disposition runs.'), detail);
+
+    // The second pair of eyes: what the run would destroy, then approve or reject it.
+    function review(r) {
+      clear(detail); clear(msg);
+      const own = r.proposed_by === session.username;
+      const reason = h('input', { type: 'text', 'data-testid': 'reject-reason', placeholder: 'optional' });
+      const panel = h('section', { class: 'panel', 'data-testid': 'disposition-review', 'aria-label': 'Review of run ' + r.id },
+        h('h2', { tabindex: '-1' }, 'Run ' + r.id + ': ' + r.total + ' message' + (r.total === 1 ? '' : 's')),
+        h('p', {}, 'Proposed by ', h('strong', {}, r.proposed_by), ' on ' + when(r.proposed_at) + '.'),
+        table(['Volume', 'Deciding policy', 'Messages'], (r.counts || []).map((c) => h('tr', {}, td(String(c.year)), td(c.policy), td(String(c.messages), 'num'))),
+          { numeric: ['Messages'], testid: 'review-counts', caption: 'What the run disposes of' }),
+        h('p', {}, r.holds_in_force.length ? 'Legal holds in force at proposal, by id (their mail is left out): ' + r.holds_in_force.join(', ') + '.' : 'No legal hold was in force at proposal.',
+          ' Each message is decided again when the run executes; a hold placed since the proposal stops it.'));
+      if (!own) {
+        panel.append(h('p', { class: 'error' }, 'Approving destroys the content of these messages for good. A signed certificate records the run.'),
+          h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', 'data-testid': 'approve-disposition-' + r.id, onclick: async (ev) => {
+            ev.target.disabled = true;
+            try { const done = await api('POST', '/dispositions/' + r.id + '/approve'); await rerender(pageDispositions, 'Run ' + r.id + ' approved and ' + done.state + ': ' + (done.disposed === null || done.disposed === undefined ? r.total : done.disposed) + ' messages disposed of.'); } catch (e) { ev.target.disabled = false; panel.append(errorBox(e)); }
+          } }, 'Approve and dispose of ' + r.total + ' message' + (r.total === 1 ? '' : 's'))));
+      } else {
+        panel.append(h('p', { class: 'muted' }, 'You proposed this run: another administrator must approve it. You may withdraw it.'));
+      }
+      const form = h('form', { class: 'row', 'data-testid': 'reject-form' }, field(own ? 'Reason for withdrawing' : 'Reason for rejecting', reason, 'grow'),
+        h('button', { type: 'submit', class: 'secondary', 'data-testid': 'reject-disposition-' + r.id }, own ? 'Withdraw the run' : 'Reject the run'));
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        try { await api('POST', '/dispositions/' + r.id + '/reject', { reason: reason.value.trim() }); await rerender(pageDispositions, 'Run ' + r.id + ' rejected.'); } catch (e) { panel.append(errorBox(e)); }
+      });
+      panel.append(form, h('button', { type: 'button', class: 'secondary', onclick: () => clear(detail) }, 'Close'));
+      detail.append(panel);
+      showPanel(detail);
+    }
+
+    // A run's signed certificate: what it says, and the exact bytes to keep.
+    async function certificate(id) {
+      clear(detail);
+      let c;
+      try { c = await api('GET', '/dispositions/' + id + '/certificate'); } catch (e) { detail.append(errorBox(e)); return; }
+      const us = (v) => when(v / 1e6);
+      const skipped = c.skipped || {};
+      const rows = [
+        ['Run', String(c.run)], ['Format', c.format],
+        ['Proposed', c.proposed_by + ', ' + us(c.proposed_us)], ['Approved', c.approved_by + ', ' + us(c.approved_us)],
+        ['Certified', us(c.certified_us)], ['Records disposed of', String(c.count)],
+        ['Per policy', (c.counts || []).map((l) => l.messages + ' · ' + l.policy + ' · ' + l.year + ' volume').join('; ')],
+        ['Left alone', (skipped.no_longer_eligible || 0) + ' no longer eligible, ' + (skipped.not_encrypted || 0) + ' not encrypted, ' + (skipped.gone || 0) + ' gone'],
+        ['Holds checked (ids)', (c.holds_checked || []).join(', ') || 'none'],
+        ['Records root', c.records_root], ['Signing key', c.key], ['Signature', c.signature],
+      ];
+      const href = '/api/v1/dispositions/' + id + '/certificate';
+      detail.append(h('section', { class: 'panel', 'data-testid': 'certificate', 'aria-label': 'Certificate of run ' + id },
+        h('h2', { tabindex: '-1' }, 'Certificate of run ' + id),
+        h('dl', { class: 'headers' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Records root' || k === 'Signing key' || k === 'Signature' ? 'mono' : null }, v)])),
+        h('div', { class: 'actions' }, h('a', { class: 'button', href, download: 'coffer-disposition-' + id + '.json', 'data-testid': 'certificate-download' }, 'Download the signed certificate'),
+          h('span', { class: 'muted' }, 'Check it offline: ', h('code', {}, 'coffer disposition verify coffer-disposition-' + id + '.json --public-key archive.pub'))),
+        h('details', {}, h('summary', {}, 'Disposed records (' + (c.records || []).length + ')'),
+          table(['Message', 'Policy', 'Record hash'], (c.records || []).map((rec) => h('tr', {}, td(rec.id, 'mono'), td(rec.policy), td(rec.record_hash, 'mono'))), { testid: 'certificate-records' }))));
+      showPanel(detail);
+    }
+    function showPanel(where) {
+      where.firstChild.scrollIntoView({ block: 'start' });
+      where.querySelector('h2').focus({ preventScroll: true });
     }
   }
 

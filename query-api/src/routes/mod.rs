@@ -2,6 +2,7 @@
 //! OpenAPI descriptions.
 
 pub(crate) mod audit;
+pub(crate) mod calendar;
 pub(crate) mod dispositions;
 pub(crate) mod domains;
 pub(crate) mod groups;
