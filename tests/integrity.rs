@@ -1026,7 +1026,75 @@ async fn a_rotated_key_verifies_with_the_old_and_the_new_public_key_and_a_forged
         );
         assert_eq!(code, Some(0), "since, {p}: {report}");
     }
-    let _ = new_fingerprint;
+
+    // An integrity report signed by the new key carries the key chain: the auditor who
+    // kept the old public key verifies it (`coffer report verify`), and so does the new.
+    let report_path = tmp.path().join("report.json");
+    let out = run(coffer(&data)
+        .arg("verify")
+        .arg("--report")
+        .arg(&report_path));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report_bytes = fs::read(&report_path).expect("report");
+    let doc: coffer_volume::SignedReport =
+        serde_json::from_slice(&report_bytes).expect("report json");
+    assert_eq!(doc.key, new_fingerprint);
+    assert_eq!(doc.report.key_transitions.len(), 1, "one link: old → new");
+    let checked = tmp.path().join("checked.json");
+    for public in [&old_public, &new_public] {
+        let (code, out) = report_verify(&checked, &report_bytes, public);
+        assert_eq!(code, Some(0), "{}: {out}", public.display());
+        assert!(out.starts_with("valid integrity report"), "{out}");
+    }
+    let (_, out) = report_verify(&checked, &report_bytes, &old_public);
+    assert!(
+        out.contains(&format!(
+            "signed by {new_fingerprint} reached through 1 key transition(s)"
+        )),
+        "{out}"
+    );
+    // A report a thief signed with their own key, with a chain from the archive's old
+    // key to theirs that only they signed: refused with the old public key (and with
+    // the new one, which is not in that chain).
+    let thief = ArchiveKey::generate().expect("key");
+    let old_raw = coffer_volume::PublicKey::load(&old_public)
+        .expect("old public")
+        .to_bytes();
+    let link = &doc.report.key_transitions[0];
+    let mut forged_link = coffer_volume::KeyTransition::sign(
+        &thief,
+        &thief,
+        &hex::decode(&link.volume_id)
+            .expect("hex")
+            .try_into()
+            .expect("16"),
+        link.year,
+        link.tree_size,
+        &hex::decode(&link.root)
+            .expect("hex")
+            .try_into()
+            .expect("32"),
+        &hex::decode(&link.chain_head)
+            .expect("hex")
+            .try_into()
+            .expect("32"),
+        link.time_us,
+    );
+    forged_link.old_key = hex::encode(old_raw);
+    let mut forged = doc.report.clone();
+    forged.key_transitions = vec![forged_link];
+    let forged = forged.sign(&thief).to_json();
+    for public in [&old_public, &new_public] {
+        let (code, out) = report_verify(&checked, &forged, public);
+        assert_eq!(code, Some(1), "forged chain accepted: {out}");
+        assert!(out.starts_with("INVALID integrity report"), "{out}");
+    }
 
     // A transition the thief signed with their own key alone fails, whichever key the
     // verifier trusts.
@@ -1052,4 +1120,131 @@ async fn a_rotated_key_verifies_with_the_old_and_the_new_public_key_and_a_forged
             "{problems}"
         );
     }
+}
+
+/// The fingerprint of a public key file.
+fn fingerprint_of(public: &Path) -> String {
+    coffer_volume::PublicKey::load(public)
+        .expect("public key")
+        .fingerprint()
+        .to_string()
+}
+
+/// Runs `coffer key rotate` until it reports `step` (COFFER_PAUSE_AFTER), then SIGKILLs it.
+fn rotate_killed_after(data: &Path, step: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut child = coffer(data)
+        .args(["key", "rotate"])
+        .env("COFFER_PAUSE_AFTER", step)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn key rotate");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("key rotate ended before {step}"))
+            .expect("line");
+        if line == step {
+            break;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_killed_after_any_step_verifies_and_the_next_start_finishes_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    fs::create_dir_all(&data).expect("mkdir");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 0..2);
+    stop_server(server);
+    let keys = data.join("keys");
+    let first_public = tmp.path().join("first.pub");
+    fs::copy(keys.join("archive.pub"), &first_public).expect("first public key");
+    let staged = keys.join("archive.key.new");
+    let mut sent = 2;
+    // Each round is one rotation killed right after a step, then finished — by the
+    // server's start, or by running `key rotate` again — and used.
+    for (step, finish_by_rerun) in [
+        ("staged", false),
+        ("transition", true),
+        ("volume", false),
+        ("public", true),
+        ("installed", false),
+    ] {
+        let before = fingerprint_of(&keys.join("archive.pub"));
+        rotate_killed_after(&data, step);
+        assert_eq!(
+            fs::symlink_metadata(&staged).is_ok(),
+            step != "installed",
+            "after {step}: KEY.new marks a rotation under way"
+        );
+        // Whatever the step, the archive verifies: with archive.pub as it is now, and
+        // the mail volume with the very first public key (through the chain).
+        let (code, report) = verify_json(&[], &data);
+        assert_eq!(code, Some(0), "verify after a kill at {step}: {report}");
+        let volume = mail_volume(&data);
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                volume.to_str().expect("utf-8"),
+                "--public-key",
+                first_public.to_str().expect("utf-8"),
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(0), "first key after a kill at {step}: {report}");
+
+        if finish_by_rerun {
+            let out = run(coffer(&data).args(["key", "rotate"]));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{} {}",
+                stdout(&out),
+                stderr(&out)
+            );
+            assert!(
+                stdout(&out).contains("finished the key rotation an earlier run began"),
+                "{}",
+                stdout(&out)
+            );
+        }
+        // The server starts (finishing the rotation when still under way) and takes mail.
+        let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+        send(server.smtp.expect("smtp"), sent..sent + 1);
+        sent += 1;
+        stop_server(server);
+        assert!(
+            fs::symlink_metadata(&staged).is_err(),
+            "after {step}: the rotation was finished"
+        );
+        let now = fingerprint_of(&keys.join("archive.pub"));
+        assert_ne!(now, before, "after {step}: rolled forward to the new key");
+        let private = ArchiveKey::load(&keys.join("archive.key")).expect("key");
+        assert_eq!(
+            private.fingerprint(),
+            now,
+            "after {step}: key and archive.pub agree"
+        );
+        let (code, report) = verify_json(&[], &data);
+        assert_eq!(code, Some(0), "verify after finishing {step}: {report}");
+        assert_eq!(report["volumes"][0]["messages"], sent as u64, "{report}");
+        assert_eq!(report["volumes"][0]["unsigned_records"], 0, "{report}");
+    }
+    // Five rotations later the first public key still verifies every mail volume.
+    let (code, report) = verify_json(
+        &[
+            "--volume",
+            mail_volume(&data).to_str().expect("utf-8"),
+            "--public-key",
+            first_public.to_str().expect("utf-8"),
+        ],
+        &data,
+    );
+    assert_eq!(code, Some(0), "{report}");
 }

@@ -190,6 +190,11 @@ async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyRepo
         .map(|r| VolumeIntegrity::from_verification(r, r.year.unwrap_or_default(), &witnesses))
         .collect();
     let actor = format!("local:{}", coffer_query_api::local::current_os_user());
+    // The key chain the report carries comes from every key transition of the mail
+    // and audit volumes (FORMAT.md, "Integrity reports").
+    let layout = DataDir::new(data_dir);
+    let mut known = coffer_volume::VolumeSet::reader(&layout.volumes(), "").key_transitions();
+    known.extend(coffer_volume::VolumeSet::reader(&layout.audit(), "").key_transitions());
     let signed = IntegrityReport::new(
         "all",
         coffer_ingest::clock::now_us(),
@@ -197,7 +202,7 @@ async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyRepo
         volumes,
         witnesses,
     )
-    .sign(&key);
+    .sign_with_chain(&key, &known);
     let admin = LocalAdmin::open(
         data_dir,
         config.catalog_url.as_deref(),

@@ -250,6 +250,86 @@ impl KeyChain {
     }
 }
 
+/// The chain of key transitions that ends at the key with fingerprint `signer`, taken
+/// from `known` (the transitions of any volumes, in any order, duplicates allowed):
+/// oldest link first, each link's new key the next link's old key, the last link's new
+/// key `signer`. Only transitions whose two signatures verify are used; the walk goes
+/// back as far as `known` reaches. Empty when `signer` was never rotated to.
+pub fn chain_to(signer: &str, known: &[KeyTransition]) -> Vec<KeyTransition> {
+    let mut chain: Vec<KeyTransition> = Vec::new();
+    let mut seen = vec![signer.to_string()];
+    let mut current = signer.to_string();
+    while let Some(link) = known.iter().find(|t| {
+        t.new_fingerprint().ok().as_deref() == Some(current.as_str())
+            && t.verify().is_ok()
+            && t.old_fingerprint().is_ok_and(|old| !seen.contains(&old))
+    }) {
+        current = link.old_fingerprint().unwrap_or_default();
+        seen.push(current.clone());
+        chain.push(link.clone());
+    }
+    chain.reverse();
+    chain
+}
+
+/// Follows `chain` (oldest link first, as [`chain_to`] builds it) from the key an
+/// auditor trusts to the key with fingerprint `signer`, and returns that key. Every
+/// link must verify (both signatures) and hand over from the previous link's new key,
+/// `trusted` must be one of the chain's keys and the last new key must be `signer`.
+/// Without links, `signer` must be `trusted` itself.
+pub fn follow_chain(
+    trusted: &PublicKey,
+    chain: &[KeyTransition],
+    signer: &str,
+) -> std::result::Result<PublicKey, String> {
+    let mut keys: Vec<PublicKey> = vec![];
+    for (i, link) in chain.iter().enumerate() {
+        let (old, new) = link
+            .verify()
+            .map_err(|e| format!("key transition {} of the chain: {e}", i + 1))?;
+        match keys.last() {
+            None => keys.push(old),
+            Some(previous) if *previous == old => {}
+            Some(previous) => {
+                return Err(format!(
+                    "key transition {} hands over from key {}, but the chain had reached {}",
+                    i + 1,
+                    old.fingerprint(),
+                    previous.fingerprint()
+                ));
+            }
+        }
+        keys.push(new);
+    }
+    let Some(last) = keys.last() else {
+        return if trusted.fingerprint() == signer {
+            Ok(trusted.clone())
+        } else {
+            Err(format!(
+                "signed by key {signer} but verifying with key {} (and no key transitions lead from it)",
+                trusted.fingerprint()
+            ))
+        };
+    };
+    if last.fingerprint() != signer {
+        return Err(format!(
+            "the key chain ends at key {}, not at the signing key {signer}",
+            last.fingerprint()
+        ));
+    }
+    if !keys.iter().any(|k| k == trusted) {
+        return Err(format!(
+            "the given public key {} is not a key of the chain ({})",
+            trusted.fingerprint(),
+            keys.iter()
+                .map(PublicKey::fingerprint)
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ));
+    }
+    Ok(last.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
