@@ -5,7 +5,11 @@
 //!   (b) rewritten and re-signed with the archive's own key — which still verifies from
 //!   the inside — fails `verify --since`, naming the sizes;
 //! - a proof from the API passes `coffer proof verify` (with the original message) and
-//!   fails after any one byte of the proof, the message or the head changes.
+//!   fails after any one byte of the proof, the message or the head changes;
+//! - after `coffer key rotate`, volumes and integrity reports verify with the old public
+//!   key (through the key chain) and forged chains fail; a rotation SIGKILLed after any
+//!   of its steps verifies and is finished by the next start;
+//! - `coffer serve` timestamps its heads with an RFC 3161 authority (`openssl ts`).
 
 mod common;
 
@@ -1247,4 +1251,90 @@ async fn a_key_rotation_killed_after_any_step_verifies_and_the_next_start_finish
         &data,
     );
     assert_eq!(code, Some(0), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coffer_serve_timestamps_its_heads_with_an_rfc3161_authority() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let tsa_dir = tmp.path().join("tsa");
+    let tokens = tmp.path().join("tokens");
+    fs::create_dir_all(&data).expect("mkdir");
+    fs::create_dir_all(&tsa_dir).expect("mkdir");
+    let tsa = coffer_testkit::tsa::timestamp_authority(&tsa_dir).await;
+    fs::write(
+        data.join("coffer.toml"),
+        format!(
+            "[witness]\ntimestamp_authority = \"http://{tsa}/\"\ntokens_dir = \"{}\"\n",
+            tokens.display()
+        ),
+    )
+    .expect("config");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 0..3);
+    // The newest signed head of the mail volume (after the last acknowledgement).
+    let (code, report) = verify_json(&[], &data);
+    assert_eq!(code, Some(0), "{report}");
+    let head = &report["volumes"][0]["last_signed_head"];
+    let (year, size) = (
+        head["year"].as_i64().expect("year"),
+        head["tree_size"].as_u64().expect("size"),
+    );
+    let base = tokens.join(format!("mail-{year}-{size}"));
+    let started = std::time::Instant::now();
+    while fs::symlink_metadata(base.with_extension("tsr")).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no timestamp token for the newest head (size {size}) in {}",
+            tokens.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop_server(server);
+    // Every token kept verifies with openssl against the head kept beside it, and every
+    // kept head is a head the archive's public key verifies.
+    let public = coffer_volume::PublicKey::load(&data.join("keys/archive.pub")).expect("pub");
+    let mut checked = 0;
+    for entry in fs::read_dir(&tokens).expect("tokens") {
+        let token = entry.expect("entry").path();
+        if token.extension().and_then(|e| e.to_str()) != Some("tsr") {
+            continue;
+        }
+        let json = token.with_extension("json");
+        let kept =
+            coffer_volume::SignedTreeHead::from_canonical_json(&fs::read(&json).expect("head"))
+                .expect("a canonical head");
+        kept.verify_signature(&public)
+            .expect("signed by the archive");
+        let verify = std::process::Command::new("openssl")
+            .args(["ts", "-verify", "-data"])
+            .arg(&json)
+            .arg("-in")
+            .arg(&token)
+            .arg("-CAfile")
+            .arg(tsa_dir.join("ca.crt"))
+            .arg("-untrusted")
+            .arg(tsa_dir.join("tsa.crt"))
+            .output()
+            .expect("openssl ts -verify");
+        assert!(
+            verify.status.success(),
+            "{}: {}",
+            token.display(),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "tokens for the mail and the audit heads: {checked}"
+    );
+    assert!(
+        fs::read_dir(&tokens).expect("tokens").any(|e| e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .starts_with("audit-")),
+        "the audit trail's heads are timestamped too"
+    );
 }

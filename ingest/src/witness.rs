@@ -15,6 +15,9 @@
 //! published head in [`WitnessConfig::tokens_dir`] (`PURPOSE-YEAR-SIZE.tsr`), for
 //! auditors to check with `openssl ts -verify`.
 //!
+//! With an interval ([`WitnessConfig::interval`]) only the newest head of each volume
+//! is handed on, once per interval, instead of every head.
+//!
 //! Publishing **never blocks acknowledgement**: [`Witnesses::publish`] only queues the
 //! head for each witness and wakes its worker; a failing witness is retried (with
 //! backoff) until it takes the head, then the next, in order — every head reaches every
@@ -97,6 +100,12 @@ pub struct WitnessConfig {
     pub retry: Duration,
     /// Longest wait between retries.
     pub max_retry: Duration,
+    /// Publish at most one head per volume per interval (the newest; `None`: every
+    /// head, as each group commit signs it). Heads between are not sent: the newest head
+    /// extends every earlier one (a consistency proof links them), so what leaves the
+    /// host still covers every acknowledged record, only less often; each volume still
+    /// ends every commit with a signed head of its own.
+    pub interval: Option<Duration>,
 }
 
 /// A head to publish: which volume set it belongs to, and the head.
@@ -156,6 +165,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The witnesses of one process.
 pub struct Witnesses {
     workers: Vec<Arc<Worker>>,
+    /// With an interval: the newest head per volume (`PURPOSE-YEAR`) not yet handed to
+    /// the workers.
+    held: Mutex<BTreeMap<String, Published>>,
     config: WitnessConfig,
     client: reqwest::Client,
     stop: Arc<Notify>,
@@ -199,18 +211,55 @@ impl Witnesses {
                 .build()
                 .unwrap_or_default(),
             config,
+            held: Mutex::new(BTreeMap::new()),
             stop: Arc::new(Notify::new()),
         });
         for worker in &witnesses.workers {
             let (witnesses, worker) = (Arc::clone(&witnesses), Arc::clone(worker));
             tokio::spawn(async move { witnesses.run(worker).await });
         }
+        if let Some(interval) = witnesses.config.interval {
+            let witnesses = Arc::clone(&witnesses);
+            tokio::spawn(async move { witnesses.release_every(interval).await });
+        }
         witnesses
     }
 
-    /// Hands a new head of a volume of `purpose` (`mail`, `audit`) to every witness.
+    /// Hands a new head of a volume of `purpose` (`mail`, `audit`) to every witness —
+    /// or, with an interval, keeps it as that volume's newest until the interval ends.
     /// Never waits.
     pub fn publish(&self, purpose: &str, head: &SignedTreeHead) {
+        if self.config.interval.is_some() {
+            let mut held = lock(&self.held);
+            let slot = held
+                .entry(format!("{purpose}-{}-{}", head.year, head.volume_id))
+                .or_insert_with(|| Published {
+                    purpose: purpose.to_string(),
+                    head: head.clone(),
+                });
+            if head.tree_size >= slot.head.tree_size {
+                slot.head = head.clone();
+            }
+            return;
+        }
+        self.enqueue(purpose, head);
+    }
+
+    /// Every `interval`, hands the newest held head of each volume to the witnesses.
+    async fn release_every(self: Arc<Self>, interval: Duration) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.stop.notified() => return,
+            }
+            let due = std::mem::take(&mut *lock(&self.held));
+            for published in due.values() {
+                self.enqueue(&published.purpose, &published.head);
+            }
+        }
+    }
+
+    fn enqueue(&self, purpose: &str, head: &SignedTreeHead) {
         for worker in &self.workers {
             let mut waiting = lock(&worker.waiting);
             let mut dropped = 0;

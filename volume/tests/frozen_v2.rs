@@ -822,7 +822,7 @@ fn todays_reader_verifies_the_v2_vectors() {
             .verify(&stranger)
             .is_err()
     );
-    assert!(verify_volume(&dir, &stranger).problems.len() > 0);
+    assert!(!verify_volume(&dir, &stranger).problems.is_empty());
 
     // One changed byte anywhere in a record is caught.
     let tmp = tempfile::tempdir().expect("tmp");

@@ -297,6 +297,9 @@ async fn list(
     Ok(AppJson(listing))
 }
 
+/// Verification results, each with the year it was verified as.
+type YearReports = Vec<(i32, VerifyReport)>;
+
 /// Every key transition the archive's mail and audit volumes record: where a report's
 /// key chain comes from (FORMAT.md, "Integrity reports").
 fn known_transitions(
@@ -426,7 +429,7 @@ async fn audit_verify(
     let archive = state.archive().clone();
     let key = state.public_key().clone();
     let (reports, transitions) = crate::blocking(
-        move || -> Result<(Vec<(i32, VerifyReport)>, Vec<KeyTransition>), ApiError> {
+        move || -> Result<(YearReports, Vec<KeyTransition>), ApiError> {
             let set = audit.volumes();
             let mut out = Vec::new();
             for year in set.years()? {
