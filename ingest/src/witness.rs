@@ -10,7 +10,8 @@
 //! - **syslog**: one RFC 5424 message per head (UDP to a collector, or the local socket).
 //!
 //! Optionally each head is timestamped by an RFC 3161 time-stamping authority
-//! ([`WitnessConfig::timestamp_authority`]): the head's SHA-256 is sent as a
+//! ([`WitnessConfig::timestamp_authority`], a witness of its own: with or without
+//! other witnesses, and a slow authority holds up no other): the head's SHA-256 is sent as a
 //! `TimeStampReq`, and the authority's `TimeStampResp` (a signed token) is kept beside the
 //! published head in [`WitnessConfig::tokens_dir`] (`PURPOSE-YEAR-SIZE.tsr`), for
 //! auditors to check with `openssl ts -verify`.
@@ -50,6 +51,11 @@ pub enum WitnessTarget {
     /// Send each head as a syslog message to this UDP address (`host:port`), or to the
     /// local syslog socket when `None`.
     Syslog(Option<String>),
+    /// Have each head timestamped by this RFC 3161 authority (the token kept in
+    /// [`WitnessConfig::tokens_dir`]): added by [`Witnesses::start`] for
+    /// [`WitnessConfig::timestamp_authority`], a witness of its own, retried and
+    /// reported like the others.
+    Timestamp(String),
 }
 
 impl std::fmt::Display for WitnessTarget {
@@ -59,6 +65,7 @@ impl std::fmt::Display for WitnessTarget {
             WitnessTarget::Http(url) => write!(f, "{url}"),
             WitnessTarget::Syslog(Some(addr)) => write!(f, "syslog:{addr}"),
             WitnessTarget::Syslog(None) => write!(f, "syslog"),
+            WitnessTarget::Timestamp(url) => write!(f, "timestamp:{url}"),
         }
     }
 }
@@ -190,6 +197,15 @@ impl Witnesses {
     pub fn start(config: WitnessConfig) -> Arc<Self> {
         let workers: Vec<Arc<Worker>> = config
             .targets
+            .iter()
+            .cloned()
+            .chain(
+                config
+                    .timestamp_authority
+                    .clone()
+                    .map(WitnessTarget::Timestamp),
+            )
+            .collect::<Vec<_>>()
             .iter()
             .map(|target| {
                 Arc::new(Worker {
@@ -344,10 +360,10 @@ impl Witnesses {
     async fn send(&self, target: &WitnessTarget, published: &Published) -> Result<(), String> {
         let head = &published.head;
         let json = head.to_json();
-        if let Some(authority) = &self.config.timestamp_authority {
-            self.timestamp(authority, published, &json).await?;
-        }
         match target {
+            WitnessTarget::Timestamp(authority) => {
+                self.timestamp(authority, published, &json).await
+            }
             WitnessTarget::File(path) => {
                 let (path, json) = (path.clone(), json.clone());
                 tokio::task::spawn_blocking(move || append_line(&path, &json))

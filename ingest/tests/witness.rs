@@ -219,6 +219,24 @@ async fn heads_are_timestamped_by_an_rfc3161_authority() {
         std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() == 2)
     })
     .await;
+    until("both heads timestamped", || {
+        heads.iter().all(|h| {
+            std::fs::symlink_metadata(
+                dir.path()
+                    .join("tokens")
+                    .join(format!("audit-2026-{}.tsr", h.tree_size)),
+            )
+            .is_ok()
+        })
+    })
+    .await;
+    let status = witnesses.status();
+    assert_eq!(
+        status.len(),
+        2,
+        "the file witness and the authority: {status:?}"
+    );
+    assert_eq!(status[1].target, format!("timestamp:http://{tsa}/"));
     for head in &heads {
         let base = dir
             .path()

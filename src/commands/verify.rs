@@ -183,6 +183,14 @@ async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyRepo
         .witness
         .targets
         .iter()
+        .cloned()
+        .chain(
+            config
+                .witness
+                .timestamp_authority
+                .iter()
+                .map(|url| format!("timestamp:{url}")),
+        )
         .map(WitnessState::unobserved)
         .collect();
     let volumes = reports
