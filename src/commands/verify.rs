@@ -272,6 +272,14 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             // The mail volumes with the data-key store: encrypted content is decrypted
             // and checked, disposed records are listed as such.
             let keys = DataDir::new(&data_dir).read_key_store(kek_file.as_deref())?;
+            // A volume sealed before a key rotation holds no transition to the current
+            // key: the archive's key chain (every volume's transitions) authenticates
+            // the older key it names.
+            let mut known =
+                coffer_volume::VolumeSet::reader(&data_dir.join("volumes"), "").key_transitions();
+            known.extend(
+                coffer_volume::VolumeSet::reader(&data_dir.join("audit"), "").key_transitions(),
+            );
             let mut reports = Vec::new();
             for (root, keys) in [
                 (
@@ -282,8 +290,9 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             ] {
                 let set = coffer_volume::VolumeSet::reader(&root, "");
                 for year in set.years()? {
-                    let mut report =
-                        coffer_volume::verify_volume_with(&set.dir_for(year), &key, keys);
+                    let dir = set.dir_for(year);
+                    let volume_key = coffer_volume::key_for_volume(&dir, &key, &known);
+                    let mut report = coffer_volume::verify_volume_with(&dir, &volume_key, keys);
                     report.year.get_or_insert(year);
                     reports.push(report);
                 }

@@ -330,6 +330,46 @@ pub fn follow_chain(
     Ok(last.clone())
 }
 
+/// The key to verify the volume in `dir` with, for an auditor (or `coffer verify` in
+/// the data directory) who trusts `trusted`, the archive's current key, when that volume
+/// may be older than the key: a volume sealed before a rotation holds no transition to
+/// it. When `trusted` is a key of the volume's own chain, it is `trusted`. Otherwise
+/// the archive's chain to `trusted` — [`chain_to`] over `archive_transitions`, the
+/// transitions of every volume of the archive, each link signed by both of its keys —
+/// authenticates the archive's older keys, and the one the volume names (its genesis
+/// key or a key it was rotated to) is returned. Falls back to `trusted` (which then
+/// fails verification, naming the keys) when none matches.
+pub fn key_for_volume(
+    dir: &std::path::Path,
+    trusted: &PublicKey,
+    archive_transitions: &[KeyTransition],
+) -> PublicKey {
+    let Ok(manifest) = crate::manifest::Manifest::load(dir) else {
+        return trusted.clone();
+    };
+    let mut named = vec![manifest.key.clone()];
+    if let Ok((volume, _)) = crate::volume::Volume::open_read_only(dir) {
+        named.extend(
+            volume
+                .key_transitions()
+                .iter()
+                .filter_map(|t| t.new_fingerprint().ok()),
+        );
+    }
+    if named.iter().any(|fp| fp == trusted.fingerprint()) {
+        return trusted.clone();
+    }
+    let chain = chain_to(trusted.fingerprint(), archive_transitions);
+    for link in chain.iter().rev() {
+        if let Ok((old, _)) = link.verify()
+            && named.iter().any(|fp| fp == old.fingerprint())
+        {
+            return old;
+        }
+    }
+    trusted.clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +422,56 @@ mod tests {
         let mut changed = ab.clone();
         changed.tree_size = 6;
         assert!(changed.verify().is_err());
+    }
+
+    #[test]
+    fn a_volume_sealed_before_a_rotation_verifies_through_the_archive_chain() {
+        use crate::{RecordKind, Volume, VolumeConfig, verify_volume};
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (a, b) = (
+            ArchiveKey::generate().expect("key"),
+            ArchiveKey::generate().expect("key"),
+        );
+        let (old_dir, new_dir) = (tmp.path().join("2025"), tmp.path().join("2026"));
+        let (old, _) =
+            Volume::create(&old_dir, "mail", 2025, &a, VolumeConfig::default()).expect("create");
+        old.append(RecordKind::Audit, b"{}".to_vec(), None)
+            .expect("append");
+        old.seal().expect("seal");
+        drop(old);
+        let (current, _) =
+            Volume::create(&new_dir, "mail", 2026, &a, VolumeConfig::default()).expect("create");
+        current
+            .append(RecordKind::Audit, b"{}".to_vec(), None)
+            .expect("append");
+        current.append_key_transition(&b).expect("rotate");
+        drop(current);
+        let (current, _) =
+            Volume::open_writer(&new_dir, &b, VolumeConfig::default()).expect("reopen");
+        current.checkpoint().expect("checkpoint");
+        let archive = current.key_transitions();
+        drop(current);
+
+        let trusted = b.public_key();
+        assert!(
+            !verify_volume(&old_dir, &trusted).is_intact(),
+            "the sealed volume holds no transition to the new key"
+        );
+        let key = key_for_volume(&old_dir, &trusted, &archive);
+        assert_eq!(
+            key,
+            a.public_key(),
+            "authenticated by the 2026 volume's transition"
+        );
+        assert!(verify_volume(&old_dir, &key).is_intact());
+        assert_eq!(key_for_volume(&new_dir, &trusted, &archive), trusted);
+        // Without the archive's transitions, or with a forged one, no older key is trusted.
+        assert_eq!(key_for_volume(&old_dir, &trusted, &[]), trusted);
+        let thief = ArchiveKey::generate().expect("key");
+        let mut forged =
+            KeyTransition::sign(&thief, &thief, &[1; 16], 2026, 1, &[2; 32], &[3; 32], 7);
+        forged.old_key = hex::encode(a.public_key().to_bytes());
+        forged.new_key = hex::encode(b.public_key().to_bytes());
+        assert_eq!(key_for_volume(&old_dir, &trusted, &[forged]), trusted);
     }
 }

@@ -14,8 +14,8 @@ use coffer_audit::Outcome;
 use coffer_ingest::witness::WitnessStatus;
 use coffer_volume::{
     ConsistencyRequestError, IntegrityReport, KeyTransition, SignedReport, SignedTreeHead,
-    VerifyReport, Volume, VolumeIntegrity, WitnessState, consistency_document, newest_head,
-    verify_volume,
+    VerifyReport, Volume, VolumeIntegrity, WitnessState, consistency_document, key_for_volume,
+    newest_head, verify_volume,
 };
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -387,8 +387,10 @@ async fn verify(
             if !archive.volumes().years()?.contains(&year) {
                 return Ok((None, Vec::new()));
             }
-            let report = verify_volume(&archive.volumes().dir_for(year), &key);
-            Ok((Some(report), known_transitions(&archive, &audit)))
+            let known = known_transitions(&archive, &audit);
+            let dir = archive.volumes().dir_for(year);
+            let report = verify_volume(&dir, &key_for_volume(&dir, &key, &known));
+            Ok((Some(report), known))
         },
     )
     .await?;
@@ -430,12 +432,17 @@ async fn audit_verify(
     let key = state.public_key().clone();
     let (reports, transitions) = crate::blocking(
         move || -> Result<(YearReports, Vec<KeyTransition>), ApiError> {
+            let known = known_transitions(&archive, &audit);
             let set = audit.volumes();
             let mut out = Vec::new();
             for year in set.years()? {
-                out.push((year, verify_volume(&set.dir_for(year), &key)));
+                let dir = set.dir_for(year);
+                out.push((
+                    year,
+                    verify_volume(&dir, &key_for_volume(&dir, &key, &known)),
+                ));
             }
-            Ok((out, known_transitions(&archive, &audit)))
+            Ok((out, known))
         },
     )
     .await?;
