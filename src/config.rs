@@ -109,6 +109,9 @@ pub struct WitnessFileConfig {
     pub retry_seconds: Option<f64>,
     /// Longest wait between retries, seconds (default 300).
     pub max_retry_seconds: Option<f64>,
+    /// Publish at most one signed head per volume per this many seconds (the newest of
+    /// the interval) instead of every head (default: every head).
+    pub interval_seconds: Option<f64>,
 }
 
 /// `[http]`.

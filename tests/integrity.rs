@@ -5,7 +5,11 @@
 //!   (b) rewritten and re-signed with the archive's own key — which still verifies from
 //!   the inside — fails `verify --since`, naming the sizes;
 //! - a proof from the API passes `coffer proof verify` (with the original message) and
-//!   fails after any one byte of the proof, the message or the head changes.
+//!   fails after any one byte of the proof, the message or the head changes;
+//! - after `coffer key rotate`, volumes and integrity reports verify with the old public
+//!   key (through the key chain) and forged chains fail; a rotation SIGKILLed after any
+//!   of its steps verifies and is finished by the next start;
+//! - `coffer serve` timestamps its heads with an RFC 3161 authority (`openssl ts`).
 
 mod common;
 
@@ -1026,7 +1030,75 @@ async fn a_rotated_key_verifies_with_the_old_and_the_new_public_key_and_a_forged
         );
         assert_eq!(code, Some(0), "since, {p}: {report}");
     }
-    let _ = new_fingerprint;
+
+    // An integrity report signed by the new key carries the key chain: the auditor who
+    // kept the old public key verifies it (`coffer report verify`), and so does the new.
+    let report_path = tmp.path().join("report.json");
+    let out = run(coffer(&data)
+        .arg("verify")
+        .arg("--report")
+        .arg(&report_path));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report_bytes = fs::read(&report_path).expect("report");
+    let doc: coffer_volume::SignedReport =
+        serde_json::from_slice(&report_bytes).expect("report json");
+    assert_eq!(doc.key, new_fingerprint);
+    assert_eq!(doc.report.key_transitions.len(), 1, "one link: old → new");
+    let checked = tmp.path().join("checked.json");
+    for public in [&old_public, &new_public] {
+        let (code, out) = report_verify(&checked, &report_bytes, public);
+        assert_eq!(code, Some(0), "{}: {out}", public.display());
+        assert!(out.starts_with("valid integrity report"), "{out}");
+    }
+    let (_, out) = report_verify(&checked, &report_bytes, &old_public);
+    assert!(
+        out.contains(&format!(
+            "signed by {new_fingerprint} reached through 1 key transition(s)"
+        )),
+        "{out}"
+    );
+    // A report a thief signed with their own key, with a chain from the archive's old
+    // key to theirs that only they signed: refused with the old public key (and with
+    // the new one, which is not in that chain).
+    let thief = ArchiveKey::generate().expect("key");
+    let old_raw = coffer_volume::PublicKey::load(&old_public)
+        .expect("old public")
+        .to_bytes();
+    let link = &doc.report.key_transitions[0];
+    let mut forged_link = coffer_volume::KeyTransition::sign(
+        &thief,
+        &thief,
+        &hex::decode(&link.volume_id)
+            .expect("hex")
+            .try_into()
+            .expect("16"),
+        link.year,
+        link.tree_size,
+        &hex::decode(&link.root)
+            .expect("hex")
+            .try_into()
+            .expect("32"),
+        &hex::decode(&link.chain_head)
+            .expect("hex")
+            .try_into()
+            .expect("32"),
+        link.time_us,
+    );
+    forged_link.old_key = hex::encode(old_raw);
+    let mut forged = doc.report.clone();
+    forged.key_transitions = vec![forged_link];
+    let forged = forged.sign(&thief).to_json();
+    for public in [&old_public, &new_public] {
+        let (code, out) = report_verify(&checked, &forged, public);
+        assert_eq!(code, Some(1), "forged chain accepted: {out}");
+        assert!(out.starts_with("INVALID integrity report"), "{out}");
+    }
 
     // A transition the thief signed with their own key alone fails, whichever key the
     // verifier trusts.
@@ -1052,4 +1124,217 @@ async fn a_rotated_key_verifies_with_the_old_and_the_new_public_key_and_a_forged
             "{problems}"
         );
     }
+}
+
+/// The fingerprint of a public key file.
+fn fingerprint_of(public: &Path) -> String {
+    coffer_volume::PublicKey::load(public)
+        .expect("public key")
+        .fingerprint()
+        .to_string()
+}
+
+/// Runs `coffer key rotate` until it reports `step` (COFFER_PAUSE_AFTER), then SIGKILLs it.
+fn rotate_killed_after(data: &Path, step: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut child = coffer(data)
+        .args(["key", "rotate"])
+        .env("COFFER_PAUSE_AFTER", step)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn key rotate");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("key rotate ended before {step}"))
+            .expect("line");
+        if line == step {
+            break;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_killed_after_any_step_verifies_and_the_next_start_finishes_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    fs::create_dir_all(&data).expect("mkdir");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 0..2);
+    stop_server(server);
+    let keys = data.join("keys");
+    let first_public = tmp.path().join("first.pub");
+    fs::copy(keys.join("archive.pub"), &first_public).expect("first public key");
+    let staged = keys.join("archive.key.new");
+    let mut sent = 2;
+    // Each round is one rotation killed right after a step, then finished — by the
+    // server's start, or by running `key rotate` again — and used.
+    for (step, finish_by_rerun) in [
+        ("staged", false),
+        ("transition", true),
+        ("volume", false),
+        ("public", true),
+        ("installed", false),
+    ] {
+        let before = fingerprint_of(&keys.join("archive.pub"));
+        rotate_killed_after(&data, step);
+        assert_eq!(
+            fs::symlink_metadata(&staged).is_ok(),
+            step != "installed",
+            "after {step}: KEY.new marks a rotation under way"
+        );
+        // Whatever the step, the archive verifies: with archive.pub as it is now, and
+        // the mail volume with the very first public key (through the chain).
+        let (code, report) = verify_json(&[], &data);
+        assert_eq!(code, Some(0), "verify after a kill at {step}: {report}");
+        let volume = mail_volume(&data);
+        let (code, report) = verify_json(
+            &[
+                "--volume",
+                volume.to_str().expect("utf-8"),
+                "--public-key",
+                first_public.to_str().expect("utf-8"),
+            ],
+            &data,
+        );
+        assert_eq!(code, Some(0), "first key after a kill at {step}: {report}");
+
+        if finish_by_rerun {
+            let out = run(coffer(&data).args(["key", "rotate"]));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{} {}",
+                stdout(&out),
+                stderr(&out)
+            );
+            assert!(
+                stdout(&out).contains("finished the key rotation an earlier run began"),
+                "{}",
+                stdout(&out)
+            );
+        }
+        // The server starts (finishing the rotation when still under way) and takes mail.
+        let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+        send(server.smtp.expect("smtp"), sent..sent + 1);
+        sent += 1;
+        stop_server(server);
+        assert!(
+            fs::symlink_metadata(&staged).is_err(),
+            "after {step}: the rotation was finished"
+        );
+        let now = fingerprint_of(&keys.join("archive.pub"));
+        assert_ne!(now, before, "after {step}: rolled forward to the new key");
+        let private = ArchiveKey::load(&keys.join("archive.key")).expect("key");
+        assert_eq!(
+            private.fingerprint(),
+            now,
+            "after {step}: key and archive.pub agree"
+        );
+        let (code, report) = verify_json(&[], &data);
+        assert_eq!(code, Some(0), "verify after finishing {step}: {report}");
+        assert_eq!(report["volumes"][0]["messages"], sent as u64, "{report}");
+        assert_eq!(report["volumes"][0]["unsigned_records"], 0, "{report}");
+    }
+    // Five rotations later the first public key still verifies every mail volume.
+    let (code, report) = verify_json(
+        &[
+            "--volume",
+            mail_volume(&data).to_str().expect("utf-8"),
+            "--public-key",
+            first_public.to_str().expect("utf-8"),
+        ],
+        &data,
+    );
+    assert_eq!(code, Some(0), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coffer_serve_timestamps_its_heads_with_an_rfc3161_authority() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let tsa_dir = tmp.path().join("tsa");
+    let tokens = tmp.path().join("tokens");
+    fs::create_dir_all(&data).expect("mkdir");
+    fs::create_dir_all(&tsa_dir).expect("mkdir");
+    let tsa = coffer_testkit::tsa::timestamp_authority(&tsa_dir).await;
+    fs::write(
+        data.join("coffer.toml"),
+        format!(
+            "[witness]\ntimestamp_authority = \"http://{tsa}/\"\ntokens_dir = \"{}\"\n",
+            tokens.display()
+        ),
+    )
+    .expect("config");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    send(server.smtp.expect("smtp"), 0..3);
+    // The newest signed head of the mail volume (after the last acknowledgement).
+    let (code, report) = verify_json(&[], &data);
+    assert_eq!(code, Some(0), "{report}");
+    let head = &report["volumes"][0]["last_signed_head"];
+    let (year, size) = (
+        head["year"].as_i64().expect("year"),
+        head["tree_size"].as_u64().expect("size"),
+    );
+    let base = tokens.join(format!("mail-{year}-{size}"));
+    let started = std::time::Instant::now();
+    while fs::symlink_metadata(base.with_extension("tsr")).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no timestamp token for the newest head (size {size}) in {}",
+            tokens.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop_server(server);
+    // Every token kept verifies with openssl against the head kept beside it, and every
+    // kept head is a head the archive's public key verifies.
+    let public = coffer_volume::PublicKey::load(&data.join("keys/archive.pub")).expect("pub");
+    let mut checked = 0;
+    for entry in fs::read_dir(&tokens).expect("tokens") {
+        let token = entry.expect("entry").path();
+        if token.extension().and_then(|e| e.to_str()) != Some("tsr") {
+            continue;
+        }
+        let json = token.with_extension("json");
+        let kept =
+            coffer_volume::SignedTreeHead::from_canonical_json(&fs::read(&json).expect("head"))
+                .expect("a canonical head");
+        kept.verify_signature(&public)
+            .expect("signed by the archive");
+        let verify = std::process::Command::new("openssl")
+            .args(["ts", "-verify", "-data"])
+            .arg(&json)
+            .arg("-in")
+            .arg(&token)
+            .arg("-CAfile")
+            .arg(tsa_dir.join("ca.crt"))
+            .arg("-untrusted")
+            .arg(tsa_dir.join("tsa.crt"))
+            .output()
+            .expect("openssl ts -verify");
+        assert!(
+            verify.status.success(),
+            "{}: {}",
+            token.display(),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "tokens for the mail and the audit heads: {checked}"
+    );
+    assert!(
+        fs::read_dir(&tokens).expect("tokens").any(|e| e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .starts_with("audit-")),
+        "the audit trail's heads are timestamped too"
+    );
 }

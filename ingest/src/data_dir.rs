@@ -161,10 +161,16 @@ impl DataDir {
 
     /// Creates the directory if needed, takes the writer lock (failing at once, naming
     /// the holder, when another process has it; `holder` names this one) and loads the
-    /// signing key, creating it on first use.
+    /// signing key, creating it on first use (finishing a key rotation a crash
+    /// interrupted first: [`crate::key_rotation`]).
     pub fn open_for_writing(self, holder: &str) -> Result<WritableDataDir> {
         self.create_private()?;
         let lock = DataDirLock::acquire(&self.root, holder)?;
+        // A key rotation a crash interrupted is finished before the key is loaded
+        // (`key_rotation`): the volumes may already be handed over to the staged key.
+        if let Some(done) = crate::key_rotation::finish_interrupted(&self, &mut |_| {})? {
+            tracing::warn!(old = %done.old, new = %done.new, volumes = done.rotated.len(), "finished an interrupted key rotation");
+        }
         let (key, created) = ArchiveKey::load_or_create_at(&self.signing_key(), &self.keys())?;
         if created {
             tracing::info!(fingerprint = %key.fingerprint(), "created the archive signing key");

@@ -45,6 +45,7 @@ pub mod import;
 pub mod importer;
 pub mod journal;
 pub mod journaling;
+pub mod key_rotation;
 pub mod meta;
 pub mod metrics;
 pub mod parse;

@@ -10,10 +10,14 @@
 //! - **syslog**: one RFC 5424 message per head (UDP to a collector, or the local socket).
 //!
 //! Optionally each head is timestamped by an RFC 3161 time-stamping authority
-//! ([`WitnessConfig::timestamp_authority`]): the head's SHA-256 is sent as a
+//! ([`WitnessConfig::timestamp_authority`], a witness of its own: with or without
+//! other witnesses, and a slow authority holds up no other): the head's SHA-256 is sent as a
 //! `TimeStampReq`, and the authority's `TimeStampResp` (a signed token) is kept beside the
 //! published head in [`WitnessConfig::tokens_dir`] (`PURPOSE-YEAR-SIZE.tsr`), for
 //! auditors to check with `openssl ts -verify`.
+//!
+//! With an interval ([`WitnessConfig::interval`]) only the newest head of each volume
+//! is handed on, once per interval, instead of every head.
 //!
 //! Publishing **never blocks acknowledgement**: [`Witnesses::publish`] only queues the
 //! head for each witness and wakes its worker; a failing witness is retried (with
@@ -47,6 +51,11 @@ pub enum WitnessTarget {
     /// Send each head as a syslog message to this UDP address (`host:port`), or to the
     /// local syslog socket when `None`.
     Syslog(Option<String>),
+    /// Have each head timestamped by this RFC 3161 authority (the token kept in
+    /// [`WitnessConfig::tokens_dir`]): added by [`Witnesses::start`] for
+    /// [`WitnessConfig::timestamp_authority`], a witness of its own, retried and
+    /// reported like the others.
+    Timestamp(String),
 }
 
 impl std::fmt::Display for WitnessTarget {
@@ -56,6 +65,7 @@ impl std::fmt::Display for WitnessTarget {
             WitnessTarget::Http(url) => write!(f, "{url}"),
             WitnessTarget::Syslog(Some(addr)) => write!(f, "syslog:{addr}"),
             WitnessTarget::Syslog(None) => write!(f, "syslog"),
+            WitnessTarget::Timestamp(url) => write!(f, "timestamp:{url}"),
         }
     }
 }
@@ -97,6 +107,12 @@ pub struct WitnessConfig {
     pub retry: Duration,
     /// Longest wait between retries.
     pub max_retry: Duration,
+    /// Publish at most one head per volume per interval (the newest; `None`: every
+    /// head, as each group commit signs it). Heads between are not sent: the newest head
+    /// extends every earlier one (a consistency proof links them), so what leaves the
+    /// host still covers every acknowledged record, only less often; each volume still
+    /// ends every commit with a signed head of its own.
+    pub interval: Option<Duration>,
 }
 
 /// A head to publish: which volume set it belongs to, and the head.
@@ -156,6 +172,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The witnesses of one process.
 pub struct Witnesses {
     workers: Vec<Arc<Worker>>,
+    /// With an interval: the newest head per volume (`PURPOSE-YEAR`) not yet handed to
+    /// the workers.
+    held: Mutex<BTreeMap<String, Published>>,
     config: WitnessConfig,
     client: reqwest::Client,
     stop: Arc<Notify>,
@@ -179,6 +198,15 @@ impl Witnesses {
         let workers: Vec<Arc<Worker>> = config
             .targets
             .iter()
+            .cloned()
+            .chain(
+                config
+                    .timestamp_authority
+                    .clone()
+                    .map(WitnessTarget::Timestamp),
+            )
+            .collect::<Vec<_>>()
+            .iter()
             .map(|target| {
                 Arc::new(Worker {
                     status: Mutex::new(WitnessStatus {
@@ -199,18 +227,55 @@ impl Witnesses {
                 .build()
                 .unwrap_or_default(),
             config,
+            held: Mutex::new(BTreeMap::new()),
             stop: Arc::new(Notify::new()),
         });
         for worker in &witnesses.workers {
             let (witnesses, worker) = (Arc::clone(&witnesses), Arc::clone(worker));
             tokio::spawn(async move { witnesses.run(worker).await });
         }
+        if let Some(interval) = witnesses.config.interval {
+            let witnesses = Arc::clone(&witnesses);
+            tokio::spawn(async move { witnesses.release_every(interval).await });
+        }
         witnesses
     }
 
-    /// Hands a new head of a volume of `purpose` (`mail`, `audit`) to every witness.
+    /// Hands a new head of a volume of `purpose` (`mail`, `audit`) to every witness —
+    /// or, with an interval, keeps it as that volume's newest until the interval ends.
     /// Never waits.
     pub fn publish(&self, purpose: &str, head: &SignedTreeHead) {
+        if self.config.interval.is_some() {
+            let mut held = lock(&self.held);
+            let slot = held
+                .entry(format!("{purpose}-{}-{}", head.year, head.volume_id))
+                .or_insert_with(|| Published {
+                    purpose: purpose.to_string(),
+                    head: head.clone(),
+                });
+            if head.tree_size >= slot.head.tree_size {
+                slot.head = head.clone();
+            }
+            return;
+        }
+        self.enqueue(purpose, head);
+    }
+
+    /// Every `interval`, hands the newest held head of each volume to the witnesses.
+    async fn release_every(self: Arc<Self>, interval: Duration) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.stop.notified() => return,
+            }
+            let due = std::mem::take(&mut *lock(&self.held));
+            for published in due.values() {
+                self.enqueue(&published.purpose, &published.head);
+            }
+        }
+    }
+
+    fn enqueue(&self, purpose: &str, head: &SignedTreeHead) {
         for worker in &self.workers {
             let mut waiting = lock(&worker.waiting);
             let mut dropped = 0;
@@ -295,10 +360,10 @@ impl Witnesses {
     async fn send(&self, target: &WitnessTarget, published: &Published) -> Result<(), String> {
         let head = &published.head;
         let json = head.to_json();
-        if let Some(authority) = &self.config.timestamp_authority {
-            self.timestamp(authority, published, &json).await?;
-        }
         match target {
+            WitnessTarget::Timestamp(authority) => {
+                self.timestamp(authority, published, &json).await
+            }
             WitnessTarget::File(path) => {
                 let (path, json) = (path.clone(), json.clone());
                 tokio::task::spawn_blocking(move || append_line(&path, &json))

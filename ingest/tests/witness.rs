@@ -39,6 +39,7 @@ fn config(dir: &Path, targets: Vec<WitnessTarget>) -> WitnessConfig {
         tokens_dir: dir.join("tokens"),
         retry: Duration::from_millis(50),
         max_retry: Duration::from_millis(200),
+        interval: None,
     }
 }
 
@@ -199,175 +200,12 @@ async fn every_head_reaches_every_witness_and_a_down_one_catches_up() {
     witnesses.stop();
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A time-stamping authority made with `openssl ts`: a CA, a TSA certificate with the
-/// critical timeStamping usage, and `openssl ts -reply` behind a minimal HTTP server.
-async fn timestamp_authority(dir: &Path) -> SocketAddr {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Coffer test CA",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "tsa.key",
-            "-out",
-            "tsa.csr",
-            "-subj",
-            "/CN=Coffer test TSA",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "extendedKeyUsage=critical,timeStamping\n",
-    )
-    .expect("ext");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "tsa.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "tsa.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    std::fs::write(dir.join("serial"), "01\n").expect("serial");
-    std::fs::write(
-        dir.join("tsa.cnf"),
-        format!(
-            "[ tsa ]\ndefault_tsa = tsa1\n[ tsa1 ]\ndir = {}\nserial = $dir/serial\n\
-             crypto_device = builtin\nsigner_cert = $dir/tsa.crt\ncerts = $dir/ca.crt\n\
-             signer_key = $dir/tsa.key\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\n\
-             digests = sha256\naccuracy = secs:1\nordering = yes\ntsa_name = no\n\
-             ess_cert_id_chain = no\ness_cert_id_alg = sha256\n",
-            dir.display()
-        ),
-    )
-    .expect("tsa.cnf");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let dir = dir.to_path_buf();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let mut raw = Vec::new();
-            let mut buf = [0u8; 4096];
-            let query = loop {
-                let Ok(n) = stream.read(&mut buf).await else {
-                    break None;
-                };
-                if n == 0 {
-                    break None;
-                }
-                raw.extend_from_slice(&buf[..n]);
-                let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-                    continue;
-                };
-                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if raw.len() >= end + 4 + length {
-                    break Some(raw[end + 4..end + 4 + length].to_vec());
-                }
-            };
-            let Some(query) = query else { continue };
-            std::fs::write(dir.join("req.tsq"), &query).expect("tsq");
-            let reply = Command::new("openssl")
-                .current_dir(&dir)
-                .args([
-                    "ts",
-                    "-reply",
-                    "-config",
-                    "tsa.cnf",
-                    "-queryfile",
-                    "req.tsq",
-                    "-out",
-                    "resp.tsr",
-                ])
-                .output()
-                .expect("openssl ts -reply");
-            let body = if reply.status.success() {
-                std::fs::read(dir.join("resp.tsr")).expect("tsr")
-            } else {
-                Vec::new()
-            };
-            let status = if reply.status.success() {
-                "200 OK"
-            } else {
-                "500 Internal Server Error"
-            };
-            let _ = stream
-                .write_all(
-                    format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/timestamp-reply\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        body.len()
-                    )
-                    .as_bytes(),
-                )
-                .await;
-            let _ = stream.write_all(&body).await;
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heads_are_timestamped_by_an_rfc3161_authority() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tsa_dir = dir.path().join("tsa");
     std::fs::create_dir_all(&tsa_dir).expect("mkdir");
-    let tsa = timestamp_authority(&tsa_dir).await;
+    let tsa = coffer_testkit::tsa::timestamp_authority(&tsa_dir).await;
     let file = dir.path().join("witness.jsonl");
     let witnesses = Witnesses::start(WitnessConfig {
         timestamp_authority: Some(format!("http://{tsa}/")),
@@ -381,6 +219,24 @@ async fn heads_are_timestamped_by_an_rfc3161_authority() {
         std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() == 2)
     })
     .await;
+    until("both heads timestamped", || {
+        heads.iter().all(|h| {
+            std::fs::symlink_metadata(
+                dir.path()
+                    .join("tokens")
+                    .join(format!("audit-2026-{}.tsr", h.tree_size)),
+            )
+            .is_ok()
+        })
+    })
+    .await;
+    let status = witnesses.status();
+    assert_eq!(
+        status.len(),
+        2,
+        "the file witness and the authority: {status:?}"
+    );
+    assert_eq!(status[1].target, format!("timestamp:http://{tsa}/"));
     for head in &heads {
         let base = dir
             .path()
@@ -425,5 +281,59 @@ async fn heads_are_timestamped_by_an_rfc3161_authority() {
             .expect("openssl ts -verify");
         assert!(!refused.status.success());
     }
+    witnesses.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_interval_only_the_newest_head_of_each_volume_leaves_per_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("witness.jsonl");
+    let interval = Duration::from_millis(400);
+    let witnesses = Witnesses::start(WitnessConfig {
+        interval: Some(interval),
+        ..config(dir.path(), vec![WitnessTarget::File(file.clone())])
+    });
+    let lines = || {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| SignedTreeHead::from_canonical_json(l.as_bytes()).expect("a head"))
+            .collect::<Vec<_>>()
+    };
+    let mail = heads(7);
+    let audit = heads(2);
+    let started = Instant::now();
+    for head in &mail[..5] {
+        witnesses.publish("mail", head);
+    }
+    witnesses.publish("audit", &audit[0]);
+    // Older than what is held: never replaces the newer head.
+    witnesses.publish("mail", &mail[1]);
+    tokio::time::sleep(interval / 4).await;
+    if started.elapsed() < interval {
+        assert!(
+            lines().is_empty(),
+            "nothing leaves before the interval ends"
+        );
+    }
+    until("the first interval's heads", || lines().len() >= 2).await;
+    let first = lines();
+    assert_eq!(first.len(), 2, "one head per volume: {first:?}");
+    let sizes: Vec<u64> = first.iter().map(|h| h.tree_size).collect();
+    assert!(
+        sizes.contains(&5),
+        "the newest mail head (size 5): {sizes:?}"
+    );
+    assert!(sizes.contains(&1), "the audit head: {sizes:?}");
+    // The next interval carries the newest of what came since, and nothing else.
+    witnesses.publish("mail", &mail[5]);
+    witnesses.publish("mail", &mail[6]);
+    until("the second interval's head", || lines().len() >= 3).await;
+    tokio::time::sleep(interval * 2).await;
+    let all = lines();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[2].tree_size, 7);
+    let status = witnesses.status();
+    assert_eq!(status[0].published.get("mail-2026"), Some(&7));
     witnesses.stop();
 }

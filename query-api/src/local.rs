@@ -284,8 +284,11 @@ impl LocalAdmin {
                     DataDir::new(data_dir).with_signing_key(signing_key.map(Path::to_path_buf));
                 let catalog = Arc::new(dir.open_catalog(catalog_url).await?);
                 let (private, keys) = (dir.signing_key(), dir.keys());
-                let (key, _) = tokio::task::spawn_blocking(move || {
-                    ArchiveKey::load_or_create_at(&private, &keys)
+                let layout = dir.clone();
+                let (key, _) = tokio::task::spawn_blocking(move || -> Result<_, LocalError> {
+                    // Like every writer: finish a key rotation a crash interrupted.
+                    coffer_ingest::key_rotation::finish_interrupted(&layout, &mut |_| {})?;
+                    Ok(ArchiveKey::load_or_create_at(&private, &keys)?)
                 })
                 .await??;
                 let audit = AuditLog::open(

@@ -1,8 +1,10 @@
 //! `coffer report verify REPORT.json --public-key archive.pub`: checks a signed integrity
 //! report (from `POST /api/v1/volumes/{year}/verify`, `POST /api/v1/audit/verify` or
 //! `coffer verify --report`) with nothing but the public key. The format is
-//! `volume/FORMAT.md`, section "Integrity reports". Exit status 0 only when the
-//! signature verifies; the report's own verdict is printed, not judged again.
+//! `volume/FORMAT.md`, section "Integrity reports". The public key may be an older key
+//! of the archive: the report carries the key transitions from it to the signing key
+//! (each signed by both of its keys), and the check follows them. Exit status 0 only
+//! when the signature verifies; the report's own verdict is printed, not judged again.
 
 use std::path::PathBuf;
 
@@ -25,7 +27,7 @@ pub enum ReportCommand {
 pub struct ReportVerifyArgs {
     /// The signed report.
     report: PathBuf,
-    /// The archive's public key (keys/archive.pub).
+    /// The archive's public key (keys/archive.pub), or any older key of the archive.
     #[arg(long)]
     public_key: PathBuf,
     /// Print the verdict as JSON.
@@ -44,6 +46,12 @@ struct Verdict {
     intact: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     volumes: Option<usize>,
+    /// The fingerprint of the key that signed the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_by: Option<String>,
+    /// Key transitions followed from the given key to the signing key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_transitions: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -64,6 +72,14 @@ pub fn run(command: ReportCommand) -> Result<i32> {
             generated_us: Some(doc.report.generated_us),
             intact: Some(doc.report.intact),
             volumes: Some(doc.report.volumes.len()),
+            signed_by: Some(doc.key.clone()),
+            key_transitions: Some(
+                doc.report
+                    .key_transitions
+                    .iter()
+                    .skip_while(|t| t.old_fingerprint().ok().as_deref() != Some(key.fingerprint()))
+                    .count(),
+            ),
             error: None,
         },
         Err(e) => Verdict {
@@ -72,6 +88,8 @@ pub fn run(command: ReportCommand) -> Result<i32> {
             generated_us: None,
             intact: None,
             volumes: None,
+            signed_by: None,
+            key_transitions: None,
             error: Some(e.to_string()),
         },
     };
@@ -79,10 +97,17 @@ pub fn run(command: ReportCommand) -> Result<i32> {
         output::print_json(&verdict)?;
     } else if verdict.valid {
         crate::outln!(
-            "valid integrity report ({}, {} volume(s), generated at {} µs): the archive {}",
+            "valid integrity report ({}, {} volume(s), generated at {} µs{}): the archive {}",
             verdict.scope.as_deref().unwrap_or(""),
             verdict.volumes.unwrap_or(0),
             verdict.generated_us.unwrap_or(0),
+            match verdict.key_transitions {
+                Some(n) if n > 0 => format!(
+                    ", signed by {} reached through {n} key transition(s)",
+                    verdict.signed_by.as_deref().unwrap_or("")
+                ),
+                _ => String::new(),
+            },
             if verdict.intact == Some(true) {
                 "was intact"
             } else {

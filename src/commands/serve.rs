@@ -90,6 +90,11 @@ fn start_witnesses(
         tokens_dir,
         retry: seconds(config.retry_seconds, 1.0)?,
         max_retry: seconds(config.max_retry_seconds, 300.0)?,
+        interval: config
+            .interval_seconds
+            .map(|s| Duration::try_from_secs_f64(s).context("[witness] interval_seconds"))
+            .transpose()?
+            .filter(|d| !d.is_zero()),
     })))
 }
 

@@ -183,6 +183,14 @@ async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyRepo
         .witness
         .targets
         .iter()
+        .cloned()
+        .chain(
+            config
+                .witness
+                .timestamp_authority
+                .iter()
+                .map(|url| format!("timestamp:{url}")),
+        )
         .map(WitnessState::unobserved)
         .collect();
     let volumes = reports
@@ -190,6 +198,11 @@ async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyRepo
         .map(|r| VolumeIntegrity::from_verification(r, r.year.unwrap_or_default(), &witnesses))
         .collect();
     let actor = format!("local:{}", coffer_query_api::local::current_os_user());
+    // The key chain the report carries comes from every key transition of the mail
+    // and audit volumes (FORMAT.md, "Integrity reports").
+    let layout = DataDir::new(data_dir);
+    let mut known = coffer_volume::VolumeSet::reader(&layout.volumes(), "").key_transitions();
+    known.extend(coffer_volume::VolumeSet::reader(&layout.audit(), "").key_transitions());
     let signed = IntegrityReport::new(
         "all",
         coffer_ingest::clock::now_us(),
@@ -197,7 +210,7 @@ async fn write_signed_report(data_dir: &Path, path: &Path, reports: &[VerifyRepo
         volumes,
         witnesses,
     )
-    .sign(&key);
+    .sign_with_chain(&key, &known);
     let admin = LocalAdmin::open(
         data_dir,
         config.catalog_url.as_deref(),
@@ -259,6 +272,14 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             // The mail volumes with the data-key store: encrypted content is decrypted
             // and checked, disposed records are listed as such.
             let keys = DataDir::new(&data_dir).read_key_store(kek_file.as_deref())?;
+            // A volume sealed before a key rotation holds no transition to the current
+            // key: the archive's key chain (every volume's transitions) authenticates
+            // the older key it names.
+            let mut known =
+                coffer_volume::VolumeSet::reader(&data_dir.join("volumes"), "").key_transitions();
+            known.extend(
+                coffer_volume::VolumeSet::reader(&data_dir.join("audit"), "").key_transitions(),
+            );
             let mut reports = Vec::new();
             for (root, keys) in [
                 (
@@ -269,8 +290,9 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             ] {
                 let set = coffer_volume::VolumeSet::reader(&root, "");
                 for year in set.years()? {
-                    let mut report =
-                        coffer_volume::verify_volume_with(&set.dir_for(year), &key, keys);
+                    let dir = set.dir_for(year);
+                    let volume_key = coffer_volume::key_for_volume(&dir, &key, &known);
+                    let mut report = coffer_volume::verify_volume_with(&dir, &volume_key, keys);
                     report.year.get_or_insert(year);
                     reports.push(report);
                 }

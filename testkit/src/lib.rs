@@ -43,6 +43,7 @@ pub mod server;
 pub mod smtp_client;
 pub mod tls_cert;
 pub mod tls_proxy;
+pub mod tsa;
 
 use std::path::{Path, PathBuf};
 

@@ -13,8 +13,8 @@
 //!
 //! Since record version 2 (issue 24) today's writer writes version-2 records, so this
 //! program no longer reproduces `testdata/v1` byte for byte (it was run at f242d7a or
-//! earlier); it stays as the record of how that fixture was made. A frozen version-2
-//! fixture (`testdata/v2/`) needs its own generator.
+//! earlier); it stays as the record of how that fixture was made. The frozen version-2
+//! fixture (`testdata/v2/`) has its own, deterministic generator (`tests/frozen_v2.rs`).
 //!
 //! `DIR` defaults to `volume/testdata/v1`. The test key is read from
 //! `DIR/TEST-ONLY-archive.key` when present, and generated (and written there) when not.

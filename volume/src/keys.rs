@@ -163,7 +163,14 @@ impl ArchiveKey {
     /// A key from a fixed secret (the fuzz fixture's).
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn from_secret(secret: [u8; 32]) -> Self {
-        Self::from_signing(SigningKey::from_bytes(&secret))
+        Self::from_seed(secret)
+    }
+
+    /// The key whose 32-byte ed25519 secret (RFC 8032 seed) is `seed`: deterministic
+    /// keys for the published test vectors (`testdata/v2/`). A real archive's key comes
+    /// from [`ArchiveKey::generate`]; a seed anyone can read protects nothing.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self::from_signing(SigningKey::from_bytes(&seed))
     }
 
     fn from_signing(signing: SigningKey) -> Self {
@@ -201,6 +208,42 @@ impl ArchiveKey {
             .map_err(io(private_path))?;
         file.write_all(pem.as_bytes()).map_err(io(private_path))?;
         file.sync_all().map_err(io(private_path))?;
+        crate::fsutil::sync_dir(dir)
+    }
+
+    /// Writes the private key to `private_path` atomically, replacing what is there: a
+    /// temporary file `PATH.tmp` (mode 0600) fsynced, renamed over `private_path`, the
+    /// directory fsynced. A crash leaves the old file (or none) or the whole new one,
+    /// never a part; a leftover `PATH.tmp` is garbage. Used for staged keys (`coffer key
+    /// rotate`), whose presence must mean a complete key.
+    pub fn write_private_atomic(&self, private_path: &Path) -> Result<()> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let dir = private_path.parent().unwrap_or(Path::new("."));
+        let mut tmp_name = private_path.as_os_str().to_os_string();
+        tmp_name.push(".tmp");
+        let tmp = PathBuf::from(tmp_name);
+        let pem = self
+            .signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| Error::Key {
+                path: private_path.to_path_buf(),
+                detail: format!("cannot encode key: {e}"),
+            })?;
+        {
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(io(&tmp))?;
+            file.write_all(pem.as_bytes()).map_err(io(&tmp))?;
+            file.sync_all().map_err(io(&tmp))?;
+        }
+        fs::rename(&tmp, private_path).map_err(io(private_path))?;
         crate::fsutil::sync_dir(dir)
     }
 

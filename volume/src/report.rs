@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{ArchiveKey, PublicKey};
+use crate::transition::{KeyTransition, chain_to, follow_chain};
 use crate::treehead::{SignedTreeHead, strict_hex};
 use crate::verify::{Problem, VerifyReport};
 
@@ -45,6 +46,13 @@ pub struct IntegrityReport {
     /// The state of every configured witness, as the process that made the report knows
     /// it (the server tracks publications; the command line only lists the targets).
     pub witnesses: Vec<WitnessState>,
+    /// The key chain from the archive's older keys to the key that signed the report
+    /// (FORMAT.md, "Integrity reports"): key-transition statements of the archive's
+    /// volumes, oldest first, the last one's new key the signing key. An auditor who
+    /// holds an older public key follows it to the signing key. Omitted when the
+    /// signing key was never rotated to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_transitions: Vec<KeyTransition>,
 }
 
 /// The verdict on one volume.
@@ -172,6 +180,9 @@ pub enum ReportCheckError {
         /// The fingerprint of the key given to check it.
         verifying_with: String,
     },
+    /// The key chain it carries does not lead from the trusted key to the signing key.
+    #[error("key chain: {0}")]
+    KeyChain(String),
     /// The signature is malformed or does not verify.
     #[error("signature does not verify")]
     BadSignature,
@@ -241,6 +252,7 @@ impl IntegrityReport {
             intact: volumes.iter().all(|v| v.result == "intact"),
             volumes,
             witnesses,
+            key_transitions: Vec::new(),
         }
     }
 
@@ -263,7 +275,15 @@ impl IntegrityReport {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Signs the report with the archive key.
+    /// Signs the report with the archive key, carrying the key chain that leads to it
+    /// from the older keys `known` transitions record (every key transition of the
+    /// archive's mail and audit volumes: [`crate::VolumeSet::key_transitions`]).
+    pub fn sign_with_chain(mut self, key: &ArchiveKey, known: &[KeyTransition]) -> SignedReport {
+        self.key_transitions = chain_to(key.fingerprint(), known);
+        self.sign(key)
+    }
+
+    /// Signs the report with the archive key (as it is: without adding a key chain).
     pub fn sign(self, key: &ArchiveKey) -> SignedReport {
         let signature = hex::encode(key.sign(&self.to_json()));
         SignedReport {
@@ -290,18 +310,21 @@ impl SignedReport {
         Ok(doc)
     }
 
-    /// Checks the format, the key and the signature with `public_key`, and that the
-    /// report's `intact` agrees with its volumes.
+    /// Checks the format, the key and the signature with `public_key` — directly, or
+    /// through the report's key chain when `public_key` is an older key of the archive
+    /// — and that the report's `intact` agrees with its volumes.
     pub fn verify(&self, public_key: &PublicKey) -> Result<(), ReportCheckError> {
         if self.report.format != REPORT_FORMAT {
             return Err(ReportCheckError::Format(self.report.format.clone()));
         }
-        if self.key != public_key.fingerprint() {
+        if self.report.key_transitions.is_empty() && self.key != public_key.fingerprint() {
             return Err(ReportCheckError::WrongKey {
                 signed_by: self.key.clone(),
                 verifying_with: public_key.fingerprint().to_string(),
             });
         }
+        let public_key = &follow_chain(public_key, &self.report.key_transitions, &self.key)
+            .map_err(ReportCheckError::KeyChain)?;
         let signature: [u8; 64] =
             strict_hex(&self.signature, "signature").map_err(|_| ReportCheckError::BadSignature)?;
         if !public_key.verify(&self.report.to_json(), &signature) {
@@ -400,5 +423,73 @@ mod tests {
             forged.verify(&public),
             Err(ReportCheckError::BadSignature)
         ));
+    }
+
+    #[test]
+    fn an_older_key_follows_the_carried_chain_and_a_forged_chain_fails() {
+        let (a, b, c) = (
+            ArchiveKey::generate().expect("key"),
+            ArchiveKey::generate().expect("key"),
+            ArchiveKey::generate().expect("key"),
+        );
+        let ab = KeyTransition::sign(&a, &b, &[1; 16], 2026, 5, &[2; 32], &[3; 32], 7);
+        // The same hand-over recorded by a second volume, and the next one.
+        let ab_audit = KeyTransition::sign(&a, &b, &[9; 16], 2026, 2, &[2; 32], &[3; 32], 7);
+        let bc = KeyTransition::sign(&b, &c, &[9; 16], 2026, 4, &[4; 32], &[5; 32], 8);
+        let known = [bc.clone(), ab.clone(), ab_audit];
+        let signed = sample().sign_with_chain(&c, &known);
+        assert_eq!(signed.report.key_transitions, vec![ab.clone(), bc.clone()]);
+        let parsed = SignedReport::from_json(&signed.to_json()).expect("canonical");
+        for trusted in [&a, &b, &c] {
+            parsed
+                .verify(&trusted.public_key())
+                .expect("follows the chain");
+        }
+        let stranger = ArchiveKey::generate().expect("key");
+        assert!(matches!(
+            parsed.verify(&stranger.public_key()),
+            Err(ReportCheckError::KeyChain(_))
+        ));
+        // Never rotated: no chain, exactly as before.
+        assert!(
+            sample()
+                .sign_with_chain(&a, &known)
+                .report
+                .key_transitions
+                .is_empty()
+        );
+
+        // A thief holding only their own key: a link from the archive's key b to theirs,
+        // signed by the thief for both ends, does not verify.
+        let mut forged_link = KeyTransition::sign(
+            &stranger, &stranger, &[1; 16], 2026, 9, &[2; 32], &[3; 32], 7,
+        );
+        forged_link.old_key = hex::encode(b.public_key().to_bytes());
+        let mut forged = sample();
+        forged.key_transitions = vec![ab.clone(), forged_link];
+        let forged = forged.sign(&stranger);
+        assert!(matches!(
+            forged.verify(&a.public_key()),
+            Err(ReportCheckError::KeyChain(_))
+        ));
+        // A chain with a gap (a → b, then c → ...) fails; so does one ending elsewhere.
+        let mut gap = sample();
+        gap.key_transitions = vec![
+            ab.clone(),
+            KeyTransition::sign(&c, &stranger, &[1; 16], 2026, 9, &[2; 32], &[3; 32], 7),
+        ];
+        assert!(gap.sign(&stranger).verify(&a.public_key()).is_err());
+        let mut short = sample();
+        short.key_transitions = vec![ab];
+        assert!(short.sign(&c).verify(&a.public_key()).is_err());
+        // Changing a transition inside the signed report breaks the signature.
+        let text = String::from_utf8(signed.to_json()).expect("utf8");
+        let changed = text.replacen("\"tree_size\":5", "\"tree_size\":6", 1);
+        assert_ne!(changed, text);
+        assert!(
+            SignedReport::from_json(changed.as_bytes())
+                .and_then(|d| d.verify(&a.public_key()))
+                .is_err()
+        );
     }
 }

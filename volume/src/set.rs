@@ -199,6 +199,19 @@ impl VolumeSet {
         Ok(volume)
     }
 
+    /// The key transitions of every volume of this set that can be opened (offline and
+    /// unreadable volumes are skipped; volumes are opened as [`VolumeSet::get`] does), by year, each in record order: the archive's
+    /// key history as far as these volumes record it.
+    pub fn key_transitions(&self) -> Vec<crate::transition::KeyTransition> {
+        let mut out = Vec::new();
+        for year in self.years().unwrap_or_default() {
+            if let Ok(Some(volume)) = self.get_online(year) {
+                out.extend(volume.key_transitions());
+            }
+        }
+        out
+    }
+
     /// Torn tails truncated (or seen) while opening volumes, drained.
     pub fn take_recoveries(&self) -> Vec<(i32, RecoveryReport)> {
         std::mem::take(&mut *self.recoveries.lock().unwrap_or_else(|p| p.into_inner()))

@@ -250,6 +250,126 @@ impl KeyChain {
     }
 }
 
+/// The chain of key transitions that ends at the key with fingerprint `signer`, taken
+/// from `known` (the transitions of any volumes, in any order, duplicates allowed):
+/// oldest link first, each link's new key the next link's old key, the last link's new
+/// key `signer`. Only transitions whose two signatures verify are used; the walk goes
+/// back as far as `known` reaches. Empty when `signer` was never rotated to.
+pub fn chain_to(signer: &str, known: &[KeyTransition]) -> Vec<KeyTransition> {
+    let mut chain: Vec<KeyTransition> = Vec::new();
+    let mut seen = vec![signer.to_string()];
+    let mut current = signer.to_string();
+    while let Some(link) = known.iter().find(|t| {
+        t.new_fingerprint().ok().as_deref() == Some(current.as_str())
+            && t.verify().is_ok()
+            && t.old_fingerprint().is_ok_and(|old| !seen.contains(&old))
+    }) {
+        current = link.old_fingerprint().unwrap_or_default();
+        seen.push(current.clone());
+        chain.push(link.clone());
+    }
+    chain.reverse();
+    chain
+}
+
+/// Follows `chain` (oldest link first, as [`chain_to`] builds it) from the key an
+/// auditor trusts to the key with fingerprint `signer`, and returns that key. Every
+/// link must verify (both signatures) and hand over from the previous link's new key,
+/// `trusted` must be one of the chain's keys and the last new key must be `signer`.
+/// Without links, `signer` must be `trusted` itself.
+pub fn follow_chain(
+    trusted: &PublicKey,
+    chain: &[KeyTransition],
+    signer: &str,
+) -> std::result::Result<PublicKey, String> {
+    let mut keys: Vec<PublicKey> = vec![];
+    for (i, link) in chain.iter().enumerate() {
+        let (old, new) = link
+            .verify()
+            .map_err(|e| format!("key transition {} of the chain: {e}", i + 1))?;
+        match keys.last() {
+            None => keys.push(old),
+            Some(previous) if *previous == old => {}
+            Some(previous) => {
+                return Err(format!(
+                    "key transition {} hands over from key {}, but the chain had reached {}",
+                    i + 1,
+                    old.fingerprint(),
+                    previous.fingerprint()
+                ));
+            }
+        }
+        keys.push(new);
+    }
+    let Some(last) = keys.last() else {
+        return if trusted.fingerprint() == signer {
+            Ok(trusted.clone())
+        } else {
+            Err(format!(
+                "signed by key {signer} but verifying with key {} (and no key transitions lead from it)",
+                trusted.fingerprint()
+            ))
+        };
+    };
+    if last.fingerprint() != signer {
+        return Err(format!(
+            "the key chain ends at key {}, not at the signing key {signer}",
+            last.fingerprint()
+        ));
+    }
+    if !keys.iter().any(|k| k == trusted) {
+        return Err(format!(
+            "the given public key {} is not a key of the chain ({})",
+            trusted.fingerprint(),
+            keys.iter()
+                .map(PublicKey::fingerprint)
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ));
+    }
+    Ok(last.clone())
+}
+
+/// The key to verify the volume in `dir` with, for an auditor (or `coffer verify` in
+/// the data directory) who trusts `trusted`, the archive's current key, when that volume
+/// may be older than the key: a volume sealed before a rotation holds no transition to
+/// it. When `trusted` is a key of the volume's own chain, it is `trusted`. Otherwise
+/// the archive's chain to `trusted` — [`chain_to`] over `archive_transitions`, the
+/// transitions of every volume of the archive, each link signed by both of its keys —
+/// authenticates the archive's older keys, and the one the volume names (its genesis
+/// key or a key it was rotated to) is returned. Falls back to `trusted` (which then
+/// fails verification, naming the keys) when none matches.
+pub fn key_for_volume(
+    dir: &std::path::Path,
+    trusted: &PublicKey,
+    archive_transitions: &[KeyTransition],
+) -> PublicKey {
+    let Ok(manifest) = crate::manifest::Manifest::load(dir) else {
+        return trusted.clone();
+    };
+    let mut named = vec![manifest.key.clone()];
+    if let Ok((volume, _)) = crate::volume::Volume::open_read_only(dir) {
+        named.extend(
+            volume
+                .key_transitions()
+                .iter()
+                .filter_map(|t| t.new_fingerprint().ok()),
+        );
+    }
+    if named.iter().any(|fp| fp == trusted.fingerprint()) {
+        return trusted.clone();
+    }
+    let chain = chain_to(trusted.fingerprint(), archive_transitions);
+    for link in chain.iter().rev() {
+        if let Ok((old, _)) = link.verify()
+            && named.iter().any(|fp| fp == old.fingerprint())
+        {
+            return old;
+        }
+    }
+    trusted.clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,5 +422,56 @@ mod tests {
         let mut changed = ab.clone();
         changed.tree_size = 6;
         assert!(changed.verify().is_err());
+    }
+
+    #[test]
+    fn a_volume_sealed_before_a_rotation_verifies_through_the_archive_chain() {
+        use crate::{RecordKind, Volume, VolumeConfig, verify_volume};
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (a, b) = (
+            ArchiveKey::generate().expect("key"),
+            ArchiveKey::generate().expect("key"),
+        );
+        let (old_dir, new_dir) = (tmp.path().join("2025"), tmp.path().join("2026"));
+        let (old, _) =
+            Volume::create(&old_dir, "mail", 2025, &a, VolumeConfig::default()).expect("create");
+        old.append(RecordKind::Audit, b"{}".to_vec(), None)
+            .expect("append");
+        old.seal().expect("seal");
+        drop(old);
+        let (current, _) =
+            Volume::create(&new_dir, "mail", 2026, &a, VolumeConfig::default()).expect("create");
+        current
+            .append(RecordKind::Audit, b"{}".to_vec(), None)
+            .expect("append");
+        current.append_key_transition(&b).expect("rotate");
+        drop(current);
+        let (current, _) =
+            Volume::open_writer(&new_dir, &b, VolumeConfig::default()).expect("reopen");
+        current.checkpoint().expect("checkpoint");
+        let archive = current.key_transitions();
+        drop(current);
+
+        let trusted = b.public_key();
+        assert!(
+            !verify_volume(&old_dir, &trusted).is_intact(),
+            "the sealed volume holds no transition to the new key"
+        );
+        let key = key_for_volume(&old_dir, &trusted, &archive);
+        assert_eq!(
+            key,
+            a.public_key(),
+            "authenticated by the 2026 volume's transition"
+        );
+        assert!(verify_volume(&old_dir, &key).is_intact());
+        assert_eq!(key_for_volume(&new_dir, &trusted, &archive), trusted);
+        // Without the archive's transitions, or with a forged one, no older key is trusted.
+        assert_eq!(key_for_volume(&old_dir, &trusted, &[]), trusted);
+        let thief = ArchiveKey::generate().expect("key");
+        let mut forged =
+            KeyTransition::sign(&thief, &thief, &[1; 16], 2026, 1, &[2; 32], &[3; 32], 7);
+        forged.old_key = hex::encode(a.public_key().to_bytes());
+        forged.new_key = hex::encode(b.public_key().to_bytes());
+        assert_eq!(key_for_volume(&old_dir, &trusted, &[forged]), trusted);
     }
 }

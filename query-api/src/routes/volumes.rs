@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use coffer_audit::Outcome;
 use coffer_ingest::witness::WitnessStatus;
 use coffer_volume::{
-    ConsistencyRequestError, IntegrityReport, SignedReport, SignedTreeHead, VerifyReport, Volume,
-    VolumeIntegrity, WitnessState, consistency_document, newest_head, verify_volume,
+    ConsistencyRequestError, IntegrityReport, KeyTransition, SignedReport, SignedTreeHead,
+    VerifyReport, Volume, VolumeIntegrity, WitnessState, consistency_document, key_for_volume,
+    newest_head, verify_volume,
 };
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -296,6 +297,20 @@ async fn list(
     Ok(AppJson(listing))
 }
 
+/// Verification results, each with the year it was verified as.
+type YearReports = Vec<(i32, VerifyReport)>;
+
+/// Every key transition the archive's mail and audit volumes record: where a report's
+/// key chain comes from (FORMAT.md, "Integrity reports").
+fn known_transitions(
+    archive: &coffer_ingest::Archive,
+    audit: &coffer_audit::AuditLog,
+) -> Vec<KeyTransition> {
+    let mut known = archive.volumes().key_transitions();
+    known.extend(audit.volumes().key_transitions());
+    known
+}
+
 /// Builds the signed integrity report of `scope` from `reports` (each with the year it
 /// was verified as), the witnesses' state and the archive key.
 fn signed_report(
@@ -303,6 +318,7 @@ fn signed_report(
     caller: &crate::auth::Caller,
     scope: String,
     reports: &[(i32, VerifyReport)],
+    known_transitions: &[coffer_volume::KeyTransition],
 ) -> SignedReport {
     let witnesses: Vec<WitnessState> = state
         .witness_status()
@@ -320,7 +336,7 @@ fn signed_report(
         volumes,
         witnesses,
     )
-    .sign(state.archive().key())
+    .sign_with_chain(state.archive().key(), known_transitions)
 }
 
 /// Records a verification run in the audit trail: per volume its verdict, records,
@@ -365,12 +381,18 @@ async fn verify(
 ) -> Result<Response, ApiError> {
     let archive = state.archive().clone();
     let key = state.public_key().clone();
-    let report = crate::blocking(move || -> Result<Option<VerifyReport>, ApiError> {
-        if !archive.volumes().years()?.contains(&year) {
-            return Ok(None);
-        }
-        Ok(Some(verify_volume(&archive.volumes().dir_for(year), &key)))
-    })
+    let audit = state.audit().clone();
+    let (report, transitions) = crate::blocking(
+        move || -> Result<(Option<VerifyReport>, Vec<KeyTransition>), ApiError> {
+            if !archive.volumes().years()?.contains(&year) {
+                return Ok((None, Vec::new()));
+            }
+            let known = known_transitions(&archive, &audit);
+            let dir = archive.volumes().dir_for(year);
+            let report = verify_volume(&dir, &key_for_volume(&dir, &key, &known));
+            Ok((Some(report), known))
+        },
+    )
     .await?;
     let Some(report) = report else {
         state
@@ -379,7 +401,13 @@ async fn verify(
             .await?;
         return Err(ApiError::NotFound("no volume for that year".into()));
     };
-    let signed = signed_report(&state, &caller, format!("mail {year}"), &[(year, report)]);
+    let signed = signed_report(
+        &state,
+        &caller,
+        format!("mail {year}"),
+        &[(year, report)],
+        &transitions,
+    );
     audit_run(&state, &caller, "volume.verify", year.to_string(), &signed).await?;
     tracing::info!(
         user_id = caller.id,
@@ -400,17 +428,25 @@ async fn audit_verify(
     Authorized(caller, _): Authorized<cap::RunVerification>,
 ) -> Result<Response, ApiError> {
     let audit = state.audit().clone();
+    let archive = state.archive().clone();
     let key = state.public_key().clone();
-    let reports = crate::blocking(move || -> Result<Vec<(i32, VerifyReport)>, ApiError> {
-        let set = audit.volumes();
-        let mut out = Vec::new();
-        for year in set.years()? {
-            out.push((year, verify_volume(&set.dir_for(year), &key)));
-        }
-        Ok(out)
-    })
+    let (reports, transitions) = crate::blocking(
+        move || -> Result<(YearReports, Vec<KeyTransition>), ApiError> {
+            let known = known_transitions(&archive, &audit);
+            let set = audit.volumes();
+            let mut out = Vec::new();
+            for year in set.years()? {
+                let dir = set.dir_for(year);
+                out.push((
+                    year,
+                    verify_volume(&dir, &key_for_volume(&dir, &key, &known)),
+                ));
+            }
+            Ok((out, known))
+        },
+    )
     .await?;
-    let signed = signed_report(&state, &caller, "audit".into(), &reports);
+    let signed = signed_report(&state, &caller, "audit".into(), &reports, &transitions);
     audit_run(&state, &caller, "audit.verify", String::new(), &signed).await?;
     tracing::info!(
         user_id = caller.id,
