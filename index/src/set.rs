@@ -35,6 +35,7 @@ use coffer_model::MessageDoc;
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::Term;
+use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher};
 use tracing::{debug, info, warn};
 
@@ -55,10 +56,24 @@ use crate::schema::{IndexSchema, names};
 /// from its `meta.json`: years created before keep their 16 KB blocks, take new
 /// documents and need no rebuild (checked by importing into an index of the previous
 /// build); `coffer reindex` recreates a year, and with it the new block size.
+///
+/// Since the store keeps only a preview per message (~0.5 KB), a 4 KB block holds about
+/// eight of them.
 const DOCSTORE_BLOCK_BYTES: usize = 4096;
 
+/// The document store's compression: zstd at its default level rather than tantivy's
+/// LZ4. On the SpamAssassin corpus the store went from 2.57 MB (LZ4) to 1.89 MB, the
+/// whole index from 11.41 to 10.74 MB (0.33 × the raw mail); one 4 KB block decompresses
+/// in microseconds either way.
+const DOCSTORE_COMPRESSION: Compressor = Compressor::Zstd(ZstdCompressor {
+    compression_level: None,
+});
+
 /// Version of the commit payload format (and of the schema); bump on any schema change.
-pub const PAYLOAD_FORMAT: u32 = 3;
+///
+/// 4: the document store keeps a short body preview instead of body and attachment
+/// excerpts (issue 24), compressed with zstd.
+pub const PAYLOAD_FORMAT: u32 = 4;
 
 /// Tuning of an [`IndexSet`].
 #[derive(Debug, Clone)]
@@ -824,6 +839,7 @@ impl IndexSet {
                 .schema(self.schema.schema.clone())
                 .settings(IndexSettings {
                     docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+                    docstore_compression: DOCSTORE_COMPRESSION,
                     ..IndexSettings::default()
                 })
                 .create_in_dir(&temp)
