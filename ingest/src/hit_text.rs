@@ -50,11 +50,14 @@ pub(crate) fn record_doc(
 /// on first use (a `coffer search` that needs no read-back never opens the key store).
 enum Volumes {
     Open(Arc<VolumeSet>),
-    Lazy {
-        data_dir: DataDir,
-        kek_file: Option<PathBuf>,
-        opened: OnceLock<Option<VolumeSet>>,
-    },
+    Lazy(Box<LazyVolumes>),
+}
+
+/// A data directory's volumes, opened on first use.
+struct LazyVolumes {
+    data_dir: DataDir,
+    kek_file: Option<PathBuf>,
+    opened: OnceLock<Option<VolumeSet>>,
 }
 
 /// [`HitText`] over the mail volumes of a data directory.
@@ -74,29 +77,27 @@ impl VolumeHitText {
     /// `kek_file`, default `keys/kek`) when a body is first needed.
     pub fn reader(data_dir: DataDir, kek_file: Option<PathBuf>) -> Self {
         Self {
-            volumes: Volumes::Lazy {
+            volumes: Volumes::Lazy(Box::new(LazyVolumes {
                 data_dir,
                 kek_file,
                 opened: OnceLock::new(),
-            },
+            })),
         }
     }
 
     fn volumes(&self) -> Option<&VolumeSet> {
         match &self.volumes {
             Volumes::Open(volumes) => Some(volumes),
-            Volumes::Lazy {
-                data_dir,
-                kek_file,
-                opened,
-            } => opened
+            Volumes::Lazy(lazy) => lazy
+                .opened
                 .get_or_init(|| {
-                    let keys = data_dir
-                        .read_key_store(kek_file.as_deref())
+                    let keys = lazy
+                        .data_dir
+                        .read_key_store(lazy.kek_file.as_deref())
                         .map_err(|e| tracing::warn!(error = %e, "data-key store unreadable; snippets from previews only"))
                         .ok()?;
                     Some(
-                        VolumeSet::reader(&data_dir.volumes(), MAIL)
+                        VolumeSet::reader(&lazy.data_dir.volumes(), MAIL)
                             .with_content_keys(Arc::new(keys) as Arc<dyn ContentKeys>),
                     )
                 })
