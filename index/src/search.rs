@@ -589,7 +589,7 @@ fn hit(
             .snippet(preview)
             .or_else(|| {
                 let source =
-                    read_back.filter(|_| body_beyond_preview && !highlighter.is_empty())?;
+                    read_back.filter(|_| body_beyond_preview && highlighter.has_body_words())?;
                 highlighter.snippet(&source.body(MessageId::new(year, seq))?)
             })
             .or_else(|| highlighter.snippet(attachment_text))

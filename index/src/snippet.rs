@@ -36,6 +36,9 @@ pub(crate) struct Highlighter {
     /// Distinct words (a handful: a linear scan beats hashing every token).
     terms: Vec<String>,
     prefixes: Vec<String>,
+    /// Whether some word may occur in the body (a clause on no field or on `body:`):
+    /// only then is a body read back for a snippet.
+    body_words: bool,
 }
 
 struct Match {
@@ -50,6 +53,7 @@ impl Highlighter {
     pub(crate) fn new(ast: &QueryAst) -> Highlighter {
         let mut terms: Vec<String> = Vec::new();
         let mut prefixes = Vec::new();
+        let mut body_words = false;
         ast.for_each_positive_text(&mut |text| {
             if !matches!(
                 text.field,
@@ -57,6 +61,7 @@ impl Highlighter {
             ) {
                 return;
             }
+            body_words |= matches!(text.field, None | Some(TextField::Body));
             let mut words = analysis::text_terms(&text.text);
             if text.kind == TextKind::Prefix
                 && let Some(last) = words.pop()
@@ -69,12 +74,17 @@ impl Highlighter {
                 }
             }
         });
-        Highlighter { terms, prefixes }
+        Highlighter {
+            terms,
+            prefixes,
+            body_words,
+        }
     }
 
-    /// Whether the query has no word to highlight (filters only).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.terms.is_empty() && self.prefixes.is_empty()
+    /// Whether some word to highlight may occur in the body (not only in `subject:` or
+    /// `attachment:` clauses, nor a filter-only query).
+    pub(crate) fn has_body_words(&self) -> bool {
+        self.body_words && !(self.terms.is_empty() && self.prefixes.is_empty())
     }
 
     /// A highlighted snippet of `text`, or `None` when no query word occurs in it.

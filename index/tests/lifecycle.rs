@@ -791,8 +791,22 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     // Only the message whose words lie past its preview was read back.
     assert_eq!(*source.asked.lock().expect("lock"), vec![docs[0].id]);
 
-    // A filter-only query highlights nothing and reads nothing back.
+    // Words of `subject:` or `attachment:` clauses are never looked for in the body,
+    // even on a hit whose body goes on past its preview.
     source.asked.lock().expect("lock").clear();
+    let id = docs[0].message_id.as_deref().expect("id");
+    for query in [
+        format!("message-id:{id} OR subject:zanzibar"),
+        format!("message-id:{id} OR attachment:zanzibar"),
+    ] {
+        let results = set
+            .search(&SearchRequest::new(query, Scope::All))
+            .expect("searches");
+        assert!(results.hits.iter().any(|h| h.id == docs[0].id));
+    }
+    assert!(source.asked.lock().expect("lock").is_empty());
+
+    // A filter-only query highlights nothing and reads nothing back.
     let results = set
         .search(&SearchRequest::new(
             format!("message-id:{}", docs[0].message_id.as_deref().expect("id")),
