@@ -1036,13 +1036,17 @@ async fn openapi_document_matches_the_routes() {
             )
             .replace("{username}", "carl")
             .replace("{name}", "nothing.example");
+        // A body only where the method takes one: a server answers a GET (the public
+        // OpenAPI document, say) without reading a body it does not expect, and closing a
+        // connection with unread bytes resets it, sometimes before the answer is read.
+        let takes_body = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
         let r = http::request(
             addr,
             method,
             &concrete,
             Some("cs_invalid"),
-            Some("application/json"),
-            b"{}",
+            takes_body.then_some("application/json"),
+            if takes_body { b"{}" } else { b"" },
         )
         .await;
         let code = if r.status >= 400 && r.body.starts_with(b"{") {
