@@ -19,6 +19,7 @@
 //! query text (principle 5).
 
 pub mod analysis;
+mod calendar;
 mod compile;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -32,6 +33,7 @@ mod search;
 mod set;
 pub mod snippet;
 
+pub use calendar::{Calendar, MAX_CALENDAR_YEARS};
 pub use error::{Error, Result};
 pub use hit_text::{HitText, MAX_READ_BACK_BYTES};
 pub use schema::{ATTACHMENT_PREVIEW_BYTES, BODY_PREVIEW_BYTES, MAX_STORED_RECIPIENTS};

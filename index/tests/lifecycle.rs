@@ -735,6 +735,16 @@ impl coffer_index::HitText for Bodies {
     }
 }
 
+/// The snippet of hit `id` among `results`.
+fn snippet_of(results: &coffer_index::SearchResults, id: MessageId) -> &str {
+    &results
+        .hits
+        .iter()
+        .find(|h| h.id == id)
+        .expect("hit")
+        .snippet
+}
+
 #[test]
 fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     let mut docs = corpus(8);
@@ -748,17 +758,9 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     let results = set
         .search(&SearchRequest::new("zanzibar", Scope::All))
         .expect("searches");
-    let long = results
-        .hits
-        .iter()
-        .find(|h| h.id == docs[0].id)
-        .expect("hit");
-    assert!(!long.snippet.contains("<b>"), "{}", long.snippet);
-    assert!(
-        long.snippet.starts_with("Quarterly figures"),
-        "{}",
-        long.snippet
-    );
+    let long = snippet_of(&results, docs[0].id);
+    assert!(!long.contains("<b>"), "{long}");
+    assert!(long.starts_with("Quarterly figures"), "{long}");
 
     let source = Arc::new(Bodies {
         bodies: vec![(docs[0].id, docs[0].body.clone())],
@@ -768,26 +770,10 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     let results = set
         .search(&SearchRequest::new("zanzibar", Scope::All))
         .expect("searches");
-    let long = results
-        .hits
-        .iter()
-        .find(|h| h.id == docs[0].id)
-        .expect("hit");
-    assert!(
-        long.snippet.contains("<b>zanzibar</b> clause"),
-        "{}",
-        long.snippet
-    );
-    let short = results
-        .hits
-        .iter()
-        .find(|h| h.id == docs[1].id)
-        .expect("hit");
-    assert!(
-        short.snippet.contains("<b>zanzibar</b>"),
-        "{}",
-        short.snippet
-    );
+    let long = snippet_of(&results, docs[0].id);
+    assert!(long.contains("<b>zanzibar</b> clause"), "{long}");
+    let short = snippet_of(&results, docs[1].id);
+    assert!(short.contains("<b>zanzibar</b>"), "{short}");
     // Only the message whose words lie past its preview was read back.
     assert_eq!(*source.asked.lock().expect("lock"), vec![docs[0].id]);
 

@@ -2,19 +2,14 @@
 //! the caller's scope, with counts — what the web UI's personal archive lists, so a user
 //! whose mail goes back to 2009 sees 2009 and no empty years.
 //!
-//! It is built from the same search as `GET /api/v1/search`, with the caller's scope
-//! applied inside the index: the oldest and newest message (`*` sorted by date), then one
-//! count-only `during:` query per year between them and per month of the year asked
-//! for. The counts therefore agree exactly with what browsing a year or month lists
-//! (same message date: the Date header, or the receive time without one). Readers of
+//! The counting is [`coffer_index::IndexSet::calendar`]: the same search as `GET
+//! /api/v1/search`, with the caller's scope applied inside the index, so the counts agree
+//! exactly with what browsing a year or month lists. Readers of
 //! content only (the role check is [`cap::ReadContent`]); audited once per request as a
 //! `search` with the query `calendar`, like any other look at the archive.
 
 use axum::extract::State;
-use chrono::Datelike;
 use coffer_audit::Outcome;
-use coffer_index::{IndexSet, SearchRequest, Sort};
-use coffer_model::{RecipientView, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,10 +17,6 @@ use utoipa_axum::routes;
 use crate::auth::{Authorized, cap};
 use crate::error::{ApiError, AppJson, AppQuery, ErrorResponse};
 use crate::state::AppState;
-
-/// At most this many years are counted (the newest ones); ingest keeps message dates
-/// between 1980 and the receive time, so a real archive never reaches it.
-const MAX_YEARS: i32 = 100;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(calendar))
@@ -90,10 +81,23 @@ async fn calendar(
     let scope = caller.content_scope().clone();
     let recipients = caller.recipient_view();
     let year = params.year;
-    let result = tokio::task::spawn_blocking(move || count(&index, &scope, &recipients, year))
+    let counted = tokio::task::spawn_blocking(move || index.calendar(&scope, &recipients, year))
         .await
-        .map_err(ApiError::internal)?;
-    let calendar = result?;
+        .map_err(ApiError::internal)??;
+    let calendar = Calendar {
+        total: counted.total,
+        years: counted
+            .years
+            .into_iter()
+            .map(|(year, messages)| YearCount { year, messages })
+            .collect(),
+        months: counted.months.map(|months| {
+            months
+                .into_iter()
+                .map(|(month, messages)| MonthCount { month, messages })
+                .collect()
+        }),
+    };
     state
         .audit()
         .record(
@@ -112,61 +116,4 @@ async fn calendar(
         "calendar"
     );
     Ok(AppJson(calendar))
-}
-
-/// The counts (blocking: index searches).
-fn count(
-    index: &IndexSet,
-    scope: &Scope,
-    recipients: &RecipientView,
-    year: Option<i32>,
-) -> Result<Calendar, ApiError> {
-    let search = |query: String, sort: Sort, limit: usize| {
-        index.search(&SearchRequest {
-            query,
-            scope: scope.clone(),
-            recipients: recipients.clone(),
-            sort,
-            limit,
-            offset: 0,
-        })
-    };
-    let year_of = |sort: Sort| -> Result<Option<i32>, ApiError> {
-        let found = search("*".into(), sort, 1)?;
-        Ok(found.hits.first().and_then(|hit| {
-            chrono::DateTime::from_timestamp(hit.date.unwrap_or(hit.received), 0).map(|t| t.year())
-        }))
-    };
-    let total = search("*".into(), Sort::DateDesc, 0)?.total;
-    let mut years = Vec::new();
-    if total > 0
-        && let (Some(oldest), Some(newest)) = (year_of(Sort::DateAsc)?, year_of(Sort::DateDesc)?)
-    {
-        for y in (oldest.max(newest - MAX_YEARS + 1)..=newest).rev() {
-            let messages = search(format!("during:{y:04}"), Sort::DateDesc, 0)?.total;
-            if messages > 0 {
-                years.push(YearCount { year: y, messages });
-            }
-        }
-    }
-    let months = match year {
-        Some(y) if years.iter().any(|c| c.year == y) => {
-            let mut months = Vec::new();
-            for month in 1..=12u32 {
-                let messages =
-                    search(format!("during:{y:04}-{month:02}"), Sort::DateDesc, 0)?.total;
-                if messages > 0 {
-                    months.push(MonthCount { month, messages });
-                }
-            }
-            Some(months)
-        }
-        Some(_) => Some(Vec::new()),
-        None => None,
-    };
-    Ok(Calendar {
-        total,
-        years,
-        months,
-    })
 }
