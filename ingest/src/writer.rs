@@ -4,16 +4,19 @@
 //! [`Writer::commit`] takes a batch of [`Analyzed`] messages and returns one outcome per
 //! message, **only once every record it wrote is fsynced** (that return is the
 //! acknowledgement: `250`, `201`, a counted import). In order:
-//! 1. under the dedup lock, ask the catalog which digests (and, for journaled mail,
-//!    which identities) it already holds, and read the archiving rules of journaled
-//!    mail's mailboxes (async, awaited — no runtime bridge);
-//! 2. still under the lock, on the blocking pool: decide for each message whether it is
+//! 1. without any lock: apply the archiving rules of journaled mail's mailboxes; then,
+//!    on the blocking pool, compress and encrypt the records of the messages the catalog
+//!    does not hold yet and make their data keys durable (one shared key-log fsync) —
+//!    the slow part, so concurrent commits (SMTP sessions) do it side by side;
+//! 2. under the dedup lock, ask the catalog which digests (and, for journaled mail,
+//!    which identities) it already holds (async, awaited — no runtime bridge);
+//! 3. still under the lock, on the blocking pool: decide for each message whether it is
 //!    new, a duplicate, or a duplicate that brings new mailboxes (a small link record),
 //!    and append the records (page-cache writes, in batch order, so later messages of
 //!    the batch see the earlier ones);
-//! 3. release the lock and wait for the group-commit fsync of every touched volume
+//! 4. release the lock and wait for the group-commit fsync of every touched volume
 //!    (concurrent commits share one fsync);
-//! 4. offer the durable records' derived changes to the [`applier`](crate::applier).
+//! 5. offer the durable records' derived changes to the [`applier`](crate::applier).
 //!
 //! A volume whose fsync fails acknowledges nothing written to it in that batch.
 
@@ -170,6 +173,28 @@ impl Writer {
     /// Rules, dedup, append, fsync: one outcome per message, in order, returned only
     /// once every written record is durable (see the module docs).
     pub async fn commit(&self, mut batch: Vec<Analyzed>) -> Vec<Result<Outcome>> {
+        // Outside the dedup lock: the archiving rules (they read the catalog only), then
+        // the slow part — compressing and encrypting new messages' records and making
+        // their data keys durable — so concurrent commits do it side by side, and one
+        // commit's key-log fsync overlaps the volume fsync of the commit before it.
+        let mut excluded: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
+        for item in &mut batch {
+            excluded.push(if item.journaled {
+                self.apply_rules(item).await
+            } else {
+                None
+            });
+        }
+        let count = batch.len();
+        let batch = match self.prepare_outside_lock(batch, &excluded).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                let e = Arc::new(IngestError::Task(e));
+                return (0..count)
+                    .map(|_| Err(IngestError::Batch(Arc::clone(&e))))
+                    .collect();
+            }
+        };
         let pending = Arc::clone(&self.pending).lock_owned().await;
         let known = match self.look_up(&pending, &batch).await {
             Ok(known) => known,
@@ -181,15 +206,6 @@ impl Writer {
                     .collect();
             }
         };
-        let mut excluded: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
-        for item in &mut batch {
-            excluded.push(if item.journaled {
-                self.apply_rules(item).await
-            } else {
-                None
-            });
-        }
-        let count = batch.len();
         let years: Vec<i32> = batch.iter().map(|a| year_of(a.received_us)).collect();
         let volumes = Arc::clone(&self.volumes);
         let analyzer = self.analyzer.clone();
@@ -274,6 +290,57 @@ impl Writer {
             by_sha,
             by_identity,
         })
+    }
+
+    /// Prepares (compresses, encrypts) the records of the batch's messages that are
+    /// not excluded, not prepared yet and not already in the catalog, and makes every
+    /// prepared record's data key durable — all before the dedup lock. A failure here
+    /// is not final: the locked stage prepares again and reports the error for that
+    /// message, and the volume makes the key durable again before writing the record.
+    async fn prepare_outside_lock(
+        &self,
+        mut batch: Vec<Analyzed>,
+        excluded: &[Option<Outcome>],
+    ) -> std::result::Result<Vec<Analyzed>, tokio::task::JoinError> {
+        let wanted: Vec<bool> = batch
+            .iter()
+            .zip(excluded)
+            .map(|(a, e)| e.is_none() && !a.is_prepared())
+            .collect();
+        let digests: Vec<Sha256> = batch
+            .iter()
+            .zip(&wanted)
+            .filter(|(_, w)| **w)
+            .map(|(a, _)| a.sha256)
+            .collect();
+        // Duplicates are not compressed (nor given a data key); a failed lookup only
+        // means compressing them all.
+        let known = if digests.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.known(&digests).await.unwrap_or_default()
+        };
+        let analyzer = self.analyzer.clone();
+        let volumes = Arc::clone(&self.volumes);
+        tokio::task::spawn_blocking(move || {
+            for (item, wanted) in batch.iter_mut().zip(wanted) {
+                if wanted && !known.contains(&item.sha256) {
+                    let _ = analyzer.prepare(item);
+                }
+            }
+            if let Some(keys) = volumes.content_keys() {
+                for id in batch
+                    .iter()
+                    .filter_map(|a| a.prepared.as_ref().and_then(|p| p.key_id()))
+                {
+                    if keys.make_durable(&id).is_err() {
+                        break;
+                    }
+                }
+            }
+            batch
+        })
+        .await
     }
 
     /// Applies the archiving rules to a journaled message: keeps only the mailboxes whose

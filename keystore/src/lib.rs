@@ -21,8 +21,13 @@
 //! # Durability
 //! A new key is appended (a page-cache write) when a record is prepared, and the file is
 //! fsynced before any record encrypted with it is written to a volume
-//! ([`ContentKeys::make_durable`], called by the volume): one fsync covers every key
-//! handed out so far, so a group commit costs one extra fsync, not one per message. A
+//! ([`ContentKeys::make_durable`]). The ingest pipeline prepares and encrypts records
+//! outside the writer's dedup lock and makes their keys durable before it takes the lock,
+//! so one group commit's key-log fsync overlaps the volume fsync of the commit before it;
+//! the volume checks again before writing (nothing left to sync then). Concurrent callers
+//! share one fsync (group commit), so a group commit costs at most one extra fsync, not
+//! one per message. A record prepared for a message that then turns out to be a
+//! duplicate leaves its key in the log unused (one 69-byte entry). A
 //! crash can lose only keys whose records were never written. On open, an incomplete
 //! last entry (a torn write) is dropped; a damaged entry anywhere else is an error —
 //! the store is not opened, because losing a key loses a message.
@@ -50,7 +55,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
@@ -278,6 +283,8 @@ struct State {
     len: u64,
     /// Bytes known durable.
     synced: u64,
+    /// Whether a thread is fsyncing the log now (the others wait for it: group commit).
+    syncing: bool,
     slots: HashMap<KeyId, Slot>,
     /// Key ids in log order (the order a rewrite keeps).
     order: Vec<KeyId>,
@@ -311,6 +318,8 @@ pub struct KeyStore {
     kek: Kek,
     writable: bool,
     state: Mutex<State>,
+    /// Signalled when a sync of the log ends.
+    synced: Condvar,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -390,9 +399,11 @@ impl KeyStore {
                     file: Arc::new(File::open("/dev/null").map_err(io(Path::new("/dev/null")))?),
                     len: 0,
                     synced: 0,
+                    syncing: false,
                     slots: HashMap::new(),
                     order: Vec::new(),
                 }),
+                synced: Condvar::new(),
             });
         }
         let kek = Kek::load(kek_file)?;
@@ -485,9 +496,11 @@ impl KeyStore {
                 file: Arc::new(file),
                 len: end as u64,
                 synced: end as u64,
+                syncing: false,
                 slots,
                 order,
             }),
+            synced: Condvar::new(),
         })
     }
 
@@ -538,30 +551,44 @@ impl KeyStore {
         Ok(key)
     }
 
-    /// Fsyncs the log when `id`'s entry is not yet known durable.
+    /// Fsyncs the log when `id`'s entry is not yet known durable. Concurrent callers
+    /// share syncs (group commit): while one thread syncs, the others wait for it and
+    /// return without a sync of their own when it covered their keys, so N sessions
+    /// whose keys were appended together cost one fsync, not N.
     fn sync_through(&self, id: &KeyId) -> Result<()> {
-        let (file, target) = {
-            let st = self.lock();
-            match st.slots.get(id) {
-                Some(Slot::Live(at)) if *at < st.synced => return Ok(()),
-                Some(_) => {}
+        let path = self.dir.join(LOG_FILE);
+        let mut st = self.lock();
+        loop {
+            let at = match st.slots.get(id) {
+                Some(Slot::Live(at)) => *at,
+                Some(Slot::Destroyed { .. }) => return Ok(()),
                 None => {
                     return Err(Error::Damaged {
-                        path: self.dir.join(LOG_FILE),
+                        path,
                         offset: 0,
                         detail: format!("key {} was never handed out", hex::encode(id)),
                     });
                 }
+            };
+            if at < st.synced {
+                return Ok(());
             }
-            (Arc::clone(&st.file), st.len)
-        };
-        let path = self.dir.join(LOG_FILE);
-        file.sync_data().map_err(io(&path))?;
-        let mut st = self.lock();
-        if Arc::ptr_eq(&st.file, &file) {
-            st.synced = st.synced.max(target);
+            if st.syncing {
+                st = self.synced.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let (file, target) = (Arc::clone(&st.file), st.len);
+            st.syncing = true;
+            drop(st);
+            let result = file.sync_data();
+            st = self.lock();
+            st.syncing = false;
+            self.synced.notify_all();
+            result.map_err(io(&path))?;
+            if Arc::ptr_eq(&st.file, &file) {
+                st.synced = st.synced.max(target);
+            }
         }
-        Ok(())
     }
 
     fn find(&self, id: &KeyId) -> Result<KeyLookup> {

@@ -187,6 +187,12 @@ impl Prepared {
         self.key_id.is_some()
     }
 
+    /// The data key the content is encrypted with (`None`: not encrypted), so a caller
+    /// can make it durable ([`ContentKeys::make_durable`]) before it takes a lock to write.
+    pub fn key_id(&self) -> Option<KeyId> {
+        self.key_id
+    }
+
     fn check_lengths(meta: &[u8], content: &[u8]) -> Result<()> {
         if meta.len() as u64 > u64::from(crate::record::MAX_META_LEN) {
             return Err(Error::TooLarge {
