@@ -39,12 +39,12 @@ use tracing::debug;
 use crate::compile::{IndexedFields, compile, scope_filter};
 use crate::error::{Error, Result};
 use crate::hit_text::{HitText, MAX_READ_BACK_BYTES};
-use rayon::prelude::*;
 use crate::limits::{Deadline, check_deadline, check_prefix_expansion};
 use crate::query::{DateBounds, QueryAst, TextKind, TextQuery, parse_query};
 use crate::schema::{Fields, names};
 use crate::set::{IndexSet, Slot};
 use crate::snippet::{self, Highlighter};
+use rayon::prelude::*;
 
 /// Largest page.
 pub const MAX_LIMIT: usize = 1_000;

@@ -1,8 +1,9 @@
 //! A search hit's body text, read back from its volume record: the index keeps only a
 //! short preview of each message (issue 24), and a snippet whose words lie past it is
-//! made from this text. The text is built by the same [`build_doc`] that indexed the
-//! message (attachment extraction left out), so the words found are where the index
-//! found them.
+//! made from this text. The text is built by [`body_text`], which assembles the body
+//! exactly as [`build_doc`] does when it indexes the message (tested over every fixture
+//! and by property test) but skips the rest of the document, so the words found are
+//! where the index found them.
 //!
 //! Reading back decrypts and decompresses one record and checks it against its SHA-256;
 //! it happens only for the hits of the page shown, and only for messages up to
@@ -19,7 +20,7 @@ use coffer_volume::{ContentKeys, Record, VolumeSet};
 
 use crate::data_dir::DataDir;
 use crate::meta::MessageMeta;
-use crate::parse::build_doc;
+use crate::parse::{body_text, build_doc};
 use crate::reader::read_message;
 use crate::views::MAIL;
 
@@ -109,6 +110,6 @@ impl VolumeHitText {
 impl HitText for VolumeHitText {
     fn body(&self, id: MessageId) -> Option<String> {
         let record = read_message(self.volumes()?, id).ok()?;
-        Some(record_doc(&record, id, None).body)
+        Some(body_text(&record.content))
     }
 }
