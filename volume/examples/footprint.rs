@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use coffer_volume::record::{RecordHeader, RecordKind};
 use coffer_volume::segment::SEGMENT_HEADER_LEN;
 use coffer_volume::{
-    ArchiveKey, ContentKey, ContentKeys, DictionaryConfig, KeyId, KeyLookup, Volume,
-    VolumeConfig, verify_volume_with,
+    ArchiveKey, ContentKey, ContentKeys, DictionaryConfig, KeyId, KeyLookup, Volume, VolumeConfig,
+    verify_volume_with,
 };
 
 /// An in-memory key store: what the volume needs of one, nothing durable.
@@ -150,7 +150,9 @@ fn main() {
         .map(|f| std::fs::read(f).expect("message"))
         .collect();
     let raw: u64 = messages.iter().map(|m| m.len() as u64).sum();
-    let stream = zstd::bulk::compress(&messages.concat(), 3).expect("zstd").len() as u64;
+    let stream = zstd::bulk::compress(&messages.concat(), 3)
+        .expect("zstd")
+        .len() as u64;
 
     let tmp;
     let volume_dir = match args.get(1) {
@@ -205,11 +207,9 @@ fn main() {
     drop(volume);
 
     // Read back and verify: every message equal to its file, the volume intact.
-    let (reader, _) = Volume::open_read_only_with(
-        &volume_dir,
-        Some(keys.clone() as Arc<dyn ContentKeys>),
-    )
-    .expect("open");
+    let (reader, _) =
+        Volume::open_read_only_with(&volume_dir, Some(keys.clone() as Arc<dyn ContentKeys>))
+            .expect("open");
     let mut n = 0;
     for seq in 1..=reader.last_seq() {
         if reader.kind(seq).expect("kind") == RecordKind::Message {

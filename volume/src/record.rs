@@ -764,18 +764,18 @@ mod tests {
         ];
         for (codec, dict_ref, kind) in cases {
             for version in [2, 3] {
-            let mut h = sample(version);
-            h.codec = codec;
-            h.dict_ref = dict_ref;
-            h.kind = kind;
-            h.flags = 0;
-            assert!(
-                matches!(
-                    RecordHeader::decode(&h.encode()),
-                    Err(HeaderError::BadDictionaryRef { .. })
-                ),
-                "{codec:?} {dict_ref} {kind:?}"
-            );
+                let mut h = sample(version);
+                h.codec = codec;
+                h.dict_ref = dict_ref;
+                h.kind = kind;
+                h.flags = 0;
+                assert!(
+                    matches!(
+                        RecordHeader::decode(&h.encode()),
+                        Err(HeaderError::BadDictionaryRef { .. })
+                    ),
+                    "{codec:?} {dict_ref} {kind:?}"
+                );
             }
         }
         let mut v1 = sample(1);

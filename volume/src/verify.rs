@@ -338,7 +338,12 @@ impl Verifier<'_> {
                     Some(Err(at_least)) => {
                         let to = at_least.min(MAX_PREFIX_LEN);
                         if reader.read_exact(&mut prefix[n..to]).is_err() {
-                            return self.problem(&name, Some(offset), Some(seq), "unreadable record");
+                            return self.problem(
+                                &name,
+                                Some(offset),
+                                Some(seq),
+                                "unreadable record",
+                            );
                         }
                         n = to;
                     }
@@ -476,7 +481,11 @@ impl Verifier<'_> {
         // hash): a record removed, inserted, reordered or changed before this one shows
         // here. Without a manifest there is no genesis hash to start from (reported).
         let checkable = header.version < 3 || expected_prev.is_some();
-        let computed = record_hash(&prefix[..header_len], &expected_prev.unwrap_or_default(), meta);
+        let computed = record_hash(
+            &prefix[..header_len],
+            &expected_prev.unwrap_or_default(),
+            meta,
+        );
         if checkable && computed != claimed {
             self.problem(
                 name,

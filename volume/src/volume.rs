@@ -1619,8 +1619,7 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                         .get(4)
                         .and_then(|v| crate::record::header_len(*v))
                         .unwrap_or(crate::record::HEADER_LEN_V1);
-                    if is_last && (cut || rest.len() < needed || rest.iter().all(|b| *b == 0))
-                    {
+                    if is_last && (cut || rest.len() < needed || rest.iter().all(|b| *b == 0)) {
                         None
                     } else {
                         return Err(corrupt(offset, Some(seq), e.to_string()));

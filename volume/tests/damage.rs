@@ -178,7 +178,11 @@ fn damage_in_the_middle_of_an_open_volume_is_reported_precisely() {
     let prefix = RecordHeader::decode(&bytes[off as usize..])
         .expect("header")
         .prefix_len();
-    assert_eq!(bytes[off as usize + 4], 3, "records are written in version 3");
+    assert_eq!(
+        bytes[off as usize + 4],
+        3,
+        "records are written in version 3"
+    );
     bytes[off as usize + prefix + 2] ^= 0x01; // inside the metadata
     fs::write(&first, &bytes).expect("write");
     let err = Volume::open_writer(&vdir, &key, small_config()).expect_err("must not open");
