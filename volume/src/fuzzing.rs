@@ -337,7 +337,7 @@ impl<'a> Builder<'a> {
             bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
             let mut encoded = [0u8; HEADER_LEN];
             encoded.copy_from_slice(&bytes[..HEADER_LEN]);
-            let hash = crate::record::record_hash(&encoded, &meta);
+            let hash = crate::record::record_hash(&encoded, &prev_hash, &meta);
             bytes[HEADER_LEN..HEADER_LEN + 32].copy_from_slice(&hash);
             if flags & BAD_CRC != 0 {
                 bytes[HEADER_LEN - 1] ^= 1;

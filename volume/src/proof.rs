@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::PublicKey;
 use crate::merkle::{Hash, ProofError, leaf_hash, verify_consistency, verify_inclusion};
-use crate::record::{RecordHeader, header_len, record_hash, sha256};
+use crate::record::{RecordHeader, header_len_from, record_hash, sha256};
 use crate::transition::{KeyChain, KeyTransition};
 use crate::treehead::{SignedTreeHead, strict_hex};
 
@@ -68,12 +68,17 @@ pub struct InclusionProof {
     /// SHA-256 of the original content, hex; present with `record_header`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_sha256: Option<String>,
-    /// The record's 104-byte header, hex; present when the proof binds the content.
+    /// The record's header (104 bytes in version 1, 144 in version 2, 89 to 134 in
+    /// version 3), hex; present when the proof binds the content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_header: Option<String>,
     /// The record's metadata, hex; present with `record_header`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_meta: Option<String>,
+    /// The previous record's hash, hex: present with `record_header` exactly when the
+    /// header is of version 3, which does not hold it but whose record hash covers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_prev: Option<String>,
     /// The record hash, hex.
     pub record_hash: String,
     /// Leaf index (sequence number − 1).
@@ -195,11 +200,15 @@ impl InclusionProof {
             &root,
         )?;
         let content_sha256 = match (&self.record_header, &self.record_meta, &self.content_sha256) {
+            (None, None, None) if self.record_prev.is_some() => {
+                return mismatch("record_prev comes only with record_header".into());
+            }
             (None, None, None) => None,
             (Some(header), Some(meta), Some(content)) => {
                 let bytes = hex_vec(header, "record_header")?;
-                // The header's version (byte 4) says how long it is (FORMAT.md).
-                let expected = bytes.get(4).copied().and_then(header_len);
+                // The header's version (byte 4), and in version 3 its integers, say how
+                // long it is (FORMAT.md).
+                let expected = header_len_from(&bytes).and_then(Result::ok);
                 if expected != Some(bytes.len()) {
                     return mismatch(format!(
                         "record_header is {} bytes, not a record header of a known version",
@@ -219,7 +228,22 @@ impl InclusionProof {
                 if decoded.meta_len as usize != meta.len() {
                     return mismatch("record_meta length differs from the header's".into());
                 }
-                if record_hash(encoded, &meta) != record {
+                let prev: Hash = match (&self.record_prev, decoded.version >= 3) {
+                    (Some(prev), true) => hex_field(prev, "record_prev")?,
+                    (None, false) => [0; 32],
+                    (None, true) => {
+                        return mismatch(
+                            "record_prev is missing: a version-3 record hash covers the previous record's hash".into(),
+                        );
+                    }
+                    (Some(_), false) => {
+                        return mismatch(format!(
+                            "record_prev is only for version-3 records, this header is of version {}",
+                            decoded.version
+                        ));
+                    }
+                };
+                if record_hash(encoded, &prev, &meta) != record {
                     return mismatch(
                         "record hash does not match the record header and metadata".into(),
                     );

@@ -259,6 +259,7 @@ pub fn inclusion_document(
         content_sha256: with_record.then(|| hex::encode(header.content_sha256)),
         record_header: with_record.then(|| hex::encode(header.encode())),
         record_meta: with_record.then(|| hex::encode(&meta)),
+        record_prev: with_record.then(|| header.proof_prev()).flatten(),
         record_hash: hex::encode(volume.record_hash(seq)?),
         leaf_index: seq - 1,
         tree_size: head.tree_size,

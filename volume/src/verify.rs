@@ -19,7 +19,8 @@ use crate::keys::PublicKey;
 use crate::manifest::{MANIFEST_FILE, Manifest, SEAL_FILE, VolumeState};
 use crate::merkle::{Hash, MerkleTree};
 use crate::record::{
-    Codec, HEADER_LEN_V1, MAX_PREFIX_LEN, RecordHeader, RecordKind, header_len, record_hash, sha256,
+    Codec, HEADER_LEN_V1, MAX_PREFIX_LEN, RecordHeader, RecordKind, header_len, header_len_from,
+    record_hash, sha256,
 };
 use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, segment_file_name, segment_path};
 use crate::transition::{KeyChain, KeyTransition};
@@ -327,13 +328,30 @@ impl Verifier<'_> {
             if reader.read_exact(&mut prefix[..first]).is_err() {
                 return self.problem(&name, Some(offset), Some(seq), "unreadable record");
             }
-            let wanted = if first == 5 {
-                header_len(prefix[4]).map_or(first, |len| len + 32)
-            } else {
-                first
+            // Version 3: its integers (from byte 16) say how long it is; read until
+            // they are known (or the segment ends).
+            let mut n = first;
+            let wanted = loop {
+                match header_len_from(&prefix[..n]) {
+                    Some(Ok(len)) => break len + 32,
+                    Some(Err(at_least)) if n < 5 || at_least > remaining as usize => break n,
+                    Some(Err(at_least)) => {
+                        let to = at_least.min(MAX_PREFIX_LEN);
+                        if reader.read_exact(&mut prefix[n..to]).is_err() {
+                            return self.problem(
+                                &name,
+                                Some(offset),
+                                Some(seq),
+                                "unreadable record",
+                            );
+                        }
+                        n = to;
+                    }
+                    None => break n,
+                }
             };
-            let n = (remaining as usize).min(wanted);
-            if reader.read_exact(&mut prefix[first..n]).is_err() {
+            let (from, n) = (n, (remaining as usize).min(wanted.max(n)));
+            if reader.read_exact(&mut prefix[from..n]).is_err() {
                 return self.problem(&name, Some(offset), Some(seq), "unreadable record");
             }
             let header = match RecordHeader::decode(&prefix[..n]) {
@@ -349,6 +367,7 @@ impl Verifier<'_> {
                     } else {
                         HEADER_LEN_V1
                     };
+                    let cut = matches!(e, crate::record::HeaderError::Truncated(..));
                     // The Recovery rules: fewer bytes than a header, or nothing but zeros
                     // up to the end of the last segment, is a torn write.
                     let all_zero = open_tail
@@ -356,7 +375,7 @@ impl Verifier<'_> {
                         && rest_is_zero(&mut reader);
                     // Too few bytes left for any header, or only zeros: torn. (`n` may
                     // be short of `needed` only because the version byte was unknown.)
-                    if open_tail && ((remaining as usize) < needed || all_zero) {
+                    if open_tail && (cut || (remaining as usize) < needed || all_zero) {
                         self.report.notes.push(format!(
                             "{name}: {remaining} bytes of an incomplete record at byte {offset} (a torn write; the writer drops it at its next start)"
                         ));
@@ -448,21 +467,35 @@ impl Verifier<'_> {
                 format!("sequence number {} where {seq} was expected", header.seq),
             );
         }
-        if let Some(prev) = self.expected_prev()
+        let expected_prev = self.expected_prev();
+        if let Some(prev) = expected_prev
+            && header.version < 3
             && header.prev_hash != prev
         {
             self.problem(name, Some(offset), Some(seq), "previous-hash link broken (a record was removed, inserted, reordered or changed before this one)");
         }
         let header_len = header.header_len();
-        let computed = record_hash(&prefix[..header_len], meta);
         let mut claimed = [0u8; 32];
         claimed.copy_from_slice(&prefix[header_len..header.prefix_len()]);
-        if computed != claimed {
+        // Version 3 chains through the record hash itself (its header holds no previous
+        // hash): a record removed, inserted, reordered or changed before this one shows
+        // here. Without a manifest there is no genesis hash to start from (reported).
+        let checkable = header.version < 3 || expected_prev.is_some();
+        let computed = record_hash(
+            &prefix[..header_len],
+            &expected_prev.unwrap_or_default(),
+            meta,
+        );
+        if checkable && computed != claimed {
             self.problem(
                 name,
                 Some(offset),
                 Some(seq),
-                "record hash does not match the header and metadata",
+                if header.version < 3 {
+                    "record hash does not match the header and metadata"
+                } else {
+                    "record hash does not match the header, the previous record's hash and the metadata (this record or the chain before it was changed)"
+                },
             );
         }
         if let Some(expected) = header.stored_sha256

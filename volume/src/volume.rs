@@ -1255,14 +1255,15 @@ impl Volume {
     /// Reads record `seq` (only durable records), decompressing and checking the content
     /// against its SHA-256 and the record against its hash.
     pub fn read(&self, seq: u64) -> Result<Record> {
-        let (loc, expected_hash, file) = {
+        let (loc, expected_hash, prev_hash, file) = {
             let mut st = self.lock();
             if seq == 0 || seq > st.durable {
                 return Err(self.no_record(seq));
             }
             let loc = st.locs[(seq - 1) as usize];
             let file = self.segment_file(&mut st, loc.segment)?;
-            (loc, st.hashes[(seq - 1) as usize], file)
+            let prev = self.prev_of(&st, seq);
+            (loc, st.hashes[(seq - 1) as usize], prev, file)
         };
         let path = segment_path(&self.inner.dir, loc.segment);
         let corrupt = |detail: String| Error::Corruption {
@@ -1277,16 +1278,19 @@ impl Volume {
         if bytes.len() != len {
             return Err(corrupt("record is cut short".into()));
         }
-        let header = RecordHeader::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let mut header = RecordHeader::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let (header_len, prefix_len) = (header.header_len(), header.prefix_len());
         if header.record_len() != loc.len {
             return Err(corrupt(
                 "record length changed since the volume was opened".into(),
             ));
         }
+        if header.version >= 3 {
+            header.prev_hash = prev_hash;
+        }
         let meta_end = prefix_len + header.meta_len as usize;
         let meta = bytes[prefix_len..meta_end].to_vec();
-        let hash = record_hash(&bytes[..header_len], &meta);
+        let hash = record_hash(&bytes[..header_len], &prev_hash, &meta);
         if hash != expected_hash || bytes[header_len..prefix_len] != hash {
             return Err(corrupt("record hash mismatch".into()));
         }
@@ -1390,15 +1394,25 @@ impl Volume {
         Ok(crate::crypt::key_id_of(&bytes))
     }
 
-    /// The header and metadata of record `seq`, without reading the content.
+    /// The hash of the record before `seq` (the genesis hash for record 1).
+    fn prev_of(&self, st: &State, seq: u64) -> Hash {
+        match seq {
+            0 | 1 => self.inner.genesis,
+            _ => st.hashes[(seq - 2) as usize],
+        }
+    }
+
+    /// The header and metadata of record `seq`, without reading the content. The
+    /// header's `prev_hash` is filled in from the chain for a version-3 record.
     pub fn read_meta(&self, seq: u64) -> Result<(RecordHeader, Vec<u8>)> {
-        let (loc, file) = {
+        let (loc, prev, file) = {
             let mut st = self.lock();
             if seq == 0 || seq > st.durable {
                 return Err(self.no_record(seq));
             }
             let loc = st.locs[(seq - 1) as usize];
-            (loc, self.segment_file(&mut st, loc.segment)?)
+            let prev = self.prev_of(&st, seq);
+            (loc, prev, self.segment_file(&mut st, loc.segment)?)
         };
         let path = segment_path(&self.inner.dir, loc.segment);
         let corrupt = |detail: String| Error::Corruption {
@@ -1412,7 +1426,10 @@ impl Volume {
             .unwrap_or(usize::MAX)
             .min(MAX_PREFIX_LEN);
         let prefix = read_at_most(&file, &path, loc.offset, want)?;
-        let header = RecordHeader::decode(&prefix).map_err(|e| corrupt(e.to_string()))?;
+        let mut header = RecordHeader::decode(&prefix).map_err(|e| corrupt(e.to_string()))?;
+        if header.version >= 3 {
+            header.prev_hash = prev;
+        }
         let meta = read_at_most(
             &file,
             &path,
@@ -1601,11 +1618,14 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                 Ok(h) => Some(h),
                 Err(e) => {
                     let rest = read_tail(&file, &path, offset, file_len)?;
+                    // A header that runs into the end of the file (its length is in
+                    // its first bytes: version, and in version 3 its integers).
+                    let cut = matches!(e, crate::record::HeaderError::Truncated(..));
                     let needed = rest
                         .get(4)
                         .and_then(|v| crate::record::header_len(*v))
                         .unwrap_or(crate::record::HEADER_LEN_V1);
-                    if is_last && (rest.len() < needed || rest.iter().all(|b| *b == 0)) {
+                    if is_last && (cut || rest.len() < needed || rest.iter().all(|b| *b == 0)) {
                         None
                     } else {
                         return Err(corrupt(offset, Some(seq), e.to_string()));
@@ -1636,7 +1656,7 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                         ));
                     }
                     let expected_prev = out.hashes.last().copied().unwrap_or(*genesis);
-                    if header.prev_hash != expected_prev {
+                    if header.version < 3 && header.prev_hash != expected_prev {
                         return Err(corrupt(
                             offset,
                             Some(seq),
@@ -1650,7 +1670,7 @@ fn scan(dir: &Path, volume_id: &[u8; 16], genesis: &Hash, repair: bool) -> Resul
                     } else {
                         read_at_most(&file, &path, offset + prefix_len as u64, meta_len)?
                     };
-                    let hash = record_hash(&prefix[..header_len], &meta);
+                    let hash = record_hash(&prefix[..header_len], &expected_prev, &meta);
                     if prefix[header_len..prefix_len] != hash {
                         return Err(corrupt(offset, Some(seq), "record hash mismatch".into()));
                     }

@@ -1,4 +1,4 @@
-//! Damage and crashes: torn tails at every byte offset are truncated and the volume
+//! Damage and crashes (over records of the version today's writer writes, 3): torn tails at every byte offset are truncated and the volume
 //! verifies; any flipped byte of a sealed volume fails verification naming the damaged
 //! record; damage in the middle of an open volume stops it from opening for writing;
 //! a writer killed with SIGKILL mid-append loses nothing it acknowledged.
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use coffer_volume::record::{PREFIX_LEN_V2 as PREFIX_LEN, RecordHeader, sha256};
+use coffer_volume::record::{RecordHeader, sha256};
 use coffer_volume::{ArchiveKey, Error, RecordKind, Volume, VolumeConfig, verify_volume};
 
 fn small_config() -> VolumeConfig {
@@ -175,7 +175,15 @@ fn damage_in_the_middle_of_an_open_volume_is_reported_precisely() {
     let first = segments(&vdir).remove(0);
     let (off, _, seq) = record_ranges(&first)[1];
     let mut bytes = fs::read(&first).expect("read");
-    bytes[off as usize + PREFIX_LEN + 2] ^= 0x01; // inside the metadata
+    let prefix = RecordHeader::decode(&bytes[off as usize..])
+        .expect("header")
+        .prefix_len();
+    assert_eq!(
+        bytes[off as usize + 4],
+        3,
+        "records are written in version 3"
+    );
+    bytes[off as usize + prefix + 2] ^= 0x01; // inside the metadata
     fs::write(&first, &bytes).expect("write");
     let err = Volume::open_writer(&vdir, &key, small_config()).expect_err("must not open");
     let text = err.to_string();

@@ -1,7 +1,7 @@
-//! Record version 2 with per-volume dictionaries (issue 24): every message reads back
+//! Records with per-volume dictionaries (issue 24): every message reads back
 //! byte for byte; a copied volume verifies on its own (its dictionaries are records);
 //! a reopened writer keeps using its dictionary; a volume begun in version 1 (the
-//! frozen fixture) continues in version 2 and verifies; a flipped byte anywhere in a
+//! frozen fixture) continues in version 3 and verifies; a flipped byte anywhere in a
 //! dictionary record or a record compressed with one is found; a torn tail anywhere in
 //! them is truncated and nothing before it is lost.
 
@@ -144,7 +144,7 @@ fn dictionary_records_round_trip_and_a_copied_volume_verifies_alone() {
     for (seq, original) in &written {
         let r = v.read(*seq).expect("read");
         assert_eq!(&r.content, original, "record {seq}");
-        assert_eq!(r.header.version, 2);
+        assert_eq!(r.header.version, 3);
     }
     // Smaller than the same messages without dictionaries.
     let raw: usize = written.iter().map(|(_, m)| m.len()).sum();
@@ -192,7 +192,7 @@ fn a_reopened_writer_keeps_its_dictionary() {
 
 /// The frozen version-1 fixture without its seal, continued by today's writer.
 #[test]
-fn a_version_1_volume_continues_in_version_2_and_verifies() {
+fn a_version_1_volume_continues_in_version_3_and_verifies() {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/v1");
     let tmp = tempfile::tempdir().expect("tmp");
     let vdir = tmp.path().join("2026");
@@ -223,7 +223,7 @@ fn a_version_1_volume_continues_in_version_2_and_verifies() {
         .map(|seq| v.read_meta(seq).expect("meta").0.version)
         .collect();
     assert!(versions[..10].iter().all(|x| *x == 1), "{versions:?}");
-    assert!(versions[10..].iter().all(|x| *x == 2), "{versions:?}");
+    assert!(versions[10..].iter().all(|x| *x == 3), "{versions:?}");
     assert!(
         codecs(&v)
             .iter()

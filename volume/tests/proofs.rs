@@ -134,6 +134,7 @@ fn proof_document(volume: &Volume, seq: u64, with_record: bool) -> InclusionProo
         content_sha256: with_record.then(|| hex::encode(header.content_sha256)),
         record_header: with_record.then(|| hex::encode(header.encode())),
         record_meta: with_record.then(|| hex::encode(&meta)),
+        record_prev: with_record.then(|| header.proof_prev()).flatten(),
         record_hash: hex::encode(volume.record_hash(seq).expect("hash")),
         leaf_index: seq - 1,
         tree_size: head.tree_size,

@@ -435,6 +435,7 @@ async fn proof(
         content_sha256: binds_content.then(|| hex::encode(record_header.content_sha256)),
         record_header: binds_content.then(|| hex::encode(record_header.encode())),
         record_meta: binds_content.then(|| hex::encode(&meta)),
+        record_prev: binds_content.then(|| record_header.proof_prev()).flatten(),
         record_hash: hex::encode(record_hash),
         leaf_index: message.seq - 1,
         tree_size: head.tree_size,
