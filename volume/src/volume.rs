@@ -341,6 +341,10 @@ struct Inner {
     trainer: Mutex<Trainer>,
     /// Signalled when a dictionary training attempt ends (see [`Volume::prepare`]).
     trained: Condvar,
+    /// Tree size of the last head handed to the head sink: heads leave in order, one
+    /// at a time (two group commits end their syncs close together and publish after
+    /// releasing the state lock; without this the older head could leave second).
+    published: Mutex<u64>,
 }
 
 /// An open volume. Cheap to clone; all clones share the writer.
@@ -541,6 +545,7 @@ impl Volume {
             synced: Condvar::new(),
             trainer: Mutex::new(trainer),
             trained: Condvar::new(),
+            published: Mutex::new(0),
         });
         let volume = Self { inner };
         if writable {
@@ -1132,9 +1137,19 @@ impl Volume {
         }
     }
 
+    /// Hands a durable head to the sink, unless a newer one has left already (it
+    /// covers this one: a witness needs only the newest).
     fn publish(&self, purpose: &str, head: &SignedTreeHead) {
         if let Some(sink) = &self.inner.config.head_sink {
-            sink.publish(purpose, head);
+            let mut published = self
+                .inner
+                .published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if head.tree_size > *published {
+                sink.publish(purpose, head);
+                *published = head.tree_size;
+            }
         }
     }
 
