@@ -367,6 +367,16 @@ impl Dispositions {
         }
     }
 
+    /// The retention administration (policies, holds) these runs decide with.
+    pub(crate) fn retention(&self) -> &RetentionAdmin {
+        &self.admin
+    }
+
+    /// The audit trail.
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
     /// Every run, newest first.
     pub async fn list(&self) -> Result<Vec<DispositionRunRecord>> {
         Ok(self.catalog.disposition_runs().await?)
