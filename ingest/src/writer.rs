@@ -184,13 +184,15 @@ impl Writer {
             let mut targets = Vec::new();
             for year in volumes.years()? {
                 if let Some(volume) = volumes.get_online(year)? {
-                    targets.push((year, volume.last_seq()));
+                    // Written, not only durable: a commit that passed the dedup lock
+                    // before the fence may still wait for its fsync.
+                    targets.push((year, volume.last_written_seq()));
                 }
             }
             Ok(targets)
         })
         .await??;
-        self.applier.flush(&targets).await
+        self.applier.applied_through(&targets).await
     }
 
     /// Lifts the fence of [`Writer::fence_disposal`] from `ids`: their disposition is
