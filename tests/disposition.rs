@@ -720,3 +720,191 @@ fn a_run_killed_midway_is_finished_by_the_next_start() {
         assert_eq!(out.status.code(), Some(0), "{step}: {}", stdout(&out));
     }
 }
+
+/// Issue 26: a copy of a message that arrives while a run shreds that message — after
+/// the certificate, before its key is destroyed and its catalog rows removed — is not
+/// deduplicated against it (a link or a "duplicate", acknowledged, then unreadable once
+/// the key is gone) but stored anew with its own key: readable after the run, whether
+/// the run finishes in the same process or after a SIGKILL and a restart. Delivered
+/// three ways: the same envelope over HTTP (was a duplicate), new mailboxes through
+/// `mode=import` (was a link) and over SMTP.
+#[test]
+fn a_copy_arriving_while_its_original_is_shredded_is_stored_anew() {
+    for crash in [false, true] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let release = tmp.path().join("release");
+        let release_text = release.to_string_lossy().to_string();
+        let mut env = vec![("COFFER_PAUSE_DISPOSITION", "certified")];
+        if !crash {
+            env.push(("COFFER_PAUSE_DISPOSITION_RELEASE", release_text.as_str()));
+        }
+        let server =
+            COFFER.start_server_with_env(&data, &["--local-domain", "corp.example"], "warn", &env);
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let archive = populate(&data, &server, &runtime);
+        let addr = server.addr;
+        let smtp = server.smtp.expect("smtp");
+        let (carol, dave) = (
+            archive.ids["carolold"].clone(),
+            archive.ids["daveold"].clone(),
+        );
+        let (again, imported) = runtime.block_on(async {
+            let admin = login(addr, "admin", ADMIN_PASSWORD).await;
+            let admin2 = login(addr, "admin2", PASSWORD).await;
+            let r = http::request(
+                addr,
+                "POST",
+                "/api/v1/dispositions",
+                Some(&admin),
+                None,
+                b"",
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", r.text());
+            assert_eq!(r.json()["total"], 2, "{}", r.text());
+            let approve = tokio::spawn(async move {
+                http::request(
+                    addr,
+                    "POST",
+                    "/api/v1/dispositions/1/approve",
+                    Some(&admin2),
+                    None,
+                    b"",
+                )
+                .await
+            });
+            // Paused once certified: the certificate names both, no key is destroyed yet.
+            let mut certified = false;
+            for _ in 0..200 {
+                let r = http::get(addr, "/api/v1/dispositions/1", Some(&admin)).await;
+                if r.json()["state"] == "executing" {
+                    certified = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(
+                certified,
+                "crash {crash}: the run never reached its certificate"
+            );
+            // The same message, the same envelope, over HTTP.
+            let r = http::request(
+                addr,
+                "POST",
+                "/api/v1/messages?mail_from=sender%40outside.example&rcpt=carol%40corp.example",
+                Some(&archive.journal),
+                Some("message/rfc822"),
+                &message(
+                    "carol@corp.example",
+                    "Wed, 15 Jan 2020 10:00:00 +0000",
+                    "carolold",
+                ),
+            )
+            .await;
+            assert!(matches!(r.status, 200 | 201), "{}", r.text());
+            let again = r.json()["id"].as_str().expect("id").to_string();
+            // The other one imported over HTTP into a mailbox it did not have.
+            let r = http::request(
+                addr,
+                "POST",
+                "/api/v1/messages?mode=import&mailbox=erin%40corp.example",
+                Some(&archive.journal),
+                Some("message/rfc822"),
+                &message(
+                    "dave@corp.example",
+                    "Sun, 03 Mar 2019 09:00:00 +0000",
+                    "daveold",
+                ),
+            )
+            .await;
+            assert!(matches!(r.status, 200 | 201), "{}", r.text());
+            let imported = r.json()["id"].as_str().expect("id").to_string();
+            // And the first again over SMTP, for another mailbox.
+            let bytes = message(
+                "carol@corp.example",
+                "Wed, 15 Jan 2020 10:00:00 +0000",
+                "carolold",
+            );
+            let code = tokio::task::spawn_blocking(move || {
+                SmtpClient::connect(smtp)
+                    .expect("smtp")
+                    .send("sender@outside.example", &["frank@corp.example"], &bytes)
+                    .expect("send")
+            })
+            .await
+            .expect("smtp task");
+            assert_eq!(code, 250);
+            if crash {
+                assert!(
+                    tokio::time::timeout(Duration::from_millis(300), approve)
+                        .await
+                        .is_err(),
+                    "paused"
+                );
+            } else {
+                std::fs::write(&release, b"go").expect("release");
+                let r = approve.await.expect("approve task");
+                assert_eq!(r.status, 200, "{}", r.text());
+                assert_eq!(r.json()["state"], "executed", "{}", r.text());
+                assert_eq!(r.json()["disposed"], 2, "{}", r.text());
+            }
+            (again, imported)
+        });
+        let server = if crash {
+            kill_server(server);
+            let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+            let run_state = cli_json(&data, &["disposition", "show", "1", "--json"]);
+            assert_eq!(run_state["state"], "executed", "{run_state}");
+            assert_eq!(run_state["disposed"], 2, "{run_state}");
+            server
+        } else {
+            server
+        };
+        let addr = server.addr;
+        runtime.block_on(async {
+            let oscar = login(addr, "oscar", PASSWORD).await;
+            // The originals are gone ...
+            for id in [&carol, &dave] {
+                let r = http::get(addr, &format!("/api/v1/messages/{id}/raw"), Some(&oscar)).await;
+                assert_eq!(r.status, 404, "crash {crash}: {id}: {}", r.text());
+            }
+            // ... the copies acknowledged meanwhile read back, in full.
+            for (id, word) in [(&again, "zanzibarcarolold"), (&imported, "zanzibardaveold")] {
+                let r = http::get(addr, &format!("/api/v1/messages/{id}"), Some(&oscar)).await;
+                assert_eq!(r.status, 200, "crash {crash}: {id}: {}", r.text());
+                let r = http::get(addr, &format!("/api/v1/messages/{id}/raw"), Some(&oscar)).await;
+                assert_eq!(r.status, 200, "crash {crash}: {id}: {}", r.text());
+                assert!(r.text().contains(word), "crash {crash}: {id}");
+            }
+            // One message each, searchable, the SMTP copy's mailbox with the first.
+            indexed(addr, &oscar, "zanzibardaveold").await;
+            indexed(addr, &oscar, "zanzibarcarolold").await;
+            assert_eq!(search_count(addr, &oscar, "zanzibarcarolold").await, 1);
+            // (The link's mailbox reaches the index with its next commit.)
+            let mut found = serde_json::Value::Null;
+            for _ in 0..100 {
+                let r = http::get(
+                    addr,
+                    "/api/v1/search?q=mailbox:frank@corp.example%20zanzibarcarolold",
+                    Some(&oscar),
+                )
+                .await;
+                found = r.json();
+                if found["total"] == 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(found["total"], 1, "crash {crash}: {found}");
+        });
+        drop(server);
+        let out = run(coffer(&data).args(["verify"]));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "crash {crash}: {}",
+            stdout(&out)
+        );
+    }
+}

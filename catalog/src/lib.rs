@@ -415,7 +415,8 @@ impl Catalog {
         self.lock_ids().get(address).copied()
     }
 
-    /// Messages already archived with one of these SHA-256 digests, with their mailboxes.
+    /// Messages already archived with one of these SHA-256 digests, with their mailboxes
+    /// (the newest message when two hold the same bytes).
     pub async fn find_by_sha256(
         &self,
         digests: &[Sha256],
@@ -441,7 +442,15 @@ impl Catalog {
                     id,
                     mailboxes: Vec::new(),
                 });
-                if let Some(a) = address {
+                // Two records of the same bytes (a copy stored while the other was being
+                // disposed of): the newest is the one that stays.
+                if id > entry.id {
+                    *entry = KnownMessage {
+                        id,
+                        mailboxes: Vec::new(),
+                    };
+                }
+                if let (true, Some(a)) = (id == entry.id, address) {
                     entry.mailboxes.push(a);
                 }
             }
@@ -475,7 +484,7 @@ impl Catalog {
         self.finish_row(row).await
     }
 
-    /// One message by the SHA-256 of its original bytes.
+    /// One message by the SHA-256 of its original bytes (the newest when two hold them).
     pub async fn message_by_sha256(&self, sha: &Sha256) -> Result<Option<MessageRow>> {
         let row = sqlx::query(MESSAGE_SELECT_BY_SHA)
             .bind(sha.0.to_vec())
@@ -662,7 +671,7 @@ const MESSAGE_SELECT_BY_ID: &str = concat!(
 const MESSAGE_SELECT_BY_SHA: &str = concat!(
     "SELECT ",
     message_columns!(),
-    " FROM messages WHERE sha256 = $1"
+    " FROM messages WHERE sha256 = $1 ORDER BY year DESC, seq DESC LIMIT 1"
 );
 
 fn decode_message(row: &AnyRow) -> Result<MessageRow> {

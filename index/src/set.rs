@@ -304,6 +304,9 @@ fn unique_suffix() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// How often a purge's merge is tried again after a background merge took some of its
+/// segments.
+const PURGE_MERGE_ATTEMPTS: u32 = 20;
 impl IndexSet {
     /// Opens (creating the directory if needed) the index set for reading and writing.
     /// Damaged years are opened as [`YearStatus::NeedsRebuild`], not as errors.
@@ -539,22 +542,39 @@ impl IndexSet {
         }
         let high_water = index.lock_write().committed.high_water.unwrap_or(0);
         self.commit(year, high_water)?;
-        let mut slot = index.lock_write();
-        self.ensure_writer(&index, &mut slot)?;
-        let searcher = index.reader.searcher();
-        let with_deletes: Vec<tantivy::index::SegmentId> = searcher
-            .segment_readers()
-            .iter()
-            .filter(|r| r.num_deleted_docs() > 0)
-            .map(|r| r.segment_id())
-            .collect();
+        // A background merge (after a commit of newly applied mail) may take some of
+        // those segments first: the merge asked for then fails; the segments are read
+        // again (the background merge dropped the deleted documents of what it took)
+        // and the rest merged.
+        let mut attempts = 0;
+        let mut slot = loop {
+            let mut slot = index.lock_write();
+            self.ensure_writer(&index, &mut slot)?;
+            index.reader.reload().map_err(Error::engine(year))?;
+            let with_deletes: Vec<tantivy::index::SegmentId> = index
+                .reader
+                .searcher()
+                .segment_readers()
+                .iter()
+                .filter(|r| r.num_deleted_docs() > 0)
+                .map(|r| r.segment_id())
+                .collect();
+            if with_deletes.is_empty() {
+                break slot;
+            }
+            let writer = slot.writer.as_mut().ok_or_else(writer_missing)?;
+            match writer.merge(&with_deletes).wait() {
+                Ok(_) => break slot,
+                Err(e) if attempts < PURGE_MERGE_ATTEMPTS => {
+                    attempts += 1;
+                    debug!(year, attempts, error = %e, "purge merge raced a background merge; again");
+                    drop(slot);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(Error::engine(year)(e)),
+            }
+        };
         let writer = slot.writer.as_mut().ok_or_else(writer_missing)?;
-        if !with_deletes.is_empty() {
-            writer
-                .merge(&with_deletes)
-                .wait()
-                .map_err(Error::engine(year))?;
-        }
         writer
             .garbage_collect_files()
             .wait()

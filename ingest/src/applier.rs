@@ -212,6 +212,30 @@ impl Applier {
         Ok(())
     }
 
+    /// Waits until every record up to `targets` (year → last sequence) is applied to the
+    /// catalog (and handed to the index), whatever arrives meanwhile: unlike
+    /// [`Applier::flush`] it neither waits for an empty queue nor commits the index, so
+    /// steady ingest cannot hold it up.
+    pub(crate) async fn applied_through(&self, targets: &[(i32, u64)]) -> Result<()> {
+        let mut progress = self.shared.progress.subscribe();
+        loop {
+            {
+                let q = lock(&self.shared.queue);
+                if let Some(failed) = &q.failed {
+                    return Err(IngestError::ApplierStopped(Arc::clone(failed)));
+                }
+                if targets
+                    .iter()
+                    .all(|(y, s)| q.applied.get(y).copied().unwrap_or(0) >= *s)
+                {
+                    return Ok(());
+                }
+            }
+            self.shared.wake.notify_one();
+            let _ = tokio::time::timeout(RECHECK, progress.changed()).await;
+        }
+    }
+
     async fn wait_applied(&self, targets: &[(i32, u64)]) -> Result<()> {
         let mut progress = self.shared.progress.subscribe();
         loop {

@@ -62,6 +62,11 @@ impl DataDir {
     pub fn volumes(&self) -> PathBuf {
         self.root.join("volumes")
     }
+    /// `<root>/disposed-volumes`: what stays of each deleted volume (its manifest, final
+    /// signed tree head and `DISPOSED` record; `coffer_volume::disposal`).
+    pub fn disposed_volumes(&self) -> PathBuf {
+        self.root.join("disposed-volumes")
+    }
     /// `<root>/keys`: the archive key pair.
     pub fn keys(&self) -> PathBuf {
         self.root.join("keys")

@@ -5,8 +5,14 @@
 //! its identity (a journal copy with other trace headers). The writer looks here before
 //! the catalog, so two concurrent copies of the same bytes are never both stored; the
 //! applier forgets an entry once the catalog holds the record that last changed it.
+//!
+//! It also holds the **disposal fence**: the ids of messages a disposition run is about
+//! to shred (see [`Writer::fence_disposal`](crate::writer::Writer::fence_disposal)). A
+//! copy of one of them is never deduplicated against it — no link, no "duplicate" —
+//! but stored in full with its own data key, so nothing acknowledged from then on
+//! points at content whose key the run destroys.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use coffer_model::{MessageId, Sha256};
 
@@ -29,6 +35,8 @@ pub(crate) struct Pending {
     by_sha: HashMap<Sha256, PendingMessage>,
     /// Identity → SHA-256 of the pending message that has it.
     by_identity: HashMap<Sha256, Sha256>,
+    /// Messages being disposed of: never a dedup target.
+    disposing: HashSet<MessageId>,
 }
 
 impl Pending {
@@ -42,6 +50,24 @@ impl Pending {
         self.by_identity
             .get(identity)
             .and_then(|sha| self.by_sha.get(sha))
+    }
+
+    /// Whether message `id` is being disposed of (fenced: never a dedup target).
+    pub(crate) fn is_disposing(&self, id: MessageId) -> bool {
+        self.disposing.contains(&id)
+    }
+
+    /// Fences `ids`: from now on no copy is deduplicated against them.
+    pub(crate) fn fence(&mut self, ids: &[MessageId]) {
+        self.disposing.extend(ids.iter().copied());
+    }
+
+    /// Lifts the fence of `ids` (their disposition finished: the catalog no longer
+    /// knows them, or a run decided to keep them).
+    pub(crate) fn lift(&mut self, ids: &[MessageId]) {
+        for id in ids {
+            self.disposing.remove(id);
+        }
     }
 
     /// Records a written message or link.

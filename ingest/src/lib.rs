@@ -23,7 +23,8 @@
 //! - [`parse`]: raw bytes to a document; [`identity`]: the identity of journal copies.
 //! - [`reader`]: messages read back by id or content hash; [`as_received`]: what a
 //!   custodian is shown of one (no one else's Bcc); [`consistency`]: the catalog
-//!   checked against the volumes.
+//!   checked against the volumes; [`volume_contents`]: what a volume's records name,
+//!   for deleting a wholly disposed volume.
 
 pub mod analyze;
 pub mod applier;
@@ -55,6 +56,7 @@ pub mod replay;
 pub mod rules;
 pub mod smtp;
 mod views;
+pub mod volume_contents;
 pub mod witness;
 pub mod writer;
 

@@ -147,6 +147,9 @@ impl DerivedViews {
             Some(volume) if id.seq >= 1 && id.seq <= volume.last_seq() => {
                 volume.disposed(id.seq)?.is_some()
             }
+            // No volume for its year: deleted whole once every message in it was
+            // disposed of (`coffer volume delete`).
+            None => true,
             _ => false,
         })
     }

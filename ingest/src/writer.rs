@@ -170,6 +170,40 @@ impl Writer {
         Ok(found.into_keys().collect())
     }
 
+    /// Fences messages a disposition run is about to shred: from the moment this takes
+    /// the dedup lock, a copy of one of them is stored in full, as a new message with
+    /// its own data key — never a link to it, never a "duplicate" of it — so no
+    /// acknowledgement given from then on points at content whose key the run destroys.
+    ///
+    /// Returns once every record written before the fence (a link that adds mailboxes
+    /// to one of them, say) is applied to the catalog, so a run that decides its
+    /// messages after this sees every mailbox that was acknowledged for them. The fence
+    /// stays until [`Writer::lift_disposal`] (or the process ends: a run found
+    /// `executing` at start-up fences again before anything is served).
+    pub async fn fence_disposal(&self, ids: &[MessageId]) -> Result<()> {
+        self.pending.lock().await.fence(ids);
+        let volumes = Arc::clone(&self.volumes);
+        let targets = tokio::task::spawn_blocking(move || -> Result<Vec<(i32, u64)>> {
+            let mut targets = Vec::new();
+            for year in volumes.years()? {
+                if let Some(volume) = volumes.get_online(year)? {
+                    // Written, not only durable: a commit that passed the dedup lock
+                    // before the fence may still wait for its fsync.
+                    targets.push((year, volume.last_written_seq()));
+                }
+            }
+            Ok(targets)
+        })
+        .await??;
+        self.applier.applied_through(&targets).await
+    }
+
+    /// Lifts the fence of [`Writer::fence_disposal`] from `ids`: their disposition is
+    /// over (the catalog no longer lists them) or they are kept.
+    pub async fn lift_disposal(&self, ids: &[MessageId]) {
+        self.pending.lock().await.lift(ids);
+    }
+
     /// Rules, dedup, append, fsync: one outcome per message, in order, returned only
     /// once every written record is durable (see the module docs).
     pub async fn commit(&self, mut batch: Vec<Analyzed>) -> Vec<Result<Outcome>> {
@@ -444,19 +478,22 @@ fn find_existing(
     known: &Known,
     item: &Analyzed,
 ) -> Option<(MessageId, BTreeSet<String>)> {
-    if let Some(p) = pending.by_sha(&item.sha256) {
+    // A message a disposition run is shredding is no target (see `Writer::fence_disposal`).
+    let live = |id: MessageId| !pending.is_disposing(id);
+    if let Some(p) = pending.by_sha(&item.sha256).filter(|p| live(p.id)) {
         return Some((p.id, p.mailboxes.clone()));
     }
-    if let Some(k) = known.by_sha.get(&item.sha256) {
+    if let Some(k) = known.by_sha.get(&item.sha256).filter(|k| live(k.id)) {
         return Some((k.id, k.mailboxes.iter().cloned().collect()));
     }
     let identity = item.doc.identity.filter(|_| item.journaled)?;
-    if let Some(p) = pending.by_identity(&identity) {
+    if let Some(p) = pending.by_identity(&identity).filter(|p| live(p.id)) {
         return Some((p.id, p.mailboxes.clone()));
     }
     known
         .by_identity
         .get(&identity)
+        .filter(|k| live(k.id))
         .map(|k| (k.id, k.mailboxes.iter().cloned().collect()))
 }
 

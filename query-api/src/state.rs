@@ -18,7 +18,7 @@ use crate::throttle::{Throttle, ThrottleConfig};
 use coffer_accounts::{self as accounts, Administration, PasswordParams};
 use coffer_ingest::smtp::Cidr;
 use coffer_retention::manage::RetentionAdmin;
-use coffer_retention::runs::{Dispositions, Executor};
+use coffer_retention::runs::{BoxFuture, DedupFence, Dispositions, Executor};
 
 /// Settings of the HTTP API (from `coffer.toml` and flags, resolved by the binary).
 #[derive(Debug, Clone)]
@@ -69,6 +69,29 @@ impl Default for ApiConfig {
             metrics_token: None,
             metrics_on_main: true,
         }
+    }
+}
+
+/// The archive writer's dedup fence, for disposition runs (`coffer_retention` does not
+/// depend on `coffer_ingest`).
+struct WriterFence(Arc<Archive>);
+
+impl DedupFence for WriterFence {
+    fn fence<'a>(
+        &'a self,
+        ids: &'a [coffer_model::MessageId],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.0
+                .writer()
+                .fence_disposal(ids)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn lift<'a>(&'a self, ids: &'a [coffer_model::MessageId]) -> BoxFuture<'a, ()> {
+        Box::pin(self.0.writer().lift_disposal(ids))
     }
 }
 
@@ -133,6 +156,7 @@ impl AppState {
                 keys: Arc::clone(archive.key_store()),
                 index: Arc::clone(archive.index()),
                 signing: archive.key().clone(),
+                fence: Arc::new(WriterFence(Arc::clone(archive))),
             }),
         );
         let administration = Administration::new(

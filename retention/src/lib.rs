@@ -29,6 +29,8 @@
 //! - [`rotation`]: sealing a year's volume once the year and a grace period are over.
 //! - [`runs`]: disposition runs — propose, approve (four eyes), execute by
 //!   crypto-shredding, and the signed certificate.
+//! - [`volumes`]: deleting a whole sealed volume once every message in it is disposed
+//!   of (no hold covering it, no link into kept mail), keeping its evidence.
 
 pub mod disposition;
 mod hold;
@@ -38,6 +40,7 @@ mod policy;
 pub mod rotation;
 pub mod runs;
 mod verdict;
+pub mod volumes;
 
 pub use hold::{Hold, HoldScope};
 pub use period::{ParsePeriodError, Period};

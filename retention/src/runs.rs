@@ -28,6 +28,22 @@
 //! every moment readable, or certified as disposed (or both, for the moment between the
 //! certificate and the key store's rename) — never neither.
 //!
+//! # Copies that arrive during a run
+//! The archive deduplicates: a copy of an archived message becomes a link record (new
+//! mailboxes) or nothing at all (a duplicate), and is acknowledged. A copy of a message
+//! this run shreds must not be: acknowledged, then unreadable once the key is gone. So
+//! before the messages are decided again, the executor **fences** them in the writer
+//! ([`DedupFence`], under the writer's dedup lock): from then on a copy of one of them
+//! is stored in full, as a new message with its own data key (the catalog may list both
+//! for a moment: content hashes are not unique there), and the fence returns only once
+//! every record written before it is in the catalog, so the decision sees every mailbox
+//! acknowledged for them. The fence is lifted once their catalog rows are gone. A run
+//! found `executing` at start-up fences its certified messages before anything is
+//! served, and keeps (**withdraws**, recorded in `disposition.execute`) any certified
+//! message a link written after the certificate names — another writer (`coffer
+//! import`) may have run between the crash and this start. So no acknowledged message
+//! or link points at a destroyed key unless it is itself certified as disposed.
+//!
 //! # The certificate
 //! Canonical compact JSON in the field order of [`Certificate`]; `signature` is the
 //! archive's ed25519 signature over `"coffer-disposition-certificate-v1\0"` followed by
@@ -67,6 +83,11 @@ pub const CERTIFICATE_FORMAT: &str = "coffer-disposition-certificate-v1";
 /// `keys` after the keys are destroyed and before the index and catalog are cleaned;
 /// the process then waits to be killed.
 pub const PAUSE_VAR: &str = "COFFER_PAUSE_DISPOSITION";
+
+/// With [`PAUSE_VAR`]: `COFFER_PAUSE_DISPOSITION_RELEASE=FILE` ends the pause once FILE
+/// exists, and the run goes on (a test delivers mail while a run is paused, then lets
+/// it finish in the same process).
+pub const RELEASE_VAR: &str = "COFFER_PAUSE_DISPOSITION_RELEASE";
 
 /// Messages of one policy and year in a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
@@ -240,9 +261,24 @@ pub fn verify_certificate(
     Ok(cert)
 }
 
+/// A boxed future (the [`DedupFence`] is used as a trait object).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The archive writer's deduplication, as a disposition run needs it (see the
+/// [module docs](self), "Copies that arrive during a run"). The server implements it
+/// over `coffer_ingest`'s writer (this crate does not depend on `ingest`).
+pub trait DedupFence: Send + Sync {
+    /// From now on, a copy of one of `ids` is stored as a new message with its own data
+    /// key, never deduplicated against them (no link, no duplicate); returns once every
+    /// record written before is applied to the catalog.
+    fn fence<'a>(&'a self, ids: &'a [MessageId]) -> BoxFuture<'a, std::result::Result<(), String>>;
+    /// Ends the fence of `ids` (their catalog rows are gone, or they are kept).
+    fn lift<'a>(&'a self, ids: &'a [MessageId]) -> BoxFuture<'a, ()>;
+}
+
 /// What execution needs beyond the catalog: the volumes with their key store, the
-/// index, and the archive's signing key. Only the process that writes the archive (the
-/// server) has it.
+/// index, the archive's signing key, and the writer's dedup fence. Only the process
+/// that writes the archive (the server) has it.
 #[derive(Clone)]
 pub struct Executor {
     /// The mail volumes (with the key store attached for reading).
@@ -253,6 +289,8 @@ pub struct Executor {
     pub index: Arc<IndexSet>,
     /// The archive's signing key.
     pub signing: ArchiveKey,
+    /// The writer's deduplication, fenced off the messages being disposed of.
+    pub fence: Arc<dyn DedupFence>,
 }
 
 /// Disposition runs over the catalog and the audit trail (see the [module docs](self)).
@@ -297,8 +335,13 @@ fn counts_of<'a>(items: impl Iterator<Item = (i32, &'a str)>) -> Vec<CountLine> 
 fn pause_at(step: &str) {
     if std::env::var(PAUSE_VAR).as_deref() == Ok(step) {
         tracing::warn!(step, "{PAUSE_VAR}: pausing the disposition run");
+        let release = std::env::var_os(RELEASE_VAR).map(std::path::PathBuf::from);
         loop {
-            std::thread::park();
+            match &release {
+                Some(file) if std::fs::metadata(file).is_ok() => return,
+                Some(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                None => std::thread::park(),
+            }
         }
     }
 }
@@ -322,6 +365,16 @@ impl Dispositions {
             audit,
             executor,
         }
+    }
+
+    /// The retention administration (policies, holds) these runs decide with.
+    pub(crate) fn retention(&self) -> &RetentionAdmin {
+        &self.admin
+    }
+
+    /// The audit trail.
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// Every run, newest first.
@@ -517,6 +570,7 @@ impl Dispositions {
         let mut done = Vec::new();
         for run in self.list().await?.into_iter().rev() {
             if matches!(run.state.as_str(), "approved" | "executing") {
+                tracing::info!(run = run.id, state = %run.state, "executing an unfinished disposition run");
                 self.execute(run.id).await?;
                 done.push(run.id);
             }
@@ -537,7 +591,21 @@ impl Dispositions {
             account: None,
         };
         let mut run = self.get(id).await?;
+        // Fenced before the certificate is decided in this process: nothing can be
+        // linked to them from then on, and every link written before is in the catalog
+        // when they are decided again.
+        let fenced_before_certifying = run.state == "approved";
+        let mut proposed: Vec<MessageId> = Vec::new();
         if run.state == "approved" {
+            let items: Vec<Item> = serde_json::from_str(&run.items).map_err(|e| {
+                RetentionError::Invalid(format!("run {id}'s list cannot be read: {e}"))
+            })?;
+            proposed = items.iter().map(|i| MessageId::new(i.0, i.1)).collect();
+            executor
+                .fence
+                .fence(&proposed)
+                .await
+                .map_err(|e| RetentionError::Invalid(format!("disposition run {id}: {e}")))?;
             let cert = self.certify(&executor, &run).await?;
             let text = cert.to_json();
             let detail: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -566,19 +634,44 @@ impl Dispositions {
             run = self.get(id).await?;
         }
         if run.state != "executing" {
+            executor.fence.lift(&proposed).await;
             return Ok(run);
         }
-        tokio::task::spawn_blocking(|| pause_at("certified"))
-            .await
-            .map_err(|e| RetentionError::Invalid(e.to_string()))?;
         let cert: Certificate =
             serde_json::from_str(run.certificate.as_deref().unwrap_or_default()).map_err(|e| {
                 RetentionError::Invalid(format!("run {id}'s certificate cannot be read: {e}"))
             })?;
-        let ids: Vec<MessageId> = cert
+        let certified: Vec<MessageId> = cert
             .records
             .iter()
             .filter_map(|r| r.id.parse().ok())
+            .collect();
+        let mut withdrawn: Vec<MessageId> = Vec::new();
+        if !fenced_before_certifying {
+            // Finishing a run certified by an earlier process (a crash, then this
+            // start): fence first, then keep whatever was linked to since the
+            // certificate (by another writer that ran in between, which no fence held).
+            executor
+                .fence
+                .fence(&certified)
+                .await
+                .map_err(|e| RetentionError::Invalid(format!("disposition run {id}: {e}")))?;
+            withdrawn = self.linked_since(&executor, &cert, &certified).await?;
+            if !withdrawn.is_empty() {
+                tracing::warn!(
+                    run = id,
+                    withdrawn = withdrawn.len(),
+                    "certified messages linked to since the certificate are kept"
+                );
+            }
+        }
+        tokio::task::spawn_blocking(|| pause_at("certified"))
+            .await
+            .map_err(|e| RetentionError::Invalid(e.to_string()))?;
+        let ids: Vec<MessageId> = certified
+            .iter()
+            .filter(|i| !withdrawn.contains(i))
+            .copied()
             .collect();
         let destroyed = {
             let executor = executor.clone();
@@ -625,6 +718,7 @@ impl Dispositions {
             "keys_unknown": destroyed.unknown.len(),
             "catalog_rows_removed": removed,
             "records": cert.count,
+            "withdrawn": withdrawn.iter().map(MessageId::to_string).collect::<Vec<_>>(),
         });
         self.audit
             .record_then_apply(
@@ -639,6 +733,9 @@ impl Dispositions {
                 },
             )
             .await?;
+        // The catalog no longer knows them: nothing can be deduplicated against them.
+        executor.fence.lift(&proposed).await;
+        executor.fence.lift(&certified).await;
         tracing::info!(
             run = id,
             records = cert.count,
@@ -646,6 +743,53 @@ impl Dispositions {
             "disposition run executed"
         );
         self.get(id).await
+    }
+
+    /// The certified messages that a link record written after the certificate names as
+    /// its target: they were acknowledged again, for mailboxes the certificate did not
+    /// decide, and are kept (withdrawn from the run, recorded in its execution).
+    async fn linked_since(
+        &self,
+        executor: &Executor,
+        cert: &Certificate,
+        certified: &[MessageId],
+    ) -> Result<Vec<MessageId>> {
+        let mut links: Vec<(MessageId, MessageId)> = Vec::new();
+        for &id in certified {
+            for via in self
+                .catalog
+                .link_provenance(id)
+                .await?
+                .into_values()
+                .flatten()
+            {
+                if via != id {
+                    links.push((id, via));
+                }
+            }
+        }
+        if links.is_empty() {
+            return Ok(Vec::new());
+        }
+        let volumes = Arc::clone(&executor.volumes);
+        let since = cert.certified_us;
+        tokio::task::spawn_blocking(move || -> std::result::Result<Vec<MessageId>, String> {
+            let mut out: Vec<MessageId> = Vec::new();
+            for (id, via) in links {
+                let volume = volumes
+                    .get(via.year)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("no volume for {via}"))?;
+                let (header, _) = volume.read_meta(via.seq).map_err(|e| e.to_string())?;
+                if header.received_us >= since && !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| RetentionError::Invalid(e.to_string()))?
+        .map_err(RetentionError::Invalid)
     }
 
     /// Decides the proposed messages again and builds the signed certificate of those

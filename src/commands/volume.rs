@@ -1,8 +1,11 @@
-//! `coffer volume list`, `seal YEAR`, `move YEAR DIR` and `attach DIR`: the volumes,
-//! sealing a year, and secondary storage (`coffer_volume::location`: a move copies,
-//! verifies, switches and removes the original, so a crash at any step loses nothing;
-//! an attach verifies before it brings a volume back). Move and attach take the data
-//! directory's lock: stop `coffer serve` first.
+//! `coffer volume list`, `seal YEAR`, `move YEAR DIR`, `attach DIR` and `delete YEAR`:
+//! the volumes, sealing a year, secondary storage (`coffer_volume::location`: a move
+//! copies, verifies, switches and removes the original, so a crash at any step loses
+//! nothing; an attach verifies before it brings a volume back), and deleting a sealed
+//! volume whose every message is disposed of (`coffer_retention::volumes`: audited; its
+//! manifest, final signed tree head and a record of what it held stay in
+//! `disposed-volumes/YEAR`). Move, attach and delete take the data directory's lock:
+//! stop `coffer serve` first.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,16 @@ pub enum VolumeCommand {
     Attach {
         /// The volume directory (holding its MANIFEST).
         dir: PathBuf,
+    },
+    /// Delete a sealed volume whose every message is disposed of (no legal hold covering
+    /// it, no link into kept mail); audited. Its manifest, final signed tree head and a
+    /// record of what it held stay in disposed-volumes/YEAR. Stop `coffer serve` first.
+    Delete {
+        /// The year.
+        year: i32,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -115,7 +128,40 @@ pub async fn run(data_dir: &Path, command: VolumeCommand) -> Result<i32> {
         VolumeCommand::Seal { year, force } => seal(data_dir, year, force).await,
         VolumeCommand::Move { year, dir } => relocate(data_dir, Some(year), dir).await,
         VolumeCommand::Attach { dir } => relocate(data_dir, None, dir).await,
+        VolumeCommand::Delete { year, json } => delete(data_dir, year, json).await,
     }
+}
+
+async fn delete(data_dir: &Path, year: i32, json: bool) -> Result<i32> {
+    let config = crate::config::Config::load(data_dir)?;
+    let admin = coffer_query_api::local::LocalAdmin::open(
+        data_dir,
+        config.catalog_url.as_deref(),
+        config.keys.signing_key.as_deref(),
+        "coffer volume delete",
+    )
+    .await?;
+    let kek_file = config.kek_file(data_dir);
+    let result = admin
+        .delete_volume(data_dir, kek_file.as_deref(), year)
+        .await;
+    admin.close().await?;
+    let evidence = result?;
+    if json {
+        output::print_json(&evidence)?;
+        return Ok(0);
+    }
+    crate::outln!(
+        "deleted the volume of {year}: {} records, {} messages (every one disposed of), root {}; its manifest, final signed tree head and DISPOSED record stay in {}",
+        evidence.records,
+        evidence.messages,
+        evidence.root,
+        coffer_ingest::DataDir::new(data_dir)
+            .disposed_volumes()
+            .join(year.to_string())
+            .display()
+    );
+    Ok(0)
 }
 
 async fn list(data_dir: &Path, json: bool) -> Result<i32> {
@@ -170,6 +216,36 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
                 location: volume.dir().display().to_string(),
             });
         }
+        for gone in coffer_volume::disposal::deleted_volumes(&layout.disposed_volumes())? {
+            if rows.iter().any(|r| r.year == gone.year) {
+                // A deletion cut short before the volume went: the volume is in force.
+                continue;
+            }
+            rows.push(VolumeRow {
+                year: gone.year,
+                state: "deleted".into(),
+                records: gone.records,
+                messages: gone.messages,
+                raw_bytes: 0,
+                stored_bytes: 0,
+                ratio: 0.0,
+                dictionaries: 0,
+                index_bytes: 0,
+                segments: 0,
+                tree_size: gone.records,
+                root_hash: gone.root.clone(),
+                signed_tree_size: Some(gone.records),
+                key_fingerprint: String::new(),
+                index_high_water: None,
+                index_lag: 0,
+                location: layout
+                    .disposed_volumes()
+                    .join(gone.year.to_string())
+                    .display()
+                    .to_string(),
+            });
+        }
+        rows.sort_by_key(|r| r.year);
         let listing = Listing {
             raw_bytes: rows.iter().map(|r| r.raw_bytes).sum(),
             stored_bytes: rows.iter().map(|r| r.stored_bytes).sum(),
@@ -194,6 +270,17 @@ async fn list(data_dir: &Path, json: bool) -> Result<i32> {
         crate::outln!("no volumes yet");
     }
     for r in rows {
+        if r.state == "deleted" {
+            crate::outln!(
+                "{}  deleted  {} records, every one of its {} messages disposed of; root {}; evidence in {}",
+                r.year,
+                r.records,
+                r.messages,
+                r.root_hash,
+                r.location
+            );
+            continue;
+        }
         if r.state == "offline" {
             crate::outln!(
                 "{}  offline  moved to {}, which is not present",

@@ -20,6 +20,9 @@
 //!   where each new durable head is handed (witnesses).
 //! - [`VolumeSet`]: a directory of yearly volumes; [`DataDirLock`]: one writer per
 //!   data directory.
+//! - [`location`]: secondary storage (move, attach); [`disposal`]: deleting a sealed
+//!   volume whose every message record is disposed of, keeping its manifest, final
+//!   signed tree head and a record of what it held.
 //!
 //! The byte layout is documented in `FORMAT.md` next to this crate.
 //!
@@ -30,6 +33,7 @@
 
 pub mod codec;
 pub mod crypt;
+pub mod disposal;
 mod error;
 mod fsutil;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -588,6 +588,12 @@ impl Volume {
         self.lock().durable
     }
 
+    /// Sequence number of the last record written, durable or not yet (a commit
+    /// waiting for its group fsync): what readers will see once that fsync is done.
+    pub fn last_written_seq(&self) -> u64 {
+        self.lock().written
+    }
+
     /// Counters for listings.
     pub fn stats(&self) -> VolumeStats {
         let st = self.lock();

@@ -251,6 +251,70 @@ impl LocalAdmin {
         }
     }
 
+    /// Deletes the sealed volume of `year` whose every message record is disposed of
+    /// (`coffer volume delete`; `coffer_retention::volumes`). Only with the server
+    /// stopped: this process must hold the data directory's lock, as for `volume move`.
+    /// `kek_file` is the configured key-encryption key (default `keys/kek`).
+    pub async fn delete_volume(
+        &self,
+        data_dir: &std::path::Path,
+        kek_file: Option<&std::path::Path>,
+        year: i32,
+    ) -> Result<coffer_volume::disposal::VolumeEvidence, LocalError> {
+        let LocalAdmin::Direct {
+            dispositions,
+            actor,
+            ..
+        } = self
+        else {
+            return Err(LocalError::Refused(
+                "a volume is deleted with the server stopped (like `volume move`): stop `coffer serve` first".into(),
+            ));
+        };
+        let layout = coffer_ingest::DataDir::new(data_dir);
+        // A deletion cut short after the volume was renamed away: finish it.
+        coffer_volume::disposal::finish_interrupted(&layout.volumes())?;
+        if coffer_volume::location::placement(&layout.volumes().join(year.to_string()))?.is_none()
+            && let Some(done) =
+                coffer_volume::disposal::deleted_volume(&layout.disposed_volumes(), year)?
+        {
+            return Ok(done);
+        }
+        let kek_file = kek_file.map(std::path::Path::to_path_buf);
+        let (keys, facts, public_key) = tokio::task::spawn_blocking(move || {
+            let keys = std::sync::Arc::new(layout.read_key_store(kek_file.as_deref())?);
+            let volumes = coffer_volume::VolumeSet::reader(&layout.volumes(), "mail")
+                .with_content_keys(
+                    std::sync::Arc::clone(&keys) as std::sync::Arc<dyn coffer_volume::ContentKeys>
+                );
+            let contents = coffer_ingest::volume_contents::volume_contents(&volumes, year)?;
+            let public_key = coffer_volume::PublicKey::load(
+                &layout.keys().join(coffer_volume::keys::PUBLIC_KEY_FILE),
+            )
+            .map_err(|e| LocalError::Refused(format!("the archive public key: {e}")))?;
+            let facts = coffer_retention::volumes::VolumeFacts {
+                year,
+                mailboxes: contents.mailboxes.into_iter().collect(),
+                live_links: contents
+                    .live_links
+                    .iter()
+                    .map(|(link, target)| (link.to_string(), target.to_string()))
+                    .collect(),
+            };
+            Ok::<_, LocalError>((keys, facts, public_key))
+        })
+        .await??;
+        let layout = coffer_ingest::DataDir::new(data_dir);
+        let deletion = coffer_retention::volumes::VolumeDeletion {
+            year_dir: layout.volumes().join(year.to_string()),
+            evidence_root: layout.disposed_volumes(),
+            public_key,
+            keys,
+            facts,
+        };
+        Ok(dispositions.delete_volume(actor, deletion).await?)
+    }
+
     /// Every legal hold.
     pub async fn holds(&self) -> Result<HoldList, LocalError> {
         match self {
