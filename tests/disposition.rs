@@ -908,3 +908,104 @@ fn a_copy_arriving_while_its_original_is_shredded_is_stored_anew() {
         );
     }
 }
+
+/// A run killed after its certificate, then `coffer import` (which holds the data
+/// directory while the server is down) brings a copy of a certified message for a new
+/// mailbox: the import stores it anew instead of linking it to the doomed original, so
+/// the next start disposes of everything the certificate names (nothing has to be kept
+/// against it) and the imported copy reads back.
+#[test]
+fn an_offline_import_between_a_crash_and_the_restart_stores_its_copy_anew() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = COFFER.start_server_with_env(
+        &data,
+        &["--local-domain", "corp.example"],
+        "warn",
+        &[("COFFER_PAUSE_DISPOSITION", "certified")],
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let archive = populate(&data, &server, &runtime);
+    let addr = server.addr;
+    let dave = archive.ids["daveold"].clone();
+    runtime.block_on(async {
+        let admin = login(addr, "admin", ADMIN_PASSWORD).await;
+        let admin2 = login(addr, "admin2", PASSWORD).await;
+        let r = http::request(
+            addr,
+            "POST",
+            "/api/v1/dispositions",
+            Some(&admin),
+            None,
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        tokio::spawn(async move {
+            http::request(
+                addr,
+                "POST",
+                "/api/v1/dispositions/1/approve",
+                Some(&admin2),
+                None,
+                b"",
+            )
+            .await
+        });
+        let mut certified = false;
+        for _ in 0..200 {
+            let r = http::get(addr, "/api/v1/dispositions/1", Some(&admin)).await;
+            if r.json()["state"] == "executing" {
+                certified = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(certified, "the run never reached its certificate");
+    });
+    kill_server(server);
+    let copy = tmp.path().join("copy.eml");
+    std::fs::write(
+        &copy,
+        message(
+            "dave@corp.example",
+            "Sun, 03 Mar 2019 09:00:00 +0000",
+            "daveold",
+        ),
+    )
+    .expect("write copy");
+    let copy_path = copy.to_string_lossy().to_string();
+    let summary = cli_json(
+        &data,
+        &[
+            "import",
+            &copy_path,
+            "--mailbox",
+            "erin@corp.example",
+            "--json",
+        ],
+    );
+    assert_eq!(summary["archived"], 1, "stored anew, not linked: {summary}");
+    let server = start_server(&data, &["--local-domain", "corp.example"], "warn");
+    let run_state = cli_json(&data, &["disposition", "show", "1", "--json"]);
+    assert_eq!(run_state["state"], "executed", "{run_state}");
+    assert_eq!(run_state["disposed"], 2, "nothing withdrawn: {run_state}");
+    let addr = server.addr;
+    runtime.block_on(async {
+        let oscar = login(addr, "oscar", PASSWORD).await;
+        let r = http::get(addr, &format!("/api/v1/messages/{dave}/raw"), Some(&oscar)).await;
+        assert_eq!(r.status, 404, "the original is disposed of: {}", r.text());
+        indexed(addr, &oscar, "zanzibardaveold").await;
+        let r = http::get(addr, "/api/v1/search?q=zanzibardaveold", Some(&oscar)).await;
+        let hits = r.json();
+        assert_eq!(hits["total"], 1, "{hits}");
+        let id = hits["hits"][0]["id"].as_str().expect("id").to_string();
+        assert_ne!(id, dave);
+        let r = http::get(addr, &format!("/api/v1/messages/{id}/raw"), Some(&oscar)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("zanzibardaveold"));
+    });
+    drop(server);
+    let out = run(coffer(&data).args(["verify"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

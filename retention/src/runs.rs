@@ -40,9 +40,12 @@
 //! acknowledged for them. The fence is lifted once their catalog rows are gone. A run
 //! found `executing` at start-up fences its certified messages before anything is
 //! served, and keeps (**withdraws**, recorded in `disposition.execute`) any certified
-//! message a link written after the certificate names — another writer (`coffer
-//! import`) may have run between the crash and this start. So no acknowledged message
-//! or link points at a destroyed key unless it is itself certified as disposed.
+//! message a link written after the certificate names. `coffer import`, the writer
+//! that may run between the crash and this start, fences the certified messages of
+//! runs left `executing` itself ([`certified_in_flight`]), so its copies are stored
+//! anew and nothing is withdrawn; the withdrawal remains the safety net for any other
+//! writer. So no acknowledged message or link points at a destroyed key unless it is
+//! itself certified as disposed.
 //!
 //! # The certificate
 //! Canonical compact JSON in the field order of [`Certificate`]; `signature` is the
@@ -886,4 +889,28 @@ impl Dispositions {
         cert.signature = hex::encode(executor.signing.sign(&cert.signed_bytes()));
         Ok(cert)
     }
+}
+
+/// The messages certified by runs left `executing` (a crash between the certificate and
+/// the end of the run): a writer other than the server (`coffer import`) fences them
+/// before it writes ([`DedupFence`]), so a copy it brings is stored anew instead of
+/// linked to a message whose key the next start destroys (which would then have to be
+/// kept against its certificate).
+pub async fn certified_in_flight(catalog: &Catalog) -> Result<Vec<MessageId>> {
+    let mut ids = Vec::new();
+    for run in catalog.disposition_runs().await? {
+        if run.state != "executing" {
+            continue;
+        }
+        let cert: Certificate =
+            serde_json::from_str(run.certificate.as_deref().unwrap_or_default()).map_err(|e| {
+                RetentionError::Invalid(format!("run {}'s certificate cannot be read: {e}", run.id))
+            })?;
+        ids.extend(
+            cert.records
+                .iter()
+                .filter_map(|r| r.id.parse::<MessageId>().ok()),
+        );
+    }
+    Ok(ids)
 }

@@ -101,5 +101,14 @@ async fn open_archive_inner(
     };
     let dir = DataDir::new(data_dir).with_signing_key(config.keys.signing_key.clone());
     let archive = Archive::open(dir, options).await?;
+    if holder != SERVE_HOLDER {
+        // A disposition run interrupted after its certificate: what this writer brings
+        // of its messages is stored anew, never linked to them (the server finishes the
+        // run at its next start; `coffer_retention::runs::certified_in_flight`).
+        let in_flight = coffer_retention::runs::certified_in_flight(archive.catalog()).await?;
+        if !in_flight.is_empty() {
+            archive.writer().fence_disposal(&in_flight).await?;
+        }
+    }
     Ok((archive, config))
 }
