@@ -23,34 +23,8 @@ use common::*;
 
 const PASSWORD: &str = "keystore-crash-password-1";
 
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = run(coffer(data).args(args));
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
-
 fn add_user(data: &Path, args: &[&str]) {
-    use std::io::Write;
-    let mut child = coffer(data)
-        .args(args)
-        .arg("--password-stdin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(PASSWORD.as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::add_user(data, args, PASSWORD);
 }
 
 /// (live keys, tombstones) of the key log, after checking its header and that it holds

@@ -25,36 +25,8 @@ fn message(to: &str, date: &str, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = run(coffer(data).args(args));
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
-
 fn cli_json(data: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&cli(data, args)).expect("json output")
-}
-
-fn add_user(data: &Path, args: &[&str], password: &str) {
-    use std::io::Write;
-    let mut cmd = coffer(data);
-    cmd.args(args).arg("--password-stdin");
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(password.as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 const PASSWORD: &str = "disposition-test-password-1";

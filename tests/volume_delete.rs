@@ -17,12 +17,6 @@ use common::*;
 
 const PASSWORD: &str = "volume-delete-password-1";
 
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = run(coffer(data).args(args));
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
-
 /// Runs a command that must fail; its stderr.
 fn refused(data: &Path, args: &[&str]) -> String {
     let out = run(coffer(data).args(args));
@@ -31,27 +25,7 @@ fn refused(data: &Path, args: &[&str]) -> String {
 }
 
 fn add_user(data: &Path, args: &[&str]) {
-    use std::io::Write;
-    let mut child = coffer(data)
-        .args(args)
-        .arg("--password-stdin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(PASSWORD.as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::add_user(data, args, PASSWORD);
 }
 
 fn message(to: &str, token: &str) -> Vec<u8> {

@@ -30,3 +30,35 @@ pub fn start_server(data: &Path, extra: &[&str], log: &str) -> Server {
 pub fn repo() -> PathBuf {
     coffer_testkit::repo_root()
 }
+
+/// Runs a `coffer` command that must succeed; its stdout.
+pub fn cli(data: &Path, args: &[&str]) -> String {
+    let out = run(coffer(data).args(args));
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Runs `coffer user add|passwd …` with the password on standard input; it must succeed.
+pub fn add_user(data: &Path, args: &[&str], password: &str) {
+    use std::io::Write;
+    let mut child = coffer(data)
+        .args(args)
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(password.as_bytes())
+        .expect("password");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
