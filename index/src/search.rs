@@ -31,9 +31,10 @@ use std::time::Instant;
 use coffer_model::{MessageId, RecipientView, Scope};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
+use tantivy::postings::SegmentPostings;
 use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur};
-use tantivy::schema::{Field, Term, Value};
-use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
+use tantivy::schema::{Field, IndexRecordOption, Term, Value};
+use tantivy::{DocAddress, DocSet, Order, Searcher, TantivyDocument};
 use tracing::debug;
 
 use crate::compile::{IndexedFields, compile, scope_filter};
@@ -417,12 +418,14 @@ impl IndexSet {
             let document: TantivyDocument = searcher
                 .doc(candidate.address)
                 .map_err(Error::engine(*year))?;
+            let body_holds_words =
+                || body_holds_words(searcher, candidate.address, fields.body, &highlighter);
             let mut hit = hit(
                 *year,
                 &document,
                 fields,
                 &highlighter,
-                read_back,
+                read_back.map(|source| (source, &body_holds_words as &dyn Fn() -> bool)),
                 candidate.score,
             );
             hit.mailboxes = recipients.visible(std::mem::take(&mut hit.mailboxes));
@@ -567,12 +570,68 @@ fn first_str(document: &TantivyDocument, field: Field) -> Option<&str> {
     document.get_first(field).and_then(|value| value.as_str())
 }
 
+/// Most terms a prefix of the query is expanded to when [`body_holds_words`] looks for
+/// it in one document's body; past that the body is assumed to hold it.
+const MAX_PREFIX_TERMS_CHECKED: usize = 64;
+
+/// Whether the body of document `address` holds one of the highlighter's words, or a
+/// word starting with one of its prefixes: only then can the body read back from the
+/// volume give a snippet. A hit that matched in attachment text, a subject or an
+/// address has a body preview without the query's words, and reading its whole body
+/// back (decrypt, decompress, parse: about a hundred microseconds) found nothing in it:
+/// on the benchmark corpus most read-backs of a common word's hits were such misses.
+/// Looking the words up in the body's postings costs a few microseconds. On any error
+/// the answer is `true` (read back, as before).
+fn body_holds_words(
+    searcher: &Searcher,
+    address: DocAddress,
+    body: Field,
+    highlighter: &Highlighter,
+) -> bool {
+    let check = || -> tantivy::Result<bool> {
+        let index = searcher
+            .segment_reader(address.segment_ord)
+            .inverted_index(body)?;
+        let holds =
+            |postings: &mut SegmentPostings| postings.seek(address.doc_id) == address.doc_id;
+        let (words, prefixes) = highlighter.words();
+        for word in words {
+            let term = Term::from_field_text(body, word);
+            if let Some(mut postings) = index.read_postings(&term, IndexRecordOption::Basic)?
+                && holds(&mut postings)
+            {
+                return Ok(true);
+            }
+        }
+        for prefix in prefixes {
+            let mut stream = index.terms().range().ge(prefix.as_bytes()).into_stream()?;
+            let mut expanded = 0;
+            while stream.advance() && stream.key().starts_with(prefix.as_bytes()) {
+                expanded += 1;
+                if expanded > MAX_PREFIX_TERMS_CHECKED {
+                    return Ok(true);
+                }
+                let mut postings =
+                    index.read_postings_from_terminfo(stream.value(), IndexRecordOption::Basic)?;
+                if holds(&mut postings) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    };
+    check().unwrap_or(true)
+}
+
+/// The hit shown for `document`. `read_back` is where a body past the preview comes
+/// from, with a check that the body holds a query word at all (asked only when the
+/// preview has none).
 fn hit(
     year: i32,
     document: &TantivyDocument,
     fields: &Fields,
     highlighter: &Highlighter,
-    read_back: Option<&dyn HitText>,
+    read_back: Option<(&dyn HitText, &dyn Fn() -> bool)>,
     score: f32,
 ) -> Hit {
     let seq = document
@@ -597,8 +656,11 @@ fn hit(
         highlighter
             .snippet(preview)
             .or_else(|| {
-                let source =
+                let (source, body_holds_words) =
                     read_back.filter(|_| body_beyond_preview && highlighter.has_body_words())?;
+                if !body_holds_words() {
+                    return None;
+                }
                 highlighter.snippet(&source.body(MessageId::new(year, seq))?)
             })
             .or_else(|| highlighter.snippet(attachment_text))

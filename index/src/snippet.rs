@@ -87,6 +87,12 @@ impl Highlighter {
         self.body_words && !(self.terms.is_empty() && self.prefixes.is_empty())
     }
 
+    /// The analyzed words to highlight and the prefixes (each word's last piece when
+    /// it ended in `*`), as the text analyzer indexes them.
+    pub(crate) fn words(&self) -> (&[String], &[String]) {
+        (&self.terms, &self.prefixes)
+    }
+
     /// A highlighted snippet of `text`, or `None` when no query word occurs in it.
     pub(crate) fn snippet(&self, text: &str) -> Option<String> {
         self.snippet_with(text, true)

@@ -752,6 +752,14 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     assert!(filler.len() > coffer_index::BODY_PREVIEW_BYTES);
     docs[0].body = format!("{filler}The zanzibar clause is at the end.");
     docs[1].body = "A short note about zanzibar.".into();
+    // A long body without the word, which only its attachment text holds.
+    docs[2].body = filler.clone();
+    docs[2].attachments = vec![coffer_model::AttachmentDoc {
+        filename: Some("annex.txt".into()),
+        content_type: "text/plain".into(),
+        size: 32,
+        text: Some("The zanzibar annex, as attached.".into()),
+    }];
     let (_dir, set) = build(&docs);
 
     // Without a source the index has only the preview: a plain snippet of its start.
@@ -774,7 +782,19 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     assert!(long.contains("<b>zanzibar</b> clause"), "{long}");
     let short = snippet_of(&results, docs[1].id);
     assert!(short.contains("<b>zanzibar</b>"), "{short}");
-    // Only the message whose words lie past its preview was read back.
+    let annex = snippet_of(&results, docs[2].id);
+    assert!(annex.contains("<b>zanzibar</b> annex"), "{annex}");
+    // Only the message whose words lie past its preview was read back: not the one
+    // whose long body does not hold the word (its postings say so).
+    assert_eq!(*source.asked.lock().expect("lock"), vec![docs[0].id]);
+
+    // The same for a prefix: the body holding a word that starts with it is read back.
+    source.asked.lock().expect("lock").clear();
+    let results = set
+        .search(&SearchRequest::new("zanzib*", Scope::All))
+        .expect("searches");
+    let long = snippet_of(&results, docs[0].id);
+    assert!(long.contains("<b>zanzibar</b> clause"), "{long}");
     assert_eq!(*source.asked.lock().expect("lock"), vec![docs[0].id]);
 
     // Words of `subject:` or `attachment:` clauses are never looked for in the body,
