@@ -142,7 +142,8 @@ fn eml_fixtures_import_verify_show_reimport_and_tamper() {
     // matches its record makes verification fail.
     {
         edit_catalog(&data, async |catalog| {
-            sqlx::query("UPDATE messages SET sha256 = $1 WHERE seq = 1")
+            // The catalog's key is year * 10^10 + seq (migration 0015).
+            sqlx::query("UPDATE messages SET sha256 = $1 WHERE id % 10000000000 = 1")
                 .bind(vec![0u8; 32])
                 .execute(catalog.pool())
                 .await
@@ -255,13 +256,14 @@ fn show_finds_a_message_acknowledged_but_not_yet_in_the_catalog() {
             .expect("update");
         });
     };
+    let key = i64::from(year) * 10_000_000_000 + i64::try_from(seq).expect("seq");
     edit_catalog(&data, async |catalog| {
         for sql in [
             "DELETE FROM message_mailboxes WHERE message = $1",
             "DELETE FROM messages WHERE id = $1",
         ] {
             sqlx::query(sql)
-                .bind(&id)
+                .bind(key)
                 .execute(catalog.pool())
                 .await
                 .expect("delete");
@@ -531,10 +533,12 @@ fn catalog_edits_that_records_do_not_back_fail_verification() {
         let mut found = (0, 0);
         edit_catalog(&data, async |catalog| {
             use sqlx::Row;
-            let row = sqlx::query("SELECT year, seq FROM messages ORDER BY seq LIMIT 1")
-                .fetch_one(catalog.pool())
-                .await
-                .expect("a message");
+            let row = sqlx::query(
+                "SELECT id / 10000000000, id % 10000000000 FROM messages ORDER BY id LIMIT 1",
+            )
+            .fetch_one(catalog.pool())
+            .await
+            .expect("a message");
             found = (row.try_get(0).expect("year"), row.try_get(1).expect("seq"));
             sqlx::query("INSERT INTO mailboxes (address, domain) VALUES ('mallory@corp.example', 'corp.example')")
                 .execute(catalog.pool())
@@ -543,10 +547,9 @@ fn catalog_edits_that_records_do_not_back_fail_verification() {
             sqlx::query(
                 "INSERT INTO message_mailboxes (message, mailbox) \
                  SELECT m.id, mb.id FROM messages m, mailboxes mb \
-                 WHERE m.year = $1 AND m.seq = $2 AND mb.address = 'mallory@corp.example'",
+                 WHERE m.id = $1 AND mb.address = 'mallory@corp.example'",
             )
-            .bind(found.0)
-            .bind(found.1)
+            .bind(found.0 * 10_000_000_000 + found.1)
             .execute(catalog.pool())
             .await
             .expect("insert link");

@@ -185,24 +185,29 @@ impl Catalog {
         Ok(())
     }
 
-    /// Removes disposed messages from the catalog: their rows (date, sender, subject,
-    /// Message-ID, identity, sizes) and their mailbox links. Their ids and content hashes
+    /// Removes disposed messages from the catalog: their rows (date, identity, sizes,
+    /// flags) and their mailbox links. Their ids and content hashes
     /// stay in the disposition certificate. Idempotent.
     pub async fn remove_disposed(&self, ids: &[MessageId]) -> Result<u64> {
         let mut removed = 0;
-        for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        // Ids outside the key range have no rows.
+        let keys: Vec<i64> = ids
+            .iter()
+            .filter_map(|&id| crate::key_of(id).ok())
+            .collect();
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
             let list = in_list(self.backend(), chunk.len());
             let mut tx = self.pool().begin().await?;
             let sql = format!("DELETE FROM message_mailboxes WHERE message IN ({list})");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id.to_string());
+            for key in chunk {
+                q = q.bind(*key);
             }
             q.execute(&mut *tx).await?;
             let sql = format!("DELETE FROM messages WHERE id IN ({list})");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id.to_string());
+            for key in chunk {
+                q = q.bind(*key);
             }
             removed += q.execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;

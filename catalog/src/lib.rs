@@ -23,7 +23,32 @@
 //!
 //! SQLite runs in WAL mode with `synchronous=NORMAL`: the catalog needs no fsync of its
 //! own because the volume is the write-ahead log — a lost catalog transaction is
-//! replayed from the volumes on the next start.
+//! replayed from the volumes on the next start. [`Catalog::checkpoint_wal`] folds the WAL
+//! back into the file after bulk work (an import, a disposition run).
+//!
+//! # Compact message tables (issue 24, migration 0015)
+//! The catalog costs what each message costs whatever its size, so its rows hold only
+//! what a query of the catalog reads; everything else is in the volume record (and, for
+//! search, in the index):
+//! - A message's key is one integer, `year * 10^10 + seq` ([`MessageId`] "YEAR-SEQ" is
+//!   converted at this crate's edge only; API, CLI and audit keep the text form). On
+//!   SQLite it is the rowid, so rows are stored in key order and a year is one key range
+//!   (`message_hashes`, `mailboxes_in_range`, `retention_rows` scan that range).
+//! - A row keeps the content hash and identity in full, the dates, size, attachment
+//!   count and flags: what dedup, `coffer verify`, retention and the access check read.
+//!   Message-ID, sender and subject are not kept: `coffer show` and the message view read
+//!   them from the record's bytes, as the row was derived from them.
+//! - The content-hash and identity indexes hold the first 8 bytes of the digest
+//!   (`substr(x, 1, 8)`, an expression index on both databases); the query compares the
+//!   full digest in the row, so a prefix collision costs a row read, never a wrong match.
+//! - A mailbox link is `(message, mailbox, via)`, keyed by message (no query looks links
+//!   up by mailbox: the index scopes searches); `via` is the key of the link record that
+//!   names the link, NULL when the message record itself does.
+//!
+//! Measured with SQLite's `dbstat` on 20,000 generated business messages (2.2 KB each,
+//! 2.4 mailbox links each): 96 bytes per message row, 22 per digest-index entry and 17
+//! per link; the whole file 193 bytes per message = 0.087 x the mail (0014's tables:
+//! 460 bytes = 0.207 x).
 
 pub mod audit;
 pub mod disposition;
@@ -33,7 +58,6 @@ pub mod users;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Mutex;
 
 use coffer_model::{ErrorCode, MessageDoc, MessageId, Sha256};
@@ -133,16 +157,10 @@ pub struct MessageRow {
     pub id: MessageId,
     /// SHA-256 of the original bytes.
     pub sha256: Sha256,
-    /// Message-ID header.
-    pub message_id: Option<String>,
     /// Message date (Unix seconds).
     pub date: Option<i64>,
     /// Receive time (Unix seconds).
     pub received: i64,
-    /// First From address.
-    pub sender: Option<String>,
-    /// Subject.
-    pub subject: Option<String>,
     /// Original size.
     pub size: u64,
     /// Attachment count.
@@ -159,6 +177,17 @@ pub struct Catalog {
     pool: AnyPool,
     backend: Backend,
     mailbox_ids: Mutex<HashMap<String, i64>>,
+}
+
+/// The migration that gave messages integer keys (0015_compact_keys).
+const COMPACT_KEYS_MIGRATION: i64 = 15;
+
+/// The newest migration applied to the database (0 for a new one).
+async fn applied_migration(pool: &AnyPool) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
 }
 
 /// Rows per multi-row INSERT (keeps statements well under every parameter limit).
@@ -230,17 +259,23 @@ impl Catalog {
                         // stay in memory instead of spilling to files under /var/tmp.
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
                         // Deleted rows are overwritten with zeros, not left in free
-                        // space: a disposed message's subject and sender must not
-                        // survive in the file (`remove_disposed`).
+                        // space: nothing of a disposed message (its links, its dates,
+                        // its identity) may survive in the file (`remove_disposed`).
                         conn.execute("PRAGMA secure_delete = ON").await?;
                     }
                     Ok(())
                 })
             });
         let pool = options.connect(url).await?;
+        let before = applied_migration(&pool).await;
         match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        // 0015 rewrote the message tables of an existing catalog: SQLite keeps the pages
+        // of the old ones as free pages inside the file until VACUUM gives them back.
+        if backend == Backend::Sqlite && (1..COMPACT_KEYS_MIGRATION).contains(&before) {
+            pool.execute("VACUUM").await?;
         }
         Ok(Self {
             pool,
@@ -294,7 +329,7 @@ impl Catalog {
     pub async fn apply(&self, batch: &ApplyBatch) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let mut new_mailboxes: HashMap<String, i64> = HashMap::new();
-        let mut links: Vec<(String, String, MessageId)> = Vec::new();
+        let mut links: Vec<(i64, String, Option<i64>)> = Vec::new();
         let messages: Vec<&MessageDoc> = batch
             .items
             .iter()
@@ -306,27 +341,22 @@ impl Catalog {
         for chunk in messages.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
                 self.backend,
-                "INSERT INTO messages (id, year, seq, sha256, message_id, date, received, sender, subject, size, attachments, flags, identity) VALUES ",
-                13,
+                "INSERT INTO messages (id, sha256, identity, date, received, size, attachments, flags) VALUES ",
+                8,
                 chunk.len(),
                 " ON CONFLICT DO NOTHING",
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for doc in chunk {
                 q = q
-                    .bind(doc.id.to_string())
-                    .bind(i64::from(doc.id.year))
-                    .bind(to_i64(doc.id.seq)?)
+                    .bind(key_of(doc.id)?)
                     .bind(doc.sha256.0.to_vec())
-                    .bind(doc.message_id.clone())
+                    .bind(doc.identity.map(|d| d.0.to_vec()))
                     .bind(doc.date)
                     .bind(doc.received)
-                    .bind(doc.from.first().map(|a| a.email.clone()))
-                    .bind(doc.subject.clone())
                     .bind(to_i64(doc.size)?)
                     .bind(doc.attachments.len() as i64)
-                    .bind(i64::from(doc.flags.0))
-                    .bind(doc.identity.map(|d| d.0.to_vec()));
+                    .bind(i64::from(doc.flags.0));
             }
             q.execute(&mut *tx).await?;
         }
@@ -339,12 +369,15 @@ impl Catalog {
                     via,
                 } => (*target, mailboxes, *via),
             };
+            // The message record itself is the default provenance (NULL).
+            let message = key_of(id)?;
+            let via = if via == id { None } else { Some(key_of(via)?) };
             for m in mailboxes {
-                links.push((id.to_string(), m.to_ascii_lowercase(), via));
+                links.push((message, m.to_ascii_lowercase(), via));
             }
         }
         // Resolve mailbox ids (cached; new ones inserted in this transaction).
-        let mut resolved: Vec<(String, i64, MessageId)> = Vec::with_capacity(links.len());
+        let mut resolved: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(links.len());
         for (message, address, via) in links {
             let cached = self
                 .cached_mailbox(&address)
@@ -376,18 +409,14 @@ impl Catalog {
         for chunk in resolved.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
                 self.backend,
-                "INSERT INTO message_mailboxes (message, mailbox, via_year, via_seq) VALUES ",
-                4,
+                "INSERT INTO message_mailboxes (message, mailbox, via) VALUES ",
+                3,
                 chunk.len(),
                 " ON CONFLICT DO NOTHING",
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (message, mailbox, via) in chunk {
-                q = q
-                    .bind(message.clone())
-                    .bind(*mailbox)
-                    .bind(i64::from(via.year))
-                    .bind(to_i64(via.seq)?);
+                q = q.bind(*message).bind(*mailbox).bind(*via);
             }
             q.execute(&mut *tx).await?;
         }
@@ -423,20 +452,24 @@ impl Catalog {
     ) -> Result<HashMap<Sha256, KnownMessage>> {
         let mut out = HashMap::new();
         for chunk in digests.chunks(KEYS_PER_LOOKUP) {
+            // The index holds the first 8 bytes; the full digest is compared here.
             let sql = format!(
                 "SELECT m.sha256, m.id, mb.address FROM messages m \
                  LEFT JOIN message_mailboxes l ON l.message = m.id \
                  LEFT JOIN mailboxes mb ON mb.id = l.mailbox \
-                 WHERE m.sha256 IN ({})",
+                 WHERE substr(m.sha256, 1, 8) IN ({})",
                 in_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for d in chunk {
-                q = q.bind(d.0.to_vec());
+                q = q.bind(prefix(d).to_vec());
             }
             for row in q.fetch_all(&self.pool).await? {
                 let sha = to_sha(row.try_get::<Vec<u8>, _>(0)?)?;
-                let id = to_id(&row.try_get::<String, _>(1)?)?;
+                if !chunk.contains(&sha) {
+                    continue;
+                }
+                let id = from_key(row.try_get(1)?)?;
                 let address: Option<String> = row.try_get(2)?;
                 let entry = out.entry(sha).or_insert_with(|| KnownMessage {
                     id,
@@ -464,21 +497,28 @@ impl Catalog {
     /// A message with this identity (journal copies; see `coffer_ingest::identity`), with
     /// its mailboxes. The oldest one when several share it.
     pub async fn find_by_identity(&self, identity: &Sha256) -> Result<Option<KnownMessage>> {
-        let row =
-            sqlx::query("SELECT id FROM messages WHERE identity = $1 ORDER BY year, seq LIMIT 1")
-                .bind(identity.0.to_vec())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT id FROM messages WHERE substr(identity, 1, 8) = $1 AND identity = $2 \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(prefix(identity).to_vec())
+        .bind(identity.0.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
-        let id = to_id(&row.try_get::<String, _>(0)?)?;
+        let id = from_key(row.try_get(0)?)?;
         let mailboxes = self.mailboxes_of(id).await?;
         Ok(Some(KnownMessage { id, mailboxes }))
     }
 
     /// One message by id.
     pub async fn message(&self, id: MessageId) -> Result<Option<MessageRow>> {
+        // An id no volume can hold (a sequence number past the key's range) has no row.
+        let Ok(key) = key_of(id) else {
+            return Ok(None);
+        };
         let row = sqlx::query(MESSAGE_SELECT_BY_ID)
-            .bind(id.to_string())
+            .bind(key)
             .fetch_optional(&self.pool)
             .await?;
         self.finish_row(row).await
@@ -487,6 +527,7 @@ impl Catalog {
     /// One message by the SHA-256 of its original bytes (the newest when two hold them).
     pub async fn message_by_sha256(&self, sha: &Sha256) -> Result<Option<MessageRow>> {
         let row = sqlx::query(MESSAGE_SELECT_BY_SHA)
+            .bind(prefix(sha).to_vec())
             .bind(sha.0.to_vec())
             .fetch_optional(&self.pool)
             .await?;
@@ -502,11 +543,14 @@ impl Catalog {
 
     /// The mailboxes of a message, sorted.
     pub async fn mailboxes_of(&self, id: MessageId) -> Result<Vec<String>> {
+        let Ok(key) = key_of(id) else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(
             "SELECT mb.address FROM message_mailboxes l JOIN mailboxes mb ON mb.id = l.mailbox \
              WHERE l.message = $1 ORDER BY mb.address",
         )
-        .bind(id.to_string())
+        .bind(key)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -520,19 +564,20 @@ impl Catalog {
         &self,
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, Vec<String>>> {
+        let keys: Vec<i64> = ids.iter().filter_map(|&id| key_of(id).ok()).collect();
         let mut out: HashMap<MessageId, Vec<String>> = HashMap::new();
-        for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
             let sql = format!(
                 "SELECT l.message, mb.address FROM message_mailboxes l \
                  JOIN mailboxes mb ON mb.id = l.mailbox WHERE l.message IN ({})",
                 in_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id.to_string());
+            for key in chunk {
+                q = q.bind(*key);
             }
             for row in q.fetch_all(&self.pool).await? {
-                let id = to_id(&row.try_get::<String, _>(0)?)?;
+                let id = from_key(row.try_get(0)?)?;
                 out.entry(id)
                     .or_default()
                     .push(row.try_get::<String, _>(1)?);
@@ -546,59 +591,56 @@ impl Catalog {
 
     /// The mailboxes of every message of volume `year` with a sequence number in
     /// `from_seq..=to_seq`, each list sorted; messages without mailboxes are absent.
-    /// One query for a whole replay chunk instead of one per message.
+    /// One query for a whole replay chunk instead of one per message (a range of keys).
     pub async fn mailboxes_in_range(
         &self,
         year: i32,
         from_seq: u64,
         to_seq: u64,
     ) -> Result<HashMap<u64, Vec<String>>> {
+        let Some((from, to)) = key_range(year, from_seq, to_seq) else {
+            return Ok(HashMap::new());
+        };
         let rows = sqlx::query(
-            "SELECT m.seq, mb.address FROM messages m \
-             JOIN message_mailboxes l ON l.message = m.id \
+            "SELECT l.message, mb.address FROM message_mailboxes l \
              JOIN mailboxes mb ON mb.id = l.mailbox \
-             WHERE m.year = $1 AND m.seq >= $2 AND m.seq <= $3 ORDER BY m.seq, mb.address",
+             WHERE l.message >= $1 AND l.message <= $2 ORDER BY l.message, mb.address",
         )
-        .bind(i64::from(year))
-        .bind(to_i64(from_seq)?)
-        .bind(to_i64(to_seq)?)
+        .bind(from)
+        .bind(to)
         .fetch_all(&self.pool)
         .await?;
         let mut out: HashMap<u64, Vec<String>> = HashMap::new();
         for row in &rows {
-            let seq = to_u64(row.try_get::<i64, _>(0)?)?;
-            out.entry(seq)
+            let id = from_key(row.try_get(0)?)?;
+            out.entry(id.seq)
                 .or_default()
                 .push(row.try_get::<String, _>(1)?);
         }
         Ok(out)
     }
 
-    /// The record that names each of `mailboxes` as a mailbox of message `id` (the
-    /// message record, or a link record); `None` for a link applied before provenance
-    /// was kept (`coffer recatalog` fills it) — and absent for no link at all.
-    pub async fn link_provenance(
-        &self,
-        id: MessageId,
-    ) -> Result<HashMap<String, Option<MessageId>>> {
+    /// The record that names each of `mailboxes` as a mailbox of message `id`: a link
+    /// record, or the message record itself (also for a link applied before provenance
+    /// was kept, which only the message record can back; `coffer recatalog` records the
+    /// rest). Mailboxes without a link are absent.
+    pub async fn link_provenance(&self, id: MessageId) -> Result<HashMap<String, MessageId>> {
+        let Ok(key) = key_of(id) else {
+            return Ok(HashMap::new());
+        };
         let rows = sqlx::query(
-            "SELECT mb.address, l.via_year, l.via_seq FROM message_mailboxes l \
+            "SELECT mb.address, l.via FROM message_mailboxes l \
              JOIN mailboxes mb ON mb.id = l.mailbox WHERE l.message = $1",
         )
-        .bind(id.to_string())
+        .bind(key)
         .fetch_all(&self.pool)
         .await?;
         let mut out = HashMap::new();
         for row in &rows {
             let address: String = row.try_get(0)?;
-            let year: Option<i64> = row.try_get(1)?;
-            let seq: Option<i64> = row.try_get(2)?;
-            let via = match (year, seq) {
-                (Some(y), Some(s)) => Some(MessageId::new(
-                    i32::try_from(y).map_err(|_| Error::Invalid(format!("year {y}")))?,
-                    to_u64(s)?,
-                )),
-                _ => None,
+            let via = match row.try_get::<Option<i64>, _>(1)? {
+                Some(key) => from_key(key)?,
+                None => id,
             };
             out.insert(address, via);
         }
@@ -608,14 +650,19 @@ impl Catalog {
     /// `(sequence, SHA-256)` of every message of a volume year, in sequence order (for
     /// cross-checking the catalog against the volume).
     pub async fn message_hashes(&self, year: i32) -> Result<Vec<(u64, Sha256)>> {
-        let rows = sqlx::query("SELECT seq, sha256 FROM messages WHERE year = $1 ORDER BY seq")
-            .bind(i64::from(year))
-            .fetch_all(&self.pool)
-            .await?;
+        let Some((from, to)) = key_range(year, 0, u64::MAX) else {
+            return Ok(Vec::new());
+        };
+        let rows =
+            sqlx::query("SELECT id, sha256 FROM messages WHERE id >= $1 AND id <= $2 ORDER BY id")
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    to_u64(r.try_get::<i64, _>(0)?)?,
+                    from_key(r.try_get(0)?)?.seq,
                     to_sha(r.try_get::<Vec<u8>, _>(1)?)?,
                 ))
             })
@@ -624,7 +671,9 @@ impl Catalog {
 
     /// Number of messages per volume year.
     pub async fn message_counts(&self) -> Result<HashMap<i32, u64>> {
-        let rows = sqlx::query("SELECT year, COUNT(*) FROM messages GROUP BY year")
+        let sql =
+            format!("SELECT id / {KEY_YEAR}, COUNT(*) FROM messages GROUP BY id / {KEY_YEAR}");
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
         let mut out = HashMap::new();
@@ -660,7 +709,7 @@ impl Catalog {
 /// The columns `decode_message` reads, in order.
 macro_rules! message_columns {
     () => {
-        "id, sha256, message_id, date, received, sender, subject, size, attachments, flags"
+        "id, sha256, date, received, size, attachments, flags"
     };
 }
 const MESSAGE_SELECT_BY_ID: &str = concat!(
@@ -671,22 +720,19 @@ const MESSAGE_SELECT_BY_ID: &str = concat!(
 const MESSAGE_SELECT_BY_SHA: &str = concat!(
     "SELECT ",
     message_columns!(),
-    " FROM messages WHERE sha256 = $1 ORDER BY year DESC, seq DESC LIMIT 1"
+    " FROM messages WHERE substr(sha256, 1, 8) = $1 AND sha256 = $2 ORDER BY id DESC LIMIT 1"
 );
 
 fn decode_message(row: &AnyRow) -> Result<MessageRow> {
     Ok(MessageRow {
-        id: to_id(&row.try_get::<String, _>(0)?)?,
+        id: from_key(row.try_get(0)?)?,
         sha256: to_sha(row.try_get::<Vec<u8>, _>(1)?)?,
-        message_id: row.try_get(2)?,
-        date: row.try_get(3)?,
-        received: row.try_get(4)?,
-        sender: row.try_get(5)?,
-        subject: row.try_get(6)?,
-        size: to_u64(row.try_get::<i64, _>(7)?)?,
-        attachments: u32::try_from(row.try_get::<i64, _>(8)?)
+        date: row.try_get(2)?,
+        received: row.try_get(3)?,
+        size: to_u64(row.try_get::<i64, _>(4)?)?,
+        attachments: u32::try_from(row.try_get::<i64, _>(5)?)
             .map_err(|_| Error::Invalid("attachments".into()))?,
-        flags: u32::try_from(row.try_get::<i64, _>(9)?)
+        flags: u32::try_from(row.try_get::<i64, _>(6)?)
             .map_err(|_| Error::Invalid("flags".into()))?,
         mailboxes: Vec::new(),
     })
@@ -735,6 +781,50 @@ fn to_sha(bytes: Vec<u8>) -> Result<Sha256> {
     Ok(Sha256(arr))
 }
 
-fn to_id(s: &str) -> Result<MessageId> {
-    MessageId::from_str(s).map_err(|e| Error::Invalid(e.to_string()))
+/// A message's key in the catalog is `year * KEY_YEAR + seq`: one 64-bit integer (the
+/// rowid on SQLite, so rows are stored in key order and a year is one key range) that
+/// takes 6 bytes in a row, against 10 to 16 for the text "YEAR-SEQ" it replaces. Years
+/// 0..=9999 (what a "YEAR-SEQ" id can say), sequence numbers below 10^10 per volume.
+pub(crate) const KEY_YEAR: i64 = 10_000_000_000;
+
+/// The catalog key of `id`, or `Invalid` for an id outside the key's range.
+pub(crate) fn key_of(id: MessageId) -> Result<i64> {
+    match i64::try_from(id.seq) {
+        Ok(seq) if (0..=9999).contains(&id.year) && seq < KEY_YEAR => {
+            Ok(i64::from(id.year) * KEY_YEAR + seq)
+        }
+        _ => Err(Error::Invalid(format!(
+            "message id {id} is outside the catalog's key range"
+        ))),
+    }
+}
+
+/// The id of catalog key `key` (inverse of [`key_of`]).
+pub(crate) fn from_key(key: i64) -> Result<MessageId> {
+    let year = i32::try_from(key.div_euclid(KEY_YEAR))
+        .ok()
+        .filter(|y| (0..=9999).contains(y))
+        .ok_or_else(|| Error::Invalid(format!("message key {key}")))?;
+    Ok(MessageId::new(year, to_u64(key.rem_euclid(KEY_YEAR))?))
+}
+
+/// The keys of the messages of `year` with sequence numbers in `from_seq..=to_seq`
+/// (clamped to what a key can hold); `None` when that is nothing.
+pub(crate) fn key_range(year: i32, from_seq: u64, to_seq: u64) -> Option<(i64, i64)> {
+    let last = (KEY_YEAR - 1) as u64;
+    let to_seq = to_seq.min(last);
+    if from_seq > to_seq {
+        return None;
+    }
+    let from = key_of(MessageId::new(year, from_seq)).ok()?;
+    let to = key_of(MessageId::new(year, to_seq)).ok()?;
+    Some((from, to))
+}
+
+/// The first 8 bytes of a digest: what the `messages_sha256` and `messages_identity`
+/// indexes hold (the full value stays in the row and is compared there).
+fn prefix(digest: &Sha256) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest.0[..8]);
+    out
 }

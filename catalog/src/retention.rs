@@ -466,8 +466,11 @@ impl Catalog {
 
     /// The retention facts of one message.
     pub async fn retention_row(&self, id: MessageId) -> Result<Option<MessageRetentionRow>> {
+        let Ok(key) = crate::key_of(id) else {
+            return Ok(None);
+        };
         let row = sqlx::query("SELECT date, received, flags FROM messages WHERE id = $1")
-            .bind(id.to_string())
+            .bind(key)
             .fetch_optional(self.pool())
             .await?;
         let Some(row) = row else {
@@ -490,20 +493,22 @@ impl Catalog {
         after: u64,
         limit: u64,
     ) -> Result<Vec<MessageRetentionRow>> {
+        let Some((from, to)) = crate::key_range(year, after.saturating_add(1), u64::MAX) else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(
-            "SELECT seq, date, received, flags FROM messages WHERE year = $1 AND seq > $2 \
-             ORDER BY seq LIMIT $3",
+            "SELECT id, date, received, flags FROM messages WHERE id >= $1 AND id <= $2 \
+             ORDER BY id LIMIT $3",
         )
-        .bind(i64::from(year))
-        .bind(to_i64(after)?)
+        .bind(from)
+        .bind(to)
         .bind(to_i64(limit)?)
         .fetch_all(self.pool())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            let seq: i64 = row.try_get(0)?;
             out.push(MessageRetentionRow {
-                id: MessageId::new(year, seq as u64),
+                id: crate::from_key(row.try_get(0)?)?,
                 date: row.try_get(1)?,
                 received: row.try_get(2)?,
                 flags: row.try_get(3)?,

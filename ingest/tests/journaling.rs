@@ -127,10 +127,28 @@ async fn journal_report_is_unwrapped_and_bcc_recipient_gets_it() {
         .await
         .expect("q")
         .expect("row");
-    assert_eq!(
-        row.sender.as_deref(),
-        Some("alice@contoso.com"),
-        "views present the original, not the report"
+    let hit_from = {
+        let archive = Arc::clone(&archive);
+        tokio::task::spawn_blocking(move || {
+            let found = archive
+                .index()
+                .search(&SearchRequest {
+                    query: "figures".into(),
+                    scope: Scope::All,
+                    recipients: coffer_model::RecipientView::All,
+                    sort: Sort::DateDesc,
+                    limit: 10,
+                    offset: 0,
+                })
+                .expect("search");
+            found.hits.into_iter().map(|h| h.from).collect::<Vec<_>>()
+        })
+        .await
+        .expect("join")
+    };
+    assert!(
+        hit_from.len() == 1 && hit_from[0].contains("alice@contoso.com"),
+        "views present the original, not the report: {hit_from:?}"
     );
     assert!(MessageFlags(row.flags).contains(MessageFlags::JOURNAL_REPORT));
     assert!(

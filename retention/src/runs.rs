@@ -759,13 +759,7 @@ impl Dispositions {
     ) -> Result<Vec<MessageId>> {
         let mut links: Vec<(MessageId, MessageId)> = Vec::new();
         for &id in certified {
-            for via in self
-                .catalog
-                .link_provenance(id)
-                .await?
-                .into_values()
-                .flatten()
-            {
+            for via in self.catalog.link_provenance(id).await?.into_values() {
                 if via != id {
                     links.push((id, via));
                 }

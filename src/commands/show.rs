@@ -9,7 +9,7 @@ use clap::Args;
 use coffer_ingest::DataDir;
 use coffer_ingest::meta::MessageMeta;
 use coffer_ingest::reader::Reader;
-use coffer_model::{MessageFlags, MessageId};
+use coffer_model::{MessageFlags, MessageId, Sha256};
 use coffer_query_api::local::{LocalAccess, LocalAdmin};
 use serde::Serialize;
 
@@ -88,14 +88,24 @@ pub async fn run(data_dir: &Path, args: ShowArgs) -> Result<i32> {
     }
     let meta = MessageMeta::from_bytes(&record.meta).unwrap_or_default();
     let row = reader.catalog().message(id).await?;
+    // Message-ID, sender and subject are read from the bytes themselves (the catalog
+    // keeps no copy of them, issue 24), as the catalog row's other fields were derived.
+    let received_s = record.header.received_us.div_euclid(1_000_000);
+    let doc = coffer_ingest::parse::build_doc(
+        &record.content,
+        Sha256(record.header.content_sha256),
+        received_s,
+        &meta,
+        None,
+    );
     let shown = Shown {
         id,
         sha256: hex::encode(record.header.content_sha256),
-        received: output::time(record.header.received_us.div_euclid(1_000_000)),
+        received: output::time(received_s),
         date: row.as_ref().and_then(|r| r.date).map(output::time),
-        message_id: row.as_ref().and_then(|r| r.message_id.clone()),
-        from: row.as_ref().and_then(|r| r.sender.clone()),
-        subject: row.as_ref().and_then(|r| r.subject.clone()),
+        message_id: doc.message_id,
+        from: doc.from.into_iter().next().map(|a| a.email),
+        subject: doc.subject,
         size: record.content.len() as u64,
         attachments: row.as_ref().map(|r| r.attachments),
         flags: row

@@ -91,9 +91,9 @@ async fn backed_by_record(
         .iter()
         .filter(|m| scope.admits([m.as_str()]))
         .map(|m| {
-            // A link applied before provenance was kept: only the message record itself
-            // can back it (`coffer recatalog` records the rest).
-            let via = provenance.get(m).copied().flatten().unwrap_or(row.id);
+            // No link at all (the row changed in between): only the message record
+            // itself can back it.
+            let via = provenance.get(m).copied().unwrap_or(row.id);
             (m.clone(), via)
         })
         .collect();
@@ -213,12 +213,12 @@ async fn view(
         sha256: row.sha256.to_hex(),
         received: rfc3339_us(record.header.received_us),
         date: row.date.map(rfc3339),
-        message_id: rendered.message_id.or(row.message_id),
+        message_id: rendered.message_id,
         from: rendered.from,
         to: rendered.to,
         cc: rendered.cc,
         bcc: rendered.bcc,
-        subject: rendered.subject.or(row.subject),
+        subject: rendered.subject,
         mailboxes: caller.recipient_view().visible(row.mailboxes),
         flags: MessageFlags(row.flags).names(),
         size: row.size,
