@@ -5,7 +5,8 @@
 //! and by property test) but skips the rest of the document, so the words found are
 //! where the index found them.
 //!
-//! Reading back decrypts and decompresses one record and checks it against its SHA-256;
+//! Reading back decrypts and decompresses one record (encrypted content authenticated by
+//! its tag, other content checked against its SHA-256);
 //! it happens only for the hits of the page shown, and only for messages up to
 //! [`coffer_index::MAX_READ_BACK_BYTES`]. A disposed message, an offline volume or a
 //! damaged record has no text: the hit shows its preview. Nothing read here is logged.
@@ -21,7 +22,7 @@ use coffer_volume::{ContentKeys, Record, VolumeSet};
 use crate::data_dir::DataDir;
 use crate::meta::MessageMeta;
 use crate::parse::{body_text, build_doc};
-use crate::reader::read_message;
+use crate::reader::read_message_for_snippet;
 use crate::views::MAIL;
 
 /// The index document of a message record, derived from the record alone (its
@@ -109,7 +110,7 @@ impl VolumeHitText {
 
 impl HitText for VolumeHitText {
     fn body(&self, id: MessageId) -> Option<String> {
-        let record = read_message(self.volumes()?, id).ok()?;
+        let record = read_message_for_snippet(self.volumes()?, id).ok()?;
         Some(body_text(&record.content))
     }
 }

@@ -25,10 +25,24 @@ const UNAPPLIED_YEARS: usize = 2;
 /// The message record `id` of `volumes` (its content verified against its SHA-256 on
 /// read). Blocking.
 pub fn read_message(volumes: &VolumeSet, id: MessageId) -> Result<Record> {
+    read_message_with(volumes, id, coffer_volume::Volume::read)
+}
+
+/// [`read_message`] for a search snippet: encrypted content is taken as authenticated by
+/// its tag, without hashing it again ([`coffer_volume::Volume::read_authenticated`]).
+pub(crate) fn read_message_for_snippet(volumes: &VolumeSet, id: MessageId) -> Result<Record> {
+    read_message_with(volumes, id, coffer_volume::Volume::read_authenticated)
+}
+
+fn read_message_with(
+    volumes: &VolumeSet,
+    id: MessageId,
+    read: impl FnOnce(&coffer_volume::Volume, u64) -> coffer_volume::Result<Record>,
+) -> Result<Record> {
     let volume = volumes
         .get(id.year)?
         .ok_or_else(|| IngestError::NoSuchMessage(format!("no volume for year {}", id.year)))?;
-    let record = volume.read(id.seq)?;
+    let record = read(&volume, id.seq)?;
     if record.header.kind != RecordKind::Message {
         return Err(IngestError::NotAMessage {
             id,

@@ -880,3 +880,94 @@ fn todays_reader_verifies_the_v3_vectors() {
         );
     }
 }
+
+/// The data keys of `TEST-ONLY-data-keys.json`, by key id.
+fn vector_keys() -> BTreeMap<KeyId, [u8; 32]> {
+    let keys: BTreeMap<String, String> =
+        serde_json::from_slice(&read("TEST-ONLY-data-keys.json")).expect("keys");
+    keys.iter()
+        .map(|(id, k)| {
+            (
+                hex::decode(id).expect("hex").try_into().expect("16"),
+                hex::decode(k).expect("hex").try_into().expect("32"),
+            )
+        })
+        .collect()
+}
+
+/// Every message record read through [`Volume::read_authenticated`] (search snippets:
+/// encrypted content trusted on its tag, without the two SHA-256 passes) as through
+/// [`Volume::read`], and a changed ciphertext byte fails both reads of that record only.
+#[test]
+fn authenticated_reads_equal_full_reads_and_fail_on_a_changed_ciphertext_byte() {
+    let keys = vector_keys();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("2026");
+    std::fs::create_dir(&dir).expect("dir");
+    let mut segments = Vec::new();
+    for entry in std::fs::read_dir(committed_dir().join("2026")).expect("dir") {
+        let path = entry.expect("entry").path();
+        let copy = dir.join(path.file_name().expect("name"));
+        std::fs::copy(&path, &copy).expect("copy");
+        if copy.extension().is_some_and(|e| e == "seg") {
+            segments.push(copy);
+        }
+    }
+    let open = |dir: &Path| {
+        let keys: std::sync::Arc<dyn ContentKeys> =
+            std::sync::Arc::new(VectorKeys(Mutex::new(vector_keys())));
+        Volume::open_read_only_with(dir, Some(keys))
+            .expect("open")
+            .0
+    };
+    let volume = open(&dir);
+    let mut encrypted = 0;
+    for seq in 1..=volume.last_seq() {
+        let (header, _) = volume.read_meta(seq).expect("header");
+        if header.kind != coffer_volume::record::RecordKind::Message {
+            continue;
+        }
+        encrypted += usize::from(header.is_encrypted());
+        let full = volume.read(seq).expect("read");
+        let authenticated = volume.read_authenticated(seq).expect("read");
+        assert_eq!(full.content, authenticated.content, "record {seq}");
+        assert_eq!(full.hash, authenticated.hash, "record {seq}");
+    }
+    assert!(encrypted > 0, "the vectors hold encrypted messages");
+    drop(volume);
+
+    // Change one byte of the ciphertext that follows a data key's id in a segment.
+    let (segment, at) = segments
+        .iter()
+        .find_map(|path| {
+            let bytes = std::fs::read(path).expect("segment");
+            keys.keys().find_map(|id| {
+                bytes
+                    .windows(id.len())
+                    .position(|w| w == id)
+                    .map(|at| (path.clone(), at + id.len() + 1))
+            })
+        })
+        .expect("an encrypted record");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    bytes[at] ^= 0x40;
+    std::fs::write(&segment, &bytes).expect("write");
+    let volume = open(&dir);
+    let mut failed = Vec::new();
+    for seq in 1..=volume.last_seq() {
+        let (header, _) = volume.read_meta(seq).expect("header");
+        if header.kind != coffer_volume::record::RecordKind::Message {
+            continue;
+        }
+        match (volume.read(seq), volume.read_authenticated(seq)) {
+            (Ok(_), Ok(_)) => {}
+            (Err(_), Err(_)) => failed.push(seq),
+            (full, authenticated) => panic!(
+                "record {seq}: read {:?}, read_authenticated {:?}",
+                full.err(),
+                authenticated.err()
+            ),
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+}
