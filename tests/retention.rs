@@ -19,12 +19,6 @@ fn message(from: &str, to: &str, date: &str, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = run(coffer(data).args(args));
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
-
 fn cli_json(data: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&cli(data, args)).expect("json output")
 }

@@ -296,34 +296,6 @@ impl Browser {
     }
 }
 
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = run(coffer(data).args(args));
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
-
-fn add_user(data: &Path, args: &[&str]) {
-    let mut cmd = coffer(data);
-    cmd.args(args)
-        .arg("--password-stdin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(PASSWORD.as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A plain business message with a PDF attachment and an HTML alternative.
 fn business_message(to: &str, bcc: Option<&str>, subject: &str, words: &str) -> Vec<u8> {
     let bcc = bcc.map_or(String::new(), |b| format!("Bcc: {b}\r\n"));
@@ -498,9 +470,18 @@ fn web_ui_in_chromium_end_to_end() {
             "--domain",
             "corp.example",
         ],
+        PASSWORD,
     );
-    add_user(&data, &["user", "add", "audrey", "--role", "auditor"]);
-    add_user(&data, &["user", "add", "admin2", "--role", "admin"]);
+    add_user(
+        &data,
+        &["user", "add", "audrey", "--role", "auditor"],
+        PASSWORD,
+    );
+    add_user(
+        &data,
+        &["user", "add", "admin2", "--role", "admin"],
+        PASSWORD,
+    );
     add_user(
         &data,
         &[
@@ -512,6 +493,7 @@ fn web_ui_in_chromium_end_to_end() {
             "--mailbox",
             "ursula@corp.example",
         ],
+        PASSWORD,
     );
     add_user(
         &data,
@@ -524,6 +506,7 @@ fn web_ui_in_chromium_end_to_end() {
             "--mailbox",
             "victor@corp.example",
         ],
+        PASSWORD,
     );
     let token: Value =
         serde_json::from_str(&cli(&data, &["token", "create", "--name", "mx", "--json"]))
