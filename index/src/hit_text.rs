@@ -8,7 +8,10 @@
 //! [`HitText`] source, which whoever owns the volumes installs with
 //! [`crate::IndexSet::set_hit_text`] (the index never depends on the volume crate).
 //! Without a source, or when it has nothing (a disposed message, an offline volume), the
-//! hit keeps a plain snippet of the preview.
+//! hit keeps a plain snippet of the preview. A body is read back only when its postings
+//! hold one of the query's words (or a word starting with one of its prefixes): a hit
+//! that matched in attachment text, the subject or an address is never read back for
+//! nothing.
 
 use coffer_model::MessageId;
 
