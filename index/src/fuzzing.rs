@@ -87,6 +87,9 @@ mod tests {
             "((a OR b) (c OR (d e)))",
             "10:30 \"re:budget\" frmo:alice",
             "- ... \"\" () a* 2024-02-30 size>1X",
+            // Found by the fuzzer (the canonical form did not parse back): 32 negations
+            // under an AND that precedence adds.
+            "--------------------------------JaN\u{a7}uaRy nH--",
         ]
         .iter()
         .map(ToString::to_string)

@@ -358,6 +358,18 @@ impl DateBounds {
 }
 
 impl QueryAst {
+    /// Levels of AND, OR and NOT from the root to the deepest clause (a single clause is
+    /// 0): the nesting of the query's canonical form.
+    pub fn depth(&self) -> usize {
+        match self {
+            QueryAst::And(children) | QueryAst::Or(children) => {
+                1 + children.iter().map(QueryAst::depth).max().unwrap_or(0)
+            }
+            QueryAst::Not(child) => 1 + child.depth(),
+            _ => 0,
+        }
+    }
+
     /// The message-date interval every match must fall in (a safe over-approximation:
     /// negations and non-date clauses leave it unbounded).
     pub fn date_bounds(&self) -> DateBounds {

@@ -21,7 +21,9 @@ use super::lexer::{Tok, Token, lex};
 
 /// Longest accepted query, in characters.
 pub const MAX_QUERY_CHARS: usize = 10_000;
-/// Deepest accepted nesting of parentheses and negations.
+/// Deepest accepted nesting of parentheses and negations, and of the parsed query
+/// ([`QueryAst::depth`]: AND, OR and NOT levels), so that the canonical form of every
+/// accepted query (which puts every AND and OR in parentheses) parses back.
 pub const MAX_DEPTH: usize = 32;
 /// Most accepted clauses (words, phrases, filters).
 pub const MAX_CLAUSES: usize = 1_000;
@@ -53,6 +55,16 @@ pub fn parse_query(input: &str) -> Result<QueryAst, QueryError> {
         return Err(QueryError::new(
             token.start,
             "unbalanced parenthesis: ')' has no matching '('",
+        ));
+    }
+    // Operator precedence nests without parentheses (`-a AND b` is an AND over a NOT):
+    // the tree can be one level deeper than any parenthesis the input wrote, and its
+    // canonical form writes them all. Found by the `query` fuzz target: 32 `-` before a
+    // word, then `AND` and a word, printed as a group of 32 NOTs that did not parse back.
+    if ast.depth() > MAX_DEPTH {
+        return Err(QueryError::new(
+            0,
+            format!("query nested too deeply (at most {MAX_DEPTH} levels)"),
         ));
     }
     Ok(ast)
@@ -807,6 +819,13 @@ mod tests {
         assert!(err(&long).message.contains("query too long"));
         let nots = "NOT ".repeat(100) + "a";
         assert!(err(&nots).message.contains("nested too deeply"));
+        // As deep as parsing allows, under an AND that precedence adds: refused, since
+        // its canonical form `(NOT … a AND b)` would be one level too deep to parse.
+        let under_and = format!("{}a b", "-".repeat(MAX_DEPTH));
+        assert!(err(&under_and).message.contains("nested too deeply"));
+        let within = format!("{}a b", "-".repeat(MAX_DEPTH - 1));
+        let ast = parse_query(&within).expect("within the limit");
+        assert_eq!(parse_query(&ast.to_string()).as_ref(), Ok(&ast));
     }
 
     #[test]
