@@ -53,8 +53,8 @@ fn main() {
         ratio(usage.total().get_bytes())
     );
     println!(
-        "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {}",
-        "field", "terms", "postings", "positions", "norms", "fast", "total MB", "B/doc", "× raw"
+        "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} × raw",
+        "field", "terms", "postings", "positions", "norms", "fast", "total MB", "B/doc"
     );
     let mut rows: Vec<_> = fields.into_iter().collect();
     rows.sort_by_key(|(_, c)| std::cmp::Reverse(c.iter().sum::<u64>()));
