@@ -653,8 +653,13 @@ fn hit(
     // Highlighting works on arbitrary message text; should it ever fail on some text,
     // the hit keeps a plain snippet instead of failing the whole search.
     let highlighted = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // The attachment preview comes before a read-back: a message with attachments
+        // is the costly kind to read back (its whole stored content is read, decrypted
+        // and parsed, attachments included, to reach its body), and a highlighted match
+        // in its attachment text shows why it matched as well as one in its body.
         highlighter
             .snippet(preview)
+            .or_else(|| highlighter.snippet(attachment_text))
             .or_else(|| {
                 let (source, body_holds_words) =
                     read_back.filter(|_| body_beyond_preview && highlighter.has_body_words())?;
@@ -663,7 +668,6 @@ fn hit(
                 }
                 highlighter.snippet(&source.body(MessageId::new(year, seq))?)
             })
-            .or_else(|| highlighter.snippet(attachment_text))
             .or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))
     }))
     .unwrap_or_else(|_| {

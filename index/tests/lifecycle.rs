@@ -752,7 +752,15 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     assert!(filler.len() > coffer_index::BODY_PREVIEW_BYTES);
     docs[0].body = format!("{filler}The zanzibar clause is at the end.");
     docs[1].body = "A short note about zanzibar.".into();
-    // A long body without the word, which only its attachment text holds.
+    // A long body without the word, which only its attachment text holds; and a long
+    // body that holds it past the preview, as does the attachment text.
+    docs[3].body = format!("{filler}The zanzibar memo is attached.");
+    docs[3].attachments = vec![coffer_model::AttachmentDoc {
+        filename: Some("memo.txt".into()),
+        content_type: "text/plain".into(),
+        size: 32,
+        text: Some("The zanzibar memo itself.".into()),
+    }];
     docs[2].body = filler.clone();
     docs[2].attachments = vec![coffer_model::AttachmentDoc {
         filename: Some("annex.txt".into()),
@@ -784,8 +792,11 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     assert!(short.contains("<b>zanzibar</b>"), "{short}");
     let annex = snippet_of(&results, docs[2].id);
     assert!(annex.contains("<b>zanzibar</b> annex"), "{annex}");
+    let memo = snippet_of(&results, docs[3].id);
+    assert!(memo.contains("<b>zanzibar</b> memo itself"), "{memo}");
     // Only the message whose words lie past its preview was read back: not the one
-    // whose long body does not hold the word (its postings say so).
+    // whose long body does not hold the word (its postings say so), nor the one whose
+    // attachment text shows the word without reading anything back.
     assert_eq!(*source.asked.lock().expect("lock"), vec![docs[0].id]);
 
     // The same for a prefix: the body holding a word that starts with it is read back.
