@@ -3,7 +3,7 @@
 //! The index does not keep a second copy of the mail (issue 24): it stores, per
 //! message, only what a hit shows plus a short preview of the body
 //! ([`crate::BODY_PREVIEW_BYTES`]) and of the attachment text
-//! ([`crate::ATTACHMENT_PREVIEW_BYTES`]). When the query's words are not in the body
+//! ([`crate::ATTACHMENT_PREVIEW_BYTES`]). When the query's words are in neither
 //! preview, the body text of the hits *shown* is read back from the volume through a
 //! [`HitText`] source, which whoever owns the volumes installs with
 //! [`crate::IndexSet::set_hit_text`] (the index never depends on the volume crate).
