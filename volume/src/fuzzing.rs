@@ -522,6 +522,13 @@ mod tests {
             ]
             .concat(),
         );
+        // Found by the fuzzer: the only record is numbered 0 and its content is zeros to
+        // the end of the open volume's last segment (past a 512-byte block, as a torn
+        // write leaves it). Verification took it for a torn write and called the volume
+        // intact; the reader refused to open it.
+        let mut misnumbered = record(LIE_SEQ, 1, 0x81, b"", &[0u8; 1024]);
+        misnumbered.extend_from_slice(&0u64.to_le_bytes());
+        seeds.push([&[STRUCTURED][..], &misnumbered].concat());
         seeds
     }
 
