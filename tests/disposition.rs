@@ -749,15 +749,7 @@ fn a_copy_arriving_while_its_original_is_shredded_is_stored_anew() {
                 .await
             });
             // Paused once certified: the certificate names both, no key is destroyed yet.
-            let mut certified = false;
-            for _ in 0..200 {
-                let r = http::get(addr, "/api/v1/dispositions/1", Some(&admin)).await;
-                if r.json()["state"] == "executing" {
-                    certified = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let certified = wait_until_certified(addr, &admin, 1).await;
             assert!(
                 certified,
                 "crash {crash}: the run never reached its certificate"
@@ -926,15 +918,7 @@ fn an_offline_import_between_a_crash_and_the_restart_stores_its_copy_anew() {
             )
             .await
         });
-        let mut certified = false;
-        for _ in 0..200 {
-            let r = http::get(addr, "/api/v1/dispositions/1", Some(&admin)).await;
-            if r.json()["state"] == "executing" {
-                certified = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let certified = wait_until_certified(addr, &admin, 1).await;
         assert!(certified, "the run never reached its certificate");
     });
     kill_server(server);

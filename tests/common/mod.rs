@@ -62,3 +62,16 @@ pub fn add_user(data: &Path, args: &[&str], password: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Polls disposition run `run` until it is `executing` (certified, keys not all
+/// destroyed yet, or paused there), for at most ten seconds; whether it got there.
+pub async fn wait_until_certified(addr: std::net::SocketAddr, session: &str, run: u64) -> bool {
+    for _ in 0..200 {
+        let r = http::get(addr, &format!("/api/v1/dispositions/{run}"), Some(session)).await;
+        if r.json()["state"] == "executing" {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
