@@ -592,8 +592,13 @@ fn body_holds_words(
         let index = searcher
             .segment_reader(address.segment_ord)
             .inverted_index(body)?;
-        let holds =
-            |postings: &mut SegmentPostings| postings.seek(address.doc_id) == address.doc_id;
+        // `seek` only moves forward (tantivy asserts `doc() <= target`): postings whose
+        // first document lies past this one do not hold it.
+        let holds = |postings: &mut SegmentPostings| {
+            let first = postings.doc();
+            first == address.doc_id
+                || (first < address.doc_id && postings.seek(address.doc_id) == address.doc_id)
+        };
         let (words, prefixes) = highlighter.words();
         for word in words {
             let term = Term::from_field_text(body, word);
@@ -770,6 +775,64 @@ mod tests {
         // An envelope recipient in neither To nor Cc is a Bcc too (see the schema).
         assert!(second.contains(fields.envelope) && second.contains(fields.bcc));
         assert!(!second.contains(fields.mailbox));
+    }
+
+    /// Whether a body holds a word is answered right for every document, before, at and
+    /// after the word's postings in its segment, for words and prefixes. Before the fix,
+    /// a document before a word's first posting in its segment made tantivy's `seek`
+    /// fail its `doc() <= target` assertion (in debug builds; the hit's snippet fell back
+    /// to plain text, varying with how documents were laid out in segments).
+    #[test]
+    fn body_holds_words_for_every_document_of_every_segment() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let set = IndexSet::open(dir.path()).expect("opens");
+        let words = [
+            "apple", "brick", "cider", "delta", "ember", "fjord", "grain", "hazel", "igloo",
+            "jumbo",
+        ];
+        for (seq, word) in (1u64..).zip(words) {
+            let doc = MessageDoc {
+                id: MessageId { year: 2024, seq },
+                body: format!("{word} shared words"),
+                ..MessageDoc::default()
+            };
+            set.add(&doc).expect("adds");
+        }
+        set.commit(2024, words.len() as u64).expect("commits");
+        let (searchers, _) = set
+            .searchers_within(&QueryAst::All.date_bounds())
+            .expect("searchers");
+        let searcher = &searchers[0].1;
+        let fields = &set.schema.fields;
+        // Ten documents from a writer of a few threads: some segment holds several, so
+        // some document lies before another's only posting in its segment.
+        assert!(
+            searcher.segment_readers().iter().any(|r| r.max_doc() >= 2),
+            "a segment of several documents"
+        );
+        let mut checked = 0;
+        for (segment_ord, reader) in searcher.segment_readers().iter().enumerate() {
+            for doc_id in 0..reader.max_doc() {
+                let address = DocAddress::new(segment_ord as u32, doc_id);
+                let document: TantivyDocument = searcher.doc(address).expect("doc");
+                let seq = document
+                    .get_first(fields.seq)
+                    .and_then(|v| v.as_u64())
+                    .expect("seq");
+                for (word_seq, word) in (1u64..).zip(words) {
+                    for query in [word.to_string(), format!("{}*", &word[..3])] {
+                        let highlighter = Highlighter::new(&parse_query(&query).expect("parses"));
+                        assert_eq!(
+                            body_holds_words(searcher, address, fields.body, &highlighter),
+                            word_seq == seq,
+                            "{query} in message {seq}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 2 * words.len() * words.len());
     }
 
     #[test]
