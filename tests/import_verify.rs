@@ -259,7 +259,7 @@ fn show_finds_a_message_acknowledged_but_not_yet_in_the_catalog() {
     let key = i64::from(year) * 10_000_000_000 + i64::try_from(seq).expect("seq");
     edit_catalog(&data, async |catalog| {
         for sql in [
-            "DELETE FROM message_mailboxes WHERE message = $1",
+            "DELETE FROM message_links WHERE message = $1",
             "DELETE FROM messages WHERE id = $1",
         ] {
             sqlx::query(sql)
@@ -544,10 +544,11 @@ fn catalog_edits_that_records_do_not_back_fail_verification() {
                 .execute(catalog.pool())
                 .await
                 .expect("insert mailbox");
+            // A link the message record would name: one more id in the row's list.
             sqlx::query(
-                "INSERT INTO message_mailboxes (message, mailbox) \
-                 SELECT m.id, mb.id FROM messages m, mailboxes mb \
-                 WHERE m.id = $1 AND mb.address = 'mallory@corp.example'",
+                "UPDATE messages SET mailboxes = COALESCE(mailboxes || ',', '') || \
+                 (SELECT CAST(id AS TEXT) FROM mailboxes WHERE address = 'mallory@corp.example') \
+                 WHERE id = $1",
             )
             .bind(found.0 * 10_000_000_000 + found.1)
             .execute(catalog.pool())

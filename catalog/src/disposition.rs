@@ -198,7 +198,7 @@ impl Catalog {
         for chunk in keys.chunks(KEYS_PER_LOOKUP) {
             let list = in_list(self.backend(), chunk.len());
             let mut tx = self.pool().begin().await?;
-            let sql = format!("DELETE FROM message_mailboxes WHERE message IN ({list})");
+            let sql = format!("DELETE FROM message_links WHERE message IN ({list})");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for key in chunk {
                 q = q.bind(*key);

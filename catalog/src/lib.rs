@@ -41,17 +41,23 @@
 //! - The content-hash and identity indexes hold the first 8 bytes of the digest
 //!   (`substr(x, 1, 8)`, an expression index on both databases); the query compares the
 //!   full digest in the row, so a prefix collision costs a row read, never a wrong match.
-//! - A mailbox link is `(message, mailbox, via)`, keyed by message (no query looks links
-//!   up by mailbox: the index scopes searches); `via` is the key of the link record that
-//!   names the link, NULL when the message record itself does.
+//! - The mailboxes a message record names are one column of its row (migration 0016):
+//!   their ids, ascending, comma-separated (`mailbox_list`). Only links named by a later
+//!   link record have rows, `(message, mailbox, via)` in `message_links`, keyed by
+//!   message (no query looks links up by mailbox: the index scopes searches), `via` the
+//!   key of that link record. Readers merge both; the message record's own link wins
+//!   when a link record names the same mailbox again.
 //!
-//! Measured with SQLite's `dbstat` on 20,000 generated business messages (2.2 KB each,
-//! 2.4 mailbox links each): 96 bytes per message row, 22 per digest-index entry and 17
-//! per link; the whole file 193 bytes per message = 0.087 x the mail (0014's tables:
-//! 460 bytes = 0.207 x).
+//! Measured with SQLite's `dbstat` on 20,000 generated business messages (2.2 KB each)
+//! imported with their local domain (2.4 mailbox links each): 0015 kept 96 bytes per
+//! message row, 22 per digest-index entry and 17 per link row, 3.85 MB in all = 0.085 x
+//! the mail; with the links in the row, 104 bytes per message row and no link rows,
+//! 3.21 MB = 0.071 x (about 4 bytes per link; 0014's tables: 460 bytes per message =
+//! 0.207 x).
 
 pub mod audit;
 pub mod disposition;
+mod mailbox_list;
 pub mod retention;
 pub mod sessions;
 pub mod users;
@@ -177,10 +183,32 @@ pub struct Catalog {
     pool: AnyPool,
     backend: Backend,
     mailbox_ids: Mutex<HashMap<String, i64>>,
+    mailbox_addresses: Mutex<HashMap<i64, String>>,
 }
 
-/// The migration that gave messages integer keys (0015_compact_keys).
-const COMPACT_KEYS_MIGRATION: i64 = 15;
+/// Which messages a link query is about.
+#[derive(Clone, Copy)]
+enum KeySelection<'a> {
+    /// These keys (at most [`KEYS_PER_LOOKUP`]).
+    Keys(&'a [i64]),
+    /// The keys in this inclusive range.
+    Range(i64, i64),
+}
+
+/// The address of mailbox `mailbox` (a link of the message with key `key`); a link to a
+/// mailbox that does not exist is an invalid catalog, not a link to leave out.
+fn known_address(addresses: &HashMap<i64, String>, mailbox: i64, key: i64) -> Result<String> {
+    addresses.get(&mailbox).cloned().ok_or_else(|| {
+        Error::Invalid(format!(
+            "message {} is linked to mailbox id {mailbox}, which does not exist",
+            from_key(key).map_or_else(|_| key.to_string(), |id| id.to_string())
+        ))
+    })
+}
+
+/// The newest migration that rewrites the message tables (0016_packed_links; 0015 gave
+/// messages integer keys): a catalog migrated from before it is vacuumed once.
+const COMPACT_TABLES_MIGRATION: i64 = 16;
 
 /// The newest migration applied to the database (0 for a new one).
 async fn applied_migration(pool: &AnyPool) -> i64 {
@@ -272,15 +300,17 @@ impl Catalog {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        // 0015 rewrote the message tables of an existing catalog: SQLite keeps the pages
-        // of the old ones as free pages inside the file until VACUUM gives them back.
-        if backend == Backend::Sqlite && (1..COMPACT_KEYS_MIGRATION).contains(&before) {
+        // 0015 and 0016 rewrote the message tables of an existing catalog: SQLite keeps
+        // the pages of the old ones as free pages inside the file until VACUUM gives
+        // them back.
+        if backend == Backend::Sqlite && (1..COMPACT_TABLES_MIGRATION).contains(&before) {
             pool.execute("VACUUM").await?;
         }
         Ok(Self {
             pool,
             backend,
             mailbox_ids: Mutex::new(HashMap::new()),
+            mailbox_addresses: Mutex::new(HashMap::new()),
         })
     }
 
@@ -329,25 +359,49 @@ impl Catalog {
     pub async fn apply(&self, batch: &ApplyBatch) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let mut new_mailboxes: HashMap<String, i64> = HashMap::new();
-        let mut links: Vec<(i64, String, Option<i64>)> = Vec::new();
-        let messages: Vec<&MessageDoc> = batch
+        // Mailbox ids first: a message row carries those its record names.
+        let mut resolved: HashMap<String, i64> = HashMap::new();
+        for item in &batch.items {
+            let mailboxes = match item {
+                Applied::Message(doc) => &doc.mailboxes,
+                Applied::Link { mailboxes, .. } => mailboxes,
+            };
+            for address in mailboxes {
+                let address = address.to_ascii_lowercase();
+                if !resolved.contains_key(&address) {
+                    let id = self
+                        .resolve_mailbox(&mut tx, &mut new_mailboxes, &address)
+                        .await?;
+                    resolved.insert(address, id);
+                }
+            }
+        }
+        let ids_of = |mailboxes: &[String]| -> Vec<i64> {
+            mailboxes
+                .iter()
+                .filter_map(|a| resolved.get(&a.to_ascii_lowercase()).copied())
+                .collect()
+        };
+        let messages: Vec<(&MessageDoc, Option<String>)> = batch
             .items
             .iter()
             .filter_map(|a| match a {
-                Applied::Message(doc) => Some(doc.as_ref()),
+                Applied::Message(doc) => {
+                    Some((doc.as_ref(), mailbox_list::encode(ids_of(&doc.mailboxes))))
+                }
                 Applied::Link { .. } => None,
             })
             .collect();
         for chunk in messages.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
                 self.backend,
-                "INSERT INTO messages (id, sha256, identity, date, received, size, attachments, flags) VALUES ",
-                8,
+                "INSERT INTO messages (id, sha256, identity, date, received, size, attachments, flags, mailboxes) VALUES ",
+                9,
                 chunk.len(),
                 " ON CONFLICT DO NOTHING",
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for doc in chunk {
+            for (doc, mailboxes) in chunk {
                 q = q
                     .bind(key_of(doc.id)?)
                     .bind(doc.sha256.0.to_vec())
@@ -356,60 +410,28 @@ impl Catalog {
                     .bind(doc.received)
                     .bind(to_i64(doc.size)?)
                     .bind(doc.attachments.len() as i64)
-                    .bind(i64::from(doc.flags.0));
+                    .bind(i64::from(doc.flags.0))
+                    .bind(mailboxes.clone());
             }
             q.execute(&mut *tx).await?;
         }
+        // Links named by link records get rows of their own, with that record's key.
+        let mut links: Vec<(i64, i64, i64)> = Vec::new();
         for item in &batch.items {
-            let (id, mailboxes, via) = match item {
-                Applied::Message(doc) => (doc.id, &doc.mailboxes, doc.id),
-                Applied::Link {
-                    target,
-                    mailboxes,
-                    via,
-                } => (*target, mailboxes, *via),
-            };
-            // The message record itself is the default provenance (NULL).
-            let message = key_of(id)?;
-            let via = if via == id { None } else { Some(key_of(via)?) };
-            for m in mailboxes {
-                links.push((message, m.to_ascii_lowercase(), via));
+            if let Applied::Link {
+                target,
+                mailboxes,
+                via,
+            } = item
+            {
+                let (message, via) = (key_of(*target)?, key_of(*via)?);
+                links.extend(ids_of(mailboxes).into_iter().map(|m| (message, m, via)));
             }
         }
-        // Resolve mailbox ids (cached; new ones inserted in this transaction).
-        let mut resolved: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(links.len());
-        for (message, address, via) in links {
-            let cached = self
-                .cached_mailbox(&address)
-                .or_else(|| new_mailboxes.get(&address).copied());
-            let mailbox = match cached {
-                Some(id) => id,
-                None => {
-                    let domain = address
-                        .rsplit_once('@')
-                        .map(|(_, d)| d)
-                        .unwrap_or("")
-                        .to_string();
-                    sqlx::query("INSERT INTO mailboxes (address, domain) VALUES ($1, $2) ON CONFLICT (address) DO NOTHING")
-                        .bind(address.clone())
-                        .bind(domain)
-                        .execute(&mut *tx)
-                        .await?;
-                    let row = sqlx::query("SELECT id FROM mailboxes WHERE address = $1")
-                        .bind(address.clone())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let id: i64 = row.try_get(0)?;
-                    new_mailboxes.insert(address, id);
-                    id
-                }
-            };
-            resolved.push((message, mailbox, via));
-        }
-        for chunk in resolved.chunks(ROWS_PER_INSERT) {
+        for chunk in links.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
                 self.backend,
-                "INSERT INTO message_mailboxes (message, mailbox, via) VALUES ",
+                "INSERT INTO message_links (message, mailbox, via) VALUES ",
                 3,
                 chunk.len(),
                 " ON CONFLICT DO NOTHING",
@@ -444,20 +466,160 @@ impl Catalog {
         self.lock_ids().get(address).copied()
     }
 
+    /// The id of mailbox `address` (lowercased): cached, created in this batch, or
+    /// looked up (inserted first when new, inside `tx`).
+    async fn resolve_mailbox(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        new_mailboxes: &mut HashMap<String, i64>,
+        address: &str,
+    ) -> Result<i64> {
+        if let Some(id) = self
+            .cached_mailbox(address)
+            .or_else(|| new_mailboxes.get(address).copied())
+        {
+            return Ok(id);
+        }
+        let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        sqlx::query(
+            "INSERT INTO mailboxes (address, domain) VALUES ($1, $2) ON CONFLICT (address) DO NOTHING",
+        )
+        .bind(address.to_string())
+        .bind(domain.to_string())
+        .execute(&mut **tx)
+        .await?;
+        let row = sqlx::query("SELECT id FROM mailboxes WHERE address = $1")
+            .bind(address.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+        let id: i64 = row.try_get(0)?;
+        new_mailboxes.insert(address.to_string(), id);
+        Ok(id)
+    }
+
+    /// The addresses of mailbox ids `ids` (cached; unknown ids are absent).
+    async fn mailbox_addresses(&self, ids: &[i64]) -> Result<HashMap<i64, String>> {
+        let mut out = HashMap::new();
+        let mut missing: Vec<i64> = Vec::new();
+        {
+            let cache = self.lock_addresses();
+            for id in ids {
+                match cache.get(id) {
+                    Some(address) => {
+                        out.insert(*id, address.clone());
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        for chunk in missing.chunks(KEYS_PER_LOOKUP) {
+            let sql = format!(
+                "SELECT id, address FROM mailboxes WHERE id IN ({})",
+                in_list(self.backend, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let rows = q.fetch_all(&self.pool).await?;
+            let mut cache = self.lock_addresses();
+            for row in rows {
+                let (id, address): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+                cache.insert(id, address.clone());
+                out.insert(id, address);
+            }
+        }
+        Ok(out)
+    }
+
+    fn lock_addresses(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
+        self.mailbox_addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every mailbox link of the messages `keys` selects, as `(message key, mailbox id,
+    /// via)`: those the message row lists (`via` `None`: the message record names them),
+    /// then the rows of links named by link records.
+    async fn link_rows(&self, keys: KeySelection<'_>) -> Result<Vec<(i64, i64, Option<i64>)>> {
+        let (condition_m, condition_l, binds): (String, String, Vec<i64>) = match keys {
+            KeySelection::Keys(keys) => {
+                let list = in_list(self.backend, keys.len());
+                (
+                    format!("id IN ({list})"),
+                    format!("message IN ({list})"),
+                    keys.to_vec(),
+                )
+            }
+            KeySelection::Range(from, to) => {
+                let mut first = String::new();
+                let mut second = String::new();
+                push_param(&mut first, self.backend, 1);
+                push_param(&mut second, self.backend, 2);
+                (
+                    format!("id >= {first} AND id <= {second}"),
+                    format!("message >= {first} AND message <= {second}"),
+                    vec![from, to],
+                )
+            }
+        };
+        let mut out = Vec::new();
+        let sql = format!(
+            "SELECT id, mailboxes FROM messages WHERE {condition_m} AND mailboxes IS NOT NULL"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for key in &binds {
+            q = q.bind(*key);
+        }
+        for row in q.fetch_all(&self.pool).await? {
+            let key: i64 = row.try_get(0)?;
+            let list: String = row.try_get(1)?;
+            for mailbox in mailbox_list::decode(&list)? {
+                out.push((key, mailbox, None));
+            }
+        }
+        let sql = format!("SELECT message, mailbox, via FROM message_links WHERE {condition_l}");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for key in &binds {
+            q = q.bind(*key);
+        }
+        for row in q.fetch_all(&self.pool).await? {
+            out.push((row.try_get(0)?, row.try_get(1)?, Some(row.try_get(2)?)));
+        }
+        Ok(out)
+    }
+
+    /// The mailbox addresses of the messages `keys` selects, by message key, each list
+    /// sorted and without repeats; messages without mailboxes are absent.
+    async fn mailboxes_by_key(&self, keys: KeySelection<'_>) -> Result<HashMap<i64, Vec<String>>> {
+        let rows = self.link_rows(keys).await?;
+        let ids: Vec<i64> = rows.iter().map(|(_, mailbox, _)| *mailbox).collect();
+        let addresses = self.mailbox_addresses(&ids).await?;
+        let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+        for (key, mailbox, _) in rows {
+            let address = known_address(&addresses, mailbox, key)?;
+            out.entry(key).or_default().push(address);
+        }
+        for mailboxes in out.values_mut() {
+            mailboxes.sort();
+            mailboxes.dedup();
+        }
+        Ok(out)
+    }
+
     /// Messages already archived with one of these SHA-256 digests, with their mailboxes
     /// (the newest message when two hold the same bytes).
     pub async fn find_by_sha256(
         &self,
         digests: &[Sha256],
     ) -> Result<HashMap<Sha256, KnownMessage>> {
-        let mut out = HashMap::new();
+        let mut out: HashMap<Sha256, KnownMessage> = HashMap::new();
         for chunk in digests.chunks(KEYS_PER_LOOKUP) {
             // The index holds the first 8 bytes; the full digest is compared here.
             let sql = format!(
-                "SELECT m.sha256, m.id, mb.address FROM messages m \
-                 LEFT JOIN message_mailboxes l ON l.message = m.id \
-                 LEFT JOIN mailboxes mb ON mb.id = l.mailbox \
-                 WHERE substr(m.sha256, 1, 8) IN ({})",
+                "SELECT sha256, id FROM messages WHERE substr(sha256, 1, 8) IN ({})",
                 in_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -470,7 +632,6 @@ impl Catalog {
                     continue;
                 }
                 let id = from_key(row.try_get(1)?)?;
-                let address: Option<String> = row.try_get(2)?;
                 let entry = out.entry(sha).or_insert_with(|| KnownMessage {
                     id,
                     mailboxes: Vec::new(),
@@ -478,18 +639,14 @@ impl Catalog {
                 // Two records of the same bytes (a copy stored while the other was being
                 // disposed of): the newest is the one that stays.
                 if id > entry.id {
-                    *entry = KnownMessage {
-                        id,
-                        mailboxes: Vec::new(),
-                    };
-                }
-                if let (true, Some(a)) = (id == entry.id, address) {
-                    entry.mailboxes.push(a);
+                    entry.id = id;
                 }
             }
         }
+        let ids: Vec<MessageId> = out.values().map(|known| known.id).collect();
+        let mut mailboxes = self.mailboxes_of_many(&ids).await?;
         for known in out.values_mut() {
-            known.mailboxes.sort();
+            known.mailboxes = mailboxes.remove(&known.id).unwrap_or_default();
         }
         Ok(out)
     }
@@ -546,16 +703,8 @@ impl Catalog {
         let Ok(key) = key_of(id) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(
-            "SELECT mb.address FROM message_mailboxes l JOIN mailboxes mb ON mb.id = l.mailbox \
-             WHERE l.message = $1 ORDER BY mb.address",
-        )
-        .bind(key)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get::<String, _>(0)?))
-            .collect()
+        let mut by_key = self.mailboxes_by_key(KeySelection::Keys(&[key])).await?;
+        Ok(by_key.remove(&key).unwrap_or_default())
     }
 
     /// The mailboxes of each of `ids`, each list sorted; messages without mailboxes (or
@@ -567,24 +716,9 @@ impl Catalog {
         let keys: Vec<i64> = ids.iter().filter_map(|&id| key_of(id).ok()).collect();
         let mut out: HashMap<MessageId, Vec<String>> = HashMap::new();
         for chunk in keys.chunks(KEYS_PER_LOOKUP) {
-            let sql = format!(
-                "SELECT l.message, mb.address FROM message_mailboxes l \
-                 JOIN mailboxes mb ON mb.id = l.mailbox WHERE l.message IN ({})",
-                in_list(self.backend, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for key in chunk {
-                q = q.bind(*key);
+            for (key, mailboxes) in self.mailboxes_by_key(KeySelection::Keys(chunk)).await? {
+                out.insert(from_key(key)?, mailboxes);
             }
-            for row in q.fetch_all(&self.pool).await? {
-                let id = from_key(row.try_get(0)?)?;
-                out.entry(id)
-                    .or_default()
-                    .push(row.try_get::<String, _>(1)?);
-            }
-        }
-        for mailboxes in out.values_mut() {
-            mailboxes.sort();
         }
         Ok(out)
     }
@@ -601,21 +735,9 @@ impl Catalog {
         let Some((from, to)) = key_range(year, from_seq, to_seq) else {
             return Ok(HashMap::new());
         };
-        let rows = sqlx::query(
-            "SELECT l.message, mb.address FROM message_mailboxes l \
-             JOIN mailboxes mb ON mb.id = l.mailbox \
-             WHERE l.message >= $1 AND l.message <= $2 ORDER BY l.message, mb.address",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: HashMap<u64, Vec<String>> = HashMap::new();
-        for row in &rows {
-            let id = from_key(row.try_get(0)?)?;
-            out.entry(id.seq)
-                .or_default()
-                .push(row.try_get::<String, _>(1)?);
+        let mut out = HashMap::new();
+        for (key, mailboxes) in self.mailboxes_by_key(KeySelection::Range(from, to)).await? {
+            out.insert(from_key(key)?.seq, mailboxes);
         }
         Ok(out)
     }
@@ -628,21 +750,19 @@ impl Catalog {
         let Ok(key) = key_of(id) else {
             return Ok(HashMap::new());
         };
-        let rows = sqlx::query(
-            "SELECT mb.address, l.via FROM message_mailboxes l \
-             JOIN mailboxes mb ON mb.id = l.mailbox WHERE l.message = $1",
-        )
-        .bind(key)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self.link_rows(KeySelection::Keys(&[key])).await?;
+        let ids: Vec<i64> = rows.iter().map(|(_, mailbox, _)| *mailbox).collect();
+        let addresses = self.mailbox_addresses(&ids).await?;
         let mut out = HashMap::new();
-        for row in &rows {
-            let address: String = row.try_get(0)?;
-            let via = match row.try_get::<Option<i64>, _>(1)? {
-                Some(key) => from_key(key)?,
+        // The message record's own links come first and win over a link record naming
+        // the same mailbox again.
+        for (_, mailbox, via) in rows {
+            let address = known_address(&addresses, mailbox, key)?;
+            let via = match via {
+                Some(via) => from_key(via)?,
                 None => id,
             };
-            out.insert(address, via);
+            out.entry(address).or_insert(via);
         }
         Ok(out)
     }
@@ -689,7 +809,7 @@ impl Catalog {
     pub async fn clear_derived(&self, purpose: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         if purpose == "mail" {
-            tx.execute("DELETE FROM message_mailboxes").await?;
+            tx.execute("DELETE FROM message_links").await?;
             tx.execute("DELETE FROM messages").await?;
             tx.execute("DELETE FROM mailboxes").await?;
         }
@@ -702,6 +822,7 @@ impl Catalog {
             .await?;
         tx.commit().await?;
         self.lock_ids().clear();
+        self.lock_addresses().clear();
         Ok(())
     }
 }

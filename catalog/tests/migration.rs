@@ -1,5 +1,5 @@
-//! Migration 0015 (integer message keys, issue 24) converts a catalog written by 0014 in
-//! place, on SQLite and on PostgreSQL (when `COFFER_TEST_POSTGRES_URL` is set; the test
+//! Migrations 0015 (integer message keys) and 0016 (links packed into the message row),
+//! both issue 24, convert a catalog written by 0014 in place, on SQLite and on PostgreSQL (when `COFFER_TEST_POSTGRES_URL` is set; the test
 //! creates and drops a database of its own there): messages and links keep their
 //! meaning, the provenance of each link survives (a link record's, the message record's,
 //! or none from before 0012), the rows of a disposed message do not come back, and the
@@ -138,6 +138,50 @@ async fn check(cat: &Catalog) {
         ])
     );
 
+    // The layout of 0016: the links the message records name (and those from before
+    // provenance was kept) are the message row's list of mailbox ids; only the links
+    // named by link records have rows.
+    let id_of = |address: &str| {
+        let address = format!("{address}@corp.example");
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM mailboxes WHERE address = $1")
+                .bind(address)
+                .fetch_one(cat.pool())
+                .await
+                .expect("mailbox id")
+        }
+    };
+    let (alice, bob, carol) = (
+        id_of("alice").await,
+        id_of("bob").await,
+        id_of("carol").await,
+    );
+    let lists: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, mailboxes FROM messages ORDER BY id")
+            .fetch_all(cat.pool())
+            .await
+            .expect("lists");
+    assert_eq!(
+        lists,
+        vec![
+            (2025_0000000001, Some(alice.to_string())),
+            (2026_0000000009, Some(carol.to_string())),
+            (2026_0000000010, Some(alice.to_string())),
+        ]
+    );
+    let link_rows: Vec<(i64, i64, i64)> =
+        sqlx::query_as("SELECT message, mailbox, via FROM message_links ORDER BY message")
+            .fetch_all(cat.pool())
+            .await
+            .expect("links");
+    assert_eq!(
+        link_rows,
+        vec![
+            (2025_0000000001, bob, 2026_0000000011),
+            (2026_0000000010, carol, 2026_0000000012),
+        ]
+    );
+
     // Keys in (year, seq) order, per year: 2026-9 before 2026-10.
     let hashes: Vec<u64> = cat
         .message_hashes(2026)
@@ -261,7 +305,7 @@ async fn check(cat: &Catalog) {
     );
 }
 
-/// Migrates `url` to 0014, seeds it, then lets [`Catalog::connect`] run 0015.
+/// Migrates `url` to 0014, seeds it, then lets [`Catalog::connect`] run 0015 and 0016.
 async fn migrate_seeded(url: &str, postgres: bool) -> Catalog {
     sqlx::any::install_default_drivers();
     let pool = AnyPool::connect(url).await.expect("connect");
