@@ -368,11 +368,11 @@ impl Catalog {
             };
             for address in mailboxes {
                 let address = address.to_ascii_lowercase();
-                if !resolved.contains_key(&address) {
+                if let std::collections::hash_map::Entry::Vacant(entry) = resolved.entry(address) {
                     let id = self
-                        .resolve_mailbox(&mut tx, &mut new_mailboxes, &address)
+                        .resolve_mailbox(&mut tx, &mut new_mailboxes, entry.key())
                         .await?;
-                    resolved.insert(address, id);
+                    entry.insert(id);
                 }
             }
         }
