@@ -67,18 +67,7 @@ impl MessageMeta {
         w.strs(&self.mailboxes);
         w.opt_str(self.origin.as_deref());
         w.strs(&self.journal_addresses);
-        match &self.envelope {
-            None => w.byte(0),
-            Some(e) => {
-                w.byte(1);
-                w.str(&e.protocol);
-                w.opt_str(e.mail_from.as_deref());
-                w.strs(&e.rcpt_to);
-                w.opt_str(e.client_addr.as_deref());
-                w.opt_str(e.helo.as_deref());
-                w.byte(u8::from(e.tls));
-            }
-        }
+        write_envelope(&mut w, self.envelope.as_ref());
         w.finish()
     }
 
@@ -99,18 +88,7 @@ impl MessageMeta {
             let mailboxes = r.strs()?;
             let origin = r.opt_str()?;
             let journal_addresses = r.strs()?;
-            let envelope = match r.byte()? {
-                0 => None,
-                1 => Some(Envelope {
-                    protocol: r.str()?,
-                    mail_from: r.opt_str()?,
-                    rcpt_to: r.strs()?,
-                    client_addr: r.opt_str()?,
-                    helo: r.opt_str()?,
-                    tls: r.bool()?,
-                }),
-                other => return Err(format!("envelope marker {other}")),
-            };
+            let envelope = read_envelope(&mut r)?;
             r.end()?;
             Ok(Self {
                 v: binary::VERSION.into(),
@@ -135,18 +113,7 @@ impl LinkMeta {
         w.strs(&self.mailboxes);
         w.str(&self.source);
         w.opt_str(self.origin.as_deref());
-        match &self.envelope {
-            None => w.byte(0),
-            Some(e) => {
-                w.byte(1);
-                w.str(&e.protocol);
-                w.opt_str(e.mail_from.as_deref());
-                w.strs(&e.rcpt_to);
-                w.opt_str(e.client_addr.as_deref());
-                w.opt_str(e.helo.as_deref());
-                w.byte(u8::from(e.tls));
-            }
-        }
+        write_envelope(&mut w, self.envelope.as_ref());
         w.finish()
     }
 
@@ -167,18 +134,7 @@ impl LinkMeta {
             let mailboxes = r.strs()?;
             let source = r.str()?;
             let origin = r.opt_str()?;
-            let envelope = match r.byte()? {
-                0 => None,
-                1 => Some(Envelope {
-                    protocol: r.str()?,
-                    mail_from: r.opt_str()?,
-                    rcpt_to: r.strs()?,
-                    client_addr: r.opt_str()?,
-                    helo: r.opt_str()?,
-                    tls: r.bool()?,
-                }),
-                other => return Err(format!("envelope marker {other}")),
-            };
+            let envelope = read_envelope(&mut r)?;
             r.end()?;
             Ok(Self {
                 v: binary::VERSION.into(),
@@ -192,6 +148,39 @@ impl LinkMeta {
         })();
         decoded.map_err(err)
     }
+}
+
+/// The envelope section of either kind's binary metadata: a marker byte (0 none, 1 an
+/// envelope follows), then protocol, MAIL FROM, RCPT TO, client address, HELO and TLS.
+fn write_envelope(w: &mut binary::Writer, envelope: Option<&Envelope>) {
+    match envelope {
+        None => w.byte(0),
+        Some(e) => {
+            w.byte(1);
+            w.str(&e.protocol);
+            w.opt_str(e.mail_from.as_deref());
+            w.strs(&e.rcpt_to);
+            w.opt_str(e.client_addr.as_deref());
+            w.opt_str(e.helo.as_deref());
+            w.byte(u8::from(e.tls));
+        }
+    }
+}
+
+/// Reads what [`write_envelope`] wrote.
+fn read_envelope(r: &mut binary::Reader<'_>) -> Result<Option<Envelope>, String> {
+    Ok(match r.byte()? {
+        0 => None,
+        1 => Some(Envelope {
+            protocol: r.str()?,
+            mail_from: r.opt_str()?,
+            rcpt_to: r.strs()?,
+            client_addr: r.opt_str()?,
+            helo: r.opt_str()?,
+            tls: r.bool()?,
+        }),
+        other => return Err(format!("envelope marker {other}")),
+    })
 }
 
 /// The compact binary encoding of custody metadata (encoding 2; encoding 1 was JSON).
