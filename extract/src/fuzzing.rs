@@ -18,7 +18,7 @@
 //! and the content. Stored entries let the fuzzer reach the XML readers directly, which
 //! mutating deflated bytes seldom does.
 //!
-//! # Panics inside the PDF libraries
+//! # Panics inside the PDF libraries and `html2text`
 //!
 //! `pdf-extract` and `lopdf` panic on many malformed files (about 150 `unwrap`, `expect`
 //! and `panic!` sites, index arithmetic that overflows). Coffer contains those panics by
@@ -30,6 +30,15 @@
 //! raised in those libraries' own source files unwind to `pdf.rs`'s `catch_unwind`; every
 //! other panic — in Coffer's code, or one of theirs that escapes the containment — still
 //! reaches libFuzzer's hook and is reported as a crash.
+//!
+//! `html2text` is contained the same way, by `html.rs`'s `catch_unwind` (the document's
+//! words then come from `mail-parser`'s tag stripper). The fuzzer found one such panic in
+//! 0.17.4, the newest release: `flush_word_hard_wrap` subtracts a piece's width from
+//! the room left on the line without checking that it fits (`attempt to subtract with
+//! overflow`, input `testdata/fuzz/extract_html/html2text-hard-wrap-overflow.bin`). In a
+//! release build, which has no overflow checks, the subtraction wraps: the room left
+//! becomes huge and the rest of that paragraph is not wrapped, and the text keeps every
+//! word. Its seed test below checks that.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -51,16 +60,17 @@ fn limits() -> ExtractLimits {
 }
 
 /// Installs, once, the panic hook described in the module docs: panics located in the
-/// PDF libraries' sources unwind silently (to the `catch_unwind` in `pdf.rs`); all others
-/// go on to the hook installed before (libFuzzer's abort, or the default printer).
-fn contain_pdf_library_panics() {
+/// sources of the PDF libraries or `html2text` unwind silently (to the `catch_unwind` in
+/// `pdf.rs` or `html.rs`); all others go on to the hook installed before (libFuzzer's
+/// abort, or the default printer).
+fn contain_library_panics() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let contained = info
                 .location()
-                .is_some_and(|at| is_pdf_library_source(at.file()));
+                .is_some_and(|at| is_contained_library_source(at.file()));
             if !contained {
                 previous(info);
             }
@@ -69,14 +79,17 @@ fn contain_pdf_library_panics() {
 }
 
 /// Whether `file` (a panic location) is a source file of `pdf-extract` (the vendored copy
-/// under `third_party/pdf-extract/`) or of `lopdf` (a registry crate `lopdf-<version>/`).
-fn is_pdf_library_source(file: &str) -> bool {
-    file.contains("third_party/pdf-extract/") || file.contains("/lopdf-")
+/// under `third_party/pdf-extract/`), of `lopdf` or of `html2text` (registry crates
+/// `lopdf-<version>/`, `html2text-<version>/`).
+fn is_contained_library_source(file: &str) -> bool {
+    file.contains("third_party/pdf-extract/")
+        || file.contains("/lopdf-")
+        || file.contains("/html2text-")
 }
 
 /// Extracts `data` as `format` on this thread and checks the output's promises.
 fn run(format: Format, content_type: &str, filename: Option<&str>, data: &[u8]) {
-    contain_pdf_library_panics();
+    contain_library_panics();
     let limits = limits();
     let hint = Hint::new(content_type, filename);
     let _ = detect::detect(&hint, data);
@@ -326,13 +339,14 @@ mod tests {
     }
 
     #[test]
-    fn only_the_pdf_libraries_sources_are_contained() {
+    fn only_the_contained_libraries_sources_are_contained() {
         for file in [
             "/work/main/third_party/pdf-extract/src/lib.rs",
             "third_party/pdf-extract/src/lib.rs",
             "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/lopdf-0.47.0/src/object.rs",
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/html2text-0.17.4/src/render/text_renderer.rs",
         ] {
-            assert!(is_pdf_library_source(file), "{file}");
+            assert!(is_contained_library_source(file), "{file}");
         }
         for file in [
             "extract/src/pdf.rs",
@@ -340,7 +354,7 @@ mod tests {
             "/rustc/abc/library/core/src/option.rs",
             "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/zip-2.0.0/src/read.rs",
         ] {
-            assert!(!is_pdf_library_source(file), "{file}");
+            assert!(!is_contained_library_source(file), "{file}");
         }
     }
 
@@ -432,6 +446,17 @@ mod tests {
             ]
             .concat(),
         ];
+        // Found by the fuzzer: html2text 0.17.4 overflows a subtraction while hard-wrapping
+        // (see the module docs). Contained, and every word of the document is kept.
+        let overflow = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/fuzz/extract_html/html2text-hard-wrap-overflow.bin"
+        ));
+        let text = crate::html_to_text(&String::from_utf8_lossy(&overflow[1..]));
+        for word in ["Hello", "world", "Hellodster"] {
+            assert!(text.contains(word), "{word} missing from {text:?}");
+        }
+        seeds.push(overflow.to_vec());
         // The HTML parts of the message fixtures.
         for group in ["rfc", "charset", "malformed"] {
             for (index, (_, bytes)) in testdata(group).into_iter().enumerate() {
