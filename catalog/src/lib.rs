@@ -591,15 +591,25 @@ impl Catalog {
         Ok(out)
     }
 
-    /// The mailbox addresses of the messages `keys` selects, by message key, each list
-    /// sorted and without repeats; messages without mailboxes are absent.
-    async fn mailboxes_by_key(&self, keys: KeySelection<'_>) -> Result<HashMap<i64, Vec<String>>> {
+    /// [`Catalog::link_rows`] with each mailbox id resolved to its address: `(message
+    /// key, address, via)`, the message row's own links first.
+    async fn addressed_links(
+        &self,
+        keys: KeySelection<'_>,
+    ) -> Result<Vec<(i64, String, Option<i64>)>> {
         let rows = self.link_rows(keys).await?;
         let ids: Vec<i64> = rows.iter().map(|(_, mailbox, _)| *mailbox).collect();
         let addresses = self.mailbox_addresses(&ids).await?;
+        rows.into_iter()
+            .map(|(key, mailbox, via)| Ok((key, known_address(&addresses, mailbox, key)?, via)))
+            .collect()
+    }
+
+    /// The mailbox addresses of the messages `keys` selects, by message key, each list
+    /// sorted and without repeats; messages without mailboxes are absent.
+    async fn mailboxes_by_key(&self, keys: KeySelection<'_>) -> Result<HashMap<i64, Vec<String>>> {
         let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-        for (key, mailbox, _) in rows {
-            let address = known_address(&addresses, mailbox, key)?;
+        for (key, address, _) in self.addressed_links(keys).await? {
             out.entry(key).or_default().push(address);
         }
         for mailboxes in out.values_mut() {
@@ -750,14 +760,10 @@ impl Catalog {
         let Ok(key) = key_of(id) else {
             return Ok(HashMap::new());
         };
-        let rows = self.link_rows(KeySelection::Keys(&[key])).await?;
-        let ids: Vec<i64> = rows.iter().map(|(_, mailbox, _)| *mailbox).collect();
-        let addresses = self.mailbox_addresses(&ids).await?;
         let mut out = HashMap::new();
         // The message record's own links come first and win over a link record naming
         // the same mailbox again.
-        for (_, mailbox, via) in rows {
-            let address = known_address(&addresses, mailbox, key)?;
+        for (_, address, via) in self.addressed_links(KeySelection::Keys(&[key])).await? {
             let via = match via {
                 Some(via) => from_key(via)?,
                 None => id,

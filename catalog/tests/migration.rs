@@ -1,9 +1,10 @@
 //! Migrations 0015 (integer message keys) and 0016 (links packed into the message row),
-//! both issue 24, convert a catalog written by 0014 in place, on SQLite and on PostgreSQL (when `COFFER_TEST_POSTGRES_URL` is set; the test
-//! creates and drops a database of its own there): messages and links keep their
-//! meaning, the provenance of each link survives (a link record's, the message record's,
-//! or none from before 0012), the rows of a disposed message do not come back, and the
-//! authoritative tables (users, audit mirror, dispositions, high-water marks) are kept.
+//! both issue 24, convert a catalog written by 0014 in place, on SQLite and on
+//! PostgreSQL (when `COFFER_TEST_POSTGRES_URL` is set; the test creates and drops a
+//! database of its own there): messages and links keep their meaning, the provenance of
+//! each link survives (a link record's, the message record's, or none from before
+//! 0012), the rows of a disposed message do not come back, and the authoritative tables
+//! (users, audit mirror, dispositions, high-water marks) are kept.
 
 use std::collections::HashMap;
 

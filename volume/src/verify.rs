@@ -459,15 +459,55 @@ impl Verifier<'_> {
     /// its previous-hash link (versions 1 and 2) and its record hash hold. With no
     /// manifest (no genesis hash) a first version-3 record cannot be checked: not sound.
     fn header_is_sound(&self, seq: u64, header: &RecordHeader, prefix: &[u8], meta: &[u8]) -> bool {
-        let Some(expected_prev) = self.expected_prev() else {
-            return false;
-        };
-        let header_len = header.header_len();
-        header.seq == seq
-            && (header.version >= 3 || header.prev_hash == expected_prev)
+        self.expected_prev().is_some()
             && prefix.len() >= header.prefix_len()
-            && record_hash(&prefix[..header_len], &expected_prev, meta)[..]
-                == prefix[header_len..header.prefix_len()]
+            && self.header_failures(seq, header, prefix, meta).is_empty()
+    }
+
+    /// The checks of record `seq`'s header that fail, each said as a problem: its
+    /// sequence number, its previous-hash link (versions 1 and 2) and its record hash.
+    /// Without a manifest there is no genesis hash: the link is not checked, nor the
+    /// record hash of a version-3 record (which chains through it). `prefix` holds the
+    /// whole header and record hash.
+    fn header_failures(
+        &self,
+        seq: u64,
+        header: &RecordHeader,
+        prefix: &[u8],
+        meta: &[u8],
+    ) -> Vec<String> {
+        let mut failures = Vec::new();
+        if header.seq != seq {
+            failures.push(format!(
+                "sequence number {} where {seq} was expected",
+                header.seq
+            ));
+        }
+        let expected_prev = self.expected_prev();
+        if let Some(prev) = expected_prev
+            && header.version < 3
+            && header.prev_hash != prev
+        {
+            failures.push("previous-hash link broken (a record was removed, inserted, reordered or changed before this one)".into());
+        }
+        // Version 3 chains through the record hash itself (its header holds no previous
+        // hash): a record removed, inserted, reordered or changed before this one shows
+        // here.
+        let header_len = header.header_len();
+        let checkable = header.version < 3 || expected_prev.is_some();
+        let computed = record_hash(
+            &prefix[..header_len],
+            &expected_prev.unwrap_or_default(),
+            meta,
+        );
+        if checkable && computed[..] != prefix[header_len..header.prefix_len()] {
+            failures.push(if header.version < 3 {
+                "record hash does not match the header and metadata".into()
+            } else {
+                "record hash does not match the header, the previous record's hash and the metadata (this record or the chain before it was changed)".into()
+            });
+        }
+        failures
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -481,45 +521,13 @@ impl Verifier<'_> {
         meta: &[u8],
         stored: &[u8],
     ) {
-        if header.seq != seq {
-            self.problem(
-                name,
-                Some(offset),
-                Some(seq),
-                format!("sequence number {} where {seq} was expected", header.seq),
-            );
-        }
-        let expected_prev = self.expected_prev();
-        if let Some(prev) = expected_prev
-            && header.version < 3
-            && header.prev_hash != prev
-        {
-            self.problem(name, Some(offset), Some(seq), "previous-hash link broken (a record was removed, inserted, reordered or changed before this one)");
+        // Without a manifest there is no genesis hash to start from (reported).
+        for failure in self.header_failures(seq, header, prefix, meta) {
+            self.problem(name, Some(offset), Some(seq), failure);
         }
         let header_len = header.header_len();
         let mut claimed = [0u8; 32];
         claimed.copy_from_slice(&prefix[header_len..header.prefix_len()]);
-        // Version 3 chains through the record hash itself (its header holds no previous
-        // hash): a record removed, inserted, reordered or changed before this one shows
-        // here. Without a manifest there is no genesis hash to start from (reported).
-        let checkable = header.version < 3 || expected_prev.is_some();
-        let computed = record_hash(
-            &prefix[..header_len],
-            &expected_prev.unwrap_or_default(),
-            meta,
-        );
-        if checkable && computed != claimed {
-            self.problem(
-                name,
-                Some(offset),
-                Some(seq),
-                if header.version < 3 {
-                    "record hash does not match the header and metadata"
-                } else {
-                    "record hash does not match the header, the previous record's hash and the metadata (this record or the chain before it was changed)"
-                },
-            );
-        }
         if let Some(expected) = header.stored_sha256
             && sha256(stored) != expected
         {
