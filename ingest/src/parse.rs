@@ -955,6 +955,46 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
         assert!(d.flags.contains(MessageFlags::ENCODING_PROBLEM));
     }
 
+    /// Seen in real mail (SpamAssassin `easy_ham`, `Date: ... 16:50:54 UT`): a Date
+    /// field ending in a one- or two-letter zone lost its line break to the zone parser
+    /// (vendored mail-parser, `obs_zone`), and the next field or the body's first
+    /// paragraph was swallowed by the Date field: unsearchable, and missing from the
+    /// rendered view.
+    #[test]
+    fn a_short_zone_name_ends_the_date_field_where_its_line_ends() {
+        for zone in ["UT", "Z", "A", "GMT", "EDT"] {
+            for eol in ["\n", "\r\n"] {
+                let raw = format!(
+                    "From: a@b.c{eol}Date: Sun, 25 Aug 2002 16:50:54 {zone}{eol}\
+                     Subject: kept subject{eol}{eol}first paragraph{eol}{eol}second{eol}"
+                );
+                let d = doc_of(&raw);
+                assert_eq!(d.subject.as_deref(), Some("kept subject"), "{zone} {eol:?}");
+                assert!(
+                    d.body.starts_with("first paragraph"),
+                    "{zone} {eol:?}: {:?}",
+                    d.body
+                );
+                assert_eq!(body_text(raw.as_bytes()), d.body);
+                let raw = format!(
+                    "From: a@b.c{eol}Date: Sun, 25 Aug 2002 16:50:54 {zone}{eol}{eol}\
+                     first paragraph{eol}{eol}second{eol}"
+                );
+                let d = doc_of(&raw);
+                assert!(
+                    d.body.starts_with("first paragraph"),
+                    "{zone} {eol:?}: {:?}",
+                    d.body
+                );
+                let date = d.date.expect("a date");
+                assert_eq!(
+                    date,
+                    1_030_294_254 - if zone == "EDT" { -4 * 3600 } else { 0 }
+                );
+            }
+        }
+    }
+
     #[test]
     fn quoted_printable_mail_parser_rejects_is_still_decoded() {
         // Seen in real mail: a stray "==" makes mail-parser keep the encoded text.

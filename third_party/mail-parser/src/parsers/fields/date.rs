@@ -443,12 +443,20 @@ impl<'x> MessageStream<'x> {
     }
     // 4.3 obsolete date and time
     fn obs_zone(&mut self, buf: &mut [u8; 3]) -> i32 {
+        // Coffer: take only the letters of the zone name. Upstream took the next two
+        // bytes whatever they were, so a one- or two-letter zone at the end of the field
+        // ("UT", "Z", military zones) took the field's line break with it: the next
+        // field, or with a blank line next the first paragraph of the body, was read as
+        // part of the Date field and lost.
         let mut i = 1;
-        for &b in self.by_ref() {
-            buf[i] = b;
-            i += 1;
-            if i == 3 {
-                break;
+        while i < 3 {
+            match self.peek() {
+                Some(&&b) if b.is_ascii_alphabetic() => {
+                    buf[i] = b;
+                    self.next();
+                    i += 1;
+                }
+                _ => break,
             }
         }
 
