@@ -268,7 +268,11 @@ pub fn body_text(raw: &[u8]) -> String {
     };
     let original = report.as_ref().map(|r| with_final_newline(&r.original));
     let bytes: &[u8] = original.as_deref().unwrap_or(&parse_input);
+    // Only the MIME fields decide which parts are body and how they decode; every other
+    // field is kept raw instead of parsed (Received, addresses and dates were a tenth of
+    // a read-back's time).
     message_parser()
+        .with_mime_headers()
         .parse(bytes)
         .filter(|m| has_header_fields(m))
         .map(|m| body_of(&m).0)
