@@ -21,14 +21,16 @@ use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use coffer_index::{IndexSet, SearchRequest, Sort};
+use coffer_index::{HitText, IndexSet, SearchRequest, Sort};
 use coffer_ingest::DataDir;
 use coffer_ingest::hit_text::VolumeHitText;
-use coffer_model::Scope;
+use coffer_model::{MessageId, Scope};
 use coffer_testkit::directory_bytes;
 use coffer_testkit::index_bench::nearest_rank;
 use coffer_testkit::mail_corpus::{CorpusFormat, MailCorpus, write_corpus};
@@ -127,6 +129,40 @@ struct SearchLatency {
     runs: usize,
     p50_ms: f64,
     p99_ms: f64,
+    /// Bodies read back from the volumes per search (hits whose snippet words lie past
+    /// the stored preview), over the timed runs.
+    read_backs_per_search: f64,
+    /// Mean time of one read-back (read, decrypt, decompress, parse the body).
+    read_back_us: f64,
+}
+
+/// The archive's [`HitText`] with a count and the time of its read-backs, so the
+/// report says how much of a query's latency they are.
+struct TimedHitText {
+    inner: VolumeHitText,
+    calls: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl TimedHitText {
+    /// (read-backs, nanoseconds) so far.
+    fn totals(&self) -> (u64, u64) {
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.nanos.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl HitText for TimedHitText {
+    fn body(&self, id: MessageId) -> Option<String> {
+        let started = Instant::now();
+        let body = self.inner.body(id);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+        body
+    }
 }
 
 fn main() -> ExitCode {
@@ -232,10 +268,12 @@ fn search_bench(
     let index = IndexSet::open_snapshot(&data_dir.join("index")).context("opening the index")?;
     // As `coffer search` does: snippets past the stored preview are read back from the
     // volumes (the key store at its default place).
-    index.set_hit_text(std::sync::Arc::new(VolumeHitText::reader(
-        DataDir::new(data_dir),
-        None,
-    )));
+    let read_back = Arc::new(TimedHitText {
+        inner: VolumeHitText::reader(DataDir::new(data_dir), None),
+        calls: AtomicU64::new(0),
+        nanos: AtomicU64::new(0),
+    });
+    index.set_hit_text(Arc::clone(&read_back) as Arc<dyn HitText>);
     let scope = if mailboxes.is_empty() {
         Scope::All
     } else {
@@ -255,6 +293,7 @@ fn search_bench(
         for _ in 0..warmup {
             total = index.search(&request)?.total;
         }
+        let (calls_before, nanos_before) = read_back.totals();
         let mut times: Vec<f64> = (0..runs.max(1))
             .map(|_| {
                 let started = Instant::now();
@@ -266,12 +305,20 @@ fn search_bench(
             .collect::<Result<_, _>>()?;
         times.sort_by(f64::total_cmp);
         let percentile = |p: f64| nearest_rank(&times, p);
+        let (calls, nanos) = read_back.totals();
+        let (calls, nanos) = (calls - calls_before, nanos - nanos_before);
         report.push(SearchLatency {
             query: query.clone(),
             total,
             runs: times.len(),
             p50_ms: percentile(0.50),
             p99_ms: percentile(0.99),
+            read_backs_per_search: calls as f64 / times.len() as f64,
+            read_back_us: if calls == 0 {
+                0.0
+            } else {
+                nanos as f64 / calls as f64 / 1e3
+            },
         });
     }
     if json {
@@ -279,10 +326,12 @@ fn search_bench(
     } else {
         for line in &report {
             outln!(
-                "{:>8.3} ms p50  {:>8.3} ms p99  {:>8} hits  {}",
+                "{:>8.3} ms p50  {:>8.3} ms p99  {:>8} hits  {:>5.1} read-backs of {:>6.1} µs  {}",
                 line.p50_ms,
                 line.p99_ms,
                 line.total,
+                line.read_backs_per_search,
+                line.read_back_us,
                 line.query
             );
         }
