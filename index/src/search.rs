@@ -410,35 +410,58 @@ impl IndexSet {
                 .then(a.address.cmp(&b.address))
         });
         let highlighter = Highlighter::new(ast);
-        let read_back = self.hit_text.get().map(|source| &**source);
+        let read_back = self
+            .hit_text
+            .get()
+            .map(|source| &**source)
+            .filter(|_| highlighter.has_body_words());
         let page: Vec<Candidate> = candidates.into_iter().skip(offset).take(limit).collect();
-        let build = |candidate: &Candidate| -> Result<Hit> {
+        // Every hit is built from its stored fields first (a few microseconds each); the
+        // hits whose snippet can only come from the body past the preview are read back
+        // from their volumes afterwards.
+        let mut built: Vec<(Hit, bool)> = page
+            .iter()
+            .map(|candidate| -> Result<(Hit, bool)> {
+                check_deadline(deadline)?;
+                let (year, searcher) = &searchers[candidate.searcher];
+                let document: TantivyDocument = searcher
+                    .doc(candidate.address)
+                    .map_err(Error::engine(*year))?;
+                let body_holds_words =
+                    || body_holds_words(searcher, candidate.address, fields.body, &highlighter);
+                let (mut hit, pending) = hit(
+                    *year,
+                    &document,
+                    fields,
+                    &highlighter,
+                    read_back.map(|_| &body_holds_words as &dyn Fn() -> bool),
+                    candidate.score,
+                );
+                hit.mailboxes = recipients.visible(std::mem::take(&mut hit.mailboxes));
+                Ok((hit, pending))
+            })
+            .collect::<Result<_>>()?;
+        if let Some(source) = read_back {
+            let pending: Vec<&mut Hit> = built
+                .iter_mut()
+                .filter_map(|(hit, pending)| pending.then_some(hit))
+                .collect();
             check_deadline(deadline)?;
-            let (year, searcher) = &searchers[candidate.searcher];
-            let document: TantivyDocument = searcher
-                .doc(candidate.address)
-                .map_err(Error::engine(*year))?;
-            let body_holds_words =
-                || body_holds_words(searcher, candidate.address, fields.body, &highlighter);
-            let mut hit = hit(
-                *year,
-                &document,
-                fields,
-                &highlighter,
-                read_back.map(|source| (source, &body_holds_words as &dyn Fn() -> bool)),
-                candidate.score,
-            );
-            hit.mailboxes = recipients.visible(std::mem::take(&mut hit.mailboxes));
-            Ok(hit)
-        };
-        // A snippet read back from the volume (decrypt, decompress, parse) costs about a
-        // hundred microseconds: the hits of a page that may need one are built side by
-        // side. Without a read-back a hit costs a few microseconds and stays serial.
-        let hits: Vec<Hit> = if read_back.is_some() && highlighter.has_body_words() {
-            page.par_iter().map(build).collect::<Result<_>>()?
-        } else {
-            page.iter().map(build).collect::<Result<_>>()?
-        };
+            let read = |hit: &mut Hit| {
+                if let Some(snippet) = read_back_snippet(source, hit.id, &highlighter) {
+                    hit.snippet = snippet;
+                }
+            };
+            // A read-back (read, decrypt, decompress, parse) costs tens of microseconds,
+            // about what handing work to the thread pool and back costs: a few are read
+            // here, more side by side.
+            if pending.len() >= PARALLEL_READ_BACKS {
+                pending.into_par_iter().for_each(read);
+            } else {
+                pending.into_iter().for_each(read);
+            }
+        }
+        let hits: Vec<Hit> = built.into_iter().map(|(hit, _)| hit).collect();
         let years_searched: Vec<i32> = searchers.iter().map(|(y, _)| *y).collect();
         debug!(
             total,
@@ -628,17 +651,23 @@ fn body_holds_words(
     check().unwrap_or(true)
 }
 
-/// The hit shown for `document`. `read_back` is where a body past the preview comes
-/// from, with a check that the body holds a query word at all (asked only when the
-/// preview has none).
+/// Fewest read-backs of one page done side by side on the thread pool.
+const PARALLEL_READ_BACKS: usize = 4;
+
+/// The hit shown for `document`, and whether its snippet should come from its body read
+/// back from the volume ([`read_back_snippet`]): the query has words the stored previews
+/// do not show, the body goes on past its preview, the message is small enough to read
+/// back and `body_holds_words` (asked last, only then; `None` without a read-back
+/// source) says the body holds one of them. The snippet returned is what the hit shows
+/// without a read-back.
 fn hit(
     year: i32,
     document: &TantivyDocument,
     fields: &Fields,
     highlighter: &Highlighter,
-    read_back: Option<(&dyn HitText, &dyn Fn() -> bool)>,
+    body_holds_words: Option<&dyn Fn() -> bool>,
     score: f32,
-) -> Hit {
+) -> (Hit, bool) {
     let seq = document
         .get_first(fields.seq)
         .and_then(|v| v.as_u64())
@@ -655,6 +684,7 @@ fn hit(
     let body_beyond_preview = first_u64(fields.body_bytes)
         .is_some_and(|bytes| bytes > preview.len() as u64)
         && first_u64(fields.size).is_some_and(|size| size <= MAX_READ_BACK_BYTES);
+    let mut pending = false;
     // Highlighting works on arbitrary message text; should it ever fail on some text,
     // the hit keeps a plain snippet instead of failing the whole search.
     let highlighted = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -662,18 +692,13 @@ fn hit(
         // is the costly kind to read back (its whole stored content is read, decrypted
         // and parsed, attachments included, to reach its body), and a highlighted match
         // in its attachment text shows why it matched as well as one in its body.
-        highlighter
+        let stored = highlighter
             .snippet(preview)
-            .or_else(|| highlighter.snippet(attachment_text))
-            .or_else(|| {
-                let (source, body_holds_words) =
-                    read_back.filter(|_| body_beyond_preview && highlighter.has_body_words())?;
-                if !body_holds_words() {
-                    return None;
-                }
-                highlighter.snippet(&source.body(MessageId::new(year, seq))?)
-            })
-            .or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))
+            .or_else(|| highlighter.snippet(attachment_text));
+        if stored.is_none() && body_beyond_preview && highlighter.has_body_words() {
+            pending = body_holds_words.is_some_and(|holds| holds());
+        }
+        stored.or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))
     }))
     .unwrap_or_else(|_| {
         tracing::warn!(
@@ -690,7 +715,7 @@ fn hit(
             snippet::plain(preview)
         }
     });
-    Hit {
+    let hit = Hit {
         id: MessageId::new(year, seq),
         received,
         date: document
@@ -714,7 +739,27 @@ fn hit(
             .and_then(|v| v.as_u64())
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         score,
-    }
+    };
+    (hit, pending)
+}
+
+/// The snippet of message `id` highlighted in its body read back from `source`, or
+/// `None` when the body cannot be read or does not show the words after all. A panic of
+/// the highlighter is contained as in [`hit`].
+fn read_back_snippet(
+    source: &dyn HitText,
+    id: MessageId,
+    highlighter: &Highlighter,
+) -> Option<String> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| highlighter.snippet(&source.body(id)?)))
+        .unwrap_or_else(|_| {
+            tracing::warn!(
+                year = id.year,
+                seq = id.seq,
+                "snippet highlighting failed; plain snippet shown"
+            );
+            None
+        })
 }
 
 #[cfg(test)]

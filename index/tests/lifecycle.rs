@@ -833,3 +833,47 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     assert_eq!(results.hits.len(), 1);
     assert!(source.asked.lock().expect("lock").is_empty());
 }
+
+/// A page with many bodies to read back (done side by side on the thread pool) gives
+/// every hit the snippet it would get alone, and a page with one (done in place) the
+/// same; a body the source cannot give keeps the plain preview.
+#[test]
+fn many_read_backs_on_one_page_give_each_hit_its_own_snippet() {
+    let mut docs = corpus(12);
+    let filler = "Quarterly figures follow in the usual order. ".repeat(40);
+    for (i, doc) in docs.iter_mut().enumerate().take(9) {
+        doc.body = format!("{filler}The zanzibar clause number {i} is at the end.");
+        // Small text messages: the kind a snippet reads back.
+        doc.attachments.clear();
+        doc.size = doc.body.len() as u64 + 500;
+    }
+    let (_dir, set) = build(&docs);
+    // Every body but the last of the nine can be read back.
+    let source = Arc::new(Bodies {
+        bodies: docs[..8].iter().map(|d| (d.id, d.body.clone())).collect(),
+        asked: std::sync::Mutex::new(Vec::new()),
+    });
+    set.set_hit_text(Arc::clone(&source) as Arc<dyn coffer_index::HitText>);
+    for limit in [20, 1] {
+        source.asked.lock().expect("lock").clear();
+        let mut request = SearchRequest::new("zanzibar", Scope::All);
+        request.limit = limit;
+        let results = set.search(&request).expect("searches");
+        assert_eq!(results.hits.len(), limit.min(9));
+        for hit in &results.hits {
+            let i = docs.iter().position(|d| d.id == hit.id).expect("a doc");
+            if i < 8 {
+                let expected = format!("<b>zanzibar</b> clause number {i} ");
+                assert!(hit.snippet.contains(&expected), "{i}: {}", hit.snippet);
+            } else {
+                assert!(!hit.snippet.contains("<b>"), "{}", hit.snippet);
+                assert!(hit.snippet.starts_with("Quarterly figures"), "{}", hit.snippet);
+            }
+        }
+        let mut asked = source.asked.lock().expect("lock").clone();
+        asked.sort();
+        let mut shown: Vec<MessageId> = results.hits.iter().map(|h| h.id).collect();
+        shown.sort();
+        assert_eq!(asked, shown, "every hit shown was read back, once");
+    }
+}
