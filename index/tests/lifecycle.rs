@@ -834,9 +834,9 @@ fn snippets_past_the_stored_preview_are_read_back_only_when_needed() {
     assert!(source.asked.lock().expect("lock").is_empty());
 }
 
-/// A page with many bodies to read back (done side by side on the thread pool) gives
-/// every hit the snippet it would get alone, and a page with one (done in place) the
-/// same; a body the source cannot give keeps the plain preview.
+/// A page with many bodies to read back gives every hit its own snippet (none taken
+/// from another hit), a page of one the same; a body the source cannot give keeps the
+/// plain preview.
 #[test]
 fn many_read_backs_on_one_page_give_each_hit_its_own_snippet() {
     let mut docs = corpus(12);
@@ -867,7 +867,11 @@ fn many_read_backs_on_one_page_give_each_hit_its_own_snippet() {
                 assert!(hit.snippet.contains(&expected), "{i}: {}", hit.snippet);
             } else {
                 assert!(!hit.snippet.contains("<b>"), "{}", hit.snippet);
-                assert!(hit.snippet.starts_with("Quarterly figures"), "{}", hit.snippet);
+                assert!(
+                    hit.snippet.starts_with("Quarterly figures"),
+                    "{}",
+                    hit.snippet
+                );
             }
         }
         let mut asked = source.asked.lock().expect("lock").clone();
