@@ -1,9 +1,10 @@
 //! A search hit's body text, read back from its volume record: the index keeps only a
 //! short preview of each message (issue 24), and a snippet whose words lie past it is
-//! made from this text. The text is built by [`body_text`], which assembles the body
-//! exactly as [`build_doc`] does when it indexes the message (tested over every fixture
-//! and by property test) but skips the rest of the document, so the words found are
-//! where the index found them.
+//! made from this text. The text is built by [`snippet_text`], which assembles the body
+//! as [`build_doc`] does when it indexes the message but skips the rest of the document,
+//! so the words found are where the index found them: the same text for plain-text
+//! bodies, and for HTML bodies the tag stripper's text, every word of which the index
+//! holds (tested over every fixture, the registry samples and by property test).
 //!
 //! Reading back decrypts and decompresses one record (encrypted content authenticated by
 //! its tag, other content checked against its SHA-256);
@@ -21,7 +22,7 @@ use coffer_volume::{ContentKeys, Record, VolumeSet};
 
 use crate::data_dir::DataDir;
 use crate::meta::MessageMeta;
-use crate::parse::{body_text, build_doc};
+use crate::parse::{build_doc, snippet_text};
 use crate::reader::read_message_for_snippet;
 use crate::views::MAIL;
 
@@ -111,6 +112,6 @@ impl VolumeHitText {
 impl HitText for VolumeHitText {
     fn body(&self, id: MessageId) -> Option<String> {
         let record = read_message_for_snippet(self.volumes()?, id).ok()?;
-        Some(body_text(&record.content))
+        Some(snippet_text(&record.content))
     }
 }

@@ -11,7 +11,8 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use coffer_extract::{
-    ExtractLimits, decode_text, extract_text, html_to_text, is_utf8_or_ascii, message_parser,
+    ExtractLimits, decode_text, extract_text, html_to_snippet_text, html_to_text, is_utf8_or_ascii,
+    message_parser,
 };
 use coffer_model::{Address, AttachmentDoc, MessageDoc, MessageFlags, Sha256};
 use mail_parser::decoders::charsets::map::charset_decoder;
@@ -196,7 +197,7 @@ fn fill_from_message(
         .filter(|m| !m.is_empty());
     doc.date = message_date(message, received, &mut doc.flags);
 
-    let (body, body_parts) = body_of(message);
+    let (body, body_parts) = body_of(message, html_to_text);
     doc.body = body;
     if message.parts.iter().any(|p| p.is_encoding_problem) {
         doc.flags.insert(MessageFlags::ENCODING_PROBLEM);
@@ -209,10 +210,10 @@ fn fill_from_message(
     }
 }
 
-/// The body text of a parsed message, as the index holds it, and the attachment parts
-/// whose text it is (a text part mail-parser could not decode, when there is no other
-/// body).
-fn body_of(message: &Message<'_>) -> (String, Vec<usize>) {
+/// The body text of a parsed message, as the index holds it when `html_to_text` is
+/// [`coffer_extract::html_to_text`], and the attachment parts whose text it is (a text
+/// part mail-parser could not decode, when there is no other body).
+fn body_of(message: &Message<'_>, html_to_text: fn(&str) -> String) -> (String, Vec<usize>) {
     let mut body = String::new();
     for part in message.text_bodies() {
         let text = match &part.body {
@@ -258,9 +259,20 @@ fn body_of(message: &Message<'_>) -> (String, Vec<usize>) {
 
 /// The body text of stored message bytes exactly as [`build_doc`] indexes it (the
 /// original inside a journal report), without the rest of the document — addresses,
-/// identity, attachments: what a snippet read back from a volume needs, at a fraction
-/// of the cost.
+/// identity, attachments.
 pub fn body_text(raw: &[u8]) -> String {
+    body_with(raw, html_to_text)
+}
+
+/// The body text a search snippet is read back from: [`body_text`], except that an HTML
+/// body is reduced to text by the tag stripper alone ([`html_to_snippet_text`]), whose
+/// words are all words the index holds for the message. Rendering HTML as the index does
+/// took 0.3–0.7 ms per read-back on real spam, ten times the rest of the read-back.
+pub fn snippet_text(raw: &[u8]) -> String {
+    body_with(raw, html_to_snippet_text)
+}
+
+fn body_with(raw: &[u8], html_to_text: fn(&str) -> String) -> String {
     let parse_input = with_final_newline(raw);
     let report = match unwrap_journal_report(&parse_input) {
         JournalOutcome::Unwrapped(report) => Some(report),
@@ -275,7 +287,7 @@ pub fn body_text(raw: &[u8]) -> String {
         .with_mime_headers()
         .parse(bytes)
         .filter(|m| has_header_fields(m))
-        .map(|m| body_of(&m).0)
+        .map(|m| body_of(&m, html_to_text).0)
         .unwrap_or_default()
 }
 
@@ -1071,11 +1083,47 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
                 prop_assert_eq!(doc.size, raw.len() as u64);
                 prop_assert!(doc.body.len() <= MAX_BODY_CHARS + 4);
                 // The read-back path finds the body the index holds.
-                prop_assert_eq!(body_text(&raw), doc.body);
+                prop_assert_eq!(&body_text(&raw), &doc.body);
+                prop_assert_eq!(words_not_in(&snippet_text(&raw), &doc.body), Vec::<String>::new());
             }
         }
     }
 
+    /// The words of `text` (lowercased, split at every character that is not
+    /// alphanumeric, as `coffer_extract`'s HTML rendering counts them) that `body` lacks.
+    fn words_not_in(text: &str, body: &str) -> Vec<String> {
+        let words = |t: &str| -> Vec<String> {
+            t.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect()
+        };
+        let held: std::collections::HashSet<String> = words(body).into_iter().collect();
+        words(text)
+            .into_iter()
+            .filter(|w| !held.contains(w))
+            .collect()
+    }
+
+    /// An HTML body is read back for a snippet by the tag stripper alone: not the
+    /// rendering the index holds, but only words it holds, the query's among them.
+    #[test]
+    fn an_html_body_is_read_back_as_stripped_text_of_indexed_words() {
+        let raw = "From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+                   <html><body><p>Quarterly <b>figures</b> &amp; notes</p>\
+                   <table><tr><td>north</td><td>south</td></tr></table>\
+                   <p>The zanzibar clause is at the end.</p></body></html>\r\n";
+        let doc = doc_of(raw);
+        let snippet = snippet_text(raw.as_bytes());
+        assert_ne!(snippet, doc.body, "the index holds html2text's rendering");
+        assert_eq!(body_text(raw.as_bytes()), doc.body);
+        assert!(snippet.contains("The zanzibar clause"), "{snippet:?}");
+        assert!(snippet.contains("figures & notes"), "{snippet:?}");
+        assert_eq!(words_not_in(&snippet, &doc.body), Vec::<String>::new());
+    }
+
+    /// The read-back text of a plain-text body is the indexed body; of an HTML body, the
+    /// tag stripper's text, every word of which the index holds.
     #[test]
     fn body_text_is_the_indexed_body_for_every_fixture() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/eml");
@@ -1094,6 +1142,13 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
                 let raw = std::fs::read(&path).unwrap();
                 let doc = doc_of_bytes(&raw);
                 assert_eq!(body_text(&raw), doc.body, "{}", path.display());
+                let snippet = snippet_text(&raw);
+                assert_eq!(
+                    words_not_in(&snippet, &doc.body),
+                    Vec::<String>::new(),
+                    "{}",
+                    path.display()
+                );
                 checked += 1;
                 if doc.flags.contains(MessageFlags::JOURNAL_REPORT) {
                     journal_reports += 1;
@@ -1101,6 +1156,7 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
             }
         }
         assert!(checked >= 30, "only {checked} fixtures");
+
         assert!(journal_reports > 0, "no journal report among the fixtures");
     }
 
