@@ -28,7 +28,7 @@ fn stop(server: Server) -> String {
 /// Its body's distinctive words lie past the index's stored preview, so their snippet
 /// is made from the body read back from the (encrypted) volume record.
 fn secret_message() -> Vec<u8> {
-    let filler = "The usual weekly figures follow, in the usual order. ".repeat(12);
+    let filler = "The usual weekly figures follow, in the usual order. ".repeat(20);
     assert!(filler.len() > coffer_index::BODY_PREVIEW_BYTES);
     "From: Zebedee Quux <zebedee.quux@sender-secret.example>\r\n\
 To: Ulrike Vantablack <ulrike.vantablack@corp.example>\r\n\
