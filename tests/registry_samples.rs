@@ -187,18 +187,8 @@ fn registry_samples_read_back_the_indexed_body() {
             sample.display()
         );
         // The read-back text shows no word the index does not hold for the message.
-        let words = |t: &str| -> Vec<String> {
-            t.split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .map(str::to_lowercase)
-                .collect()
-        };
-        let held: std::collections::BTreeSet<String> = words(&doc.body).into_iter().collect();
         let snippet = coffer_ingest::parse::snippet_text(&raw);
-        let missing: Vec<String> = words(&snippet)
-            .into_iter()
-            .filter(|w| !held.contains(w))
-            .collect();
+        let missing = coffer_extract::words_missing_from(&snippet, &doc.body);
         assert!(missing.is_empty(), "{}: {missing:?}", sample.display());
     }
 }

@@ -208,20 +208,14 @@ pub fn html(data: &[u8]) {
     // A search snippet read back from an HTML body shows the tag stripper's text: every
     // word of it must be a word the indexed rendering holds.
     let html = String::from_utf8_lossy(rest);
-    let words = |text: &str| -> Vec<String> {
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let held: std::collections::HashSet<String> =
-        words(&crate::html_to_text(&html)).into_iter().collect();
-    if let Some(word) = words(&crate::html_to_snippet_text(&html))
-        .into_iter()
-        .find(|w| !held.contains(w))
-    {
-        panic!("the snippet text shows {word:?}, which the indexed text lacks");
-    }
+    let missing = crate::words_missing_from(
+        &crate::html_to_snippet_text(&html),
+        &crate::html_to_text(&html),
+    );
+    assert!(
+        missing.is_empty(),
+        "the snippet text shows {missing:?}, which the indexed text lacks"
+    );
 }
 
 /// The entry point of the `extract_text` fuzz target (plain text and CSV).

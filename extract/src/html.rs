@@ -56,6 +56,25 @@ pub fn html_to_snippet_text(html: &str) -> String {
     tidy(&mail_parser::decoders::html::html_to_text(html))
 }
 
+/// The words of `text` as [`with_missing_words`] counts them: runs of alphanumeric
+/// characters.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// The words of `text` (compared lowercased, as [`html_to_text`] compares them when it
+/// keeps the words its rendering lacks) that `held` does not have, in order. Empty for
+/// the [`html_to_snippet_text`] of any HTML against its [`html_to_text`]: what tests and
+/// the fuzz harness check of a snippet read back.
+pub fn words_missing_from(text: &str, held: &str) -> Vec<String> {
+    let held: HashSet<String> = words(held).map(str::to_lowercase).collect();
+    words(text)
+        .map(str::to_lowercase)
+        .filter(|w| !held.contains(w))
+        .collect()
+}
+
 /// `html2text` occasionally renders less than a document holds (seen in real mail: a
 /// form inside nested tables, after which nothing was rendered, and so nothing was
 /// searchable). The words that `mail-parser`'s streaming tag stripper finds but the
@@ -63,15 +82,10 @@ pub fn html_to_snippet_text(html: &str) -> String {
 /// found. (The stripper alone is no substitute: it glues words across tags, as in
 /// `<td>a</td><td>b</td>`, and keeps no layout for snippets.)
 fn with_missing_words(mut rendered: String, stripped: &str) -> String {
-    let is_separator = |c: char| !c.is_alphanumeric();
-    let present: HashSet<String> = rendered
-        .split(is_separator)
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let present: HashSet<String> = words(&rendered).map(str::to_lowercase).collect();
     let mut added: HashSet<String> = HashSet::new();
     let mut missing = String::new();
-    for word in stripped.split(is_separator).filter(|w| !w.is_empty()) {
+    for word in words(stripped) {
         let lower = word.to_lowercase();
         if !present.contains(&lower) && added.insert(lower) {
             missing.push(' ');

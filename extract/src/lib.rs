@@ -96,7 +96,7 @@ use std::time::{Duration, Instant};
 
 use coffer_model::ErrorCode;
 
-pub use html::{html_to_snippet_text, html_to_text};
+pub use html::{html_to_snippet_text, html_to_text, words_missing_from};
 pub use run::{EXTRACT_THREAD_NAME, abandoned_threads, overload_refusals};
 pub use text::{decode as decode_text, is_utf8_or_ascii};
 

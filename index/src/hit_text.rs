@@ -21,7 +21,9 @@ use coffer_model::MessageId;
 /// one.
 pub const MAX_READ_BACK_BYTES: u64 = 256 * 1024;
 
-/// The body text of an archived message, exactly as it was indexed.
+/// The body text of an archived message: as it was indexed, or text holding only words
+/// the index holds for it (Coffer's source reduces an HTML body by a tag stripper
+/// instead of rendering it again).
 pub trait HitText: Send + Sync {
     /// The body text of message `id`, or `None` when it cannot be read (disposed,
     /// offline, damaged). Blocking; called only for the hits of the requested page.

@@ -645,8 +645,8 @@ fn body_holds_words(
 /// The hit shown for `document`, and whether its snippet should come from its body read
 /// back from the volume ([`read_back_snippet`]): the query has words the stored previews
 /// do not show, the body goes on past its preview, the message is small enough to read
-/// back and `body_holds_words` (asked last, only then; `None` without a read-back
-/// source) says the body holds one of them. The snippet returned is what the hit shows
+/// back and `body_holds_words` (asked last, only then; `None` without a read-back source
+/// or when the query has no words looked for in bodies) says the body holds one of them. The snippet returned is what the hit shows
 /// without a read-back.
 fn hit(
     year: i32,
@@ -683,7 +683,7 @@ fn hit(
         let stored = highlighter
             .snippet(preview)
             .or_else(|| highlighter.snippet(attachment_text));
-        if stored.is_none() && body_beyond_preview && highlighter.has_body_words() {
+        if stored.is_none() && body_beyond_preview {
             pending = body_holds_words.is_some_and(|holds| holds());
         }
         stored.or_else(|| subject.as_deref().and_then(|s| highlighter.snippet(s)))

@@ -259,7 +259,8 @@ fn body_of(message: &Message<'_>, html_to_text: fn(&str) -> String) -> (String, 
 
 /// The body text of stored message bytes exactly as [`build_doc`] indexes it (the
 /// original inside a journal report), without the rest of the document — addresses,
-/// identity, attachments.
+/// identity, attachments. Snippets read back with [`snippet_text`]; this exact form is
+/// what the tests hold both the index and the read-back to.
 pub fn body_text(raw: &[u8]) -> String {
     body_with(raw, html_to_text)
 }
@@ -1084,25 +1085,9 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
                 prop_assert!(doc.body.len() <= MAX_BODY_CHARS + 4);
                 // The read-back path finds the body the index holds.
                 prop_assert_eq!(&body_text(&raw), &doc.body);
-                prop_assert_eq!(words_not_in(&snippet_text(&raw), &doc.body), Vec::<String>::new());
+                prop_assert_eq!(coffer_extract::words_missing_from(&snippet_text(&raw), &doc.body), Vec::<String>::new());
             }
         }
-    }
-
-    /// The words of `text` (lowercased, split at every character that is not
-    /// alphanumeric, as `coffer_extract`'s HTML rendering counts them) that `body` lacks.
-    fn words_not_in(text: &str, body: &str) -> Vec<String> {
-        let words = |t: &str| -> Vec<String> {
-            t.split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .map(str::to_lowercase)
-                .collect()
-        };
-        let held: std::collections::HashSet<String> = words(body).into_iter().collect();
-        words(text)
-            .into_iter()
-            .filter(|w| !held.contains(w))
-            .collect()
     }
 
     /// An HTML body is read back for a snippet by the tag stripper alone: not the
@@ -1119,7 +1104,10 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
         assert_eq!(body_text(raw.as_bytes()), doc.body);
         assert!(snippet.contains("The zanzibar clause"), "{snippet:?}");
         assert!(snippet.contains("figures & notes"), "{snippet:?}");
-        assert_eq!(words_not_in(&snippet, &doc.body), Vec::<String>::new());
+        assert_eq!(
+            coffer_extract::words_missing_from(&snippet, &doc.body),
+            Vec::<String>::new()
+        );
     }
 
     /// The read-back text of a plain-text body is the indexed body; of an HTML body, the
@@ -1144,7 +1132,7 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
                 assert_eq!(body_text(&raw), doc.body, "{}", path.display());
                 let snippet = snippet_text(&raw);
                 assert_eq!(
-                    words_not_in(&snippet, &doc.body),
+                    coffer_extract::words_missing_from(&snippet, &doc.body),
                     Vec::<String>::new(),
                     "{}",
                     path.display()
@@ -1156,7 +1144,6 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
             }
         }
         assert!(checked >= 30, "only {checked} fixtures");
-
         assert!(journal_reports > 0, "no journal report among the fixtures");
     }
 
