@@ -35,6 +35,21 @@ pub fn add_html_token(result: &mut String, token: &[u8], add_space: bool) {
     result.push_str(std::str::from_utf8(token).unwrap());
 }
 
+/// Coffer: the bytes `html_to_text`'s loop decides nothing on once a token has begun:
+/// every byte but `<`, `>`, `/`, `!`, `&`, `;` and the four whitespace bytes it
+/// matches (whatever the state, those go through the loop one by one as before).
+fn is_ordinary(b: u8) -> bool {
+    !matches!(
+        b,
+        b'<' | b'>' | b'/' | b'!' | b'&' | b';' | b' ' | b'\t' | b'\r' | b'\n'
+    )
+}
+
+/// Coffer: how many bytes at the start of `rest` are ordinary ([`is_ordinary`]).
+fn ordinary_run(rest: &[u8]) -> usize {
+    rest.iter().take_while(|b| is_ordinary(**b)).count()
+}
+
 pub fn html_to_text(input: &str) -> String {
     let mut result = String::with_capacity(input.len());
     let input = input.as_bytes();
@@ -57,7 +72,10 @@ pub fn html_to_text(input: &str) -> String {
     let mut tag_token_pos = 0;
     let mut comment_pos = 0;
 
-    for (pos, ch) in input.iter().enumerate() {
+    // Coffer: an iterator the loop can advance past a run of bytes that need no
+    // decision (see `is_ordinary`).
+    let mut bytes = input.iter().enumerate();
+    while let Some((pos, ch)) = bytes.next() {
         if !in_comment {
             match ch {
                 b'<' => {
@@ -180,6 +198,30 @@ pub fn html_to_text(input: &str) -> String {
                 }
             }
             token_end = pos;
+            // Coffer: the bytes after this one that are not one of the bytes the match
+            // above decides on go, one by one, through its last arm and only move
+            // `token_end` (the token has started): skip the run at once. Same output;
+            // the byte-at-a-time loop was most of a search snippet's read-back of an
+            // HTML message.
+            //
+            // Further: inside a tag past its name's token, and in the text of a `head`,
+            // `style`, `script` or `template` section, no byte before the next `<` or
+            // `>` writes anything or changes which tag the next `>` closes (they only
+            // move the token bounds, which the `<` or `>` resets): skip up to it.
+            let rest = &input[pos + 1..];
+            let run = if (in_tag && tag_token_pos >= 2)
+                || (!in_tag && (in_head || in_style || in_script || in_template))
+            {
+                rest.iter()
+                    .position(|b| matches!(b, b'<' | b'>'))
+                    .unwrap_or(rest.len())
+            } else {
+                ordinary_run(rest)
+            };
+            if run > 0 {
+                bytes.nth(run - 1);
+                token_end = pos + run;
+            }
         } else {
             match ch {
                 b'-' => comment_pos += 1,
@@ -189,7 +231,18 @@ pub fn html_to_text(input: &str) -> String {
                     in_tag = false;
                     is_token_start = true;
                 }
-                _ => comment_pos = 0,
+                _ => {
+                    comment_pos = 0;
+                    // Coffer: inside a comment every byte but `-` and `>` only resets
+                    // `comment_pos`: skip the run at once.
+                    let run = input[pos + 1..]
+                        .iter()
+                        .take_while(|b| !matches!(b, b'-' | b'>'))
+                        .count();
+                    if run > 0 {
+                        bytes.nth(run - 1);
+                    }
+                }
             }
         }
     }

@@ -82,6 +82,14 @@ pub fn quoted_printable_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     buf.into()
 }
 
+/// Coffer: a byte `decode_quoted_printable_mime` copies as it is whatever its state
+/// once a literal byte came before it: not `=`, not a line break, not `-` (a boundary
+/// may start there), not whitespace (counted for trailing-space removal).
+#[inline(always)]
+fn is_literal(b: u8) -> bool {
+    !matches!(b, b'=' | b'\n' | b'\r' | b'-') && !b.is_ascii_whitespace()
+}
+
 #[inline(always)]
 pub fn quoted_printable_decode_char(hex1: u8, hex2: u8) -> Option<u8> {
     let hex1 = HEX_MAP[hex1 as usize];
@@ -151,6 +159,23 @@ impl<'x> MessageStream<'x> {
                             ws_count = 0;
                         }
                         buf.push(ch);
+                        // Coffer: the literal bytes after this one (no `=`, line break,
+                        // `-` or whitespace) would each take this arm and only be
+                        // pushed: copy the run at once, leaving `last_ch` and
+                        // `before_last_ch` as the byte-by-byte loop would. Same output;
+                        // the loop was a large part of a search snippet's read-back.
+                        if ws_count == 0 {
+                            let start = self.offset();
+                            let rest = self.bytes(start..self.len());
+                            let run = rest.iter().take_while(|b| is_literal(**b)).count();
+                            if run > 0 {
+                                buf.extend_from_slice(&rest[..run]);
+                                before_last_ch = if run >= 2 { rest[run - 2] } else { ch };
+                                last_ch = rest[run - 1];
+                                self.skip_bytes(run);
+                                continue;
+                            }
+                        }
                     }
                     QuotedPrintableState::Eq => {
                         hex1 = HEX_MAP[ch as usize];

@@ -7,8 +7,31 @@
 fn single_byte_decoder(table: &[char], bytes: &[u8]) -> String {
     let mut result = String::with_capacity(bytes.len() * 2);
 
-    for byte in bytes {
-        result.push(table[*byte as usize]);
+    // Coffer: runs of ASCII bytes are copied at once when the table maps ASCII to
+    // itself (every table here does; checked per call, so a table that does not keeps
+    // the byte-by-byte loop). Same output; most text in a single-byte charset is
+    // mostly ASCII, and pushing one char at a time was most of a search snippet's
+    // read-back of a latin-1 message.
+    let ascii_identity = table.len() >= 128
+        && table[..128]
+            .iter()
+            .enumerate()
+            .all(|(i, ch)| *ch as u32 == i as u32);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if ascii_identity {
+            let run = rest
+                .iter()
+                .position(|b| !b.is_ascii())
+                .unwrap_or(rest.len());
+            if run > 0 {
+                result.push_str(std::str::from_utf8(&rest[..run]).unwrap_or_default());
+                rest = &rest[run..];
+                continue;
+            }
+        }
+        result.push(table[rest[0] as usize]);
+        rest = &rest[1..];
     }
 
     result.shrink_to_fit();
