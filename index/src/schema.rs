@@ -25,8 +25,10 @@ use crate::analysis;
 /// bytes needs no read-back. 768 rather than 512 (December 2026, release builds, same
 /// session): on SpamAssassin `please` read back 3 bodies per page instead of 8 (0.18
 /// against 0.73 ms; 0.12 before issue 24) for an index of 0.346 × the raw mail instead of
-/// 0.33 ×; 1 KiB would have taken it to 0.358 ×, past issue 24's 0.35 ×. Previews are
-/// per document: an index holding shorter ones needs no rebuild.
+/// 0.33 ×; 1 KiB would have taken it to 0.358–0.361 ×, past issue 24's 0.35 ×, and
+/// neither a higher zstd level (19) nor 8 KiB store blocks bring 1 KiB within it
+/// (0.353–0.358 ×; README, "Search latency with snippets read back"). Previews are per
+/// document: an index holding shorter ones needs no rebuild.
 pub const BODY_PREVIEW_BYTES: usize = 768;
 /// Stored prefix of the attachment text (all attachments together): attachment text is
 /// not read back for snippets (that would mean extracting the attachment again), so a
