@@ -201,8 +201,8 @@ pub fn html_to_text(input: &str) -> String {
             // Coffer: the bytes after this one that are not one of the bytes the match
             // above decides on go, one by one, through its last arm and only move
             // `token_end` (the token has started): skip the run at once. Same output;
-            // the byte-at-a-time loop was most of a search snippet's read-back of an
-            // HTML message.
+            // the byte-at-a-time loop was a fifth of a SpamAssassin search that reads
+            // HTML bodies back for its snippets (see COFFER.md, change 4).
             //
             // Further: inside a tag past its name's token, and in the text of a `head`,
             // `style`, `script` or `template` section, no byte before the next `<` or
