@@ -216,9 +216,11 @@ fn fill_from_message(
 fn body_of(message: &Message<'_>, html_to_text: fn(&str) -> String) -> (String, Vec<usize>) {
     let mut body = String::new();
     for part in message.text_bodies() {
-        let text = match &part.body {
-            PartType::Html(html) => html_to_text(html),
-            PartType::Text(text) => text.to_string(),
+        let text = match (&part.body, recovered_text(message, part)) {
+            (PartType::Html(_), Some(recovered)) => html_to_text(&recovered),
+            (PartType::Html(html), None) => html_to_text(html),
+            (PartType::Text(_), Some(recovered)) => recovered,
+            (PartType::Text(text), None) => text.to_string(),
             _ => continue,
         };
         append_bounded(&mut body, &text);
@@ -226,7 +228,11 @@ fn body_of(message: &Message<'_>, html_to_text: fn(&str) -> String) -> (String, 
     if body.is_empty() {
         for part in message.html_bodies() {
             if let PartType::Html(html) = &part.body {
-                append_bounded(&mut body, &html_to_text(html));
+                let recovered = recovered_text(message, part);
+                append_bounded(
+                    &mut body,
+                    &html_to_text(recovered.as_deref().unwrap_or(html)),
+                );
             }
         }
     }
@@ -307,21 +313,49 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 /// quoted-printable with a stray `==`). `None` for parts that decoded fine and for other
 /// transfer encodings.
 fn recovered_contents(part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    recover_encoded(part, part.contents())
+}
+
+/// The text of a body part mail-parser gave up decoding: it keeps a lone text/plain
+/// part's still-encoded text as the body (upstream's `malformed/018.eml`), which would
+/// index base64 as words. Seen in real mail (SpamAssassin): a base64 body followed by a
+/// mailing list's footer in plain text. The part's raw body is decoded as
+/// [`recovered_contents`] decodes attachments, then read with its charset, as a mail
+/// client shows it. `None` when the part decoded fine or cannot be recovered.
+fn recovered_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    if !part.is_encoding_problem {
+        return None;
+    }
+    let raw = message
+        .raw_message
+        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+    let bytes = recover_encoded(part, raw)?;
+    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+    Some(decode_text(&bytes, charset).into_owned())
+}
+
+/// `encoded` (the body of `part`, flagged as an encoding problem) decoded by its transfer
+/// encoding, leniently; `None` for a part without the flag or of another encoding.
+fn recover_encoded(part: &MessagePart<'_>, encoded: &[u8]) -> Option<Vec<u8>> {
     if !part.is_encoding_problem {
         return None;
     }
     let encoding = part.content_transfer_encoding()?.trim();
     if encoding.eq_ignore_ascii_case("quoted-printable") {
         // Robust mode keeps what is not a valid escape as it is.
-        return quoted_printable::decode(part.contents(), quoted_printable::ParseMode::Robust).ok();
+        return quoted_printable::decode(encoded, quoted_printable::ParseMode::Robust).ok();
     }
     if !encoding.eq_ignore_ascii_case("base64") {
         return None;
     }
-    let mut encoded: Vec<u8> = part
-        .contents()
+    // Characters outside the alphabet are ignored and the first `=` ends the data, as
+    // RFC 2045 (6.8) allows ("the occurrence of any '=' characters may be taken as
+    // evidence that the end of the data has been reached"); Python's email package
+    // stops there too, so text appended after a padded body is not decoded as base64.
+    let mut encoded: Vec<u8> = encoded
         .iter()
         .copied()
+        .take_while(|b| *b != b'=')
         .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
         .collect();
     if encoded.len() % 4 == 1 {
@@ -977,6 +1011,46 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
     /// (vendored mail-parser, `obs_zone`), and the next field or the body's first
     /// paragraph was swallowed by the Date field: unsearchable, and missing from the
     /// rendered view.
+    /// Seen in real mail (SpamAssassin): a lone base64 text/plain body with a mailing
+    /// list's footer appended in plain text. mail-parser gives up on the base64 and keeps
+    /// the encoded text as the body; the body is its decoded text (in its charset) up to
+    /// the padding, not base64 "words", and the read-back text is the same.
+    #[test]
+    fn a_lone_base64_text_body_followed_by_plain_text_is_decoded() {
+        use base64::Engine as _;
+        // "交友 贺卡 www.njchina.com!" in GB2312.
+        let gb2312 = b"\xbd\xbb\xd3\xd1 \xba\xd8\xbf\xa8 www.njchina.com!\r\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(gb2312);
+        assert!(encoded.ends_with('='), "{encoded}");
+        let raw = format!(
+            "From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"GB2312\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--End--\r\n\r\n\
+             ------\r\nlist footer https://lists.example.net/listinfo\r\n"
+        );
+        let d = doc_of(&raw);
+        // Exactly the text: the footer is neither decoded as base64 nor kept.
+        assert_eq!(
+            d.body.trim_end(),
+            "交友 贺卡 www.njchina.com!",
+            "{:?}",
+            d.body
+        );
+        assert!(d.flags.contains(MessageFlags::ENCODING_PROBLEM));
+        assert_eq!(body_text(raw.as_bytes()), d.body);
+        assert_eq!(snippet_text(raw.as_bytes()), d.body);
+
+        // The same as HTML, without padding: the text after it is read as base64 and
+        // ignored where it is not, as before; the HTML's own words are all there.
+        let html = "<html><body><p>Programimiz yeni surum</p></body></html>\r\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(html);
+        let encoded = encoded.trim_end_matches('=');
+        let d = doc_of(&format!(
+            "From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n\r\n-----\r\nfooter\r\n"
+        ));
+        assert!(d.body.contains("Programimiz yeni surum"), "{:?}", d.body);
+    }
+
     #[test]
     fn a_short_zone_name_ends_the_date_field_where_its_line_ends() {
         for zone in ["UT", "Z", "A", "GMT", "EDT"] {
