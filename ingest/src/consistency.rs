@@ -102,7 +102,7 @@ fn read_expected(
             }
         };
         if kind == RecordKind::Message {
-            match volume.disposed(seq) {
+            match volume.disposed_with(seq, &header) {
                 Ok(Some(_)) => {
                     expected.disposed.insert(record);
                     continue;

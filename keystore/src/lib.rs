@@ -598,9 +598,7 @@ impl KeyStore {
         };
         match slot {
             None => Ok(KeyLookup::Missing),
-            Some(Slot::Destroyed { run, .. }) => {
-                Ok(KeyLookup::Destroyed(format!("disposition run {run}")))
-            }
+            Some(Slot::Destroyed { run, .. }) => Ok(KeyLookup::Destroyed(destroyed_by_run(run))),
             Some(Slot::Live(at)) => {
                 let path = self.dir.join(LOG_FILE);
                 let mut e = [0u8; ENTRY_LEN];
@@ -736,6 +734,15 @@ impl ContentKeys for KeyStore {
     fn lookup(&self, id: &KeyId) -> std::result::Result<KeyLookup, String> {
         self.find(id).map_err(|e| e.to_string())
     }
+
+    fn destroyed(&self, id: &KeyId) -> std::result::Result<Option<String>, String> {
+        Ok(self.destroyed_by(id).map(destroyed_by_run))
+    }
+}
+
+/// What [`ContentKeys`] says destroyed a key: its disposition run.
+fn destroyed_by_run(run: u64) -> String {
+    format!("disposition run {run}")
 }
 
 #[cfg(test)]

@@ -71,6 +71,16 @@ pub trait ContentKeys: Send + Sync + std::fmt::Debug {
     fn make_durable(&self, id: &KeyId) -> Result<(), String>;
     /// The key `id`, or why there is none.
     fn lookup(&self, id: &KeyId) -> Result<KeyLookup, String>;
+    /// What destroyed the key `id`, when it was destroyed: [`ContentKeys::lookup`]
+    /// without reading or unwrapping a live key (a store that can tell more cheaply, as
+    /// Coffer's does from its index, overrides it; `coffer verify` asks it for every
+    /// message record).
+    fn destroyed(&self, id: &KeyId) -> Result<Option<String>, String> {
+        Ok(match self.lookup(id)? {
+            KeyLookup::Destroyed(by) => Some(by),
+            KeyLookup::Found(_) | KeyLookup::Missing => None,
+        })
+    }
 }
 
 fn aad(content_sha256: &Hash) -> Vec<u8> {

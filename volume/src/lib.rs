@@ -72,7 +72,9 @@ pub use since::{
     ConsistencyRequestError, SinceReport, check_since, consistency_document, inclusion_document,
     newest_head, signed_head_at,
 };
-pub use transition::{KeyChain, KeyTransition, chain_to, follow_chain, key_for_volume};
+pub use transition::{
+    KeyChain, KeyTransition, chain_to, follow_chain, key_for_volume, key_for_volume_with,
+};
 pub use treehead::{SignedTreeHead, TreeHeadError};
 pub use verify::{DisposedRecord, Problem, VerifyReport, verify_volume, verify_volume_with};
 pub use volume::{

@@ -344,18 +344,30 @@ pub fn key_for_volume(
     trusted: &PublicKey,
     archive_transitions: &[KeyTransition],
 ) -> PublicKey {
+    let own = crate::volume::Volume::open_read_only(dir)
+        .map(|(volume, _)| volume.key_transitions())
+        .unwrap_or_default();
+    key_for_volume_with(dir, trusted, archive_transitions, &own)
+}
+
+/// [`key_for_volume`] for a caller that has the volume open already and passes its own
+/// transitions (`volume_transitions`): opening a volume reads every record header, which
+/// `coffer verify` should not do once more per volume.
+pub fn key_for_volume_with(
+    dir: &std::path::Path,
+    trusted: &PublicKey,
+    archive_transitions: &[KeyTransition],
+    volume_transitions: &[KeyTransition],
+) -> PublicKey {
     let Ok(manifest) = crate::manifest::Manifest::load(dir) else {
         return trusted.clone();
     };
     let mut named = vec![manifest.key.clone()];
-    if let Ok((volume, _)) = crate::volume::Volume::open_read_only(dir) {
-        named.extend(
-            volume
-                .key_transitions()
-                .iter()
-                .filter_map(|t| t.new_fingerprint().ok()),
-        );
-    }
+    named.extend(
+        volume_transitions
+            .iter()
+            .filter_map(|t| t.new_fingerprint().ok()),
+    );
     if named.iter().any(|fp| fp == trusted.fingerprint()) {
         return trusted.clone();
     }

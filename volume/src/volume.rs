@@ -1414,21 +1414,31 @@ impl Volume {
     /// says its data key was destroyed (`Some(by what)`). `None` for every other record,
     /// and when no key store is open.
     pub fn disposed(&self, seq: u64) -> Result<Option<String>> {
+        if self.inner.config.content_keys.is_none() {
+            return Ok(None);
+        }
+        self.disposed_with(seq, &self.read_header(seq)?)
+    }
+
+    /// [`Volume::disposed`] for a caller that read record `seq`'s `header` already
+    /// (`coffer verify` asks for every message record).
+    pub fn disposed_with(&self, seq: u64, header: &RecordHeader) -> Result<Option<String>> {
         let Some(keys) = &self.inner.config.content_keys else {
             return Ok(None);
         };
-        let Some(id) = self.key_id(seq)? else {
+        let Some(id) = self.key_id_with(seq, header)? else {
             return Ok(None);
         };
-        Ok(match keys.lookup(&id).map_err(Error::KeyStore)? {
-            KeyLookup::Destroyed(by) => Some(by),
-            KeyLookup::Found(_) | KeyLookup::Missing => None,
-        })
+        keys.destroyed(&id).map_err(Error::KeyStore)
     }
 
     /// The data key id an encrypted record `seq` names (`None`: not encrypted).
     pub fn key_id(&self, seq: u64) -> Result<Option<KeyId>> {
-        let (header, _) = self.read_meta(seq)?;
+        self.key_id_with(seq, &self.read_header(seq)?)
+    }
+
+    /// [`Volume::key_id`] given record `seq`'s header.
+    fn key_id_with(&self, seq: u64, header: &RecordHeader) -> Result<Option<KeyId>> {
         if !header.is_encrypted() {
             return Ok(None);
         }
@@ -1454,6 +1464,17 @@ impl Volume {
     /// The header and metadata of record `seq`, without reading the content. The
     /// header's `prev_hash` is filled in from the chain for a version-3 record.
     pub fn read_meta(&self, seq: u64) -> Result<(RecordHeader, Vec<u8>)> {
+        self.read_prefix(seq, true)
+    }
+
+    /// The header of record `seq`, as [`Volume::read_meta`] reads it, without its
+    /// metadata.
+    fn read_header(&self, seq: u64) -> Result<RecordHeader> {
+        Ok(self.read_prefix(seq, false)?.0)
+    }
+
+    /// The header of record `seq` and, with `with_meta`, its metadata (else empty).
+    fn read_prefix(&self, seq: u64, with_meta: bool) -> Result<(RecordHeader, Vec<u8>)> {
         let (loc, prev, file) = {
             let mut st = self.lock();
             if seq == 0 || seq > st.durable {
@@ -1478,6 +1499,9 @@ impl Volume {
         let mut header = RecordHeader::decode(&prefix).map_err(|e| corrupt(e.to_string()))?;
         if header.version >= 3 {
             header.prev_hash = prev;
+        }
+        if !with_meta {
+            return Ok((header, Vec::new()));
         }
         let meta = read_at_most(
             &file,
