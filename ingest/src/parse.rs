@@ -260,6 +260,19 @@ fn body_of(message: &Message<'_>, html_to_text: fn(&str) -> String) -> (String, 
             body_parts.push(index);
         }
     }
+    // A body part without any header field is text/plain in US-ASCII (RFC 2046, 5.1.1)
+    // and mail clients show it inline; mail-parser files it as an attachment. Seen in
+    // real mail (SpamAssassin): a mailing list's footer after a multipart's last
+    // boundary, which was never closed. A blank one stays as it was.
+    for (index, part) in message.attachments().enumerate() {
+        let headerless_text = part.headers.is_empty()
+            && matches!(part.body, PartType::Binary(_) | PartType::Text(_))
+            && !part.contents().iter().all(u8::is_ascii_whitespace);
+        if headerless_text && !body_parts.contains(&index) {
+            append_bounded(&mut body, &decode_text(part.contents(), None));
+            body_parts.push(index);
+        }
+    }
     (body, body_parts)
 }
 
@@ -1049,6 +1062,24 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
              Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n\r\n-----\r\nfooter\r\n"
         ));
         assert!(d.body.contains("Programimiz yeni surum"), "{:?}", d.body);
+    }
+
+    /// Seen in real mail (SpamAssassin): a list footer after a multipart's last
+    /// boundary, never closed, is a part without header fields: text/plain (RFC 2046,
+    /// 5.1.1), so body, not an attachment.
+    #[test]
+    fn a_part_without_header_fields_is_body_text() {
+        let raw = "From: a@b.c\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"XX\"\n\n\
+                   --XX\nContent-Type: text/plain\n\nfirst part\n\n\
+                   --XX\nContent-Type: application/octet-stream; name=\"a.bin\"\n\
+                   Content-Disposition: attachment; filename=\"a.bin\"\n\nAAAA\n\
+                   --XX\n\n\n----\nlist footer words\n";
+        let d = doc_of(raw);
+        assert!(d.body.starts_with("first part"), "{:?}", d.body);
+        assert!(d.body.contains("list footer words"), "{:?}", d.body);
+        assert_eq!(d.attachments.len(), 1, "{:?}", d.attachments);
+        assert_eq!(body_text(raw.as_bytes()), d.body);
+        assert_eq!(snippet_text(raw.as_bytes()), d.body);
     }
 
     #[test]
