@@ -336,9 +336,6 @@ fn recovered_contents(part: &MessagePart<'_>) -> Option<Vec<u8>> {
 /// [`recovered_contents`] decodes attachments, then read with its charset, as a mail
 /// client shows it. `None` when the part decoded fine or cannot be recovered.
 fn recovered_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
-    if !part.is_encoding_problem {
-        return None;
-    }
     let raw = message
         .raw_message
         .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
@@ -1019,11 +1016,6 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
         assert!(d.flags.contains(MessageFlags::ENCODING_PROBLEM));
     }
 
-    /// Seen in real mail (SpamAssassin `easy_ham`, `Date: ... 16:50:54 UT`): a Date
-    /// field ending in a one- or two-letter zone lost its line break to the zone parser
-    /// (vendored mail-parser, `obs_zone`), and the next field or the body's first
-    /// paragraph was swallowed by the Date field: unsearchable, and missing from the
-    /// rendered view.
     /// Seen in real mail (SpamAssassin): a lone base64 text/plain body with a mailing
     /// list's footer appended in plain text. mail-parser gives up on the base64 and keeps
     /// the encoded text as the body; the body is its decoded text (in its charset) up to
@@ -1082,6 +1074,11 @@ Content-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf\xe9\r\n";
         assert_eq!(snippet_text(raw.as_bytes()), d.body);
     }
 
+    /// Seen in real mail (SpamAssassin `easy_ham`, `Date: ... 16:50:54 UT`): a Date
+    /// field ending in a one- or two-letter zone lost its line break to the zone parser
+    /// (vendored mail-parser, `obs_zone`), and the next field or the body's first
+    /// paragraph was swallowed by the Date field: unsearchable, and missing from the
+    /// rendered view.
     #[test]
     fn a_short_zone_name_ends_the_date_field_where_its_line_ends() {
         for zone in ["UT", "Z", "A", "GMT", "EDT"] {
