@@ -35,7 +35,7 @@ use coffer_model::MessageDoc;
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::Term;
-use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::store::Compressor;
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher};
 use tracing::{debug, info, warn};
 
@@ -61,18 +61,23 @@ use crate::schema::{IndexSchema, names};
 /// eight of them.
 const DOCSTORE_BLOCK_BYTES: usize = 4096;
 
-/// The document store's compression: zstd at its default level rather than tantivy's
-/// LZ4. On the SpamAssassin corpus the store went from 2.57 MB (LZ4) to 1.89 MB, the
-/// whole index from 11.41 to 10.74 MB (0.33 × the raw mail); one 4 KB block decompresses
-/// in microseconds either way.
-const DOCSTORE_COMPRESSION: Compressor = Compressor::Zstd(ZstdCompressor {
-    compression_level: None,
-});
+/// The document store's compression: tantivy's LZ4, not zstd.
+///
+/// zstd made the store smaller (SpamAssassin: index 11.22 MB with zstd, 12.16 MB with
+/// LZ4, 0.34 and 0.37 × the raw mail; the generated business mail 29.3 against 34.0 MB),
+/// but every hit shown decompresses a store block, and tantivy's zstd block decompressor
+/// creates a new zstd context for each block. Over many distinct queries (each run once,
+/// so no block cache helps; `scripts/bench-search-classes`, December 2026) the zstd store
+/// made every word class 1.6–2.3 × slower than the build before issue 24 on the
+/// generated mail, LZ4 0.8–1.3 ×; on SpamAssassin 1.4–1.6 × against 1.0–1.2 × (classes
+/// whose hits are mostly read back from the volumes excepted). Stores written with zstd
+/// stay readable: each store file names its compressor.
+const DOCSTORE_COMPRESSION: Compressor = Compressor::Lz4;
 
 /// Version of the commit payload format (and of the schema); bump on any schema change.
 ///
 /// 4: the document store keeps a short body preview instead of body and attachment
-/// excerpts (issue 24), compressed with zstd.
+/// excerpts (issue 24); compressed with zstd at first, with LZ4 since (both are read).
 pub const PAYLOAD_FORMAT: u32 = 4;
 
 /// Tuning of an [`IndexSet`].
