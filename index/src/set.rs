@@ -35,7 +35,7 @@ use coffer_model::MessageDoc;
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::Term;
-use tantivy::store::Compressor;
+use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher};
 use tracing::{debug, info, warn};
 
@@ -57,27 +57,32 @@ use crate::schema::{IndexSchema, names};
 /// documents and need no rebuild (checked by importing into an index of the previous
 /// build); `coffer reindex` recreates a year, and with it the new block size.
 ///
-/// Since the store keeps only a preview per message (~0.5 KB), a 4 KB block holds about
-/// eight of them.
+/// Since the store keeps only a short preview per message (at most
+/// [`crate::BODY_PREVIEW_BYTES`] of body text, with the message's few stored fields), a
+/// 4 KB block holds about five of them.
 const DOCSTORE_BLOCK_BYTES: usize = 4096;
 
-/// The document store's compression: tantivy's LZ4, not zstd.
+/// The document store's compression: zstd at its default level.
 ///
-/// zstd made the store smaller (SpamAssassin: index 11.22 MB with zstd, 12.16 MB with
-/// LZ4, 0.34 and 0.37 × the raw mail; the generated business mail 29.3 against 34.0 MB),
-/// but every hit shown decompresses a store block, and tantivy's zstd block decompressor
-/// creates a new zstd context for each block. Over many distinct queries (each run once,
-/// so no block cache helps; `scripts/bench-search-classes`, December 2026) the zstd store
-/// made every word class 1.6–2.3 × slower than the build before issue 24 on the
-/// generated mail, LZ4 0.8–1.3 ×; on SpamAssassin 1.4–1.6 × against 1.0–1.2 × (classes
-/// whose hits are mostly read back from the volumes excepted). Stores written with zstd
-/// stay readable: each store file names its compressor.
-const DOCSTORE_COMPRESSION: Compressor = Compressor::Lz4;
+/// zstd keeps the store small (SpamAssassin: index 11.24 MB with zstd, 12.15 MB with LZ4,
+/// 0.345 and 0.373 × the raw mail; the generated business mail 29.3 against 34.0 MB).
+/// Every hit shown decompresses one store block; tantivy does that with the zstd crate's
+/// one-shot `decompress_to_buffer`, which created a zstd context per block until the
+/// vendored zstd (`third_party/zstd/COFFER.md`) reused one per thread. Over distinct
+/// queries (`scripts/bench-search-classes`, each run once, December 2026) the per-thread
+/// context made the zstd store 25–36 % faster at p50; it still costs 0.06–0.12 ms a
+/// query over LZ4 (1.1–1.3 × at p50 on SpamAssassin, 1.1–1.5 × on the generated mail),
+/// the price of meeting the 0.35 × index budget of issue 24. Stores written with LZ4
+/// (December 2026, c53af1b) stay readable: each store file names its compressor, and
+/// `coffer reindex` rewrites a year with zstd.
+const DOCSTORE_COMPRESSION: Compressor = Compressor::Zstd(ZstdCompressor {
+    compression_level: None,
+});
 
 /// Version of the commit payload format (and of the schema); bump on any schema change.
 ///
 /// 4: the document store keeps a short body preview instead of body and attachment
-/// excerpts (issue 24); compressed with zstd at first, with LZ4 since (both are read).
+/// excerpts (issue 24); compressed with zstd, for a while with LZ4 (both are read).
 pub const PAYLOAD_FORMAT: u32 = 4;
 
 /// Tuning of an [`IndexSet`].

@@ -523,6 +523,39 @@ mod tests {
         .into_bytes()
     }
 
+    /// The vendored zstd's one-shot functions (third_party/zstd/COFFER.md) reuse one
+    /// context per thread: each call must give what a fresh context gives, whatever the
+    /// calls before it did (another level, a failed call).
+    #[test]
+    fn one_shot_zstd_calls_on_a_reused_context_match_fresh_contexts() {
+        let raw: Vec<u8> = (0..40).flat_map(message).collect();
+        let mut out = vec![0u8; zstd_safe::compress_bound(raw.len())];
+        for level in [3, 19, 1, 3, -5, 3] {
+            let fresh = zstd::bulk::Compressor::new(level)
+                .and_then(|mut c| c.compress(&raw))
+                .expect("fresh compress");
+            let n = zstd::bulk::compress_to_buffer(&raw, &mut out, level).expect("compress");
+            assert_eq!(&out[..n], &fresh[..], "level {level}");
+            // A destination too small fails, and the next call is unaffected.
+            assert!(zstd::bulk::compress_to_buffer(&raw, &mut [0u8; 8], level).is_err());
+        }
+        let frame = zstd::bulk::compress(&raw, 3).expect("compress");
+        let mut back = vec![0u8; raw.len()];
+        for round in 0..3 {
+            let mut damaged = frame.clone();
+            let at = damaged.len() / 2 + round;
+            damaged[at] ^= 0x55;
+            damaged.truncate(damaged.len() - round);
+            // Damage is reported (or, if the flip lands where zstd cannot see it, the
+            // output differs); either way the next call decodes the intact frame.
+            let _ = zstd::bulk::decompress_to_buffer(&damaged, &mut back);
+            assert!(zstd::bulk::decompress_to_buffer(b"not zstd", &mut back).is_err());
+            assert!(zstd::bulk::decompress_to_buffer(&frame, &mut [0u8; 16]).is_err());
+            let n = zstd::bulk::decompress_to_buffer(&frame, &mut back).expect("decompress");
+            assert_eq!(&back[..n], &raw[..], "round {round}");
+        }
+    }
+
     /// FORMAT.md "Zstandard content": exactly one frame, nothing around it, a declared
     /// size equal to the header's.
     #[test]
