@@ -505,8 +505,9 @@ fn a_hand_made_maildir_is_accounted_for_file_by_file() {
 #[test]
 fn catalog_edits_that_records_do_not_back_fail_verification() {
     // An SQL edit of the catalog must not pass verification: an inserted mailbox link
-    // (it would give a user a foreign message) and a deleted audit row (it would hide an
-    // entry from GET /api/v1/audit). Both are named.
+    // (it would give a user a foreign message), a removed one (it would hide a message
+    // from its owner) and a deleted audit row (it would hide an entry from GET
+    // /api/v1/audit). Each is named.
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let fixtures = repo().join("testdata/eml/rfc");
@@ -529,8 +530,9 @@ fn catalog_edits_that_records_do_not_back_fail_verification() {
         stdout(&audit)
     );
 
-    let (year, seq): (i64, i64) = {
+    let (year, seq, unlinked): (i64, i64, i64) = {
         let mut found = (0, 0);
+        let mut unlinked = 0;
         edit_catalog(&data, async |catalog| {
             use sqlx::Row;
             let row = sqlx::query(
@@ -554,18 +556,42 @@ fn catalog_edits_that_records_do_not_back_fail_verification() {
             .execute(catalog.pool())
             .await
             .expect("insert link");
+            // The next message's link moves from its owner (whom its record names) to
+            // mallory: the owner's link is missing, though the message has one.
+            let row =
+                sqlx::query("SELECT id % 10000000000 FROM messages ORDER BY id LIMIT 1 OFFSET 1")
+                    .fetch_one(catalog.pool())
+                    .await
+                    .expect("a second message");
+            unlinked = row.try_get(0).expect("seq");
+            sqlx::query(
+                "UPDATE messages SET mailboxes = \
+                 (SELECT CAST(id AS TEXT) FROM mailboxes WHERE address = 'mallory@corp.example') \
+                 WHERE id = $1",
+            )
+            .bind(found.0 * 10_000_000_000 + unlinked)
+            .execute(catalog.pool())
+            .await
+            .expect("move the link");
             sqlx::query("DELETE FROM audit WHERE action = 'search'")
                 .execute(catalog.pool())
                 .await
                 .expect("delete audit row");
         });
-        found
+        (found.0, found.1, unlinked)
     };
     let verify = run(coffer(&data).arg("verify"));
     assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
     assert!(
         stdout(&verify).contains(&format!(
             "catalog link {year}-{seq} -> mallory@corp.example is named by no volume record"
+        )),
+        "{}",
+        stdout(&verify)
+    );
+    assert!(
+        stdout(&verify).contains(&format!(
+            "record {year}-{unlinked} links {year}-{unlinked} to owner@corp.example; the catalog does not"
         )),
         "{}",
         stdout(&verify)

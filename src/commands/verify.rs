@@ -274,13 +274,15 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             let keys = DataDir::new(&data_dir).read_key_store(kek_file.as_deref())?;
             // A volume sealed before a key rotation holds no transition to the current
             // key: the archive's key chain (every volume's transitions) authenticates
-            // the older key it names.
-            // The sets keep the volumes they opened here: each volume's own transitions
-            // come from them below instead of opening it again.
+            // the older key it names. Finding transitions opens every volume (reading
+            // all its records), so it is done only for a volume whose manifest names
+            // another key than the archive's: otherwise that key is the volume's key
+            // whatever the transitions say (`key_for_volume_with`).
+            // The sets keep the volumes they opened: each volume's own transitions come
+            // from them instead of opening it again.
             let mail = coffer_volume::VolumeSet::reader(&data_dir.join("volumes"), "");
             let audit = coffer_volume::VolumeSet::reader(&data_dir.join("audit"), "");
-            let mut known = mail.key_transitions();
-            known.extend(audit.key_transitions());
+            let mut known: Option<Vec<coffer_volume::KeyTransition>> = None;
             let mut reports = Vec::new();
             for (set, keys) in [
                 (&mail, Some(&keys as &dyn coffer_volume::ContentKeys)),
@@ -288,11 +290,22 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             ] {
                 for year in set.years()? {
                     let dir = set.dir_for(year);
-                    let own = match set.get_online(year) {
-                        Ok(Some(volume)) => volume.key_transitions(),
-                        _ => Vec::new(),
+                    let volume_key = if coffer_volume::Manifest::load(&dir)
+                        .is_ok_and(|m| m.key == key.fingerprint())
+                    {
+                        key.clone()
+                    } else {
+                        let known = known.get_or_insert_with(|| {
+                            let mut all = mail.key_transitions();
+                            all.extend(audit.key_transitions());
+                            all
+                        });
+                        let own = match set.get_online(year) {
+                            Ok(Some(volume)) => volume.key_transitions(),
+                            _ => Vec::new(),
+                        };
+                        coffer_volume::key_for_volume_with(&dir, &key, known, &own)
                     };
-                    let volume_key = coffer_volume::key_for_volume_with(&dir, &key, &known, &own);
                     let mut report = coffer_volume::verify_volume_with(&dir, &volume_key, keys);
                     report.year.get_or_insert(year);
                     reports.push(report);
