@@ -318,6 +318,8 @@ fn key_destruction_killed_at_any_step_leaves_every_key_or_the_destroyed_ones_gon
             }
             let admin = login(addr, "admin", ADMIN_PASSWORD).await;
             let admin2 = login(addr, "admin2", PASSWORD).await;
+            let submitted: Vec<&str> = old.keys().chain(new.keys()).map(String::as_str).collect();
+            wait_applied(addr, &admin, &submitted).await;
             let r = http::request(
                 addr,
                 "POST",

@@ -170,6 +170,7 @@ fn a_sealed_volume_whose_every_message_is_disposed_of_is_deleted_leaving_its_evi
         // A disposition run shreds all but the held one.
         let admin = login(addr, "admin", ADMIN_PASSWORD).await;
         let admin2 = login(addr, "admin2", PASSWORD).await;
+        wait_applied(addr, &admin, &[&a, &b, &held, &c]).await;
         let r = http::request(
             addr,
             "POST",

@@ -75,3 +75,31 @@ pub async fn wait_until_certified(addr: std::net::SocketAddr, session: &str, run
     }
     false
 }
+
+/// Waits until the running server has applied every message of `ids` to its catalog
+/// (`session`: an administrator's), for at most twenty seconds. Its applier runs moments
+/// behind the acknowledgement (the `201`), so a question about a message right after it
+/// (why it is kept, whether a disposition run takes it) may find nothing yet: seen under
+/// the load of the full test run.
+pub async fn wait_applied(addr: std::net::SocketAddr, session: &str, ids: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for id in ids {
+        loop {
+            let r = http::get(
+                addr,
+                &format!("/api/v1/retention/messages/{id}"),
+                Some(session),
+            )
+            .await;
+            if r.status == 200 {
+                break;
+            }
+            assert_eq!(r.status, 404, "{id}: {}", r.text());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "message {id} was never applied"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
