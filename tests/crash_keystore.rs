@@ -57,19 +57,6 @@ fn message(to: &str, date: &str, token: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
-    let r = http::json(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        &serde_json::json!({"username": user, "password": password}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["token"].as_str().expect("token").to_string()
-}
-
 /// Journals one message over HTTP; its id once acknowledged (`None` when the server is
 /// gone or refused).
 async fn submit(

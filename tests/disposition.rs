@@ -180,19 +180,6 @@ fn populate(data: &Path, server: &Server, runtime: &tokio::runtime::Runtime) -> 
     Archive { journal, ids }
 }
 
-async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
-    let r = http::json(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        &serde_json::json!({"username": user, "password": password}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["token"].as_str().expect("token").to_string()
-}
-
 /// Waits until a search by `token` for `word` finds `n` messages.
 async fn search_count(addr: std::net::SocketAddr, token: &str, word: &str) -> u64 {
     let r = http::get(addr, &format!("/api/v1/search?q={word}"), Some(token)).await;

@@ -161,19 +161,6 @@ impl Drop for Postfix {
     }
 }
 
-async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
-    let r = http::json(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        &json!({"username": user, "password": password}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["token"].as_str().expect("token").to_string()
-}
-
 async fn subjects(addr: std::net::SocketAddr, token: &str) -> Vec<String> {
     let r = http::get(addr, "/api/v1/search?q=*&limit=100&sort=date", Some(token)).await;
     assert_eq!(r.status, 200, "{}", r.text());

@@ -177,15 +177,7 @@ fn policies_holds_approval_and_report_end_to_end() {
             assert_eq!(r.status, 201, "{}", r.text());
             ids.push(r.json()["id"].as_str().expect("id").to_string());
         }
-        let admin = http::json(
-            addr,
-            "POST",
-            "/api/v1/session",
-            None,
-            &serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}),
-        )
-        .await;
-        let admin = admin.json()["token"].as_str().expect("token").to_string();
+        let admin = login(addr, "admin", ADMIN_PASSWORD).await;
         wait_applied(
             addr,
             &admin,

@@ -28,19 +28,6 @@ fn swaks(addr: std::net::SocketAddr, args: &[&str]) -> (bool, String) {
     )
 }
 
-async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
-    let r = http::json(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        &json!({"username": user, "password": password}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["token"].as_str().expect("token").to_string()
-}
-
 async fn search(addr: std::net::SocketAddr, token: &str, q: &str) -> serde_json::Value {
     let path = format!(
         "/api/v1/search?q={}",

@@ -35,19 +35,6 @@ fn message(to: &str, token: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
-    let r = http::json(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        &serde_json::json!({"username": user, "password": password}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["token"].as_str().expect("token").to_string()
-}
-
 async fn submit(addr: std::net::SocketAddr, journal: &str, rcpt: &str, body: &[u8]) -> String {
     let r = http::request(
         addr,

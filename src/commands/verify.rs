@@ -323,12 +323,9 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             let keys = DataDir::new(&data_dir).read_key_store(kek_file.as_deref())?;
             // A volume sealed before a key rotation holds no transition to the current
             // key: the archive's key chain (every volume's transitions) authenticates
-            // the older key it names. Finding transitions opens every volume (reading
-            // all its records), so it is done only for a volume whose manifest names
-            // another key than the archive's: otherwise that key is the volume's key
-            // whatever the transitions say (`key_for_volume_with`).
-            // The sets keep the volumes they opened: each volume's own transitions come
-            // from them instead of opening it again.
+            // the older key it names. Transitions are read only for a volume whose
+            // manifest names another key (`key_for_volume_with`), the archive's once;
+            // the sets keep the volumes they open for them.
             let mail = coffer_volume::VolumeSet::reader(&data_dir.join("volumes"), "");
             let audit = coffer_volume::VolumeSet::reader(&data_dir.join("audit"), "");
             let mut known: Option<Vec<coffer_volume::KeyTransition>> = None;
@@ -339,22 +336,23 @@ pub async fn run(data_dir: &Path, args: VerifyArgs) -> Result<i32> {
             ] {
                 for year in set.years()? {
                     let dir = set.dir_for(year);
-                    let volume_key = if coffer_volume::Manifest::load(&dir)
-                        .is_ok_and(|m| m.key == key.fingerprint())
-                    {
-                        key.clone()
-                    } else {
-                        let known = known.get_or_insert_with(|| {
-                            let mut all = mail.key_transitions();
-                            all.extend(audit.key_transitions());
-                            all
-                        });
-                        let own = match set.get_online(year) {
+                    let volume_key = coffer_volume::key_for_volume_with(
+                        &dir,
+                        &key,
+                        || {
+                            known
+                                .get_or_insert_with(|| {
+                                    let mut all = mail.key_transitions();
+                                    all.extend(audit.key_transitions());
+                                    all
+                                })
+                                .clone()
+                        },
+                        || match set.get_online(year) {
                             Ok(Some(volume)) => volume.key_transitions(),
                             _ => Vec::new(),
-                        };
-                        coffer_volume::key_for_volume_with(&dir, &key, known, &own)
-                    };
+                        },
+                    );
                     jobs.push((dir, year, volume_key, keys));
                 }
             }

@@ -63,6 +63,20 @@ pub fn add_user(data: &Path, args: &[&str], password: &str) {
     );
 }
 
+/// Signs `user` in over the API; their session token.
+pub async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
+    let r = http::json(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        &serde_json::json!({"username": user, "password": password}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["token"].as_str().expect("token").to_string()
+}
+
 /// Polls disposition run `run` until it is `executing` (certified, keys not all
 /// destroyed yet, or paused there), for at most ten seconds; whether it got there.
 pub async fn wait_until_certified(addr: std::net::SocketAddr, session: &str, run: u64) -> bool {

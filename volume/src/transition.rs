@@ -344,34 +344,46 @@ pub fn key_for_volume(
     trusted: &PublicKey,
     archive_transitions: &[KeyTransition],
 ) -> PublicKey {
-    let own = crate::volume::Volume::open_read_only(dir)
-        .map(|(volume, _)| volume.key_transitions())
-        .unwrap_or_default();
-    key_for_volume_with(dir, trusted, archive_transitions, &own)
+    key_for_volume_with(
+        dir,
+        trusted,
+        || archive_transitions.to_vec(),
+        || {
+            crate::volume::Volume::open_read_only(dir)
+                .map(|(volume, _)| volume.key_transitions())
+                .unwrap_or_default()
+        },
+    )
 }
 
-/// [`key_for_volume`] for a caller that has the volume open already and passes its own
-/// transitions (`volume_transitions`): opening a volume reads every record header, which
-/// `coffer verify` should not do once more per volume.
+/// [`key_for_volume`] with the transitions asked for only when they are needed: the
+/// volume's own (`volume_transitions`; a caller that has the volume open passes them
+/// from there) when its manifest names another key than `trusted`, the archive's
+/// (`archive_transitions`) when not even those lead to `trusted`. Finding transitions
+/// reads every record header of a volume, and a volume whose manifest names the trusted
+/// key (every volume of an archive whose key never changed) needs none.
 pub fn key_for_volume_with(
     dir: &std::path::Path,
     trusted: &PublicKey,
-    archive_transitions: &[KeyTransition],
-    volume_transitions: &[KeyTransition],
+    archive_transitions: impl FnOnce() -> Vec<KeyTransition>,
+    volume_transitions: impl FnOnce() -> Vec<KeyTransition>,
 ) -> PublicKey {
     let Ok(manifest) = crate::manifest::Manifest::load(dir) else {
         return trusted.clone();
     };
+    if manifest.key == trusted.fingerprint() {
+        return trusted.clone();
+    }
     let mut named = vec![manifest.key.clone()];
     named.extend(
-        volume_transitions
+        volume_transitions()
             .iter()
             .filter_map(|t| t.new_fingerprint().ok()),
     );
     if named.iter().any(|fp| fp == trusted.fingerprint()) {
         return trusted.clone();
     }
-    let chain = chain_to(trusted.fingerprint(), archive_transitions);
+    let chain = chain_to(trusted.fingerprint(), &archive_transitions());
     for link in chain.iter().rev() {
         if let Ok((old, _)) = link.verify()
             && named.iter().any(|fp| fp == old.fingerprint())
