@@ -73,6 +73,21 @@ pub async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Resp {
     request(addr, "GET", path, token, None, b"").await
 }
 
+/// Signs `user` in (`POST /api/v1/session`) and returns the session token; the sign-in
+/// must succeed.
+pub async fn login(addr: SocketAddr, user: &str, password: &str) -> String {
+    let r = json(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        &serde_json::json!({"username": user, "password": password}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "login {user}: {}", r.text());
+    r.json()["token"].as_str().expect("token").to_string()
+}
+
 /// A JSON request.
 pub async fn json(
     addr: SocketAddr,

@@ -10,6 +10,7 @@ use std::process::Command;
 pub use coffer_testkit::cli::{Coffer, import_summary, run, sha256_hex, stderr, stdout};
 pub use coffer_testkit::eml::eml_fixtures;
 pub use coffer_testkit::http;
+pub use coffer_testkit::http::login;
 pub use coffer_testkit::server::{ADMIN_PASSWORD, Server, kill_server, stop_server};
 pub use coffer_testkit::smtp_client::SmtpClient;
 
@@ -61,20 +62,6 @@ pub fn add_user(data: &Path, args: &[&str], password: &str) {
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Signs `user` in over the API; their session token.
-pub async fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
-    let r = http::json(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        &serde_json::json!({"username": user, "password": password}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["token"].as_str().expect("token").to_string()
 }
 
 /// Polls disposition run `run` until it is `executing` (certified, keys not all

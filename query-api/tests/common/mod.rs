@@ -183,16 +183,7 @@ impl TestServer {
 
     /// Logs in and returns a fresh session token.
     pub async fn login(&self, username: &str) -> String {
-        let r = http::json(
-            self.addr,
-            "POST",
-            "/api/v1/session",
-            None,
-            &serde_json::json!({ "username": username, "password": PASSWORD }),
-        )
-        .await;
-        assert_eq!(r.status, 200, "login {username}: {}", r.text());
-        r.json()["token"].as_str().expect("token").to_string()
+        http::login(self.addr, username, PASSWORD).await
     }
 
     pub fn token(&self, who: &str) -> &str {
